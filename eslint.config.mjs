@@ -1,0 +1,36 @@
+import tseslint from 'typescript-eslint';
+
+// The architecture rule: one package talks to Kafka, one to ClickHouse; the rest use our interfaces.
+const owners = {
+  kafkajs: '@sluice/kafka',
+  '@clickhouse/client': '@sluice/clickhouse',
+  chdb: '@sluice/clickhouse',
+};
+const forbid = (modules) => ({
+  'no-restricted-imports': [
+    'error',
+    {
+      paths: modules.map((name) => ({ name, message: `Only ${owners[name]} may import ${name}; depend on the interfaces in @sluice/core.` })),
+      patterns: modules.map((name) => ({ group: [`${name}/*`], message: `Only ${owners[name]} may import ${name}.` })),
+    },
+  ],
+});
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', '.cache/**', '.data/**', 'coverage/**', '**/*.js', '**/*.mjs'] },
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      eqeqeq: ['error', 'always'],
+    },
+  },
+  { files: ['**/*.ts'], ignores: ['packages/kafka/**', 'packages/clickhouse/**'], rules: forbid(['kafkajs', '@clickhouse/client', 'chdb']) },
+  { files: ['packages/kafka/**/*.ts'], rules: forbid(['@clickhouse/client', 'chdb']) },
+  { files: ['packages/clickhouse/**/*.ts'], rules: forbid(['kafkajs']) },
+  { files: ['**/*.test.ts', 'test/**/*.ts'], rules: { '@typescript-eslint/unbound-method': 'off' } },
+);
