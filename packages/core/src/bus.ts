@@ -1,0 +1,50 @@
+/**
+ * The small interfaces the services use to talk to the event log. Only @sluice/kafka
+ * implements them with kafkajs; everything else depends on these.
+ */
+export interface OutgoingMessage {
+  key: string;
+  value: string | Buffer;
+  headers?: Record<string, string>;
+}
+
+export interface EventPublisher {
+  /** Resolves only once the broker has acknowledged every message (acks from all in-sync replicas). */
+  publish(messages: readonly OutgoingMessage[]): Promise<void>;
+  /** True while the publisher believes the broker is reachable. */
+  isConnected(): boolean;
+  /** Waits for messages already accepted to be acknowledged, then disconnects. */
+  close(): Promise<void>;
+}
+
+export interface ConsumedMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  /** Broker timestamp, epoch milliseconds. */
+  timestamp: number;
+}
+
+export interface ConsumedBatch {
+  topic: string;
+  partition: number;
+  messages: readonly ConsumedMessage[];
+  /** Keeps the group membership alive during long work on one batch. */
+  heartbeat(): Promise<void>;
+  /** True once this partition was revoked or the consumer is stopping: abandon the batch. */
+  isStale(): boolean;
+}
+
+/**
+ * Receives each batch. When it resolves, the offsets after the batch are committed; when it
+ * throws, nothing is committed and the batch is delivered again.
+ */
+export type BatchHandler = (batch: ConsumedBatch) => Promise<void>;
+
+export interface EventConsumer {
+  run(handler: BatchHandler): Promise<void>;
+  stop(): Promise<void>;
+}

@@ -1,0 +1,49 @@
+/**
+ * The one catalogue of error codes. Every error a client or an operator can see
+ * carries one of these codes; docs/errors.md lists them and a test keeps the
+ * two in step.
+ */
+export const errorCatalogue = {
+  INVALID_JSON: { status: 400, retriable: false, summary: 'The body is not well-formed JSON.' },
+  INVALID_EVENT: { status: 400, retriable: false, summary: 'The body does not match the schema; the message names the field.' },
+  MISSING_HEADER: { status: 400, retriable: false, summary: 'A required header (such as TR-Dataset) is absent or empty.' },
+  UNAUTHORIZED: { status: 401, retriable: false, summary: 'No API key, or an API key that is not known.' },
+  NOT_FOUND: { status: 404, retriable: false, summary: 'No such route.' },
+  PAYLOAD_TOO_LARGE: { status: 413, retriable: false, summary: 'The body is larger than the configured limit.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, retriable: false, summary: 'The Content-Type is not one this route accepts.' },
+  KAFKA_UNAVAILABLE: { status: 503, retriable: true, summary: 'Kafka did not acknowledge the event in time; nothing was acknowledged, retry later.' },
+  PUBLISH_BUFFER_FULL: { status: 503, retriable: true, summary: "The gateway's publish buffer is full; retry later." },
+  SHUTTING_DOWN: { status: 503, retriable: true, summary: 'The process is stopping and takes no new work; retry against another instance.' },
+  SQL_EMPTY: { status: 400, retriable: false, summary: 'POST /sql was sent an empty query.' },
+  SQL_REJECTED: { status: 400, retriable: false, summary: 'ClickHouse refused the query (syntax, unknown table, or a write on the read-only endpoint).' },
+  CLICKHOUSE_UNAVAILABLE: { status: 503, retriable: true, summary: 'ClickHouse could not be reached.' },
+  INVALID_CONFIG: { status: 500, retriable: false, summary: 'A configuration value or option is invalid; the process refuses to start.' },
+  INTERNAL: { status: 500, retriable: false, summary: 'An unexpected failure; the event was not acknowledged.' },
+} as const satisfies Record<string, { status: number; retriable: boolean; summary: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retriable: boolean;
+  /** JSON pointer of the offending field, when there is one. */
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { field?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SluiceError';
+    this.code = code;
+    this.status = errorCatalogue[code].status;
+    this.retriable = errorCatalogue[code].retriable;
+    this.field = options.field;
+  }
+}
+
+export function isSluiceError(value: unknown): value is SluiceError {
+  return value instanceof SluiceError;
+}
+
+export function errorMessage(value: unknown): string {
+  return value instanceof Error ? value.message : String(value);
+}

@@ -1,0 +1,7 @@
+export * from './errors';
+export * from './logger';
+export * from './backoff';
+export * from './config';
+export * from './bus';
+export * from './topics';
+export * from './lifecycle';
