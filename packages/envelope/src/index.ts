@@ -1,0 +1,3 @@
+export * from './validation';
+export * from './envelope';
+export * from './dialects/trieve-events';

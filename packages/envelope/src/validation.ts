@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+
+/** The repository's schemas/ folder: the single source of every schema we validate against. */
+export const schemaDirectory = join(__dirname, '..', '..', '..', 'schemas');
+
+export interface ValidationIssue {
+  /** JSON pointer into the validated value, '' for the value itself. */
+  path: string;
+  message: string;
+}
+
+export type ValidationResult<T> = { ok: true; value: T } | { ok: false; issues: ValidationIssue[] };
+
+export type Validator<T> = (value: unknown) => ValidationResult<T>;
+
+const ajv = new Ajv2020({ allErrors: true, discriminator: true, strict: true, strictTypes: false, useDefaults: true });
+addFormats(ajv, ['uuid', 'date-time', 'uri']);
+
+export function loadSchema(relativePath: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(schemaDirectory, relativePath), 'utf8')) as Record<string, unknown>;
+}
+
+/** Compiles a schema from schemas/ once and returns a typed validator with field-naming issues. */
+export function createValidator<T>(relativePath: string): Validator<T> {
+  const schema = loadSchema(relativePath);
+  const id = typeof schema.$id === 'string' ? schema.$id : relativePath;
+  const validate: ValidateFunction = ajv.getSchema(id) ?? ajv.compile(schema);
+  return (value) => (validate(value) ? { ok: true, value: value as T } : { ok: false, issues: describeIssues(validate.errors ?? []) });
+}
+
+/**
+ * Turns ajv's errors into one issue per field. A nullable object is a union (object or null),
+ * and ajv reports a failure for every branch; when the object branch failed on a deeper field
+ * we report that field, not "must be null" on the parent.
+ */
+export function describeIssues(errors: readonly ErrorObject[]): ValidationIssue[] {
+  const unionPaths = new Set(errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').map((e) => e.instancePath));
+  const concrete = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if');
+  const hasDeeper = (path: string): boolean => concrete.some((e) => e.instancePath.startsWith(path + '/'));
+  const relevant = concrete.filter((e) => !(e.keyword === 'type' && unionPaths.has(e.instancePath) && hasDeeper(e.instancePath)));
+
+  const issues = new Map<string, ValidationIssue>();
+  const expectedTypes = new Map<string, string[]>();
+  for (const error of relevant) {
+    if (error.keyword === 'type') {
+      const types = expectedTypes.get(error.instancePath) ?? [];
+      types.push(String((error.params as { type: unknown }).type));
+      expectedTypes.set(error.instancePath, types);
+      continue;
+    }
+    const issue = toIssue(error);
+    issues.set(`${issue.path}\u0000${issue.message}`, issue);
+  }
+  for (const [path, types] of expectedTypes) {
+    const message = `must be ${[...new Set(types.flatMap((t) => t.split(',')))].join(' or ')}`;
+    issues.set(`${path}\u0000${message}`, { path, message });
+  }
+  return issues.size > 0 ? [...issues.values()] : [{ path: '', message: 'is not valid' }];
+}
+
+function toIssue(error: ErrorObject): ValidationIssue {
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'required':
+      return { path: `${error.instancePath}/${escapePointer(String(params.missingProperty))}`, message: 'is required' };
+    case 'additionalProperties':
+      return { path: `${error.instancePath}/${escapePointer(String(params.additionalProperty))}`, message: 'is not an allowed property' };
+    case 'discriminator':
+      return params.error === 'tag'
+        ? { path: `${error.instancePath}/${escapePointer(String(params.tag))}`, message: 'is required and must be a string' }
+        : { path: `${error.instancePath}/${escapePointer(String(params.tag))}`, message: `has an unknown value ${JSON.stringify(params.tagValue)}` };
+    case 'enum':
+      return { path: error.instancePath, message: `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
+    case 'const':
+      return { path: error.instancePath, message: `must be ${JSON.stringify(params.allowedValue)}` };
+    default:
+      return { path: error.instancePath, message: error.message ?? 'is not valid' };
+  }
+}
+
+function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** "Invalid field "/clicked_items/position": must be integer" — the field first, as producers scan for it. */
+export function formatIssues(issues: readonly ValidationIssue[]): string {
+  return issues.map((i) => (i.path === '' ? `Invalid body: ${i.message}` : `Invalid field "${i.path}": ${i.message}`)).join('; ');
+}
