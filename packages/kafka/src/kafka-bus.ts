@@ -1,0 +1,312 @@
+import { CompressionTypes, Kafka, Partitioners, logLevel as KafkaLogLevel, type Consumer, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
+import {
+  SluiceError,
+  errorMessage,
+  rejectUnknownKeys,
+  type BatchHandler,
+  type ConsumedMessage,
+  type EventConsumer,
+  type EventPublisher,
+  type Logger,
+  type OutgoingMessage,
+} from '@sluice/core';
+
+export interface KafkaBusOptions {
+  brokers: string[];
+  clientId: string;
+  logger: Logger;
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  /** Broker-side topic configuration, e.g. retention.ms. */
+  config?: Record<string, string>;
+}
+
+export interface PublisherOptions {
+  topic: string;
+  /** Messages waiting for a send beyond this many are refused with PUBLISH_BUFFER_FULL. */
+  maxQueuedMessages?: number;
+  /** A message still waiting for its send after this long is refused with KAFKA_UNAVAILABLE. */
+  queueTimeoutMs?: number;
+  /** How long one send may retry against an unreachable broker before it fails. */
+  sendRetryMs?: number;
+}
+
+export interface ConsumerOptions {
+  groupId: string;
+  topic: string;
+  /** Where a group with no committed offset starts: the beginning of the topic, so nothing produced before it is missed. */
+  fromBeginning?: boolean;
+  maxBytesPerPartition?: number;
+}
+
+export interface KafkaBus {
+  ensureTopics(topics: readonly TopicSpec[]): Promise<void>;
+  createPublisher(options: PublisherOptions): Promise<EventPublisher>;
+  createConsumer(options: ConsumerOptions): Promise<EventConsumer>;
+}
+
+export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
+  rejectUnknownKeys(options, ['brokers', 'clientId', 'logger'], 'Kafka options');
+  const { logger } = options;
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    connectionTimeout: 3_000,
+    requestTimeout: 10_000,
+    logLevel: KafkaLogLevel.WARN,
+    logCreator: () => (entry: LogEntry) => forwardLog(logger, entry),
+  });
+
+  return {
+    async ensureTopics(topics) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const existing = new Set(await admin.listTopics());
+        const missing = topics.filter((t) => !existing.has(t.name));
+        if (missing.length > 0) {
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: missing.map((t) => ({
+              topic: t.name,
+              numPartitions: t.partitions,
+              replicationFactor: -1,
+              configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
+            })),
+          });
+          logger.info('created Kafka topics', { topics: missing.map((t) => `${t.name} (${t.partitions} partitions)`) });
+        }
+      } finally {
+        await admin.disconnect();
+      }
+    },
+
+    async createPublisher(publisherOptions) {
+      rejectUnknownKeys(publisherOptions, ['topic', 'maxQueuedMessages', 'queueTimeoutMs', 'sendRetryMs'], 'publisher options');
+      const sendRetryMs = publisherOptions.sendRetryMs ?? 5_000;
+      const createProducer = (): Producer =>
+        kafka.producer({
+          idempotent: true,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+          // Murmur2, as the Java client: a key lands on the same partition whoever produces it.
+          createPartitioner: Partitioners.DefaultPartitioner,
+          // Bounded, so that a request fails (503) in bounded time while Kafka is down.
+          retry: { retries: 5, initialRetryTime: 100, maxRetryTime: sendRetryMs },
+        });
+      const publisher = new GroupCommitPublisher(createProducer, publisherOptions, logger);
+      await publisher.connect();
+      return publisher;
+    },
+
+    async createConsumer(consumerOptions) {
+      rejectUnknownKeys(consumerOptions, ['groupId', 'topic', 'fromBeginning', 'maxBytesPerPartition'], 'consumer options');
+      const consumer = kafka.consumer({
+        groupId: consumerOptions.groupId,
+        allowAutoTopicCreation: false,
+        maxBytesPerPartition: consumerOptions.maxBytesPerPartition ?? 4 * 1024 * 1024,
+        maxWaitTimeInMs: 250,
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic: consumerOptions.topic, fromBeginning: consumerOptions.fromBeginning ?? true });
+      return new CommitAfterHandlerConsumer(consumer);
+    },
+  };
+}
+
+interface QueuedPublish {
+  messages: readonly OutgoingMessage[];
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * An idempotent producer allows one request in flight per broker. Rather than make every HTTP
+ * request wait its turn, messages that arrive while a send is in flight are grouped into the
+ * next send (group commit), and each caller is answered when the send holding its messages is
+ * acknowledged.
+ *
+ * After a failed send the producer is replaced. Its sequence numbers did not advance, so the
+ * next, different batch would reuse them; if the failed batch had in fact been written, the
+ * broker would take the new batch for a duplicate and acknowledge it without storing it. A new
+ * producer gets a new producer id and starts its sequences afresh.
+ */
+class GroupCommitPublisher implements EventPublisher {
+  private readonly queue: QueuedPublish[] = [];
+  private queuedMessages = 0;
+  private inFlight: Promise<void> | undefined;
+  private producer: Producer | undefined;
+  private connected = false;
+  private closed = false;
+  private readonly maxQueuedMessages: number;
+  private readonly queueTimeoutMs: number;
+
+  constructor(
+    private readonly createProducer: () => Producer,
+    private readonly options: PublisherOptions,
+    private readonly logger: Logger,
+  ) {
+    this.maxQueuedMessages = options.maxQueuedMessages ?? 100_000;
+    this.queueTimeoutMs = options.queueTimeoutMs ?? 10_000;
+  }
+
+  async connect(): Promise<Producer> {
+    if (this.producer) return this.producer;
+    const producer = this.createProducer();
+    await producer.connect();
+    this.producer = producer;
+    this.connected = true;
+    return producer;
+  }
+
+  isConnected(): boolean {
+    return this.connected && !this.closed;
+  }
+
+  publish(messages: readonly OutgoingMessage[]): Promise<void> {
+    if (this.closed) return Promise.reject(new SluiceError('SHUTTING_DOWN', 'The gateway is shutting down'));
+    if (messages.length === 0) return Promise.resolve();
+    if (this.queuedMessages + messages.length > this.maxQueuedMessages) {
+      return Promise.reject(new SluiceError('PUBLISH_BUFFER_FULL', `The publish buffer holds ${this.queuedMessages} messages, its limit`));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const entry: QueuedPublish = {
+        messages,
+        resolve,
+        reject,
+        timer: setTimeout(() => this.expire(entry), this.queueTimeoutMs),
+      };
+      this.queue.push(entry);
+      this.queuedMessages += messages.length;
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.inFlight) await this.inFlight;
+    await this.producer?.disconnect();
+    this.producer = undefined;
+  }
+
+  /** Still waiting after queueTimeoutMs means nothing of it was sent: refuse it, safely. */
+  private expire(entry: QueuedPublish): void {
+    const index = this.queue.indexOf(entry);
+    if (index < 0) return;
+    this.queue.splice(index, 1);
+    this.queuedMessages -= entry.messages.length;
+    entry.reject(new SluiceError('KAFKA_UNAVAILABLE', `Kafka did not accept the event within ${this.queueTimeoutMs} ms`));
+  }
+
+  private pump(): void {
+    if (this.inFlight || this.queue.length === 0) return;
+    const batch = this.queue.splice(0, this.queue.length);
+    this.queuedMessages = 0;
+    for (const entry of batch) clearTimeout(entry.timer);
+    this.inFlight = this.send(batch).finally(() => {
+      this.inFlight = undefined;
+      this.pump();
+    });
+  }
+
+  private async send(batch: QueuedPublish[]): Promise<void> {
+    try {
+      const producer = await this.connect();
+      await producer.send({
+        topic: this.options.topic,
+        acks: -1,
+        compression: CompressionTypes.None,
+        messages: batch.flatMap((entry) => entry.messages.map(toKafkaMessage)),
+      });
+      this.connected = true;
+      for (const entry of batch) entry.resolve();
+    } catch (error) {
+      this.connected = false;
+      this.logger.warn('Kafka send failed; the events were not acknowledged', { error: errorMessage(error), requests: batch.length });
+      const failure = new SluiceError('KAFKA_UNAVAILABLE', `Kafka did not acknowledge the event: ${errorMessage(error)}`, { cause: error });
+      for (const entry of batch) entry.reject(failure);
+      await this.discardProducer();
+    }
+  }
+
+  private async discardProducer(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.disconnect().catch(() => undefined);
+  }
+}
+
+function toKafkaMessage(message: OutgoingMessage): { key: string; value: string | Buffer; headers?: IHeaders } {
+  return message.headers ? { key: message.key, value: message.value, headers: message.headers } : { key: message.key, value: message.value };
+}
+
+/** Commits the offset after a batch only once the handler has stored it. */
+class CommitAfterHandlerConsumer implements EventConsumer {
+  constructor(private readonly consumer: Consumer) {}
+
+  async run(handler: BatchHandler): Promise<void> {
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async (payload) => {
+        const { batch } = payload;
+        if (batch.messages.length === 0) return;
+        const messages: ConsumedMessage[] = batch.messages.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key,
+          value: m.value,
+          headers: stringHeaders(m.headers),
+          timestamp: Number(m.timestamp),
+        }));
+        await handler({
+          topic: batch.topic,
+          partition: batch.partition,
+          messages,
+          heartbeat: () => payload.heartbeat(),
+          isStale: () => payload.isStale() || !payload.isRunning(),
+        });
+        const last = batch.lastOffset();
+        payload.resolveOffset(last);
+        await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+}
+
+function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined) continue;
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) result[name] = first.toString();
+  }
+  return result;
+}
+
+/**
+ * kafkajs logs at error level every error response it then retries (a coordinator still
+ * loading, say); the caller sees the final outcome, so those go to debug. The idempotent
+ * producer's warning about bounded retries is answered by GroupCommitPublisher replacing its
+ * producer after a failure.
+ */
+const expectedKafkaWarnings = ['Limiting retries for the idempotent producer'];
+
+function forwardLog(logger: Logger, entry: LogEntry): void {
+  const { message, ...fields } = entry.log;
+  const text = `kafkajs: ${message}`;
+  const context = { namespace: entry.namespace, ...fields };
+  if (entry.namespace === 'Connection' || expectedKafkaWarnings.some((w) => message.startsWith(w))) logger.debug(text, context);
+  else if (entry.level <= KafkaLogLevel.ERROR) logger.error(text, context);
+  else if (entry.level === KafkaLogLevel.WARN) logger.warn(text, context);
+  else logger.debug(text, context);
+}
