@@ -1,0 +1,149 @@
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+import { SluiceError, errorMessage, rejectUnknownKeys, type Logger } from '@sluice/core';
+
+/**
+ * The one module that decides where ClickHouse is: embedded chDB in this process by default,
+ * a ClickHouse server over HTTP when a URL is given. Callers see the same interface either way.
+ */
+export interface ClickHouseOptions {
+  /** A ClickHouse server's HTTP URL (CLICKHOUSE_URL). Without it, chDB runs embedded. */
+  url?: string | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
+  database: string;
+  /** Embedded mode: the chDB data directory. Only one process may open it. */
+  dataPath?: string | undefined;
+  logger: Logger;
+}
+
+export interface ClickHouse {
+  readonly mode: 'embedded' | 'server';
+  readonly database: string;
+  /** Runs a statement that returns no rows (DDL, INSERT ... SELECT). */
+  command(sql: string): Promise<void>;
+  /** Runs a query and returns its rows as objects. */
+  queryRows<T>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
+  /** Inserts rows with one INSERT. */
+  insertRows(table: string, rows: readonly object[]): Promise<void>;
+  /** Runs an analyst's query on a read-only connection and returns JSONEachRow text. */
+  readOnlyQuery(sql: string): Promise<string>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/**
+ * Settings every connection of ours uses. chDB keeps any setting given to one query on its
+ * connection for the following ones, so we never pass per-query settings to the writer: all
+ * of them are fixed here, once, per connection.
+ */
+const sessionSettings: ClickHouseSettings = {
+  // Without this, DateTime functions follow the host's time zone in chDB.
+  session_timezone: 'UTC',
+  date_time_input_format: 'basic',
+};
+
+export async function openClickHouse(options: ClickHouseOptions): Promise<ClickHouse> {
+  rejectUnknownKeys(options, ['url', 'username', 'password', 'database', 'dataPath', 'logger'], 'ClickHouse options');
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.database)) {
+    throw new SluiceError('INVALID_CONFIG', `ClickHouse database name ${JSON.stringify(options.database)} must match [A-Za-z_][A-Za-z0-9_]*`);
+  }
+  return options.url ? openServer(options, options.url) : openEmbedded(options);
+}
+
+async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
+  const dataPath = options.dataPath;
+  if (!dataPath) throw new SluiceError('INVALID_CONFIG', 'Embedded ClickHouse needs a data directory (CHDB_PATH)');
+  // Two connections on one path coexist in one process and keep separate session state, so
+  // the analysts' connection can be locked read-only without touching the writer.
+  const writer = createClient({ connection: chdbConnection(dataPath) });
+  const reader = createClient({ connection: chdbConnection(dataPath) });
+  const db = options.database;
+  try {
+    await writer.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
+    for (const client of [writer, reader]) {
+      // chDB ignores the client's `database` option; USE sticks to the connection instead.
+      await client.command({ query: `USE ${db}` });
+      for (const [name, value] of Object.entries(sessionSettings)) await client.command({ query: `SET ${name} = '${String(value)}'` });
+    }
+    await reader.command({ query: 'SET readonly = 1' });
+  } catch (error) {
+    await Promise.allSettled([writer.close(), reader.close()]);
+    throw new SluiceError('CLICKHOUSE_UNAVAILABLE', `Could not open chDB at ${dataPath}: ${errorMessage(error)}. Only one process may open a chDB data directory; is another worker running on it?`, { cause: error });
+  }
+  options.logger.info('ClickHouse is embedded (chDB)', { dataPath, database: db });
+  return wrap('embedded', db, writer, reader, {});
+}
+
+async function openServer(options: ClickHouseOptions, url: string): Promise<ClickHouse> {
+  const base = { url, username: options.username ?? 'default', password: options.password ?? '', clickhouse_settings: sessionSettings };
+  const admin = createClient(base);
+  try {
+    await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${options.database}` });
+  } catch (error) {
+    throw new SluiceError('CLICKHOUSE_UNAVAILABLE', `Could not reach ClickHouse at ${redact(url)}: ${errorMessage(error)}`, { cause: error });
+  } finally {
+    await admin.close();
+  }
+  const writer = createClient({ ...base, database: options.database });
+  options.logger.info('ClickHouse is a server', { url: redact(url), database: options.database });
+  // Over HTTP, settings are per request; readonly=2 still forbids writes but lets the
+  // request carry our session settings.
+  return wrap('server', options.database, writer, writer, { readonly: '2' });
+}
+
+function wrap(
+  mode: ClickHouse['mode'],
+  database: string,
+  writer: ClickHouseClient,
+  reader: ClickHouseClient,
+  readerSettings: ClickHouseSettings,
+): ClickHouse {
+  return {
+    mode,
+    database,
+    async command(sql) {
+      await writer.command({ query: sql });
+    },
+    async queryRows<T>(sql: string, params?: Record<string, unknown>) {
+      const result = await writer.query({ query: sql, format: 'JSONEachRow', ...(params ? { query_params: params } : {}) });
+      return result.json<T>();
+    },
+    async insertRows(table, rows) {
+      if (rows.length === 0) return;
+      await writer.insert({ table, values: rows as object[], format: 'JSONEachRow' });
+    },
+    async readOnlyQuery(sql) {
+      const result = await reader.query({ query: sql, format: 'JSONEachRow', clickhouse_settings: readerSettings });
+      return result.text();
+    },
+    async ping() {
+      const result = await writer.ping();
+      return result.success;
+    },
+    async close() {
+      await writer.close();
+      if (reader !== writer) await reader.close();
+    },
+  };
+}
+
+type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
+
+/**
+ * chdb types its connection against @clickhouse/client-common, of which @clickhouse/client
+ * bundles its own copy; the two declarations are the same shape but not the same symbols.
+ */
+function chdbConnection(path: string): ClientConnection {
+  return createChdbConnection({ path }) as unknown as ClientConnection;
+}
+
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
