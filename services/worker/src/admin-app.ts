@@ -1,0 +1,46 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { SluiceError, type Logger } from '@sluice/core';
+import { classifyQueryError, type ClickHouse } from '@sluice/clickhouse';
+
+export interface AdminDeps {
+  clickhouse: Pick<ClickHouse, 'readOnlyQuery' | 'ping'>;
+  logger: Logger;
+}
+
+/**
+ * The worker's admin listener. In embedded mode the worker is the only process that may open
+ * chDB's data, so analysts' SQL comes through here, on a connection locked read-only.
+ */
+export function createAdminApp(deps: AdminDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', async (_req: Request, res: Response) => {
+    const up = await deps.clickhouse.ping().catch(() => false);
+    res.status(up ? 200 : 503).json({ status: up ? 'ok' : 'clickhouse unavailable' });
+  });
+  app.post('/sql', express.text({ type: () => true, limit: '1mb' }), async (req: Request, res: Response) => {
+    const sql = typeof req.body === 'string' ? req.body.trim() : '';
+    if (sql === '') throw new SluiceError('SQL_EMPTY', 'Send the SQL query as the request body');
+    let rows: string;
+    try {
+      rows = await deps.clickhouse.readOnlyQuery(sql);
+    } catch (error) {
+      throw classifyQueryError(error);
+    }
+    res.type('application/x-ndjson').send(rows);
+  });
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ code: 'NOT_FOUND', message: `No route for ${req.method} ${req.path}` });
+  });
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const failure =
+      error instanceof SluiceError
+        ? error
+        : (error as { type?: unknown }).type === 'entity.too.large'
+          ? new SluiceError('PAYLOAD_TOO_LARGE', 'The query is larger than 1 MiB')
+          : new SluiceError('INTERNAL', 'Internal error', { cause: error });
+    if (failure.code === 'INTERNAL') deps.logger.error('admin request failed', { error: String(error) });
+    res.status(failure.status).json({ code: failure.code, message: failure.message });
+  });
+  return app;
+}

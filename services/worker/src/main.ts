@@ -1,0 +1,57 @@
+import { createServer } from 'node:http';
+import { resolve } from 'node:path';
+import { createLogger, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
+import { applyMigrations, openClickHouse } from '@sluice/clickhouse';
+import { createKafkaBus } from '@sluice/kafka';
+import { createAdminApp } from './admin-app';
+import { createBatchHandler } from './batch-handler';
+
+const settings = {
+  ...kafkaSettings,
+  CONSUMER_GROUP: { parse: parsers.nonEmpty, default: 'sluice-worker', description: 'Kafka consumer group of the workers' } as Setting<string>,
+  CLICKHOUSE_URL: { parse: parsers.url, default: '', description: 'ClickHouse server HTTP URL; unset runs chDB embedded' } as Setting<string>,
+  CLICKHOUSE_USER: { parse: parsers.nonEmpty, default: 'default', description: 'ClickHouse user (server mode)' } as Setting<string>,
+  CLICKHOUSE_PASSWORD: { parse: (raw) => ({ ok: true, value: raw }), default: '', description: 'ClickHouse password (server mode)' } as Setting<string>,
+  CLICKHOUSE_DATABASE: { parse: parsers.nonEmpty, default: 'sluice', description: 'ClickHouse database' } as Setting<string>,
+  CHDB_PATH: { parse: parsers.nonEmpty, default: '.data/chdb', description: 'chDB data directory (embedded mode)' } as Setting<string>,
+  ADMIN_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: 'Interface of the admin listener (POST /sql)' } as Setting<string>,
+  ADMIN_PORT: { parse: parsers.port, default: 8091, description: 'Port of the admin listener (POST /sql)' } as Setting<number>,
+  LOG_LEVEL: { parse: parsers.oneOf('debug', 'info', 'warn', 'error'), default: 'info', description: 'Log level' } as Setting<string>,
+};
+
+async function main(): Promise<void> {
+  const config = readSettings(settings, process.env);
+  const logger = createLogger({ level: isLogLevel(config.LOG_LEVEL) ? config.LOG_LEVEL : 'info', bindings: { service: 'worker' } });
+  const clickhouse = await openClickHouse({
+    url: config.CLICKHOUSE_URL || undefined,
+    username: config.CLICKHOUSE_USER,
+    password: config.CLICKHOUSE_PASSWORD,
+    database: config.CLICKHOUSE_DATABASE,
+    dataPath: resolve(config.CHDB_PATH),
+    logger,
+  });
+  await applyMigrations(clickhouse, logger);
+
+  const admin = createServer(createAdminApp({ clickhouse, logger }));
+  await new Promise<void>((done) => admin.listen(config.ADMIN_PORT, config.ADMIN_HOST, done));
+  logger.info('admin listening', { url: `http://${config.ADMIN_HOST}:${config.ADMIN_PORT}` });
+
+  const bus = createKafkaBus({ brokers: config.KAFKA_BROKERS, clientId: 'sluice-worker', logger });
+  await bus.ensureTopics([{ name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS }]);
+  const consumer = await bus.createConsumer({ groupId: config.CONSUMER_GROUP, topic: config.KAFKA_TOPIC });
+  const { handle } = createBatchHandler({ clickhouse, logger });
+  await consumer.run(handle);
+  logger.info('worker consuming', { topic: config.KAFKA_TOPIC, group: config.CONSUMER_GROUP });
+
+  onShutdownSignal(logger, async () => {
+    // The consumer finishes the batch in hand (insert, then commit) before it leaves the group.
+    await consumer.stop();
+    await new Promise<void>((done) => admin.close(() => done()));
+    await clickhouse.close();
+  });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`worker failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
