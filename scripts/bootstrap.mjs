@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// Entry point of `npm start`, `npm test` and `npm run sql`. Plain Node with no dependencies,
+// because on a fresh clone nothing is installed yet: it installs what is missing, then hands over.
+import { spawnSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const [command, ...args] = process.argv.slice(2);
+
+function run(cmd, cmdArgs, options = {}) {
+  const result = spawnSync(cmd, cmdArgs, { cwd: root, stdio: 'inherit', ...options });
+  if (result.error) throw result.error;
+  return result.status ?? 1;
+}
+
+/** Runs `npm ci` when node_modules is missing or was installed from another package-lock.json. */
+function ensureNodeModules() {
+  const lock = readFileSync(join(root, 'package-lock.json'));
+  const digest = createHash('sha256').update(lock).digest('hex');
+  const marker = join(root, 'node_modules', '.sluice-lock-digest');
+  if (existsSync(marker) && readFileSync(marker, 'utf8') === digest) return;
+  console.log('Installing dependencies (npm ci)...');
+  if (run('npm', ['ci', '--no-audit', '--no-fund']) !== 0) {
+    console.error('npm ci failed; see the output above.');
+    process.exit(1);
+  }
+  writeFileSync(marker, digest);
+}
+
+/** The docker-compose test needs Debian's docker-compose, which parses a file without a Docker engine. */
+function ensureDockerCompose() {
+  if (spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0) return;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot || spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    console.warn('docker-compose is not installed and cannot be installed here (needs root and apt-get); the docker-compose test will fail. Install docker-compose and run again.');
+    return;
+  }
+  console.log('Installing docker-compose (Debian package) for the docker-compose.yml test...');
+  run('apt-get', ['update', '-qq'], { stdio: 'ignore' });
+  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'docker-compose'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
+const tsx = (file, fileArgs) => [process.execPath, ['--import', 'tsx', join(root, file), ...fileArgs]];
+
+function handOver([cmd, cmdArgs]) {
+  // The child gets the terminal. Signals are relayed; the child counts copies of one Ctrl-C
+  // (from the terminal and from us) as one.
+  const child = spawn(cmd, cmdArgs, { cwd: root, stdio: 'inherit' });
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
+
+switch (command) {
+  case 'start':
+    ensureNodeModules();
+    handOver(tsx('scripts/start.ts', args));
+    break;
+  case 'test': {
+    ensureNodeModules();
+    ensureDockerCompose();
+    const steps = [
+      ['typecheck', ['npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']]],
+      ['lint', ['npx', ['eslint', '--max-warnings', '0', '.']]],
+      ['tests', ['npx', ['jest', '--ci', ...args]]],
+    ];
+    for (const [name, [cmd, cmdArgs]] of steps) {
+      console.log(`\n== ${name}: ${cmd} ${cmdArgs.join(' ')}`);
+      const status = run(cmd, cmdArgs);
+      if (status !== 0) {
+        console.error(`\n${name} failed (exit ${status})`);
+        process.exit(status);
+      }
+    }
+    break;
+  }
+  case 'sql':
+    handOver([process.execPath, [join(root, 'scripts', 'sql.mjs'), ...args]]);
+    break;
+  default:
+    console.error(`usage: node scripts/bootstrap.mjs start|test|sql`);
+    process.exit(2);
+}

@@ -1,0 +1,110 @@
+/**
+ * `npm start`: the whole pipeline on one machine. A real Kafka broker, the worker on embedded
+ * ClickHouse (chDB) and the gateway, each in its own process, stopped in order on Ctrl-C.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLogger, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
+import { createKafkaBus, repositoryRoot, startLocalBroker } from '@sluice/kafka';
+import { startService, type RunningService } from './service-process';
+
+const settings = {
+  ...kafkaSettings,
+  GATEWAY_PORT: { parse: parsers.port, default: 8090, description: 'Gateway HTTP port' } as Setting<number>,
+  ADMIN_PORT: { parse: parsers.port, default: 8091, description: 'Worker admin port (POST /sql)' } as Setting<number>,
+  KAFKA_PORT: { parse: parsers.port, default: 9092, description: 'Port of the local Kafka broker' } as Setting<number>,
+  KAFKA_CONTROLLER_PORT: { parse: parsers.port, default: 9093, description: 'Port of the local KRaft controller' } as Setting<number>,
+  DEV_API_KEY: { parse: parsers.nonEmpty, default: '', description: 'The local API key; generated once when unset' } as Setting<string>,
+};
+
+const dataDirectory = join(repositoryRoot, '.data');
+const logDirectory = join(dataDirectory, 'logs');
+
+/** The printed key stays the same from one `npm start` to the next. */
+function devApiKey(configured: string): string {
+  if (configured !== '') return configured;
+  const file = join(dataDirectory, 'dev-api-key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const key = `sk_dev_${randomBytes(16).toString('hex')}`;
+  writeFileSync(file, key + '\n', { mode: 0o600 });
+  return key;
+}
+
+async function main(): Promise<void> {
+  const config = readSettings(settings, process.env);
+  mkdirSync(logDirectory, { recursive: true });
+  const logger = createLogger({ bindings: { service: 'start' } });
+  const apiKey = devApiKey(config.DEV_API_KEY);
+
+  const broker = await startLocalBroker({
+    dataDirectory: join(dataDirectory, 'kafka'),
+    port: config.KAFKA_PORT,
+    controllerPort: config.KAFKA_CONTROLLER_PORT,
+    logger,
+  });
+  const services: RunningService[] = [];
+  const stopAll = async (): Promise<void> => {
+    // Gateway first (it drains requests and flushes to Kafka), then the worker (it stores and
+    // commits what it holds), then Kafka.
+    for (const service of [...services].reverse()) await service.stop();
+    await broker.stop();
+  };
+  onShutdownSignal(logger, stopAll);
+
+  try {
+    const brokers = broker.brokers.join(',');
+    await createKafkaBus({ brokers: broker.brokers, clientId: 'sluice-start', logger }).ensureTopics([
+      { name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS },
+    ]);
+    const shared = { KAFKA_BROKERS: brokers, KAFKA_TOPIC: config.KAFKA_TOPIC, KAFKA_TOPIC_PARTITIONS: String(config.KAFKA_TOPIC_PARTITIONS) };
+    services.push(
+      await startService({
+        name: 'worker',
+        entry: 'services/worker/src/main.ts',
+        env: { ...shared, ADMIN_PORT: String(config.ADMIN_PORT), CHDB_PATH: join(dataDirectory, 'chdb') },
+        healthUrl: `http://127.0.0.1:${config.ADMIN_PORT}/healthz`,
+        logDirectory,
+        onUnexpectedExit: () => void stopAll().then(() => process.exit(1)),
+      }),
+    );
+    services.push(
+      await startService({
+        name: 'gateway',
+        entry: 'services/gateway/src/main.ts',
+        env: { ...shared, GATEWAY_PORT: String(config.GATEWAY_PORT), DEV_API_KEY: apiKey },
+        healthUrl: `http://127.0.0.1:${config.GATEWAY_PORT}/healthz`,
+        logDirectory,
+        onUnexpectedExit: () => void stopAll().then(() => process.exit(1)),
+      }),
+    );
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+
+  const gateway = `http://127.0.0.1:${config.GATEWAY_PORT}`;
+  process.stdout.write(`
+Sluice is running (Kafka ${broker.brokers.join(',')} started in ${(broker.startupMs / 1000).toFixed(1)} s; ClickHouse embedded in the worker).
+
+  Send events to   ${gateway}
+  API key          ${apiKey}   (the local dev key: it may write to any dataset)
+
+  Try it:
+    curl -i -X PUT ${gateway}/api/analytics/events \\
+      -H "Authorization: Bearer ${apiKey}" \\
+      -H "TR-Dataset: demo" -H "Content-Type: application/json" \\
+      -d '{"event_type":"view","event_name":"product_viewed","items":["sku-1"]}'
+
+  Query:
+    npm run sql -- "SELECT event_type, count() FROM events GROUP BY event_type"
+    (or POST the SQL to http://127.0.0.1:${config.ADMIN_PORT}/sql; answers are JSONEachRow)
+
+  Logs in .data/logs/ (warnings and errors are shown here). Ctrl-C stops everything.
+`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`npm start failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
