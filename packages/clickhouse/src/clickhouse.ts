@@ -41,6 +41,8 @@ const sessionSettings: ClickHouseSettings = {
   // Without this, DateTime functions follow the host's time zone in chDB.
   session_timezone: 'UTC',
   date_time_input_format: 'basic',
+  // Counts as JSON numbers, the same in chDB and on a server (their defaults differ).
+  output_format_json_quote_64bit_integers: 0,
 };
 
 export async function openClickHouse(options: ClickHouseOptions): Promise<ClickHouse> {
@@ -56,10 +58,13 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
   if (!dataPath) throw new SluiceError('INVALID_CONFIG', 'Embedded ClickHouse needs a data directory (CHDB_PATH)');
   // Two connections on one path coexist in one process and keep separate session state, so
   // the analysts' connection can be locked read-only without touching the writer.
-  const writer = createClient({ connection: chdbConnection(dataPath) });
-  const reader = createClient({ connection: chdbConnection(dataPath) });
+  const opened: ClickHouseClient[] = [];
   const db = options.database;
   try {
+    const writer = createClient({ connection: chdbConnection(dataPath) });
+    opened.push(writer);
+    const reader = createClient({ connection: chdbConnection(dataPath) });
+    opened.push(reader);
     await writer.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
     for (const client of [writer, reader]) {
       // chDB ignores the client's `database` option; USE sticks to the connection instead.
@@ -67,12 +72,16 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
       for (const [name, value] of Object.entries(sessionSettings)) await client.command({ query: `SET ${name} = '${String(value)}'` });
     }
     await reader.command({ query: 'SET readonly = 1' });
+    options.logger.info('ClickHouse is embedded (chDB)', { dataPath, database: db });
+    return wrap('embedded', db, writer, reader, {});
   } catch (error) {
-    await Promise.allSettled([writer.close(), reader.close()]);
-    throw new SluiceError('CLICKHOUSE_UNAVAILABLE', `Could not open chDB at ${dataPath}: ${errorMessage(error)}. Only one process may open a chDB data directory; is another worker running on it?`, { cause: error });
+    await Promise.allSettled(opened.map((client) => client.close()));
+    throw new SluiceError(
+      'CLICKHOUSE_UNAVAILABLE',
+      `Could not open chDB at ${dataPath}: ${errorMessage(error)}. Only one process may open a chDB data directory; is another worker running on it?`,
+      { cause: error },
+    );
   }
-  options.logger.info('ClickHouse is embedded (chDB)', { dataPath, database: db });
-  return wrap('embedded', db, writer, reader, {});
 }
 
 async function openServer(options: ClickHouseOptions, url: string): Promise<ClickHouse> {

@@ -30,8 +30,11 @@ export interface PublisherOptions {
   maxQueuedMessages?: number;
   /** A message still waiting for its send after this long is refused with KAFKA_UNAVAILABLE. */
   queueTimeoutMs?: number;
-  /** How long one send may retry against an unreachable broker before it fails. */
-  sendRetryMs?: number;
+  /**
+   * How long a caller waits for the broker's acknowledgement before it is told KAFKA_UNAVAILABLE.
+   * The send may still complete later: a refusal means "not acknowledged", never "not stored".
+   */
+  sendTimeoutMs?: number;
 }
 
 export interface ConsumerOptions {
@@ -40,12 +43,19 @@ export interface ConsumerOptions {
   /** Where a group with no committed offset starts: the beginning of the topic, so nothing produced before it is missed. */
   fromBeginning?: boolean;
   maxBytesPerPartition?: number;
+  /**
+   * How long the group waits for a silent member before handing its partitions to others. A
+   * crashed worker's partitions move after this long; long inserts keep heartbeating.
+   */
+  sessionTimeoutMs?: number;
 }
 
 export interface KafkaBus {
   ensureTopics(topics: readonly TopicSpec[]): Promise<void>;
   createPublisher(options: PublisherOptions): Promise<EventPublisher>;
   createConsumer(options: ConsumerOptions): Promise<EventConsumer>;
+  /** How many messages the topic holds: the sum of its partitions' high-water marks. */
+  countMessages(topic: string): Promise<number>;
 }
 
 export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
@@ -56,6 +66,8 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
     brokers: options.brokers,
     connectionTimeout: 3_000,
     requestTimeout: 10_000,
+    // Connecting gives up after a few seconds; callers have their own deadlines on top.
+    retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2_000 },
     logLevel: KafkaLogLevel.WARN,
     logCreator: () => (entry: LogEntry) => forwardLog(logger, entry),
   });
@@ -85,8 +97,8 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
     },
 
     async createPublisher(publisherOptions) {
-      rejectUnknownKeys(publisherOptions, ['topic', 'maxQueuedMessages', 'queueTimeoutMs', 'sendRetryMs'], 'publisher options');
-      const sendRetryMs = publisherOptions.sendRetryMs ?? 5_000;
+      rejectUnknownKeys(publisherOptions, ['topic', 'maxQueuedMessages', 'queueTimeoutMs', 'sendTimeoutMs'], 'publisher options');
+      const sendTimeoutMs = publisherOptions.sendTimeoutMs ?? 5_000;
       const createProducer = (): Producer =>
         kafka.producer({
           idempotent: true,
@@ -95,20 +107,34 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
           // Murmur2, as the Java client: a key lands on the same partition whoever produces it.
           createPartitioner: Partitioners.DefaultPartitioner,
           // Bounded, so that a request fails (503) in bounded time while Kafka is down.
-          retry: { retries: 5, initialRetryTime: 100, maxRetryTime: sendRetryMs },
+          retry: { retries: 5, initialRetryTime: 100, maxRetryTime: sendTimeoutMs },
         });
       const publisher = new GroupCommitPublisher(createProducer, publisherOptions, logger);
       await publisher.connect();
       return publisher;
     },
 
+    async countMessages(topic) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+      } finally {
+        await admin.disconnect();
+      }
+    },
+
     async createConsumer(consumerOptions) {
-      rejectUnknownKeys(consumerOptions, ['groupId', 'topic', 'fromBeginning', 'maxBytesPerPartition'], 'consumer options');
+      rejectUnknownKeys(consumerOptions, ['groupId', 'topic', 'fromBeginning', 'maxBytesPerPartition', 'sessionTimeoutMs'], 'consumer options');
+      const sessionTimeout = consumerOptions.sessionTimeoutMs ?? 10_000;
       const consumer = kafka.consumer({
         groupId: consumerOptions.groupId,
         allowAutoTopicCreation: false,
         maxBytesPerPartition: consumerOptions.maxBytesPerPartition ?? 4 * 1024 * 1024,
         maxWaitTimeInMs: 250,
+        sessionTimeout,
+        heartbeatInterval: Math.floor(sessionTimeout / 3),
       });
       await consumer.connect();
       await consumer.subscribe({ topic: consumerOptions.topic, fromBeginning: consumerOptions.fromBeginning ?? true });
@@ -144,6 +170,7 @@ class GroupCommitPublisher implements EventPublisher {
   private closed = false;
   private readonly maxQueuedMessages: number;
   private readonly queueTimeoutMs: number;
+  private readonly sendTimeoutMs: number;
 
   constructor(
     private readonly createProducer: () => Producer,
@@ -151,13 +178,19 @@ class GroupCommitPublisher implements EventPublisher {
     private readonly logger: Logger,
   ) {
     this.maxQueuedMessages = options.maxQueuedMessages ?? 100_000;
-    this.queueTimeoutMs = options.queueTimeoutMs ?? 10_000;
+    this.queueTimeoutMs = options.queueTimeoutMs ?? 5_000;
+    this.sendTimeoutMs = options.sendTimeoutMs ?? 5_000;
   }
 
   async connect(): Promise<Producer> {
     if (this.producer) return this.producer;
     const producer = this.createProducer();
-    await producer.connect();
+    try {
+      await producer.connect();
+    } catch (error) {
+      await producer.disconnect().catch(() => undefined);
+      throw error;
+    }
     this.producer = producer;
     this.connected = true;
     return producer;
@@ -214,23 +247,31 @@ class GroupCommitPublisher implements EventPublisher {
   }
 
   private async send(batch: QueuedPublish[]): Promise<void> {
-    try {
-      const producer = await this.connect();
-      await producer.send({
-        topic: this.options.topic,
-        acks: -1,
-        compression: CompressionTypes.None,
-        messages: batch.flatMap((entry) => entry.messages.map(toKafkaMessage)),
-      });
+    const delivery = this.deliver(batch.flatMap((entry) => entry.messages));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<Error>((resolve) => {
+      timer = setTimeout(() => resolve(new Error(`no acknowledgement within ${this.sendTimeoutMs} ms`)), this.sendTimeoutMs);
+    });
+    const outcome = await Promise.race([delivery.then(() => undefined, (error: unknown) => (error instanceof Error ? error : new Error(String(error)))), deadline]);
+    clearTimeout(timer);
+    if (outcome === undefined) {
       this.connected = true;
       for (const entry of batch) entry.resolve();
-    } catch (error) {
+    } else {
       this.connected = false;
-      this.logger.warn('Kafka send failed; the events were not acknowledged', { error: errorMessage(error), requests: batch.length });
-      const failure = new SluiceError('KAFKA_UNAVAILABLE', `Kafka did not acknowledge the event: ${errorMessage(error)}`, { cause: error });
+      this.logger.warn('Kafka send failed; the events were not acknowledged', { error: outcome.message, requests: batch.length });
+      const failure = new SluiceError('KAFKA_UNAVAILABLE', `Kafka did not acknowledge the event: ${outcome.message}`, { cause: outcome });
       for (const entry of batch) entry.reject(failure);
-      await this.discardProducer();
     }
+    // The idempotent producer must never have two sends in flight: the next batch waits until
+    // this one has really finished, even if its callers were already refused.
+    const delivered = await delivery.then(() => true, () => false);
+    if (!delivered) await this.discardProducer();
+  }
+
+  private async deliver(messages: OutgoingMessage[]): Promise<void> {
+    const producer = await this.connect();
+    await producer.send({ topic: this.options.topic, acks: -1, compression: CompressionTypes.None, messages: messages.map(toKafkaMessage) });
   }
 
   private async discardProducer(): Promise<void> {
@@ -294,19 +335,24 @@ function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
 }
 
 /**
- * kafkajs logs at error level every error response it then retries (a coordinator still
- * loading, say); the caller sees the final outcome, so those go to debug. The idempotent
+ * kafkajs logs at error level every error response and every refused connection it then
+ * retries (a coordinator still loading, a broker restarting); the caller sees the final
+ * outcome and logs it, so those go to debug. The idempotent
  * producer's warning about bounded retries is answered by GroupCommitPublisher replacing its
  * producer after a failure.
  */
+const connectionNamespaces = ['Connection', 'BrokerPool'];
 const expectedKafkaWarnings = ['Limiting retries for the idempotent producer'];
+/** A consumer that crashes on a retriable error restarts itself; that is worth a warning, not an error. */
+const selfHealingConsumerErrors = ['Crash: KafkaJSProtocolError', 'Crash: KafkaJSConnectionError', 'Crash: KafkaJSNumberOfRetriesExceeded', 'Restarting the consumer'];
 
 function forwardLog(logger: Logger, entry: LogEntry): void {
   const { message, ...fields } = entry.log;
   const text = `kafkajs: ${message}`;
   const context = { namespace: entry.namespace, ...fields };
-  if (entry.namespace === 'Connection' || expectedKafkaWarnings.some((w) => message.startsWith(w))) logger.debug(text, context);
-  else if (entry.level <= KafkaLogLevel.ERROR) logger.error(text, context);
+  if (connectionNamespaces.includes(entry.namespace) || expectedKafkaWarnings.some((w) => message.startsWith(w))) logger.debug(text, context);
+  else if (entry.level <= KafkaLogLevel.ERROR && !selfHealingConsumerErrors.some((m) => message.startsWith(m))) logger.error(text, context);
+  else if (entry.level <= KafkaLogLevel.ERROR) logger.warn(text, context);
   else if (entry.level === KafkaLogLevel.WARN) logger.warn(text, context);
   else logger.debug(text, context);
 }

@@ -30,9 +30,12 @@ async function main(): Promise<void> {
     // Stop taking requests, let those in flight finish (each waits for its Kafka ack), then
     // flush the producer: nothing acknowledged is lost.
     const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Keep-alive connections go idle as their last response is sent; close each as it does.
+    const closeIdle = setInterval(() => server.closeIdleConnections(), 100);
     server.closeIdleConnections();
     const timeout = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
     await drained;
+    clearInterval(closeIdle);
     clearTimeout(timeout);
     await publisher.close();
   });
