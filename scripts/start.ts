@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createLogger, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { createKafkaBus, repositoryRoot, startLocalBroker } from '@sluice/kafka';
 import { startService, type RunningService } from './service-process';
@@ -16,26 +16,28 @@ const settings = {
   KAFKA_PORT: { parse: parsers.port, default: 9092, description: 'Port of the local Kafka broker' } as Setting<number>,
   KAFKA_CONTROLLER_PORT: { parse: parsers.port, default: 9093, description: 'Port of the local KRaft controller' } as Setting<number>,
   DEV_API_KEY: { parse: parsers.nonEmpty, default: '', description: 'The local API key; generated once when unset' } as Setting<string>,
+  DATA_DIR: { parse: parsers.nonEmpty, default: join(repositoryRoot, '.data'), description: 'Where Kafka, chDB, logs and the dev key live' } as Setting<string>,
 };
 
-const dataDirectory = join(repositoryRoot, '.data');
-const logDirectory = join(dataDirectory, 'logs');
-
-/** The printed key stays the same from one `npm start` to the next. */
-function devApiKey(configured: string): string {
-  if (configured !== '') return configured;
+/**
+ * DEV_API_KEY when set; otherwise a key generated once and kept, so the printed key stays the
+ * same from one `npm start` to the next. Either way it is written to <data>/dev-api-key, which
+ * the README's examples read.
+ */
+function devApiKey(configured: string, dataDirectory: string): string {
   const file = join(dataDirectory, 'dev-api-key');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const key = `sk_dev_${randomBytes(16).toString('hex')}`;
+  const key = configured !== '' ? configured : existsSync(file) ? readFileSync(file, 'utf8').trim() : `sk_dev_${randomBytes(16).toString('hex')}`;
   writeFileSync(file, key + '\n', { mode: 0o600 });
   return key;
 }
 
 async function main(): Promise<void> {
   const config = readSettings(settings, process.env);
+  const dataDirectory = resolve(config.DATA_DIR);
+  const logDirectory = join(dataDirectory, 'logs');
   mkdirSync(logDirectory, { recursive: true });
   const logger = createLogger({ bindings: { service: 'start' } });
-  const apiKey = devApiKey(config.DEV_API_KEY);
+  const apiKey = devApiKey(config.DEV_API_KEY, dataDirectory);
 
   const broker = await startLocalBroker({
     dataDirectory: join(dataDirectory, 'kafka'),
@@ -100,7 +102,7 @@ Sluice is running (Kafka ${broker.brokers.join(',')} started in ${(broker.startu
     npm run sql -- "SELECT event_type, count() FROM events GROUP BY event_type"
     (or POST the SQL to http://127.0.0.1:${config.ADMIN_PORT}/sql; answers are JSONEachRow)
 
-  Logs in .data/logs/ (warnings and errors are shown here). Ctrl-C stops everything.
+  Logs in ${logDirectory} (warnings and errors are shown here). Ctrl-C stops everything.
 `);
 }
 
