@@ -1,6 +1,6 @@
 // Two tiers: unit tests sit beside the code they test; integration tests under test/integration
 // run against a real Kafka broker (started once by the global setup) and real ClickHouse (chDB).
-const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json', isolatedModules: true }] };
+const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }] };
 
 /** @type {import('jest').Config} */
 module.exports = {

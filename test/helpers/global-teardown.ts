@@ -1,0 +1,5 @@
+import type { LocalBroker } from '@sluice/kafka';
+
+export default async function globalTeardown(): Promise<void> {
+  await (globalThis as { sluiceTestBroker?: LocalBroker }).sluiceTestBroker?.stop();
+}

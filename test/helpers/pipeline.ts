@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createLogger, sleep, type EventConsumer, type EventPublisher, type Logger } from '@sluice/core';
+import { applyMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
+import { createKafkaBus, type KafkaBus } from '@sluice/kafka';
+import { createApp } from '../../services/gateway/src/app';
+import { createSingleKeyAuthenticator } from '../../services/gateway/src/auth';
+import { createBatchHandler } from '../../services/worker/src/batch-handler';
+import { testDataRoot } from './test-broker';
+
+export const testLogger: Logger = createLogger({ level: (process.env.TEST_LOG_LEVEL as 'debug' | undefined) ?? 'error' });
+
+/** A name no other test uses: topics, groups and databases are unique per test. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+}
+
+export function testBrokers(): string[] {
+  const brokers = process.env.TEST_KAFKA_BROKERS;
+  if (!brokers) throw new Error('TEST_KAFKA_BROKERS is not set: run integration tests through jest (its global setup starts Kafka)');
+  return brokers.split(',');
+}
+
+/**
+ * chDB allows one data directory per process, and jest runs test files one after another in
+ * the same worker process: every file of a jest worker shares one directory, and tests
+ * keep apart by database name.
+ */
+export function chdbPathForThisProcess(): string {
+  return join(testDataRoot, `chdb-worker-${process.env.JEST_WORKER_ID ?? '1'}`);
+}
+
+export async function openTestClickHouse(database = uniqueName('db')): Promise<ClickHouse> {
+  const clickhouse = await openClickHouse({ database, dataPath: chdbPathForThisProcess(), logger: testLogger });
+  await applyMigrations(clickhouse, testLogger);
+  return clickhouse;
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+export async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+export async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+export interface InProcessPipeline {
+  gatewayUrl: string;
+  apiKey: string;
+  topic: string;
+  bus: KafkaBus;
+  publisher: EventPublisher;
+  clickhouse: ClickHouse;
+  stop(): Promise<void>;
+}
+
+/** Gateway and worker in this process, wired to the real test broker and real chDB. */
+export async function startInProcessPipeline(options: { brokers?: string[]; partitions?: number } = {}): Promise<InProcessPipeline> {
+  const brokers = options.brokers ?? testBrokers();
+  const topic = uniqueName('events');
+  const apiKey = `sk_test_${randomBytes(8).toString('hex')}`;
+  const bus = createKafkaBus({ brokers, clientId: 'sluice-test', logger: testLogger });
+  await bus.ensureTopics([{ name: topic, partitions: options.partitions ?? 3 }]);
+  const publisher = await bus.createPublisher({ topic, sendTimeoutMs: 3_000, queueTimeoutMs: 3_000 });
+  const server = createServer(createApp({ publisher, authenticator: createSingleKeyAuthenticator(apiKey), logger: testLogger, maxBodyBytes: 64 * 1024 }));
+  const gatewayUrl = await listen(server);
+
+  const clickhouse = await openTestClickHouse();
+  const consumer: EventConsumer = await bus.createConsumer({ groupId: uniqueName('group'), topic });
+  await consumer.run(createBatchHandler({ clickhouse, logger: testLogger }).handle);
+
+  return {
+    gatewayUrl,
+    apiKey,
+    topic,
+    bus,
+    publisher,
+    clickhouse,
+    async stop() {
+      await closeServer(server);
+      await publisher.close();
+      await consumer.stop();
+      await clickhouse.command(`DROP DATABASE IF EXISTS ${clickhouse.database}`);
+      await clickhouse.close();
+    },
+  };
+}
+
+export function removeTestDirectory(path: string): void {
+  rmSync(path, { recursive: true, force: true });
+}

@@ -1,0 +1,18 @@
+import { join } from 'node:path';
+import { createLogger } from '@sluice/core';
+import { removeBrokerData, repositoryRoot, startLocalBroker, type LocalBroker } from '@sluice/kafka';
+
+/**
+ * Ports of the test suite's own Kafka: away from `npm start` (9092/9093), so both can run at
+ * once. Tests that stop a broker start their own on the next ports.
+ */
+export const testBrokerPorts = { port: 39092, controllerPort: 39093 };
+
+export const testDataRoot = join(repositoryRoot, '.data', 'test');
+
+/** Starts a broker on an empty data folder, or, with keepData, on the folder an earlier one left. */
+export async function startTestBroker(name: string, ports: { port: number; controllerPort: number }, options: { keepData?: boolean } = {}): Promise<LocalBroker> {
+  const dataDirectory = join(testDataRoot, name);
+  if (!options.keepData) removeBrokerData(dataDirectory);
+  return startLocalBroker({ dataDirectory, ...ports, heapMegabytes: 384, logger: createLogger({ level: 'warn', bindings: { service: `test-${name}` } }) });
+}

@@ -1,0 +1,126 @@
+/** The ClickHouse module against real chDB: migrations, the read-only analyst path, time zones. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { applyMigrations, loadMigrations, type ClickHouse } from '@sluice/clickhouse';
+import { repositoryRoot } from '@sluice/kafka';
+import { chdbPathForThisProcess, openTestClickHouse, removeTestDirectory, testLogger, uniqueName } from '../helpers/pipeline';
+
+let clickhouse: ClickHouse;
+
+beforeAll(async () => {
+  clickhouse = await openTestClickHouse();
+});
+
+afterAll(async () => {
+  await clickhouse.command(`DROP DATABASE IF EXISTS ${clickhouse.database}`);
+  await clickhouse.close();
+});
+
+describe('migrations', () => {
+  test('are recorded in order and a second run applies nothing', async () => {
+    const recorded = await clickhouse.queryRows<{ version: number; name: string }>('SELECT version, name FROM schema_migrations FINAL ORDER BY version');
+    expect(recorded).toEqual(loadMigrations().map((m) => ({ version: m.version, name: m.name })));
+    expect(await applyMigrations(clickhouse, testLogger)).toEqual([]);
+    expect(await clickhouse.queryRows('SELECT version FROM schema_migrations FINAL')).toHaveLength(recorded.length);
+  });
+
+  test('create the events table with the envelope columns and UTC times', async () => {
+    const columns = await clickhouse.queryRows<{ name: string; type: string }>(
+      'SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String}',
+      { t: 'events' },
+    );
+    const types = Object.fromEntries(columns.map((c) => [c.name, c.type]));
+    expect(types).toMatchObject({
+      event_id: 'UUID',
+      insert_id: 'String',
+      dataset_id: 'LowCardinality(String)',
+      source: 'LowCardinality(String)',
+      event_type: 'LowCardinality(String)',
+      occurred_at: "DateTime64(3, 'UTC')",
+      received_at: "DateTime64(3, 'UTC')",
+    });
+  });
+
+  test('a migration edited after it was applied is refused with its name', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'sluice-migrations-'));
+    try {
+      const [first] = loadMigrations();
+      if (!first) throw new Error('no migrations');
+      writeFileSync(join(directory, `0001_${first.name}.sql`), `${first.statements.join(';\n')};\n-- edited\n`);
+      await expect(applyMigrations(clickhouse, testLogger, loadMigrations(directory))).rejects.toThrow(
+        `Migration 1 (${first.name}) was changed after it was applied`,
+      );
+    } finally {
+      removeTestDirectory(directory);
+    }
+  });
+
+  test('a gap in the numbering is refused', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'sluice-migrations-'));
+    try {
+      writeFileSync(join(directory, '0001_a.sql'), 'SELECT 1;\n');
+      writeFileSync(join(directory, '0003_c.sql'), 'SELECT 1;\n');
+      expect(() => loadMigrations(directory)).toThrow('found 0003 in position 2');
+    } finally {
+      removeTestDirectory(directory);
+    }
+  });
+});
+
+describe('the analysts read-only connection', () => {
+  test('answers queries in JSONEachRow', async () => {
+    expect(await clickhouse.readOnlyQuery('SELECT 1 AS one, currentDatabase() AS db')).toBe(`{"one":1,"db":"${clickhouse.database}"}\n`);
+  });
+
+  test.each([
+    ['an INSERT', 'INSERT INTO schema_migrations (version, name, checksum) VALUES (999, \'x\', \'x\')'],
+    ['a DROP', 'DROP TABLE events'],
+    ['a write hidden after a read', 'SELECT 1; DROP TABLE events'],
+    ['lifting readonly with SET', 'SET readonly = 0; SELECT 1'],
+    ['lifting readonly with SETTINGS', 'SELECT 1 SETTINGS readonly = 0'],
+    ['a CREATE', 'CREATE TABLE sneaky (a UInt8) ENGINE = Memory'],
+  ])('refuses %s', async (_name, sql) => {
+    await expect(clickhouse.readOnlyQuery(sql)).rejects.toThrow(/readonly|read-only|Cannot modify/i);
+    expect(await clickhouse.queryRows('SELECT version FROM schema_migrations FINAL WHERE version = 999')).toEqual([]);
+    expect(await clickhouse.queryRows("SELECT name FROM system.tables WHERE database = currentDatabase() AND name = 'events'")).toHaveLength(1);
+  });
+
+  test('does not make the writer read-only (chDB keeps settings per connection)', async () => {
+    await expect(clickhouse.readOnlyQuery('INSERT INTO schema_migrations (version, name, checksum) VALUES (998, \'x\', \'x\')')).rejects.toThrow();
+    await clickhouse.command("INSERT INTO schema_migrations (version, name, checksum) VALUES (998, 'writer', 'x')");
+    await clickhouse.command('ALTER TABLE schema_migrations DELETE WHERE version = 998');
+  });
+});
+
+function runProbe(dataPath: string, database: string, timeZone: string): { ok: boolean; row?: Record<string, unknown>; error?: string } {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', join(repositoryRoot, 'test', 'helpers', 'chdb-probe.ts'), dataPath, database], {
+    cwd: repositoryRoot,
+    env: { ...process.env, TZ: timeZone },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const line = result.stdout.trim().split('\n').pop() ?? '';
+  if (!line.startsWith('{')) throw new Error(`probe printed no result: ${result.stderr}`);
+  return JSON.parse(line) as { ok: boolean; row?: Record<string, unknown>; error?: string };
+}
+
+test.each(['America/New_York', 'Asia/Kolkata'])('times are UTC whatever the host time zone (TZ=%s)', (timeZone) => {
+  const dataPath = mkdtempSync(join(tmpdir(), 'sluice-tz-'));
+  try {
+    const result = runProbe(dataPath, 'tz', timeZone);
+    expect(result).toEqual({
+      ok: true,
+      row: { text: '2024-05-13 23:30:00.250', day: '2024-05-13', hour: 23, epoch: '1970-01-01 00:00:00', ms: Date.UTC(2024, 4, 13, 23, 30, 0, 250) },
+    });
+  } finally {
+    removeTestDirectory(dataPath);
+  }
+});
+
+test('a second process cannot open a data directory this one holds, and says why', () => {
+  const result = runProbe(chdbPathForThisProcess(), uniqueName('other'), 'UTC');
+  expect(result.ok).toBe(false);
+  expect(result.error).toContain('Only one process may open a chDB data directory');
+});

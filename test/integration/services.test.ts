@@ -1,0 +1,147 @@
+/**
+ * The gateway and the worker as the real processes `npm start` and the containers run, talking
+ * through the real broker: shutdown drains requests in flight and loses nothing acknowledged,
+ * and the worker's data survives a restart.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '@sluice/core';
+import { repositoryRoot } from '@sluice/kafka';
+import { startService, type RunningService } from '../../scripts/service-process';
+import { removeTestDirectory, testBrokers, uniqueName, waitFor } from '../helpers/pipeline';
+import { freePort, isListening } from '../helpers/processes';
+
+const apiKey = 'sk_services_test';
+let chdbPath: string;
+let logDirectory: string;
+let env: Record<string, string>;
+let gatewayPort: number;
+let adminPort: number;
+const running: RunningService[] = [];
+
+beforeAll(async () => {
+  chdbPath = mkdtempSync(join(tmpdir(), 'sluice-services-chdb-'));
+  logDirectory = mkdtempSync(join(tmpdir(), 'sluice-services-logs-'));
+  gatewayPort = await freePort();
+  adminPort = await freePort();
+  env = {
+    KAFKA_BROKERS: testBrokers().join(','),
+    KAFKA_TOPIC: uniqueName('services'),
+    KAFKA_TOPIC_PARTITIONS: '3',
+    CONSUMER_GROUP: uniqueName('services-group'),
+    CHDB_PATH: chdbPath,
+    ADMIN_PORT: String(adminPort),
+    GATEWAY_PORT: String(gatewayPort),
+    DEV_API_KEY: apiKey,
+    LOG_LEVEL: 'warn',
+  };
+});
+
+afterAll(async () => {
+  for (const service of running) await service.stop();
+  removeTestDirectory(chdbPath);
+  removeTestDirectory(logDirectory);
+});
+
+function start(name: 'worker' | 'gateway'): Promise<RunningService> {
+  const port = name === 'worker' ? adminPort : gatewayPort;
+  return startService({
+    name,
+    entry: `services/${name}/src/main.ts`,
+    env,
+    healthUrl: `http://127.0.0.1:${port}/healthz`,
+    logDirectory,
+    onUnexpectedExit: () => undefined,
+  }).then((service) => {
+    running.push(service);
+    return service;
+  });
+}
+
+async function stop(service: RunningService): Promise<void> {
+  await service.stop();
+  running.splice(running.indexOf(service), 1);
+}
+
+function sql(query: string): string {
+  return execFileSync(process.execPath, [join(repositoryRoot, 'scripts', 'sql.mjs'), query], {
+    env: { ...process.env, ADMIN_PORT: String(adminPort) },
+    encoding: 'utf8',
+  });
+}
+
+function put(insertId: string): Promise<Response> {
+  return fetch(`http://127.0.0.1:${gatewayPort}/api/analytics/events`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${apiKey}`, 'tr-dataset': 'ds-services', 'content-type': 'application/json', 'idempotency-key': insertId },
+    body: JSON.stringify({ event_type: 'view', event_name: 'services', items: [insertId] }),
+  });
+}
+
+const storedIds = (): Set<string> =>
+  new Set(
+    sql("SELECT DISTINCT insert_id FROM events WHERE dataset_id = 'ds-services'")
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => (JSON.parse(line) as { insert_id: string }).insert_id),
+  );
+
+test('an event sent to the gateway process is visible through `npm run sql`', async () => {
+  const worker = await start('worker');
+  await start('gateway');
+  expect((await put('services-first')).status).toBe(204);
+  const sentAt = Date.now();
+  await waitFor(async () => (storedIds().has('services-first') ? true : undefined), 'the event in ClickHouse');
+  createLogger().info('services test: event visible through the admin endpoint', { afterMs: Date.now() - sentAt });
+  expect(sql('SELECT count() AS n FROM events')).toBe('{"n":1}\n');
+  expect(worker.pid).toBeGreaterThan(0);
+});
+
+test('stopping the gateway drains requests in flight; every 204 is stored', async () => {
+  const gateway = running.find((_s, i) => i === 1);
+  if (!gateway) throw new Error('gateway not running');
+  const ids = Array.from({ length: 300 }, (_v, i) => `drain-${i}`);
+  const outcomes = ids.map((id) =>
+    put(id).then(
+      (r) => ({ id, status: r.status }),
+      () => ({ id, status: 0 }),
+    ),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await stop(gateway);
+  const results = await Promise.all(outcomes);
+  const acknowledged = results.filter((r) => r.status === 204).map((r) => r.id);
+  expect(results.every((r) => [204, 503, 0].includes(r.status))).toBe(true);
+  expect(acknowledged.length).toBeGreaterThan(0);
+  expect(await isListening(gatewayPort)).toBe(false);
+  const stored = await waitFor(async () => {
+    const ids = storedIds();
+    return acknowledged.every((id) => ids.has(id)) ? ids : undefined;
+  }, 'every acknowledged event in ClickHouse');
+  expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
+});
+
+test('the worker stops cleanly and its data is still there after a restart', async () => {
+  const before = sql("SELECT count() AS n FROM events WHERE dataset_id = 'ds-services'");
+  const worker = running[0];
+  if (!worker) throw new Error('worker not running');
+  await stop(worker);
+  expect(await isListening(adminPort)).toBe(false);
+  await start('worker');
+  expect(sql("SELECT count() AS n FROM events WHERE dataset_id = 'ds-services'")).toBe(before);
+  expect(sql('SELECT count() AS n FROM schema_migrations FINAL')).toBe('{"n":1}\n');
+});
+
+test('the admin endpoint refuses writes and empty queries with clear errors', async () => {
+  const write = await fetch(`http://127.0.0.1:${adminPort}/sql`, { method: 'POST', body: 'DROP TABLE events' });
+  expect(write.status).toBe(400);
+  expect(await write.json()).toEqual({ code: 'SQL_REJECTED', message: expect.stringContaining('readonly') as unknown });
+  const empty = await fetch(`http://127.0.0.1:${adminPort}/sql`, { method: 'POST', body: '  ' });
+  expect(empty.status).toBe(400);
+  expect(await empty.json()).toEqual({ code: 'SQL_EMPTY', message: 'Send the SQL query as the request body' });
+  const unknown = await fetch(`http://127.0.0.1:${adminPort}/sql`, { method: 'POST', body: 'SELECT * FROM no_such_table' });
+  expect(unknown.status).toBe(400);
+  expect(((await unknown.json()) as { message: string }).message).toContain('no_such_table');
+});
