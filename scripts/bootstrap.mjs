@@ -3,7 +3,7 @@
 // because on a fresh clone nothing is installed yet: it installs what is missing, then hands over.
 import { spawnSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -43,6 +43,13 @@ function ensureDockerCompose() {
   run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'docker-compose'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
+/** One plain closing line, the same whatever the test runner prints above it. */
+function printSummary(resultsFile) {
+  if (!existsSync(resultsFile)) return;
+  const results = JSON.parse(readFileSync(resultsFile, 'utf8'));
+  console.log(`\ntests: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${results.numPendingTests + results.numTodoTests} skipped`);
+}
+
 const tsx = (file, fileArgs) => [process.execPath, ['--import', 'tsx', join(root, file), ...fileArgs]];
 
 function handOver([cmd, cmdArgs]) {
@@ -61,19 +68,24 @@ switch (command) {
   case 'test': {
     ensureNodeModules();
     ensureDockerCompose();
+    const resultsFile = join(root, '.data', 'jest-results.json');
+    mkdirSync(dirname(resultsFile), { recursive: true });
+    rmSync(resultsFile, { force: true });
     const steps = [
       ['typecheck', ['npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']]],
       ['lint', ['npx', ['eslint', '--max-warnings', '0', '.']]],
-      ['tests', ['npx', ['jest', '--ci', ...args]]],
+      ['tests', ['npx', ['jest', '--ci', '--json', `--outputFile=${resultsFile}`, ...args]]],
     ];
     for (const [name, [cmd, cmdArgs]] of steps) {
       console.log(`\n== ${name}: ${cmd} ${cmdArgs.join(' ')}`);
       const status = run(cmd, cmdArgs);
       if (status !== 0) {
         console.error(`\n${name} failed (exit ${status})`);
+        printSummary(resultsFile);
         process.exit(status);
       }
     }
+    printSummary(resultsFile);
     break;
   }
   case 'sql':

@@ -22,6 +22,6 @@ export function createSingleKeyAuthenticator(key: string): ApiKeyAuthenticator {
 export function keyFromAuthorization(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   const trimmed = header.trim();
-  const key = /^bearer\s+/i.test(trimmed) ? trimmed.replace(/^bearer\s+/i, '').trim() : trimmed;
+  const key = trimmed.replace(/^bearer(\s+|$)/i, '');
   return key === '' ? undefined : key;
 }

@@ -1,0 +1,129 @@
+import { silentLogger, type ConsumedBatch, type ConsumedMessage } from '@sluice/core';
+import type { Envelope } from '@sluice/envelope';
+import { createBatchHandler } from './batch-handler';
+
+const envelope: Envelope = {
+  schema_version: 1,
+  event_id: '1f0e4a52-8d1c-4b8e-9a4e-2f6f5c1d9b10',
+  insert_id: 'order-1',
+  dataset_id: 'ds',
+  source: 'native',
+  event_type: 'purchase',
+  event_name: 'order',
+  occurred_at: 1715644800000,
+  received_at: 1715644800123,
+  items: ['sku-1'],
+  revenue: 9.5,
+  geo: { lat: 1.5, long: 2.5, region: 'north' },
+};
+
+function message(value: string | null, offset: string): ConsumedMessage {
+  return { topic: 'events', partition: 2, offset, key: null, value: value === null ? null : Buffer.from(value), headers: {}, timestamp: 0 };
+}
+
+function batch(messages: ConsumedMessage[], stale = false): ConsumedBatch & { heartbeats: number } {
+  const result = {
+    topic: 'events',
+    partition: 2,
+    messages,
+    heartbeats: 0,
+    heartbeat: async () => {
+      result.heartbeats++;
+    },
+    isStale: () => stale,
+  };
+  return result;
+}
+
+const instantBackoff = { initialDelayMs: 1, maxDelayMs: 1, multiplier: 1, jitter: 0 };
+
+test('valid envelopes become rows with lineage; bad messages are counted by step and skipped', async () => {
+  const inserted: { table: string; rows: readonly object[] }[] = [];
+  const { handle, stats } = createBatchHandler({
+    clickhouse: { insertRows: async (table, rows) => void inserted.push({ table, rows }) },
+    logger: silentLogger,
+  });
+  await handle(
+    batch([
+      message(JSON.stringify(envelope), '10'),
+      message('{not json', '11'),
+      message(null, '12'),
+      message(JSON.stringify({ ...envelope, event_id: 'not-a-uuid' }), '13'),
+      message(JSON.stringify({ ...envelope, insert_id: 'order-2', extra: 1 }), '14'),
+    ]),
+  );
+  expect(inserted).toHaveLength(1);
+  expect(inserted[0]?.table).toBe('events');
+  expect(inserted[0]?.rows).toEqual([
+    expect.objectContaining({
+      event_id: envelope.event_id,
+      insert_id: 'order-1',
+      occurred_at: 1715644800000,
+      revenue: 9.5,
+      items: ['sku-1'],
+      geo_lat: 1.5,
+      geo_long: 2.5,
+      geo_region: 'north',
+      user_id: null,
+      sample_rate: 1,
+      force_sample: false,
+      properties: '{}',
+      raw: 'null',
+      kafka_topic: 'events',
+      kafka_partition: 2,
+      kafka_offset: '10',
+    }),
+  ]);
+  expect(Object.fromEntries(stats.outcomes)).toEqual({
+    'parse:ok': 3,
+    'parse:dlq': 2,
+    'validate:ok': 1,
+    'validate:dlq': 2,
+    'insert:ok': 1,
+  });
+  expect(stats.storedRows).toBe(1);
+});
+
+test('a batch with nothing valid inserts nothing', async () => {
+  const insertRows = jest.fn(async () => undefined);
+  const { handle } = createBatchHandler({ clickhouse: { insertRows }, logger: silentLogger });
+  await handle(batch([message('[]', '1')]));
+  expect(insertRows).not.toHaveBeenCalled();
+});
+
+test('while ClickHouse is unreachable the insert is retried, heartbeating, until it succeeds', async () => {
+  let calls = 0;
+  const { handle, stats } = createBatchHandler({
+    clickhouse: {
+      insertRows: async () => {
+        if (++calls < 4) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      },
+    },
+    logger: silentLogger,
+    backoff: instantBackoff,
+  });
+  const work = batch([message(JSON.stringify(envelope), '1')]);
+  await handle(work);
+  expect(calls).toBe(4);
+  expect(work.heartbeats).toBe(3);
+  expect(stats.insertRetries).toBe(3);
+  expect(stats.storedRows).toBe(1);
+});
+
+test('an insert ClickHouse keeps refusing is handed back to Kafka (thrown, so not committed)', async () => {
+  const insertRows = jest.fn(async () => {
+    throw new Error('Code: 53. Type mismatch');
+  });
+  const { handle } = createBatchHandler({ clickhouse: { insertRows }, logger: silentLogger, backoff: instantBackoff, maxRejectedInsertAttempts: 3 });
+  await expect(handle(batch([message(JSON.stringify(envelope), '1')]))).rejects.toThrow('Type mismatch');
+  expect(insertRows).toHaveBeenCalledTimes(3);
+});
+
+test('a batch whose partition was revoked stops retrying at once', async () => {
+  const insertRows = jest.fn(async () => {
+    throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+  });
+  const { handle } = createBatchHandler({ clickhouse: { insertRows }, logger: silentLogger, backoff: instantBackoff });
+  await expect(handle(batch([message(JSON.stringify(envelope), '1')], true))).rejects.toThrow('ClickHouse is unavailable');
+  expect(insertRows).toHaveBeenCalledTimes(1);
+});
