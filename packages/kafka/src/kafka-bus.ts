@@ -1,7 +1,6 @@
 import { CompressionTypes, Kafka, Partitioners, logLevel as KafkaLogLevel, type Consumer, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
 import {
   SluiceError,
-  errorMessage,
   rejectUnknownKeys,
   type BatchHandler,
   type ConsumedMessage,
