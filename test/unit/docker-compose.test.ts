@@ -1,0 +1,110 @@
+// docker-compose.yml is checked by Compose itself: `docker-compose config` parses and validates
+// the file and prints it resolved, with no Docker engine needed. Debian's docker-compose package
+// provides the command (npm test installs it when it can); without it this test fails, never skips.
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { join } from 'node:path';
+
+const root = join(__dirname, '..', '..');
+const installHint = "docker-compose is not installed: install Debian's docker-compose package (apt-get install docker-compose), then run the tests again";
+
+function compose(env: NodeJS.ProcessEnv): SpawnSyncReturns<string> {
+  const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+  if (result.error) {
+    const code = (result.error as NodeJS.ErrnoException).code;
+    throw new Error(code === 'ENOENT' ? installHint : `docker-compose could not run: ${result.error.message}`);
+  }
+  return result;
+}
+
+const indentOf = (line: string): number => line.length - line.trimStart().length;
+
+/**
+ * The children of a YAML mapping in block style, as printed by `docker-compose config`: each
+ * `name:` line at `indent` with the lines below it that are indented further.
+ */
+function children(lines: readonly string[], indent: number): Map<string, string[]> {
+  const result = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of lines) {
+    if (line.trim() === '') continue;
+    const depth = indentOf(line);
+    if (depth < indent) break;
+    if (depth === indent) {
+      const key = /^\s*([^\s:#][^:]*):/.exec(line)?.[1];
+      current = [];
+      if (key !== undefined) result.set(key, current);
+      const inline = line.slice(line.indexOf(':') + 1).trim();
+      if (inline !== '') current.push(`${' '.repeat(indent + 2)}${inline}`);
+    } else {
+      current?.push(line);
+    }
+  }
+  return result;
+}
+
+/** The lines under the top-level `key:` of the printed file. */
+function topLevel(output: string, key: string): string[] {
+  const lines = output.split('\n');
+  const start = lines.findIndex((line) => line === `${key}:`);
+  return start === -1 ? [] : lines.slice(start + 1);
+}
+
+/** A service's `environment:` mapping, values unquoted. */
+function environmentOf(serviceLines: readonly string[]): Map<string, string> {
+  const start = serviceLines.findIndex((line) => line.trim() === 'environment:');
+  if (start === -1) return new Map();
+  const depth = indentOf(serviceLines[start] ?? '');
+  const env = new Map<string, string>();
+  for (const [name, valueLines] of children(serviceLines.slice(start + 1), depth + 2)) {
+    env.set(name, (valueLines[0] ?? '').trim().replace(/^(["'])(.*)\1$/, '$2'));
+  }
+  return env;
+}
+
+describe('docker-compose.yml', () => {
+  let result: SpawnSyncReturns<string>;
+  let services: Map<string, string[]>;
+
+  beforeAll(() => {
+    result = compose({ ...process.env, DEV_API_KEY: 'docker-compose-test-key' });
+    services = children(topLevel(result.stdout, 'services'), 2);
+  });
+
+  const service = (name: string): string[] => {
+    const lines = services.get(name);
+    if (lines === undefined) throw new Error(`service ${name} is missing; services: ${[...services.keys()].join(', ')}`);
+    return lines;
+  };
+
+  it('is accepted by docker-compose config', () => {
+    // The exit status with Compose's error message, so a failure shows why.
+    expect(`exit ${String(result.status)}\n${result.stderr}`).toMatch(/^exit 0\n/);
+    expect(result.stdout).toContain('services:');
+  });
+
+  it('defines the kafka, clickhouse, gateway and worker services', () => {
+    expect([...services.keys()].sort()).toEqual(expect.arrayContaining(['clickhouse', 'gateway', 'kafka', 'worker']));
+  });
+
+  it('points the gateway at the kafka service', () => {
+    const env = environmentOf(service('gateway'));
+    expect(env.get('KAFKA_BROKERS')).toBe('kafka:9092');
+    expect(env.get('GATEWAY_HOST')).toBe('0.0.0.0');
+    expect(env.get('DEV_API_KEY')).toBe('docker-compose-test-key');
+  });
+
+  it('points the worker at the clickhouse and kafka services', () => {
+    const env = environmentOf(service('worker'));
+    expect(env.get('CLICKHOUSE_URL')).toBe('http://clickhouse:8123');
+    expect(env.get('KAFKA_BROKERS')).toBe('kafka:9092');
+    expect(service('worker').join('\n')).toContain('services/worker/src/main.ts');
+  });
+
+  it('refuses to start the gateway without DEV_API_KEY', () => {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.DEV_API_KEY;
+    const missing = compose(env);
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toContain('DEV_API_KEY');
+  });
+});
