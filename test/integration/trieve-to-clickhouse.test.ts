@@ -154,6 +154,20 @@ describe('refusals are specific and nothing refused reaches Kafka', () => {
     expect(await pipeline.bus.countMessages(pipeline.topic)).toBe(before);
   });
 
+  test('a purchase that can not be stored (revenue beyond a double) gets 400, not 204', async () => {
+    const before = await pipeline.bus.countMessages(pipeline.topic);
+    const response = await put({ event_type: 'purchase', event_name: 'p', items: [{ tracking_id: 'a', revenue: 1e308 }, { tracking_id: 'b', revenue: 1e308 }] });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ message: 'The event cannot be stored: Invalid field "/revenue": must be number or null' });
+    expect(await pipeline.bus.countMessages(pipeline.topic)).toBe(before);
+  });
+
+  test.each([['tr-dataset'], ['idempotency-key']])('a %s header over 256 characters gets 400 naming it', async (header) => {
+    const response = await put({ event_type: 'view', event_name: 'v', items: [] }, { [header]: 'k'.repeat(257) });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { message: string }).message).toMatch(/Header "(TR-Dataset|Idempotency-Key)" is 257 characters long; the limit is 256/);
+  });
+
   test('a missing TR-Dataset header gets 400 naming the header', async () => {
     const response = await put({ event_type: 'view', event_name: 'v', items: [] }, { 'tr-dataset': '' });
     expect(response.status).toBe(400);

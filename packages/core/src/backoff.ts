@@ -8,11 +8,11 @@ export interface BackoffOptions {
 
 export const defaultBackoff: BackoffOptions = { initialDelayMs: 200, maxDelayMs: 10_000, multiplier: 2, jitter: 0.3 };
 
-/** Delay before retry number `attempt` (0-based): exponential, capped, with jitter. */
+/** Delay before retry number `attempt` (0-based): exponential with jitter, never above maxDelayMs. */
 export function backoffDelay(attempt: number, options: BackoffOptions = defaultBackoff, random: () => number = Math.random): number {
   const exponential = Math.min(options.maxDelayMs, options.initialDelayMs * options.multiplier ** attempt);
   const spread = exponential * options.jitter;
-  return Math.round(exponential - spread + random() * 2 * spread);
+  return Math.min(options.maxDelayMs, Math.round(exponential - spread + random() * 2 * spread));
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

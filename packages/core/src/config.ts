@@ -33,9 +33,11 @@ export const parsers = {
   }) as ValueParser<string>,
   hostPortList: ((raw) => {
     const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    return items.length > 0 && items.every((s) => /^[^\s:]+:\d{1,5}$/.test(s))
-      ? { ok: true, value: items }
-      : { ok: false, expected: 'a comma-separated list of host:port' };
+    const valid = (item: string): boolean => {
+      const match = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(item);
+      return match !== null && Number(match[2]) <= 65535;
+    };
+    return items.length > 0 && items.every(valid) ? { ok: true, value: items } : { ok: false, expected: 'a comma-separated list of host:port' };
   }) as ValueParser<string[]>,
   oneOf<T extends string>(...allowed: readonly T[]): ValueParser<T> {
     return (raw) => ((allowed as readonly string[]).includes(raw) ? { ok: true, value: raw as T } : { ok: false, expected: `one of ${allowed.join(', ')}` });

@@ -33,30 +33,34 @@ export function createValidator<T>(relativePath: string): Validator<T> {
 
 /**
  * Turns ajv's errors into one issue per field. A nullable object is a union (object or null),
- * and ajv reports a failure for every branch; when the object branch failed on a deeper field
- * we report that field, not "must be null" on the parent.
+ * and ajv reports a failure for every branch; when the object branch failed on a field inside
+ * it we report that field, not "must be null" on the parent. A discriminator's complaint about
+ * its tag is dropped when the tag already has a clearer issue (its enum, or "is required").
  */
 export function describeIssues(errors: readonly ErrorObject[]): ValidationIssue[] {
   const unionPaths = new Set(errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').map((e) => e.instancePath));
-  const concrete = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if');
-  const hasDeeper = (path: string): boolean => concrete.some((e) => e.instancePath.startsWith(path + '/'));
-  const relevant = concrete.filter((e) => !(e.keyword === 'type' && unionPaths.has(e.instancePath) && hasDeeper(e.instancePath)));
+  const located = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if').map((error) => ({ error, issue: toIssue(error) }));
+  const hasIssueInside = (path: string): boolean => located.some(({ issue }) => issue.path.startsWith(path + '/'));
+  const relevant = located.filter(({ error }) => !(error.keyword === 'type' && unionPaths.has(error.instancePath) && hasIssueInside(error.instancePath)));
 
   const issues = new Map<string, ValidationIssue>();
   const expectedTypes = new Map<string, string[]>();
-  for (const error of relevant) {
+  for (const { error, issue } of relevant) {
     if (error.keyword === 'type') {
-      const types = expectedTypes.get(error.instancePath) ?? [];
+      const types = expectedTypes.get(issue.path) ?? [];
       types.push(String((error.params as { type: unknown }).type));
-      expectedTypes.set(error.instancePath, types);
-      continue;
+      expectedTypes.set(issue.path, types);
+    } else if (error.keyword !== 'discriminator') {
+      issues.set(`${issue.path}\u0000${issue.message}`, issue);
     }
-    const issue = toIssue(error);
-    issues.set(`${issue.path}\u0000${issue.message}`, issue);
   }
   for (const [path, types] of expectedTypes) {
     const message = `must be ${[...new Set(types.flatMap((t) => t.split(',')))].join(' or ')}`;
     issues.set(`${path}\u0000${message}`, { path, message });
+  }
+  const pathsWithIssues = new Set([...issues.values()].map((i) => i.path));
+  for (const { error, issue } of relevant) {
+    if (error.keyword === 'discriminator' && !pathsWithIssues.has(issue.path)) issues.set(`${issue.path}\u0000${issue.message}`, issue);
   }
   return issues.size > 0 ? [...issues.values()] : [{ path: '', message: 'is not valid' }];
 }

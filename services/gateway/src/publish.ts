@@ -1,5 +1,33 @@
-import { envelopeContentType, envelopeKey, type Envelope } from '@sluice/envelope';
-import type { OutgoingMessage } from '@sluice/core';
+import type { Request } from 'express';
+import { SluiceError, type OutgoingMessage } from '@sluice/core';
+import { envelopeContentType, envelopeKey, formatIssues, validateEnvelope, type Envelope } from '@sluice/envelope';
+
+/** The longest dataset id or idempotency key we store: they are part of the Kafka key and of the dedup key. */
+export const maxKeyLength = 256;
+
+/** A header that becomes part of an event's identity (dataset, insert id): trimmed, non-empty, bounded. */
+export function keyHeader(req: Request, name: string, required: true): string;
+export function keyHeader(req: Request, name: string, required: false): string | undefined;
+export function keyHeader(req: Request, name: string, required: boolean): string | undefined {
+  const value = req.get(name)?.trim();
+  if (!value) {
+    if (required) throw new SluiceError('MISSING_HEADER', `Missing required header "${name}"`);
+    return undefined;
+  }
+  if (value.length > maxKeyLength) throw new SluiceError('INVALID_EVENT', `Header "${name}" is ${value.length} characters long; the limit is ${maxKeyLength}`);
+  return value;
+}
+
+/**
+ * The envelope a dialect produced, checked against the envelope schema before it is published:
+ * what a dialect accepts but cannot be stored (a revenue beyond the largest double, say) is
+ * refused now, with a 400, instead of being acknowledged and dead-lettered later.
+ */
+export function checkedEnvelope(envelope: Envelope): Envelope {
+  const result = validateEnvelope(envelope);
+  if (!result.ok) throw new SluiceError('INVALID_EVENT', `The event cannot be stored: ${formatIssues(result.issues)}`, { field: result.issues[0]?.path });
+  return envelope;
+}
 
 /** The Kafka message for one envelope: the key pins an insert_id to one partition. */
 export function toMessage(envelope: Envelope): OutgoingMessage {

@@ -40,6 +40,7 @@ export function createAdminApp(deps: AdminDeps): Express {
           ? new SluiceError('PAYLOAD_TOO_LARGE', 'The query is larger than 1 MiB')
           : new SluiceError('INTERNAL', 'Internal error', { cause: error });
     if (failure.code === 'INTERNAL') deps.logger.error('admin request failed', { error: String(error) });
+    if (failure.retriable) res.set('Retry-After', '1');
     res.status(failure.status).json({ code: failure.code, message: failure.message });
   });
   return app;

@@ -1,23 +1,38 @@
 import type { Envelope } from '../envelope';
 import { createValidator, type Validator } from '../validation';
 
-/** A Trieve EventTypes body as schemas/dialects/trieve-event.json accepts it. */
-export interface TrieveEvent {
-  event_type: 'view' | 'add_to_cart' | 'click' | 'purchase' | 'filter_clicked' | 'search' | 'rag' | 'recommendation';
-  event_name?: string;
-  items?: string[] | { tracking_id: string; revenue: number }[] | Record<string, string>;
-  clicked_items?: { chunk_id: string; position: number } | null;
-  request?: { request_id: string; request_type: 'search' | 'rag' | 'recommendation' } | null;
-  is_conversion?: boolean | null;
+type CtrType = 'search' | 'rag' | 'recommendation';
+
+/** The fields Trieve's interaction events (view, add_to_cart, click, purchase, filter_clicked) share. */
+interface TrieveInteraction {
+  event_name: string;
   location?: string | null;
-  metadata?: unknown;
+  request?: { request_id: string; request_type: CtrType } | null;
   user_id?: string | null;
-  query?: string;
-  user_message?: string;
-  search_id?: string | null;
-  positive_tracking_ids?: string[] | null;
-  positive_ids?: string[] | null;
+  metadata?: unknown;
 }
+
+/**
+ * A Trieve EventTypes body as schemas/dialects/trieve-event.json accepts it. Each type lists only
+ * the fields its schema branch declares: the schema ignores the others, so their types are unknown.
+ */
+export type TrieveEvent =
+  | ({ event_type: 'view'; items: string[] } & TrieveInteraction)
+  | ({ event_type: 'add_to_cart'; items: string[]; is_conversion?: boolean | null } & TrieveInteraction)
+  | ({ event_type: 'click'; clicked_items?: { chunk_id: string; position: number } | null; is_conversion?: boolean | null } & TrieveInteraction)
+  | ({ event_type: 'purchase'; items: { tracking_id: string; revenue: number }[]; is_conversion?: boolean | null } & TrieveInteraction)
+  | ({ event_type: 'filter_clicked'; items: Record<string, string>; is_conversion?: boolean | null } & Omit<TrieveInteraction, 'metadata'>)
+  | { event_type: 'search'; query: string; tokens: number; metadata?: unknown; user_id?: string | null }
+  | { event_type: 'rag'; user_message: string; tokens: number; search_id?: string | null; metadata?: unknown; user_id?: string | null }
+  | {
+      event_type: 'recommendation';
+      positive_ids?: string[] | null;
+      positive_tracking_ids?: string[] | null;
+      metadata?: unknown;
+      user_id?: string | null;
+    };
+
+type TrieveEventType = TrieveEvent['event_type'];
 
 export const trieveEventSchemaFile = 'dialects/trieve-event.json';
 
@@ -36,31 +51,78 @@ export interface RequestContext {
   idempotencyKey?: string | undefined;
 }
 
-type DialectFields = Omit<Envelope, 'schema_version' | 'event_id' | 'insert_id' | 'dataset_id' | 'source' | 'occurred_at' | 'received_at' | 'raw'>;
+type DialectFields = Omit<Envelope, 'schema_version' | 'event_id' | 'insert_id' | 'dataset_id' | 'source' | 'event_type' | 'occurred_at' | 'received_at' | 'raw'>;
+
+const noFields = {
+  event_name: '',
+  user_id: null,
+  organization_id: null,
+  request_id: null,
+  request_type: null,
+  position: null,
+  query: null,
+  page: null,
+  items: [],
+  is_conversion: null,
+  revenue: null,
+  properties: null,
+} satisfies DialectFields;
+
+function interaction(event: TrieveInteraction): DialectFields {
+  return {
+    ...noFields,
+    event_name: event.event_name,
+    page: event.location ?? null,
+    request_id: event.request?.request_id ?? null,
+    request_type: event.request?.request_type ?? null,
+    user_id: event.user_id ?? null,
+    properties: asProperties(event.metadata),
+  };
+}
 
 /**
- * Per-type mapping, kept as data: each entry says where the envelope's fields come from
- * for one Trieve event_type. Trieve sends no event time, so occurred_at is the receive time.
+ * Per-type mapping, kept as data: where each envelope field comes from for one Trieve
+ * event_type. Trieve sends no event time, so occurred_at is the receive time.
  */
-const trieveMappings: Record<TrieveEvent['event_type'], (event: TrieveEvent) => Partial<DialectFields>> = {
-  view: (e) => ({ items: stringItems(e.items) }),
-  add_to_cart: (e) => ({ items: stringItems(e.items) }),
+const trieveMappings: { [T in TrieveEventType]: (event: Extract<TrieveEvent, { event_type: T }>) => DialectFields } = {
+  view: (e) => ({ ...interaction(e), items: e.items }),
+  add_to_cart: (e) => ({ ...interaction(e), items: e.items, is_conversion: e.is_conversion ?? null }),
   click: (e) => ({
+    ...interaction(e),
     items: e.clicked_items ? [e.clicked_items.chunk_id] : [],
     position: e.clicked_items?.position ?? null,
+    is_conversion: e.is_conversion ?? null,
   }),
-  purchase: (e) => {
-    const items = purchaseItems(e.items);
-    return { items: items.map((i) => i.tracking_id), revenue: items.reduce((sum, i) => sum + i.revenue, 0) };
-  },
-  filter_clicked: (e) => ({ items: filterItems(e.items) }),
-  search: (e) => ({ query: e.query ?? null, request_type: 'search' }),
-  rag: (e) => ({ query: e.user_message ?? null, request_type: 'rag', request_id: e.search_id ?? null }),
-  recommendation: (e) => ({ items: e.positive_tracking_ids ?? e.positive_ids ?? [], request_type: 'recommendation' }),
+  purchase: (e) => ({
+    ...interaction(e),
+    items: e.items.map((i) => i.tracking_id),
+    revenue: e.items.reduce((sum, i) => sum + i.revenue, 0),
+    is_conversion: e.is_conversion ?? null,
+  }),
+  // filter_clicked items are {filter_type::field_name: value}; kept as "name=value".
+  filter_clicked: (e) => ({ ...interaction(e), items: Object.entries(e.items).map(([name, value]) => `${name}=${value}`), is_conversion: e.is_conversion ?? null }),
+  search: (e) => ({ ...noFields, event_name: 'search', query: e.query, request_type: 'search', user_id: e.user_id ?? null, properties: asProperties(e.metadata) }),
+  rag: (e) => ({
+    ...noFields,
+    event_name: 'rag',
+    query: e.user_message,
+    request_type: 'rag',
+    request_id: e.search_id ?? null,
+    user_id: e.user_id ?? null,
+    properties: asProperties(e.metadata),
+  }),
+  recommendation: (e) => ({
+    ...noFields,
+    event_name: 'recommendation',
+    items: [...(e.positive_tracking_ids ?? []), ...(e.positive_ids ?? [])],
+    request_type: 'recommendation',
+    user_id: e.user_id ?? null,
+    properties: asProperties(e.metadata),
+  }),
 };
 
 export function normaliseTrieveEvent(event: TrieveEvent, context: RequestContext): Envelope {
-  const mapped = trieveMappings[event.event_type](event);
+  const map = trieveMappings[event.event_type] as (event: TrieveEvent) => DialectFields;
   return {
     schema_version: 1,
     event_id: context.eventId,
@@ -68,36 +130,17 @@ export function normaliseTrieveEvent(event: TrieveEvent, context: RequestContext
     dataset_id: context.datasetId,
     source: 'trieve',
     event_type: event.event_type,
-    event_name: event.event_name ?? event.event_type,
     occurred_at: context.receivedAt,
     received_at: context.receivedAt,
-    user_id: event.user_id ?? null,
-    organization_id: null,
-    request_id: event.request?.request_id ?? null,
-    request_type: event.request?.request_type ?? null,
-    position: null,
-    query: null,
-    page: event.location ?? null,
-    items: [],
-    is_conversion: event.is_conversion ?? null,
-    revenue: null,
-    properties: isPlainObject(event.metadata) ? event.metadata : event.metadata === undefined || event.metadata === null ? null : { value: event.metadata },
-    ...mapped,
+    ...map(event),
     raw: event,
   };
 }
 
-function stringItems(items: TrieveEvent['items']): string[] {
-  return Array.isArray(items) ? items.filter((i): i is string => typeof i === 'string') : [];
-}
-
-function purchaseItems(items: TrieveEvent['items']): { tracking_id: string; revenue: number }[] {
-  return Array.isArray(items) ? items.filter((i): i is { tracking_id: string; revenue: number } => typeof i === 'object') : [];
-}
-
-/** filter_clicked items are {filter_type::field_name: value}; we keep them as "name=value". */
-function filterItems(items: TrieveEvent['items']): string[] {
-  return items !== undefined && !Array.isArray(items) ? Object.entries(items).map(([name, value]) => `${name}=${value}`) : [];
+/** Trieve's metadata is any JSON; the envelope's properties is an object, so other values are wrapped. */
+function asProperties(metadata: unknown): Record<string, unknown> | null {
+  if (metadata === undefined || metadata === null) return null;
+  return isPlainObject(metadata) ? metadata : { value: metadata };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

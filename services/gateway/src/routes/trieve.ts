@@ -4,7 +4,7 @@ import { SluiceError, type EventPublisher, type Logger } from '@sluice/core';
 import { formatIssues, normaliseTrieveEvent, validateTrieveEvent } from '@sluice/envelope';
 import { keyFromAuthorization, type ApiKeyAuthenticator } from '../auth';
 import { retryAfterSeconds, toSluiceError } from '../http-errors';
-import { toMessage } from '../publish';
+import { checkedEnvelope, keyHeader, toMessage } from '../publish';
 
 export interface TrieveRouteDeps {
   publisher: EventPublisher;
@@ -20,18 +20,16 @@ export function createTrieveRouter(deps: TrieveRouteDeps): Router {
   const parseJson = express.json({ limit: deps.maxBodyBytes, strict: false, type: () => true });
 
   router.put('/api/analytics/events', requireKey(deps.authenticator), requireJsonContentType, parseJson, async (req: Request, res: Response) => {
-    const datasetId = req.get('TR-Dataset')?.trim();
-    if (!datasetId) throw new SluiceError('MISSING_HEADER', 'Missing required header "TR-Dataset" (a dataset id or tracking_id)');
+    const datasetId = keyHeader(req, 'TR-Dataset', true);
     const validation = validateTrieveEvent(req.body);
     if (!validation.ok) throw new SluiceError('INVALID_EVENT', formatIssues(validation.issues), { field: validation.issues[0]?.path });
-    const receivedAt = deps.clock();
     const envelope = normaliseTrieveEvent(validation.value, {
       datasetId,
       eventId: randomUUID(),
-      receivedAt,
-      idempotencyKey: req.get('Idempotency-Key')?.trim() || undefined,
+      receivedAt: deps.clock(),
+      idempotencyKey: keyHeader(req, 'Idempotency-Key', false),
     });
-    await deps.publisher.publish([toMessage(envelope)]);
+    await deps.publisher.publish([toMessage(checkedEnvelope(envelope))]);
     res.status(204).end();
   });
 
