@@ -1,6 +1,7 @@
 import { CompressionTypes, Kafka, Partitioners, logLevel as KafkaLogLevel, type Consumer, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
 import {
   SluiceError,
+  errorMessage,
   rejectUnknownKeys,
   type BatchHandler,
   type ConsumedMessage,
@@ -137,7 +138,7 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
       });
       await consumer.connect();
       await consumer.subscribe({ topic: consumerOptions.topic, fromBeginning: consumerOptions.fromBeginning ?? true });
-      return new CommitAfterHandlerConsumer(consumer);
+      return new CommitAfterHandlerConsumer(consumer, logger);
     },
   };
 }
@@ -284,9 +285,31 @@ function toKafkaMessage(message: OutgoingMessage): { key: string; value: string 
   return message.headers ? { key: message.key, value: message.value, headers: message.headers } : { key: message.key, value: message.value };
 }
 
+/**
+ * A handler that throws means "not stored: deliver this batch again". kafkajs restarts a crashed
+ * consumer only when the root cause is marked retriable, so the failure is wrapped in an error
+ * that is, rather than leaving the worker alive but consuming nothing.
+ */
+class RedeliverBatchError extends Error {
+  readonly retriable = true;
+
+  constructor(topic: string, partition: number, cause: unknown) {
+    super(`The batch from ${topic}[${partition}] was not stored and will be delivered again: ${errorMessage(cause)}`);
+    this.name = 'RedeliverBatchError';
+  }
+}
+
 /** Commits the offset after a batch only once the handler has stored it. */
 class CommitAfterHandlerConsumer implements EventConsumer {
-  constructor(private readonly consumer: Consumer) {}
+  constructor(
+    private readonly consumer: Consumer,
+    logger: Logger,
+  ) {
+    // Anything kafkajs will not restart from leaves this worker consuming nothing: say so loudly.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) logger.error('the Kafka consumer stopped and will not restart', { error: payload.error.message, groupId: payload.groupId });
+    });
+  }
 
   async run(handler: BatchHandler): Promise<void> {
     await this.consumer.run({
@@ -304,13 +327,17 @@ class CommitAfterHandlerConsumer implements EventConsumer {
           headers: stringHeaders(m.headers),
           timestamp: Number(m.timestamp),
         }));
-        await handler({
-          topic: batch.topic,
-          partition: batch.partition,
-          messages,
-          heartbeat: () => payload.heartbeat(),
-          isStale: () => payload.isStale() || !payload.isRunning(),
-        });
+        try {
+          await handler({
+            topic: batch.topic,
+            partition: batch.partition,
+            messages,
+            heartbeat: () => payload.heartbeat(),
+            isStale: () => payload.isStale() || !payload.isRunning(),
+          });
+        } catch (error) {
+          throw new RedeliverBatchError(batch.topic, batch.partition, error);
+        }
         const last = batch.lastOffset();
         payload.resolveOffset(last);
         await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
