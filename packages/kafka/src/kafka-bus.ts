@@ -378,7 +378,7 @@ function forwardLog(logger: Logger, entry: LogEntry): void {
   const context = { namespace: entry.namespace, ...fields };
   if (connectionNamespaces.includes(entry.namespace) || expectedKafkaWarnings.some((w) => message.startsWith(w))) logger.debug(text, context);
   else if (entry.level <= KafkaLogLevel.ERROR && !selfHealingConsumerErrors.some((m) => message.startsWith(m))) logger.error(text, context);
-  else if (entry.level <= KafkaLogLevel.ERROR) logger.warn(text, context);
+  else if (entry.level <= KafkaLogLevel.ERROR) logger.warn(text, { ...context, stack: undefined });
   else if (entry.level === KafkaLogLevel.WARN) logger.warn(text, context);
   else logger.debug(text, context);
 }
