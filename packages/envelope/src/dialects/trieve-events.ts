@@ -99,8 +99,13 @@ const trieveMappings: { [T in TrieveEventType]: (event: Extract<TrieveEvent, { e
     revenue: e.items.reduce((sum, i) => sum + i.revenue, 0),
     is_conversion: e.is_conversion ?? null,
   }),
-  // filter_clicked items are {filter_type::field_name: value}; kept as "name=value".
-  filter_clicked: (e) => ({ ...interaction(e), items: Object.entries(e.items).map(([name, value]) => `${name}=${value}`), is_conversion: e.is_conversion ?? null }),
+  // filter_clicked items are {filter_type::field_name: value}, kept as "name=value"; the type
+  // declares no metadata, so none is read.
+  filter_clicked: (e) => ({
+    ...interaction({ ...e, metadata: undefined }),
+    items: Object.entries(e.items).map(([name, value]) => `${name}=${value}`),
+    is_conversion: e.is_conversion ?? null,
+  }),
   search: (e) => ({ ...noFields, event_name: 'search', query: e.query, request_type: 'search', user_id: e.user_id ?? null, properties: asProperties(e.metadata) }),
   rag: (e) => ({
     ...noFields,

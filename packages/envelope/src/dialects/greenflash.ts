@@ -1,0 +1,104 @@
+import type { Envelope, Influence, ValueType } from '../envelope';
+import { createValidator, type ValidationIssue, type ValidationResult, type Validator } from '../validation';
+import type { RequestContext } from './trieve-events';
+
+/**
+ * A Greenflash create-event body (POST /api/v1/events) as schemas/dialects/greenflash-event.json
+ * accepts it, in the SDK's camelCase. Undeclared properties are ignored.
+ */
+export interface GreenflashEvent {
+  eventType: string;
+  productId: string;
+  value: string;
+  valueType?: ValueType;
+  /** ISO 8601 date-time with a time zone, from 1970 to 9999. */
+  eventAt?: string;
+  insertId?: string;
+  sampleRate?: number;
+  forceSample?: boolean;
+  influence?: Influence;
+  qualityImpactScore?: number;
+  properties?: Record<string, unknown>;
+  userId?: string;
+  externalUserId?: string;
+  organizationId?: string;
+  externalOrganizationId?: string;
+  conversationId?: string;
+  externalConversationId?: string;
+}
+
+export const greenflashEventSchemaFile = 'dialects/greenflash-event.json';
+
+/** The range of the envelope's occurred_at, UTC epoch milliseconds. */
+const earliestEventAt = 0;
+const latestEventAt = 253402300799999;
+
+let validator: Validator<GreenflashEvent> | undefined;
+
+/**
+ * The schema, then one check JSON Schema cannot express: eventAt must be a time the envelope can
+ * hold (1970 to 9999, UTC) and one that Date.parse reads the way the schema's date-time does
+ * (it reads neither a leap second nor an offset of hours only, such as "+01").
+ */
+export function validateGreenflashEvent(value: unknown): ValidationResult<GreenflashEvent> {
+  validator ??= createValidator<GreenflashEvent>(greenflashEventSchemaFile);
+  const result = validator(value);
+  const eventAtIssue = checkEventAt(value);
+  if (eventAtIssue === undefined) return result;
+  if (result.ok) return { ok: false, issues: [eventAtIssue] };
+  return result.issues.some((i) => i.path === eventAtIssue.path) ? result : { ok: false, issues: [...result.issues, eventAtIssue] };
+}
+
+function checkEventAt(value: unknown): ValidationIssue | undefined {
+  if (typeof value !== 'object' || value === null || !('eventAt' in value) || typeof value.eventAt !== 'string') return undefined;
+  const ms = Date.parse(value.eventAt);
+  if (Number.isNaN(ms)) return { path: '/eventAt', message: 'must be an ISO 8601 date-time with a time zone, such as "2024-05-14T10:00:00Z"' };
+  if (ms < earliestEventAt || ms > latestEventAt) return { path: '/eventAt', message: 'must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z' };
+  return undefined;
+}
+
+/** The quality score an influence stands for when qualityImpactScore is not given, kept as data. */
+export const influenceQualityScore = { positive: 1, neutral: 0, negative: -1 } as const satisfies Record<Influence, number>;
+
+/**
+ * Every Greenflash event is a business outcome: event_type is 'outcome' and event_name the
+ * producer's eventType. The dataset (the productId) comes in as context.datasetId.
+ */
+export function normaliseGreenflashEvent(event: GreenflashEvent, context: RequestContext): Envelope {
+  return {
+    schema_version: 1,
+    event_id: context.eventId,
+    insert_id: event.insertId ?? context.idempotencyKey ?? context.eventId,
+    dataset_id: context.datasetId,
+    source: 'greenflash',
+    event_type: 'outcome',
+    event_name: event.eventType,
+    occurred_at: event.eventAt === undefined ? context.receivedAt : Date.parse(event.eventAt),
+    received_at: context.receivedAt,
+    user_id: event.userId ?? event.externalUserId ?? null,
+    organization_id: event.organizationId ?? event.externalOrganizationId ?? null,
+    request_id: null,
+    request_type: null,
+    position: null,
+    query: null,
+    page: null,
+    items: [],
+    is_conversion: null,
+    revenue: event.valueType === 'currency' ? amountOf(event.value) : null,
+    value: event.value,
+    value_type: event.valueType ?? null,
+    influence: event.influence ?? null,
+    quality_score: event.qualityImpactScore ?? (event.influence === undefined ? null : influenceQualityScore[event.influence]),
+    sample_rate: event.sampleRate ?? 1,
+    force_sample: event.forceSample ?? false,
+    properties: event.properties ?? null,
+    raw: event,
+  };
+}
+
+/** A currency value as a number; a blank value (which Number() would read as 0) or a non-number is no revenue. */
+function amountOf(value: string): number | null {
+  if (value.trim() === '') return null;
+  const amount = Number(value);
+  return Number.isFinite(amount) ? amount : null;
+}

@@ -1,0 +1,95 @@
+import type { Envelope, Geo } from '../envelope';
+import { createValidator, type Validator } from '../validation';
+import type { RequestContext } from './trieve-events';
+
+export const neuralensEventNames = [
+  'VIEW_PRODUCT',
+  'CLICK_PRODUCT',
+  'VIEW_SUGGESTION',
+  'CLICK_SUGGESTION',
+  'LAND_PRODUCT_PAGE',
+  'FAVORITE',
+  'SHARE',
+  'ADD_TO_CART',
+  'PURCHASE',
+] as const;
+export type NeuralensEventName = (typeof neuralensEventNames)[number];
+
+export const neuralensPages = ['SEARCH_RESULT_PAGE', 'AUTOCOMPLETE', 'CATEGORY_PAGE', 'PRODUCT_PAGE'] as const;
+export type NeuralensPage = (typeof neuralensPages)[number];
+
+/**
+ * A Neuralens event body (POST /analytics/event) as schemas/dialects/neuralens-event.json accepts
+ * it. items holds one product, or several when event is PURCHASE. Undeclared properties are ignored.
+ */
+export interface NeuralensEvent {
+  event: NeuralensEventName;
+  page: NeuralensPage;
+  items: { id: string }[];
+  /** Unix seconds. */
+  timestamp: number;
+  /** null (or absent) for an anonymous user. */
+  uid?: string | null;
+  query?: string;
+  /** Starts at 0. */
+  index?: number;
+  geo?: { lat?: number; long?: number; region?: string };
+}
+
+export const neuralensEventSchemaFile = 'dialects/neuralens-event.json';
+
+let validator: Validator<NeuralensEvent> | undefined;
+export function validateNeuralensEvent(value: unknown): ReturnType<Validator<NeuralensEvent>> {
+  validator ??= createValidator<NeuralensEvent>(neuralensEventSchemaFile);
+  return validator(value);
+}
+
+/** The mapping from Neuralens' event to the envelope's event_type, kept as data; event_name keeps the original. */
+export const neuralensEventTypes = {
+  VIEW_PRODUCT: 'view',
+  CLICK_PRODUCT: 'click',
+  VIEW_SUGGESTION: 'view',
+  CLICK_SUGGESTION: 'click',
+  LAND_PRODUCT_PAGE: 'land_product_page',
+  FAVORITE: 'favorite',
+  SHARE: 'share',
+  ADD_TO_CART: 'add_to_cart',
+  PURCHASE: 'purchase',
+} as const satisfies Record<NeuralensEventName, string>;
+
+/** The application (X-Neuralens-Application-ID) is context.datasetId; timestamp is Unix seconds. */
+export function normaliseNeuralensEvent(event: NeuralensEvent, context: RequestContext): Envelope {
+  return {
+    schema_version: 1,
+    event_id: context.eventId,
+    insert_id: context.idempotencyKey ?? context.eventId,
+    dataset_id: context.datasetId,
+    source: 'neuralens',
+    event_type: neuralensEventTypes[event.event],
+    event_name: event.event,
+    occurred_at: event.timestamp * 1000,
+    received_at: context.receivedAt,
+    user_id: event.uid ?? null,
+    organization_id: null,
+    request_id: null,
+    request_type: null,
+    position: event.index ?? null,
+    query: event.query ?? null,
+    page: event.page,
+    items: event.items.map((item) => item.id),
+    is_conversion: null,
+    revenue: null,
+    geo: event.geo === undefined ? null : geoOf(event.geo),
+    properties: null,
+    raw: event,
+  };
+}
+
+/** Only the fields the envelope's geo declares (it allows no others); undeclared ones stay in raw. */
+function geoOf(geo: NonNullable<NeuralensEvent['geo']>): Geo {
+  return {
+    ...(geo.lat === undefined ? {} : { lat: geo.lat }),
+    ...(geo.long === undefined ? {} : { long: geo.long }),
+    ...(geo.region === undefined ? {} : { region: geo.region }),
+  };
+}

@@ -1,0 +1,83 @@
+import type { Envelope } from '../envelope';
+import { createValidator, type Validator } from '../validation';
+import type { RequestContext } from './trieve-events';
+
+type CtrType = 'search' | 'rag' | 'recommendation';
+
+/**
+ * A Trieve CTRDataRequestBody (PUT /api/analytics/ctr) as schemas/dialects/trieve-ctr.json
+ * accepts it. Properties the schema does not declare are ignored.
+ */
+export interface TrieveCtrBody {
+  request_id: string;
+  ctr_type: CtrType;
+  position: number;
+  clicked_chunk_id?: string | null;
+  clicked_chunk_tracking_id?: string | null;
+  /** Any JSON value. */
+  metadata?: unknown;
+}
+
+export const trieveCtrSchemaFile = 'dialects/trieve-ctr.json';
+
+let validator: Validator<TrieveCtrBody> | undefined;
+export function validateTrieveCtr(value: unknown): ReturnType<Validator<TrieveCtrBody>> {
+  validator ??= createValidator<TrieveCtrBody>(trieveCtrSchemaFile);
+  return validator(value);
+}
+
+/**
+ * The mapping, kept as data. Every CTR body is one click on a result of the request it names;
+ * ctr_type says which kind of request that was.
+ */
+export const trieveCtrMapping = {
+  event_type: 'click',
+  event_name: 'ctr_click',
+  request_type: { search: 'search', rag: 'rag', recommendation: 'recommendation' },
+} as const satisfies { event_type: string; event_name: string; request_type: Record<CtrType, string> };
+
+/**
+ * Trieve sends no event time, so occurred_at is the receive time. The clicked item is its
+ * tracking id when given (what the other Trieve events carry), else its chunk id.
+ */
+export function normaliseTrieveCtr(body: TrieveCtrBody, context: RequestContext): Envelope {
+  const clicked = body.clicked_chunk_tracking_id ?? body.clicked_chunk_id ?? null;
+  return {
+    schema_version: 1,
+    event_id: context.eventId,
+    insert_id: context.idempotencyKey ?? context.eventId,
+    dataset_id: context.datasetId,
+    source: 'trieve_ctr',
+    event_type: trieveCtrMapping.event_type,
+    event_name: trieveCtrMapping.event_name,
+    occurred_at: context.receivedAt,
+    received_at: context.receivedAt,
+    user_id: userIdOf(body.metadata),
+    organization_id: null,
+    request_id: body.request_id,
+    request_type: trieveCtrMapping.request_type[body.ctr_type],
+    position: body.position,
+    query: null,
+    page: null,
+    items: clicked === null ? [] : [clicked],
+    is_conversion: null,
+    revenue: null,
+    properties: asProperties(body.metadata),
+    raw: body,
+  };
+}
+
+/** metadata is any JSON; the envelope's properties is an object, so other values are wrapped. */
+function asProperties(metadata: unknown): Record<string, unknown> | null {
+  if (metadata === undefined || metadata === null) return null;
+  return isPlainObject(metadata) ? metadata : { value: metadata };
+}
+
+/** Trieve's page suggests metadata carry the user_id; it is used when it is a string. */
+function userIdOf(metadata: unknown): string | null {
+  return isPlainObject(metadata) && typeof metadata.user_id === 'string' ? metadata.user_id : null;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
