@@ -1,0 +1,322 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { SluiceError, silentLogger } from '@sluice/core';
+import { createKey, grantDatasets, listKeys, readKeyFileText, revokeKey, updateKeyFile, writeKeyFileAtomic, type RandomBytes } from './key-admin';
+import { hashKey, openKeyFile, parseKeyFile, type KeyFile } from './key-store';
+
+const repositoryRoot = resolve(__dirname, '../../../..');
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sluice-key-admin-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Deterministic bytes: each call returns `size` bytes counting up from the next seed. */
+function countingRandom(seeds: number[]): RandomBytes {
+  return (size) => {
+    const seed = seeds.shift() ?? 0xee;
+    return Buffer.from(Array.from({ length: size }, (_, i) => (seed + i) & 0xff));
+  };
+}
+
+function expectInvalidConfig(fn: () => unknown, message: string): void {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBeInstanceOf(SluiceError);
+  expect(thrown).toMatchObject({ code: 'INVALID_CONFIG', message });
+}
+
+const t0 = new Date('2025-01-31T12:00:00.000Z');
+const t1 = new Date('2025-02-01T08:30:00.000Z');
+
+describe('createKey', () => {
+  test('makes sk_<12 hex id>_<43 base64url secret> from the random source, and stores only its SHA-256', () => {
+    const created = createKey(undefined, { name: 'acme web', datasets: { trieve: ['ds-1', 'docs-site'], native: ['orders'] } }, t0, countingRandom([0x10, 0x20]));
+    expect(created.id).toBe('101112131415');
+    expect(created.key).toBe(`sk_101112131415_${Buffer.from(Array.from({ length: 32 }, (_, i) => 0x20 + i)).toString('base64url')}`);
+    expect(created.key).toMatch(/^sk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
+    expect(JSON.parse(created.contents)).toEqual({
+      version: 1,
+      keys: [{ id: '101112131415', name: 'acme web', sha256: hashKey(created.key), datasets: { trieve: ['ds-1', 'docs-site'], native: ['orders'] }, created_at: '2025-01-31T12:00:00.000Z' }],
+    });
+    expect(created.contents).not.toContain(created.key.slice('sk_101112131415_'.length));
+    expect(created.contents.endsWith('}\n')).toBe(true);
+  });
+
+  test('with the real random source, every key differs', () => {
+    let contents: string | undefined;
+    const keys = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const created = createKey(contents, { name: `k${i}`, datasets: {} }, t0);
+      contents = created.contents;
+      keys.add(created.key);
+    }
+    expect(keys.size).toBe(20);
+    expect(new Set(listKeys(contents).map((k) => k.id)).size).toBe(20);
+  });
+
+  test('appends to the existing keys, drawing again when an id is taken', () => {
+    const first = createKey(undefined, { name: 'one', datasets: {} }, t0, countingRandom([0x10, 0x20]));
+    const second = createKey(first.contents, { name: 'two', datasets: { greenflash: ['*'] } }, t1, countingRandom([0x10, 0x40, 0x50]));
+    expect(second.id).toBe('404142434445');
+    expect(listKeys(second.contents).map((k) => [k.id, k.name, k.created_at])).toEqual([
+      ['101112131415', 'one', '2025-01-31T12:00:00.000Z'],
+      ['404142434445', 'two', '2025-02-01T08:30:00.000Z'],
+    ]);
+  });
+
+  test('trims the name and drops repeated dataset ids', () => {
+    const created = createKey(undefined, { name: '  acme  ', datasets: { trieve: ['a', 'b', 'a'] } }, t0);
+    expect(listKeys(created.contents)[0]).toMatchObject({ name: 'acme', datasets: { trieve: ['a', 'b'] } });
+  });
+
+  test.each<[string, { name: string; datasets: Record<string, string[]> }, string]>([
+    ['a blank name', { name: ' ', datasets: {} }, 'A key needs a name (--name), such as the customer or the app it is for'],
+    ['an unknown namespace', { name: 'n', datasets: { trieve_ctr: ['x'] } }, 'Unknown namespace "trieve_ctr"; known: trieve, neuralens, greenflash, native'],
+    ['an empty dataset id', { name: 'n', datasets: { neuralens: [''] } }, 'A neuralens dataset id must not be empty'],
+    ['a padded dataset id', { name: 'n', datasets: { native: ['orders '] } }, 'The native dataset id "orders " must not start or end with whitespace'],
+  ])('refuses %s', (_what, input, message) => {
+    expectInvalidConfig(() => createKey(undefined, input, t0), message);
+  });
+
+  test('refuses a broken random source rather than write a weak key', () => {
+    expectInvalidConfig(() => createKey(undefined, { name: 'n', datasets: {} }, t0, () => Buffer.alloc(3)), 'Could not draw an unused key id; is the random source working?');
+    expectInvalidConfig(
+      () => createKey(undefined, { name: 'n', datasets: {} }, t0, (size) => Buffer.alloc(size === 6 ? 6 : 16, 1)),
+      'The random source did not give 32 bytes for the secret',
+    );
+  });
+
+  test('an invalid file is refused, naming the file, and not rewritten', () => {
+    expectInvalidConfig(() => createKey('{"version": 2, "keys": []}', { name: 'n', datasets: {} }, t0, undefined, 'keys.json'), 'keys.json: version must be 1, got 2');
+  });
+});
+
+describe('revokeKey, grantDatasets, listKeys', () => {
+  const base = (): { contents: string; id: string; key: string } =>
+    createKey(createKey(undefined, { name: 'other', datasets: { native: ['x'] } }, t0, countingRandom([0x90, 0xa0])).contents, { name: 'acme', datasets: { trieve: ['ds-1'] } }, t0, countingRandom([0x10, 0x20]));
+
+  test('revoke marks the key revoked at now and leaves the others alone', () => {
+    const { contents, id } = base();
+    const revoked = revokeKey(contents, id, t1);
+    expect(revoked.alreadyRevoked).toBe(false);
+    expect(revoked.key).toMatchObject({ id, revoked_at: '2025-02-01T08:30:00.000Z' });
+    const after = JSON.parse(revoked.contents) as KeyFile;
+    expect(after.keys.map((k) => k.revoked_at)).toEqual([undefined, '2025-02-01T08:30:00.000Z']);
+    expect(after.keys[1]?.sha256).toBe((JSON.parse(contents) as KeyFile).keys[1]?.sha256);
+  });
+
+  test('revoking twice keeps the first time', () => {
+    const { contents, id } = base();
+    const once = revokeKey(contents, id, t0);
+    const twice = revokeKey(once.contents, id, t1);
+    expect(twice.alreadyRevoked).toBe(true);
+    expect(twice.contents).toBe(once.contents);
+    expect(twice.key.revoked_at).toBe('2025-01-31T12:00:00.000Z');
+  });
+
+  test('an unknown id is refused, with a hint when it is not even an id', () => {
+    const { contents } = base();
+    expectInvalidConfig(() => revokeKey(contents, 'ffffffffffff', t1, 'keys.json'), 'No key with id "ffffffffffff" in keys.json');
+    expectInvalidConfig(
+      () => revokeKey(contents, 'sk_101112131415_abc', t1, 'keys.json'),
+      'No key with id "sk_101112131415_abc" in keys.json (an id is 12 hex characters, as `list` shows; a key sk_<id>_<secret> carries it after "sk_")',
+    );
+    expectInvalidConfig(() => grantDatasets(contents, 'ffffffffffff', 'trieve', ['x']), 'No key with id "ffffffffffff" in the key file');
+    expectInvalidConfig(() => revokeKey(undefined, 'ffffffffffff', t1), 'No key with id "ffffffffffff" in the key file');
+  });
+
+  test('grant adds datasets to one namespace, once each, "*" included', () => {
+    const { contents, id } = base();
+    const granted = grantDatasets(contents, id, 'trieve', ['ds-2', 'ds-1', 'ds-2']);
+    expect(granted.key.datasets).toEqual({ trieve: ['ds-1', 'ds-2'] });
+    const more = grantDatasets(granted.contents, id, 'neuralens', ['*']);
+    expect(listKeys(more.contents)[1]?.datasets).toEqual({ trieve: ['ds-1', 'ds-2'], neuralens: ['*'] });
+    expect(listKeys(more.contents)[0]?.datasets).toEqual({ native: ['x'] });
+    expect(parseKeyFile(more.contents, 'x').keys[1]?.sha256).toBe(parseKeyFile(contents, 'x').keys[1]?.sha256);
+  });
+
+  test('grant refuses a revoked key, no datasets and bad dataset ids', () => {
+    const { contents, id } = base();
+    expectInvalidConfig(() => grantDatasets(revokeKey(contents, id, t1).contents, id, 'trieve', ['x']), `Key ${id} was revoked at 2025-02-01T08:30:00.000Z; create a new key instead`);
+    expectInvalidConfig(() => grantDatasets(contents, id, 'greenflash', []), 'Name at least one greenflash dataset to grant');
+    expectInvalidConfig(() => grantDatasets(contents, id, 'greenflash', ['']), 'A greenflash dataset id must not be empty');
+  });
+
+  test('list shows id, name, datasets, created and revoked, and never the hash or the key', () => {
+    const { contents, id, key } = base();
+    const revoked = revokeKey(contents, id, t1).contents;
+    const listed = listKeys(revoked);
+    expect(listed).toEqual([
+      { id: '909192939495', keyId: 'key_909192939495', name: 'other', datasets: { native: ['x'] }, created_at: '2025-01-31T12:00:00.000Z' },
+      { id, keyId: `key_${id}`, name: 'acme', datasets: { trieve: ['ds-1'] }, created_at: '2025-01-31T12:00:00.000Z', revoked_at: '2025-02-01T08:30:00.000Z' },
+    ]);
+    const shown = JSON.stringify(listed);
+    expect(shown).not.toContain(hashKey(key));
+    expect(shown).not.toContain('sha256');
+    expect(shown).not.toContain(key.slice(-20));
+    expect(listKeys(undefined)).toEqual([]);
+  });
+
+  test('a created key authenticates through the key store, and a revoked one does not', () => {
+    const { contents, id, key } = base();
+    const file = join(dir, 'keys.json');
+    writeKeyFileAtomic(file, contents);
+    const principal = openKeyFile(file, { logger: silentLogger }).authenticate(key);
+    expect(principal?.keyId).toBe(`key_${id}`);
+    expect(principal?.canWrite('trieve', 'ds-1')).toBe(true);
+    expect(principal?.canWrite('trieve', 'ds-2')).toBe(false);
+    writeKeyFileAtomic(file, revokeKey(contents, id, t1).contents);
+    expect(openKeyFile(file, { logger: silentLogger }).authenticate(key)).toBeUndefined();
+  });
+});
+
+describe('reading and writing the file', () => {
+  test('a missing file reads as undefined; a directory cannot be read', () => {
+    expect(readKeyFileText(join(dir, 'nope.json'))).toBeUndefined();
+    expectInvalidConfig(() => readKeyFileText(dir), `${dir}: cannot read the key file (EISDIR)`);
+  });
+
+  test('writes create missing directories and the file with mode 0600, leaving no temporary file', () => {
+    const file = join(dir, 'a', 'b', 'keys.json');
+    writeKeyFileAtomic(file, '{"version": 1, "keys": []}\n');
+    expect(readFileSync(file, 'utf8')).toBe('{"version": 1, "keys": []}\n');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readdirSync(join(dir, 'a', 'b'))).toEqual(['keys.json']);
+  });
+
+  test('a rewrite replaces the file (a new inode) and makes a readable-by-all file 0600', () => {
+    const file = join(dir, 'keys.json');
+    writeFileSync(file, 'old', { mode: 0o644 });
+    const before = statSync(file).ino;
+    writeKeyFileAtomic(file, 'new');
+    expect(readFileSync(file, 'utf8')).toBe('new');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(file).ino).not.toBe(before);
+    expect(readdirSync(dir)).toEqual(['keys.json']);
+  });
+
+  test('a failed write leaves the old file and no temporary file', () => {
+    const file = join(dir, 'keys.json');
+    writeFileSync(file, 'old');
+    const inDirectory = join(dir, 'sub');
+    writeFileSync(inDirectory, 'a file where a directory should be');
+    expectInvalidConfig(() => writeKeyFileAtomic(join(inDirectory, 'keys.json'), 'new'), `${join(inDirectory, 'keys.json')}: cannot write the key file (EEXIST)`);
+    expect(readFileSync(file, 'utf8')).toBe('old');
+    expect(readdirSync(dir).sort()).toEqual(['keys.json', 'sub']);
+  });
+
+  test('updateKeyFile creates the file when missing, and does not write when the edit fails', () => {
+    const file = join(dir, 'keys.json');
+    const created = updateKeyFile(file, (contents) => createKey(contents, { name: 'n', datasets: { native: ['*'] } }, t0));
+    expect(listKeys(readKeyFileText(file))).toEqual([expect.objectContaining({ id: created.id, name: 'n' })]);
+    writeFileSync(file, '{"version": 1, "keys": {}}');
+    expectInvalidConfig(() => updateKeyFile(file, (contents) => createKey(contents, { name: 'm', datasets: {} }, t0, undefined, file)), `${file}: keys must be an array, got an object`);
+    expect(readFileSync(file, 'utf8')).toBe('{"version": 1, "keys": {}}');
+  });
+});
+
+describe('the keys CLI (scripts/keys.ts)', () => {
+  function cli(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/keys.ts', ...args], {
+      cwd: repositoryRoot,
+      encoding: 'utf8',
+      env: { ...process.env, KEYS_FILE: '', ...env },
+      timeout: 60_000,
+    });
+    if (result.error) throw result.error;
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  }
+  const keyPattern = /sk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}/g;
+
+  test('create prints the key once; it authenticates; grant, list and revoke act on it', () => {
+    const file = join(dir, 'nested', 'keys.json');
+    const created = cli(['create', '--name', 'acme web', '--trieve', 'ds-1', '--trieve', 'docs-site', '--neuralens', 'app_1', '--file', file]);
+    expect(created).toMatchObject({ status: 0, stderr: '' });
+    const keys = created.stdout.match(keyPattern) ?? [];
+    expect(keys).toHaveLength(1);
+    const key = keys[0] ?? '';
+    const id = key.slice(3, 15);
+    expect(created.stdout).toContain(`Created key ${id} ("acme web") in ${file}`);
+    expect(created.stdout).toContain('it cannot be shown again');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, 'utf8')).not.toContain(key.slice(16));
+
+    const store = openKeyFile(file, { logger: silentLogger, reloadIntervalMs: 0 });
+    const principal = store.authenticate(key);
+    expect(principal?.keyId).toBe(`key_${id}`);
+    expect(principal?.canWrite('trieve', 'docs-site')).toBe(true);
+    expect(principal?.canWrite('neuralens', 'app_1')).toBe(true);
+    expect(principal?.canWrite('greenflash', 'p1')).toBe(false);
+
+    expect(cli(['grant', id, '--greenflash', 'p1', '--native=orders', '--file', file])).toMatchObject({ status: 0, stderr: '' });
+    expect(store.authenticate(key)?.canWrite('greenflash', 'p1')).toBe(true);
+    expect(store.authenticate(key)?.canWrite('native', 'orders')).toBe(true);
+
+    const listed = cli(['list', '--file', file]);
+    expect(listed.status).toBe(0);
+    expect(listed.stdout).toContain(`${id}  "acme web"  created `);
+    expect(listed.stdout).toContain('trieve: ds-1, docs-site; neuralens: app_1; greenflash: p1; native: orders');
+    expect(listed.stdout).toContain('active');
+    expect(listed.stdout).not.toMatch(keyPattern);
+    expect(listed.stdout).not.toContain(hashKey(key));
+    const json = JSON.parse(cli(['list', '--json', '--file', file]).stdout) as unknown[];
+    expect(json).toEqual([expect.objectContaining({ id, name: 'acme web' })]);
+
+    const revoked = cli(['revoke', id, '--file', file]);
+    expect(revoked).toMatchObject({ status: 0, stdout: `Revoked key ${id} ("acme web")\n` });
+    // The store that is already open sees the revocation; so does a new one.
+    expect(store.authenticate(key)).toBeUndefined();
+    expect(openKeyFile(file, { logger: silentLogger }).authenticate(key)).toBeUndefined();
+    expect(cli(['list', '--file', file]).stdout).toContain('REVOKED ');
+    expect(cli(['revoke', id, '--file', file]).stdout).toContain(`Key ${id} was already revoked`);
+  });
+
+  test('without --file, KEYS_FILE names the file', () => {
+    const file = join(dir, 'from-env.json');
+    expect(cli(['create', '--name', 'env'], { KEYS_FILE: file }).status).toBe(0);
+    expect(listKeys(readKeyFileText(file))).toEqual([expect.objectContaining({ name: 'env' })]);
+  });
+
+  test.each<[string[], string]>([
+    [['create', '--name', 'n', '--bogus', 'x'], 'keys: unknown flag "--bogus" for create; known: --file, --name, --trieve, --neuralens, --greenflash, --native'],
+    [['list', '--trieve', 'x'], 'keys: unknown flag "--trieve" for list; known: --file, --json'],
+    [['revoke', '--force', 'abc'], 'keys: unknown flag "--force" for revoke; known: --file'],
+    [['frobnicate'], 'keys: unknown command "frobnicate"; known: create, list, revoke, grant'],
+    [[], 'keys: a command is required'],
+    [['create'], 'keys: create needs --name NAME'],
+    [['create', '--name'], 'keys: --name needs a value'],
+    [['create', '--name', 'a', '--name', 'b'], 'keys: --name may be given only once'],
+    [['revoke'], "keys: revoke needs the key's ID (as `list` shows it)"],
+    [['revoke', 'a', 'b'], 'keys: unexpected argument "b" for revoke'],
+    [['grant', 'abc'], 'keys: grant needs at least one of --trieve ID, --neuralens ID, --greenflash ID, --native ID'],
+  ])('%j is a usage error: exit 2, naming the problem', (args, message) => {
+    const result = cli(args.length === 0 ? [] : [...args, '--file', join(dir, 'keys.json')]);
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.split('\n')[0]).toBe(message);
+    expect(result.stderr).toContain('usage: node --import tsx scripts/keys.ts <command>');
+    expect(existsSync(join(dir, 'keys.json'))).toBe(false);
+  });
+
+  test('a failed command exits 1 with one line, and leaves the file as it was', () => {
+    const file = join(dir, 'keys.json');
+    expect(cli(['revoke', 'ffffffffffff', '--file', file])).toEqual({ status: 1, stdout: '', stderr: `keys: No key with id "ffffffffffff" in ${file}\n` });
+    writeFileSync(file, '{"version": 1, "keys": [1]}');
+    expect(cli(['create', '--name', 'n', '--file', file])).toEqual({ status: 1, stdout: '', stderr: `keys: ${file}: keys[0] must be an object, got a number\n` });
+    expect(readFileSync(file, 'utf8')).toBe('{"version": 1, "keys": [1]}');
+  });
+
+  test('--help prints the usage and exits 0', () => {
+    const result = cli(['--help']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('create --name NAME');
+  });
+});

@@ -1,0 +1,199 @@
+/**
+ * Key administration behind `scripts/keys.ts` (docs/keys.md). The edits are pure functions from
+ * the key file's text to its new text, so they are tested without a disk; readKeyFileText and
+ * writeKeyFileAtomic do the I/O.
+ *
+ * A new key is `sk_<id>_<secret>` (id: 6 random bytes as 12 hex characters; secret: 32 random
+ * bytes in base64url). It is returned once, to be shown once: the file keeps only its SHA-256.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, basename } from 'node:path';
+import { SluiceError } from '@sluice/core';
+import { datasetNamespaces, hashKey, keyIdPattern, parseKeyFile, type DatasetNamespace, type KeyFile, type KeyRecord } from './key-store';
+
+/** Where a message says a problem is, when the caller does not name the file. */
+const defaultSource = 'the key file';
+
+export type Datasets = Partial<Record<DatasetNamespace, string[]>>;
+
+/** What `list` shows of a key: never its hash (and the key itself is stored nowhere). */
+export interface KeyListing {
+  id: string;
+  /** As the gateway logs it. */
+  keyId: string;
+  name: string;
+  datasets: Datasets;
+  created_at: string;
+  revoked_at?: string;
+}
+
+export type RandomBytes = (size: number) => Buffer;
+
+function invalid(message: string): never {
+  throw new SluiceError('INVALID_CONFIG', message);
+}
+
+/** The file's keys; a missing file (undefined) is an empty one. */
+function load(contents: string | undefined, source: string): KeyFile {
+  return contents === undefined ? { version: 1, keys: [] } : parseKeyFile(contents, source);
+}
+
+/** The new text, checked again so that nothing invalid is ever written. */
+function serialise(file: KeyFile, source: string): string {
+  const text = JSON.stringify(file, null, 2) + '\n';
+  parseKeyFile(text, source);
+  return text;
+}
+
+function toListing(record: KeyRecord): KeyListing {
+  const datasets: Datasets = {};
+  for (const namespace of datasetNamespaces) {
+    const list = record.datasets[namespace];
+    if (list !== undefined) datasets[namespace] = [...list];
+  }
+  return {
+    id: record.id,
+    keyId: `key_${record.id}`,
+    name: record.name,
+    datasets,
+    created_at: record.created_at,
+    ...(record.revoked_at === undefined ? {} : { revoked_at: record.revoked_at }),
+  };
+}
+
+function checkDatasetIds(namespace: string, datasetIds: readonly string[]): void {
+  if (!(datasetNamespaces as readonly string[]).includes(namespace)) {
+    invalid(`Unknown namespace ${JSON.stringify(namespace)}; known: ${datasetNamespaces.join(', ')}`);
+  }
+  for (const datasetId of datasetIds) {
+    if (datasetId.trim() === '') invalid(`A ${namespace} dataset id must not be empty`);
+    if (datasetId.trim() !== datasetId) invalid(`The ${namespace} dataset id ${JSON.stringify(datasetId)} must not start or end with whitespace`);
+  }
+}
+
+/** Appends ids not yet in the list, keeping the order given and dropping repeats. */
+function merged(existing: readonly string[] | undefined, added: readonly string[]): string[] {
+  const result = [...(existing ?? [])];
+  for (const datasetId of added) if (!result.includes(datasetId)) result.push(datasetId);
+  return result;
+}
+
+function findKey(file: KeyFile, id: string, source: string): KeyRecord {
+  const record = file.keys.find((k) => k.id === id);
+  if (record === undefined) {
+    const hint = keyIdPattern.test(id) ? '' : ' (an id is 12 hex characters, as `list` shows; a key sk_<id>_<secret> carries it after "sk_")';
+    return invalid(`No key with id ${JSON.stringify(id)} in ${source}${hint}`);
+  }
+  return record;
+}
+
+/** Adds a new key. `key` is the only copy of the secret: show it once, then forget it. */
+export function createKey(
+  contents: string | undefined,
+  input: { name: string; datasets: Datasets },
+  now: Date,
+  random: RandomBytes = randomBytes,
+  source: string = defaultSource,
+): { contents: string; key: string; id: string } {
+  const file = load(contents, source);
+  const name = input.name.trim();
+  if (name === '') invalid('A key needs a name (--name), such as the customer or the app it is for');
+  const datasets: Datasets = {};
+  for (const [namespace, datasetIds] of Object.entries(input.datasets)) {
+    checkDatasetIds(namespace, datasetIds);
+    datasets[namespace as DatasetNamespace] = merged(undefined, datasetIds);
+  }
+  const taken = new Set(file.keys.map((k) => k.id));
+  let id = '';
+  for (let attempt = 0; attempt < 100 && (id === '' || taken.has(id)); attempt++) id = random(6).toString('hex');
+  if (!keyIdPattern.test(id) || taken.has(id)) invalid('Could not draw an unused key id; is the random source working?');
+  const secret = random(32).toString('base64url');
+  if (secret.length !== 43) invalid('The random source did not give 32 bytes for the secret');
+  const key = `sk_${id}_${secret}`;
+  const record: KeyRecord = { id, name, sha256: hashKey(key), datasets, created_at: now.toISOString() };
+  return { contents: serialise({ version: 1, keys: [...file.keys, record] }, source), key, id };
+}
+
+/** Marks a key revoked (it stays listed). Revoking a revoked key changes nothing. */
+export function revokeKey(
+  contents: string | undefined,
+  id: string,
+  now: Date,
+  source: string = defaultSource,
+): { contents: string; key: KeyListing; alreadyRevoked: boolean } {
+  const file = load(contents, source);
+  const record = findKey(file, id, source);
+  if (record.revoked_at !== undefined) return { contents: serialise(file, source), key: toListing(record), alreadyRevoked: true };
+  const revoked: KeyRecord = { ...record, revoked_at: now.toISOString() };
+  const keys = file.keys.map((k) => (k.id === id ? revoked : k));
+  return { contents: serialise({ version: 1, keys }, source), key: toListing(revoked), alreadyRevoked: false };
+}
+
+/** Every key, in the file's order, without hashes. */
+export function listKeys(contents: string | undefined, source: string = defaultSource): KeyListing[] {
+  return load(contents, source).keys.map(toListing);
+}
+
+/** Lets a key write to more datasets of one namespace ("*": all of them). */
+export function grantDatasets(
+  contents: string | undefined,
+  id: string,
+  namespace: DatasetNamespace,
+  datasetIds: readonly string[],
+  source: string = defaultSource,
+): { contents: string; key: KeyListing } {
+  const file = load(contents, source);
+  const record = findKey(file, id, source);
+  if (record.revoked_at !== undefined) invalid(`Key ${id} was revoked at ${record.revoked_at}; create a new key instead`);
+  if (datasetIds.length === 0) invalid(`Name at least one ${namespace} dataset to grant`);
+  checkDatasetIds(namespace, datasetIds);
+  const granted: KeyRecord = { ...record, datasets: { ...record.datasets, [namespace]: merged(record.datasets[namespace], datasetIds) } };
+  const keys = file.keys.map((k) => (k.id === id ? granted : k));
+  return { contents: serialise({ version: 1, keys }, source), key: toListing(granted) };
+}
+
+/** The key file's text, or undefined when there is no file yet. */
+export function readKeyFileText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new SluiceError('INVALID_CONFIG', `${path}: cannot read the key file (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
+  }
+}
+
+/**
+ * Replaces the file in one step: writes a temporary file beside it (mode 0600), flushes it, then
+ * renames it over the old one, so a reader (the gateway) sees the old file or the new, never half.
+ * Creates the directory when missing.
+ */
+export function writeKeyFileAtomic(path: string, contents: string): void {
+  const directory = dirname(path);
+  const temporary = join(directory, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
+    const fd = openSync(temporary, 'wx', 0o600);
+    try {
+      writeSync(fd, contents);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, path);
+  } catch (error) {
+    try {
+      rmSync(temporary, { force: true });
+    } catch {
+      // Nothing to clean up where the directory itself could not be made.
+    }
+    throw new SluiceError('INVALID_CONFIG', `${path}: cannot write the key file (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
+  }
+}
+
+/** Reads the file (missing: empty), applies one edit, writes the result atomically. */
+export function updateKeyFile<T extends { contents: string }>(path: string, edit: (contents: string | undefined) => T): T {
+  const result = edit(readKeyFileText(path));
+  writeKeyFileAtomic(path, result.contents);
+  return result;
+}

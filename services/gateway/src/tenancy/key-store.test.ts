@@ -1,0 +1,397 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SluiceError, createLogger, silentLogger, type Logger } from '@sluice/core';
+import { createDevKeyStore, hashKey, keyIdOf, openKeyFile, parseKeyFile, type KeyFile, type KeyRecord } from './key-store';
+
+let dir: string;
+let file: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sluice-keys-'));
+  file = join(dir, 'keys.json');
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function newKey(id: string): string {
+  return `sk_${id}_${randomBytes(32).toString('base64url')}`;
+}
+
+function record(id: string, key: string, overrides: Partial<KeyRecord> = {}): KeyRecord {
+  return { id, name: `key ${id}`, sha256: hashKey(key), datasets: { trieve: ['*'] }, created_at: '2025-01-31T12:00:00.000Z', ...overrides };
+}
+
+function writeKeys(keys: KeyRecord[]): void {
+  writeFileSync(file, JSON.stringify({ version: 1, keys } satisfies KeyFile, null, 2));
+}
+
+/** Moves the file's mtime on, as an edit would, whatever the file system's timestamp resolution. */
+function bumpMtime(seconds: number): void {
+  const at = new Date(Date.now() + seconds * 1000);
+  utimesSync(file, at, at);
+}
+
+function capturingLogger(): { logger: Logger; lines: Array<{ level: string; msg: string; error?: string }> } {
+  const lines: Array<{ level: string; msg: string; error?: string }> = [];
+  return { logger: createLogger({ level: 'debug', write: (line) => lines.push(JSON.parse(line) as { level: string; msg: string }) }), lines };
+}
+
+/** Calls fn and checks that it throws SluiceError('INVALID_CONFIG') with exactly this message. */
+function expectInvalidConfig(fn: () => unknown, message: string): void {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBeInstanceOf(SluiceError);
+  expect(thrown).toMatchObject({ code: 'INVALID_CONFIG', status: 500, message });
+}
+
+const idA = '3f9a1c0b2d4e';
+const idB = 'a1b2c3d4e5f6';
+
+describe('authenticate', () => {
+  const keyA = newKey(idA);
+  const keyB = newKey(idB);
+
+  test('the right key gives its principal, named by its (not secret) id', () => {
+    writeKeys([record(idA, keyA), record(idB, keyB)]);
+    const store = openKeyFile(file, { logger: silentLogger });
+    expect(store.authenticate(keyA)?.keyId).toBe(`key_${idA}`);
+    expect(store.authenticate(keyB)?.keyId).toBe(`key_${idB}`);
+  });
+
+  test('a known id with the wrong secret is not known', () => {
+    writeKeys([record(idA, keyA)]);
+    const store = openKeyFile(file, { logger: silentLogger });
+    expect(store.authenticate(newKey(idA))).toBeUndefined();
+    // The other key's secret under this id is still wrong: the hash covers the whole key.
+    expect(store.authenticate(`sk_${idA}_${keyB.slice(`sk_${idB}_`.length)}`)).toBeUndefined();
+  });
+
+  test('an unknown id is not known', () => {
+    writeKeys([record(idA, keyA)]);
+    expect(openKeyFile(file, { logger: silentLogger }).authenticate(keyB)).toBeUndefined();
+  });
+
+  test.each([
+    ['empty', ''],
+    ['the prefix alone', 'sk_'],
+    ['no prefix', keyA.slice(3)],
+    ['a Bearer prefix', `Bearer ${keyA}`],
+    ['a trailing space', `${keyA} `],
+    ['an upper-case id', keyA.replace(idA, idA.toUpperCase())],
+    ['a short id', keyA.replace(idA, idA.slice(1))],
+    ['a short secret', keyA.slice(0, -1)],
+    ['a long secret', `${keyA}A`],
+    ['base64 padding', `${keyA.slice(0, -1)}=`],
+    ['a character outside base64url', `${keyA.slice(0, -1)}+`],
+    ['a huge string', 'x'.repeat(100_000)],
+    ['the dev key shape', 'sk_dev_0123456789abcdef'],
+  ])('a malformed key (%s) is not known, and does not throw', (_what, presented) => {
+    writeKeys([record(idA, keyA)]);
+    const store = openKeyFile(file, { logger: silentLogger });
+    expect(() => store.authenticate(presented)).not.toThrow();
+    expect(store.authenticate(presented)).toBeUndefined();
+  });
+
+  test('a revoked key is not known; the others still are', () => {
+    writeKeys([record(idA, keyA, { revoked_at: '2025-02-01T00:00:00Z' }), record(idB, keyB)]);
+    const store = openKeyFile(file, { logger: silentLogger });
+    expect(store.authenticate(keyA)).toBeUndefined();
+    expect(store.authenticate(keyB)?.keyId).toBe(`key_${idB}`);
+  });
+
+  test('keyIdOf reads the id of well-formed keys only', () => {
+    expect(keyIdOf(keyA)).toBe(idA);
+    expect(keyIdOf(`${keyA}x`)).toBeUndefined();
+  });
+});
+
+describe('canWrite', () => {
+  const key = newKey(idA);
+
+  test('each namespace grants exactly its listed datasets; absent namespaces grant nothing', () => {
+    writeKeys([record(idA, key, { datasets: { trieve: ['0b9c6a1e-5f0e-4a8e-9d0e-111111111111', 'docs-site'], neuralens: ['app_1'], greenflash: [] } })]);
+    const principal = openKeyFile(file, { logger: silentLogger }).authenticate(key);
+    if (principal === undefined) throw new Error('key not authenticated');
+    expect(principal.canWrite('trieve', '0b9c6a1e-5f0e-4a8e-9d0e-111111111111')).toBe(true);
+    expect(principal.canWrite('trieve', 'docs-site')).toBe(true);
+    expect(principal.canWrite('trieve', 'other-site')).toBe(false);
+    // Compared exactly: a UUID's other spelling, or its tracking_id, must be listed itself.
+    expect(principal.canWrite('trieve', '0B9C6A1E-5F0E-4A8E-9D0E-111111111111')).toBe(false);
+    expect(principal.canWrite('neuralens', 'app_1')).toBe(true);
+    expect(principal.canWrite('neuralens', 'docs-site')).toBe(false);
+    // A dataset granted in one namespace is not granted in another.
+    expect(principal.canWrite('neuralens', '0b9c6a1e-5f0e-4a8e-9d0e-111111111111')).toBe(false);
+    expect(principal.canWrite('greenflash', 'app_1')).toBe(false);
+    expect(principal.canWrite('native', 'app_1')).toBe(false);
+  });
+
+  test('"*" grants every dataset of its namespace, and only of that namespace', () => {
+    writeKeys([record(idA, key, { datasets: { greenflash: ['*'], native: ['orders'] } })]);
+    const principal = openKeyFile(file, { logger: silentLogger }).authenticate(key);
+    if (principal === undefined) throw new Error('key not authenticated');
+    expect(principal.canWrite('greenflash', 'prod_1')).toBe(true);
+    expect(principal.canWrite('greenflash', 'anything at all')).toBe(true);
+    expect(principal.canWrite('native', 'orders')).toBe(true);
+    expect(principal.canWrite('native', 'payments')).toBe(false);
+    expect(principal.canWrite('trieve', 'prod_1')).toBe(false);
+    expect(principal.canWrite('neuralens', '*')).toBe(false);
+  });
+
+  test('an empty datasets object grants nothing', () => {
+    writeKeys([record(idA, key, { datasets: {} })]);
+    const principal = openKeyFile(file, { logger: silentLogger }).authenticate(key);
+    for (const namespace of ['trieve', 'neuralens', 'greenflash', 'native'] as const) expect(principal?.canWrite(namespace, 'x')).toBe(false);
+  });
+});
+
+describe('createDevKeyStore', () => {
+  test('the dev key may write to any dataset of any namespace', () => {
+    const store = createDevKeyStore('sk_dev_abc');
+    const principal = store.authenticate('sk_dev_abc');
+    expect(principal?.keyId).toBe('dev');
+    for (const namespace of ['trieve', 'neuralens', 'greenflash', 'native'] as const) {
+      expect(principal?.canWrite(namespace, 'any-dataset')).toBe(true);
+      expect(principal?.canWrite(namespace, '0b9c6a1e-5f0e-4a8e-9d0e-111111111111')).toBe(true);
+    }
+  });
+
+  test('any other key is not known', () => {
+    const store = createDevKeyStore('sk_dev_abc');
+    for (const wrong of ['sk_dev_ab', 'sk_dev_abcd', '', 'SK_DEV_ABC', 'x'.repeat(10_000)]) expect(store.authenticate(wrong)).toBeUndefined();
+  });
+
+  test('an empty dev key is refused', () => {
+    expectInvalidConfig(() => createDevKeyStore(''), 'The dev API key must not be empty');
+  });
+});
+
+describe('reloading', () => {
+  const keyA = newKey(idA);
+  const keyB = newKey(idB);
+
+  test('a changed file is read again, but no sooner than reloadIntervalMs after the last check', () => {
+    writeKeys([record(idA, keyA)]);
+    let clock = 1_000_000;
+    const { logger, lines } = capturingLogger();
+    const store = openKeyFile(file, { logger, reloadIntervalMs: 1000, now: () => clock });
+    expect(store.authenticate(keyA)).toBeDefined();
+    expect(store.authenticate(keyB)).toBeUndefined();
+
+    writeKeys([record(idA, keyA, { revoked_at: '2025-02-01T00:00:00.000Z' }), record(idB, keyB)]);
+    bumpMtime(10);
+    clock += 999;
+    expect(store.authenticate(keyA)).toBeDefined();
+    expect(store.authenticate(keyB)).toBeUndefined();
+
+    clock += 1;
+    expect(store.authenticate(keyB)?.keyId).toBe(`key_${idB}`);
+    expect(store.authenticate(keyA)).toBeUndefined();
+    expect(lines).toEqual([expect.objectContaining({ level: 'info', msg: 'API key file reloaded', file, keys: 2, active: 1 })]);
+  });
+
+  test('a file replaced by rename (as the keys CLI writes it) is read again', () => {
+    writeKeys([record(idA, keyA)]);
+    let clock = 0;
+    const store = openKeyFile(file, { logger: silentLogger, now: () => clock });
+    const replacement = join(dir, 'keys.json.tmp');
+    writeFileSync(replacement, JSON.stringify({ version: 1, keys: [record(idB, keyB)] }));
+    renameSync(replacement, file);
+    bumpMtime(10);
+    clock += 1000;
+    expect(store.authenticate(keyA)).toBeUndefined();
+    expect(store.authenticate(keyB)).toBeDefined();
+  });
+
+  test('an unchanged file is not read again, however often keys are checked', () => {
+    writeKeys([record(idA, keyA)]);
+    let clock = 0;
+    const { logger, lines } = capturingLogger();
+    const store = openKeyFile(file, { logger, reloadIntervalMs: 0, now: () => clock });
+    for (let i = 0; i < 5; i++) {
+      clock += 5000;
+      expect(store.authenticate(keyA)).toBeDefined();
+    }
+    expect(lines).toEqual([]);
+  });
+
+  test('a file that becomes invalid keeps the last good keys and logs one error; a fixed file is read again', () => {
+    writeKeys([record(idA, keyA)]);
+    let clock = 0;
+    const { logger, lines } = capturingLogger();
+    const store = openKeyFile(file, { logger, now: () => clock });
+
+    writeFileSync(file, '{"version": 1, "keys": [');
+    bumpMtime(10);
+    clock += 1000;
+    expect(store.authenticate(keyA)?.keyId).toBe(`key_${idA}`);
+    clock += 1000;
+    expect(store.authenticate(keyA)?.keyId).toBe(`key_${idA}`);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 'error', msg: 'API key file is invalid; keeping the last good keys', file });
+    expect(lines[0]?.error).toMatch(/^.*keys\.json: is not valid JSON \(/);
+
+    writeKeys([record(idA, keyA), record(idB, keyB, { datasets: { trieve: ['*'], bogus: [] } as KeyRecord['datasets'] })]);
+    bumpMtime(20);
+    clock += 1000;
+    expect(store.authenticate(keyB)).toBeUndefined();
+    expect(lines[1]).toMatchObject({
+      level: 'error',
+      error: `${file}: keys[1].datasets has an unknown namespace "bogus"; known: trieve, neuralens, greenflash, native`,
+    });
+
+    writeKeys([record(idB, keyB)]);
+    bumpMtime(30);
+    clock += 1000;
+    expect(store.authenticate(keyB)).toBeDefined();
+    expect(store.authenticate(keyA)).toBeUndefined();
+    expect(lines[2]).toMatchObject({ level: 'info', msg: 'API key file reloaded' });
+  });
+
+  test('a file that disappears keeps the last good keys and logs one error; when it comes back it is read', () => {
+    writeKeys([record(idA, keyA)]);
+    let clock = 0;
+    const { logger, lines } = capturingLogger();
+    const store = openKeyFile(file, { logger, now: () => clock });
+    rmSync(file);
+    clock += 1000;
+    expect(store.authenticate(keyA)).toBeDefined();
+    clock += 1000;
+    expect(store.authenticate(keyA)).toBeDefined();
+    expect(lines).toEqual([expect.objectContaining({ level: 'error', msg: 'API key file cannot be read; keeping the last good keys', file })]);
+
+    writeKeys([record(idB, keyB)]);
+    clock += 1000;
+    expect(store.authenticate(keyB)).toBeDefined();
+    expect(store.authenticate(keyA)).toBeUndefined();
+  });
+});
+
+describe('openKeyFile at open', () => {
+  test('a missing file throws INVALID_CONFIG with the exact message', () => {
+    expectInvalidConfig(() => openKeyFile(file, { logger: silentLogger }), `${file}: the API key file does not exist; create a key with \`node --import tsx scripts/keys.ts create --file ${file} --name NAME --trieve DATASET\` (docs/keys.md)`);
+  });
+
+  test('a directory in place of the file cannot be read', () => {
+    expectInvalidConfig(() => openKeyFile(dir, { logger: silentLogger }), `${dir}: cannot read the API key file (EISDIR)`);
+  });
+
+  test('an invalid file throws INVALID_CONFIG with the exact message', () => {
+    writeFileSync(file, JSON.stringify({ version: 1, keys: [{ id: idA }] }));
+    expectInvalidConfig(() => openKeyFile(file, { logger: silentLogger }), `${file}: keys[0].name is required`);
+  });
+
+  test('an empty key list is valid: no key is known', () => {
+    writeFileSync(file, '{"version": 1, "keys": []}');
+    expect(openKeyFile(file, { logger: silentLogger }).authenticate(newKey(idA))).toBeUndefined();
+  });
+
+  test('unknown options and a bad interval are refused', () => {
+    writeFileSync(file, '{"version": 1, "keys": []}');
+    expectInvalidConfig(() => openKeyFile(file, { logger: silentLogger, reloadMs: 5 } as Parameters<typeof openKeyFile>[1]), 'Unknown option "reloadMs" in openKeyFile options; known options: logger, reloadIntervalMs, now');
+    expectInvalidConfig(() => openKeyFile(file, { logger: silentLogger, reloadIntervalMs: -1 }), 'openKeyFile: reloadIntervalMs must be a number of milliseconds, 0 or more, got -1');
+  });
+});
+
+describe('parseKeyFile', () => {
+  const sha = hashKey(newKey(idA));
+  const valid = (): Record<string, unknown> => ({
+    id: idA,
+    name: 'acme web',
+    sha256: sha,
+    datasets: { trieve: ['ds-1'] },
+    created_at: '2025-01-31T12:00:00.000Z',
+  });
+  const withKey = (changes: Record<string, unknown>, drop: string[] = []): string => {
+    const entry: Record<string, unknown> = { ...valid(), id: 'c0ffee000001', ...changes };
+    for (const field of drop) delete entry[field];
+    return JSON.stringify({ version: 1, keys: [valid(), { ...valid(), id: idB }, entry] });
+  };
+  const known = 'known: id, name, sha256, datasets, created_at, revoked_at';
+
+  test('a valid file parses, keeping every field', () => {
+    const text = JSON.stringify({
+      version: 1,
+      keys: [
+        { ...valid(), datasets: { trieve: ['ds-1', 'docs-site'], neuralens: ['*'], greenflash: [], native: ['orders'] } },
+        { ...valid(), id: idB, sha256: sha.toUpperCase(), revoked_at: '2025-02-01T08:30:00+02:00' },
+      ],
+    });
+    expect(parseKeyFile(text, 'keys.json')).toEqual({
+      version: 1,
+      keys: [
+        { ...valid(), datasets: { trieve: ['ds-1', 'docs-site'], neuralens: ['*'], greenflash: [], native: ['orders'] } },
+        { ...valid(), id: idB, sha256: sha, revoked_at: '2025-02-01T08:30:00+02:00' },
+      ],
+    });
+  });
+
+  test.each<[string, string, string]>([
+    ['not JSON', '{"version": 1,', 'keys.json: is not valid JSON ('],
+    ['an array', '[]', 'keys.json: must be a JSON object, got an array'],
+    ['null', 'null', 'keys.json: must be a JSON object, got null'],
+    ['an unknown top-level field', '{"version": 1, "keys": [], "key": []}', 'keys.json: the top level has an unknown field "key"; known: version, keys'],
+    ['no version', '{"keys": []}', 'keys.json: version is required (1)'],
+    ['another version', '{"version": 2, "keys": []}', 'keys.json: version must be 1, got 2'],
+    ['a string version', '{"version": "1", "keys": []}', 'keys.json: version must be 1, got "1"'],
+    ['no keys', '{"version": 1}', 'keys.json: keys is required (an array, possibly empty)'],
+    ['keys an object', '{"version": 1, "keys": {}}', 'keys.json: keys must be an array, got an object'],
+    ['a key not an object', '{"version": 1, "keys": ["sk_x"]}', 'keys.json: keys[0] must be an object, got a string'],
+    ['an unknown key field', withKey({ secret: 'x' }), `keys.json: keys[2] has an unknown field "secret"; ${known}`],
+    ['no id', withKey({}, ['id']), 'keys.json: keys[2].id is required'],
+    ['a numeric id', withKey({ id: 123 }), 'keys.json: keys[2].id must be a string, got a number'],
+    ['a short id', withKey({ id: '3f9a1c' }), 'keys.json: keys[2].id must be 12 lowercase hex characters, got "3f9a1c"'],
+    ['an upper-case id', withKey({ id: '3F9A1C0B2D4E' }), 'keys.json: keys[2].id must be 12 lowercase hex characters, got "3F9A1C0B2D4E"'],
+    ['a duplicate id', withKey({ id: idB }), `keys.json: keys[2].id "${idB}" is also the id of keys[1]; ids must be unique`],
+    ['no name', withKey({}, ['name']), 'keys.json: keys[2].name is required'],
+    ['a null name', withKey({ name: null }), 'keys.json: keys[2].name must be a string, got null'],
+    ['a blank name', withKey({ name: '  ' }), 'keys.json: keys[2].name must not be empty'],
+    ['no sha256', withKey({}, ['sha256']), 'keys.json: keys[2].sha256 is required'],
+    ['a short sha256', withKey({ sha256: sha.slice(1) }), 'keys.json: keys[2].sha256 must be 64 hex characters (the SHA-256 of the key), got 63 characters'],
+    ['a non-hex sha256', withKey({ sha256: `${sha.slice(1)}g` }), 'keys.json: keys[2].sha256 must be 64 hex characters (the SHA-256 of the key), got 64 characters'],
+    ['a numeric sha256', withKey({ sha256: 5 }), 'keys.json: keys[2].sha256 must be a string, got a number'],
+    ['no datasets', withKey({}, ['datasets']), 'keys.json: keys[2].datasets is required (an object, possibly empty)'],
+    ['datasets an array', withKey({ datasets: ['ds-1'] }), 'keys.json: keys[2].datasets must be an object, got an array'],
+    [
+      'an unknown namespace',
+      withKey({ datasets: { trieve: ['ds-1'], trieve_ctr: ['ds-1'] } }),
+      'keys.json: keys[2].datasets has an unknown namespace "trieve_ctr"; known: trieve, neuralens, greenflash, native',
+    ],
+    ['a dataset list not an array', withKey({ datasets: { neuralens: 'app_1' } }), 'keys.json: keys[2].datasets.neuralens must be an array of dataset ids, got a string'],
+    ['a numeric dataset id', withKey({ datasets: { greenflash: ['p1', 7] } }), 'keys.json: keys[2].datasets.greenflash[1] must be a string, got a number'],
+    ['an empty dataset id', withKey({ datasets: { native: [''] } }), 'keys.json: keys[2].datasets.native[0] must not be empty'],
+    ['a padded dataset id', withKey({ datasets: { trieve: [' ds-1'] } }), 'keys.json: keys[2].datasets.trieve[0] " ds-1" must not start or end with whitespace'],
+    ['no created_at', withKey({}, ['created_at']), 'keys.json: keys[2].created_at is required'],
+    [
+      'a created_at that is not ISO 8601',
+      withKey({ created_at: 'yesterday' }),
+      'keys.json: keys[2].created_at must be an ISO 8601 timestamp such as "2025-01-31T12:00:00.000Z", got "yesterday"',
+    ],
+    [
+      'a created_at that is no date',
+      withKey({ created_at: '2025-13-45T99:00:00Z' }),
+      'keys.json: keys[2].created_at must be an ISO 8601 timestamp such as "2025-01-31T12:00:00.000Z", got "2025-13-45T99:00:00Z"',
+    ],
+    ['a null revoked_at', withKey({ revoked_at: null }), 'keys.json: keys[2].revoked_at must be a string, got null'],
+    [
+      'a revoked_at without a time',
+      withKey({ revoked_at: '2025-02-01' }),
+      'keys.json: keys[2].revoked_at must be an ISO 8601 timestamp such as "2025-01-31T12:00:00.000Z", got "2025-02-01"',
+    ],
+  ])('%s is refused with an exact message naming the path', (_what, text, message) => {
+    let thrown: unknown;
+    try {
+      parseKeyFile(text, 'keys.json');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(SluiceError);
+    const error = thrown as SluiceError;
+    expect(error.code).toBe('INVALID_CONFIG');
+    if (message.endsWith('(')) expect(error.message.startsWith(message)).toBe(true);
+    else expect(error.message).toBe(message);
+  });
+});

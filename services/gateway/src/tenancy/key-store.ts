@@ -1,0 +1,317 @@
+/**
+ * API-key tenancy: which key may write to which datasets.
+ *
+ * A key looks like `sk_<keyId>_<secret>`: keyId is 12 lowercase hex characters (not secret; it
+ * names the key in logs and metrics as `key_<keyId>`), secret is 32 random bytes in base64url
+ * (43 characters, no padding). Keys are made by `scripts/keys.ts` (docs/keys.md) and are never
+ * stored: the key file keeps only the SHA-256 of the whole key, in hex.
+ *
+ * The key file (KEYS_FILE) is JSON:
+ *
+ * ```json
+ * {
+ *   "version": 1,
+ *   "keys": [
+ *     {
+ *       "id": "3f9a1c0b2d4e",
+ *       "name": "acme web",
+ *       "sha256": "<64 hex characters: SHA-256 of the whole key>",
+ *       "datasets": {
+ *         "trieve": ["<dataset uuid>", "<tracking_id>"],
+ *         "neuralens": ["<application id>"],
+ *         "greenflash": ["<product id>"],
+ *         "native": ["<dataset id>"]
+ *       },
+ *       "created_at": "2025-01-31T12:00:00.000Z",
+ *       "revoked_at": "2025-02-01T08:30:00.000Z"
+ *     }
+ *   ]
+ * }
+ * ```
+ *
+ * - `datasets` maps a namespace to the dataset ids the key may write to; `"*"` in a list means
+ *   any dataset of that namespace. A namespace absent from `datasets` grants nothing. Ids are
+ *   compared exactly, so a Trieve dataset known by both its UUID and its tracking_id must be
+ *   listed under both.
+ * - `revoked_at` is optional; a key that has one is revoked (refused) whatever its value.
+ * - Every level is checked: unknown fields, wrong types, duplicate ids and a sha256 that is not
+ *   64 hex characters are refused with a message naming the path, such as
+ *   `keys.json: keys[2].datasets has an unknown namespace "trieve_ctr"; known: trieve, ...`.
+ *
+ * The file is re-read when it changes (checked at most once per reloadIntervalMs, when a key is
+ * presented), so keys can be added, granted and revoked without a restart. A file that turns
+ * invalid (or disappears) is logged and the last good keys stay in force.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { SluiceError, errorMessage, rejectUnknownKeys, type Logger } from '@sluice/core';
+
+/** The namespace a dataset id lives in: a Trieve dataset (id or tracking_id), a Neuralens application, a Greenflash product, or a Kafka-native producer's dataset. */
+export type DatasetNamespace = 'trieve' | 'neuralens' | 'greenflash' | 'native';
+
+export interface Principal {
+  /** Not secret: identifies the key in logs and metrics (e.g. "key_3f9a1c"), or "dev" for the dev key. */
+  keyId: string;
+  canWrite(namespace: DatasetNamespace, datasetId: string): boolean;
+}
+
+export interface KeyStore {
+  /** The principal for a presented key, or undefined when the key is not known (or revoked). */
+  authenticate(presentedKey: string): Principal | undefined;
+}
+
+export const datasetNamespaces: readonly DatasetNamespace[] = ['trieve', 'neuralens', 'greenflash', 'native'];
+
+/** In a dataset list: any dataset of that namespace. */
+export const anyDataset = '*';
+
+/** One key as the key file stores it. */
+export interface KeyRecord {
+  id: string;
+  name: string;
+  sha256: string;
+  datasets: Partial<Record<DatasetNamespace, string[]>>;
+  created_at: string;
+  revoked_at?: string;
+}
+
+export interface KeyFile {
+  version: 1;
+  keys: KeyRecord[];
+}
+
+export const keyIdPattern = /^[0-9a-f]{12}$/;
+const presentedKeyPattern = /^sk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+const sha256Pattern = /^[0-9a-fA-F]{64}$/;
+const isoTimestampPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** The keyId of a well-formed key (`sk_<keyId>_<secret>`), or undefined. */
+export function keyIdOf(presentedKey: string): string | undefined {
+  return presentedKeyPattern.exec(presentedKey)?.[1];
+}
+
+/** What the key file stores for a key: SHA-256 of the whole key, lowercase hex. */
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+export function isDatasetNamespace(value: string): value is DatasetNamespace {
+  return (datasetNamespaces as readonly string[]).includes(value);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  const type = typeof value;
+  return type === 'object' ? 'an object' : `a ${type}`;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const fileFields = ['version', 'keys'] as const;
+const recordFields = ['id', 'name', 'sha256', 'datasets', 'created_at', 'revoked_at'] as const;
+
+/**
+ * Parses and checks a key file's text. `source` (usually the file's path) starts every message.
+ * Throws SluiceError('INVALID_CONFIG') naming the first problem and its path.
+ */
+export function parseKeyFile(text: string, source: string): KeyFile {
+  const fail = (message: string): never => {
+    throw new SluiceError('INVALID_CONFIG', `${source}: ${message}`);
+  };
+  let root: unknown;
+  try {
+    root = JSON.parse(text);
+  } catch (error) {
+    return fail(`is not valid JSON (${errorMessage(error)})`);
+  }
+  if (!isPlainObject(root)) return fail(`must be a JSON object, got ${describe(root)}`);
+  const unknownField = (fields: Record<string, unknown>, known: readonly string[], where: string): void => {
+    const unknown = Object.keys(fields).find((key) => !known.includes(key));
+    if (unknown !== undefined) fail(`${where} has an unknown field ${JSON.stringify(unknown)}; known: ${known.join(', ')}`);
+  };
+  unknownField(root, fileFields, 'the top level');
+  if (!('version' in root)) fail('version is required (1)');
+  if (root.version !== 1) fail(`version must be 1, got ${JSON.stringify(root.version)}`);
+  if (!('keys' in root)) fail('keys is required (an array, possibly empty)');
+  if (!Array.isArray(root.keys)) return fail(`keys must be an array, got ${describe(root.keys)}`);
+
+  const seen = new Map<string, number>();
+  const keys = (root.keys as unknown[]).map((entry, index): KeyRecord => {
+    const at = `keys[${index}]`;
+    if (!isPlainObject(entry)) return fail(`${at} must be an object, got ${describe(entry)}`);
+    unknownField(entry, recordFields, at);
+    const string = (field: (typeof recordFields)[number], required: boolean): string | undefined => {
+      if (!(field in entry)) return required ? fail(`${at}.${field} is required`) : undefined;
+      const value = entry[field];
+      if (typeof value !== 'string') return fail(`${at}.${field} must be a string, got ${describe(value)}`);
+      return value;
+    };
+    const timestamp = (field: 'created_at' | 'revoked_at', required: boolean): string | undefined => {
+      const value = string(field, required);
+      if (value !== undefined && !(isoTimestampPattern.test(value) && !Number.isNaN(Date.parse(value)))) {
+        fail(`${at}.${field} must be an ISO 8601 timestamp such as "2025-01-31T12:00:00.000Z", got ${JSON.stringify(value)}`);
+      }
+      return value;
+    };
+
+    const id = string('id', true) ?? '';
+    if (!keyIdPattern.test(id)) fail(`${at}.id must be 12 lowercase hex characters, got ${JSON.stringify(id)}`);
+    const first = seen.get(id);
+    if (first !== undefined) fail(`${at}.id ${JSON.stringify(id)} is also the id of keys[${first}]; ids must be unique`);
+    seen.set(id, index);
+
+    const name = string('name', true) ?? '';
+    if (name.trim() === '') fail(`${at}.name must not be empty`);
+
+    const sha256 = string('sha256', true) ?? '';
+    if (!sha256Pattern.test(sha256)) fail(`${at}.sha256 must be 64 hex characters (the SHA-256 of the key), got ${sha256.length} characters`);
+
+    if (!('datasets' in entry)) fail(`${at}.datasets is required (an object, possibly empty)`);
+    const rawDatasets = entry.datasets;
+    if (!isPlainObject(rawDatasets)) return fail(`${at}.datasets must be an object, got ${describe(rawDatasets)}`);
+    const datasets: Partial<Record<DatasetNamespace, string[]>> = {};
+    for (const [namespace, list] of Object.entries(rawDatasets)) {
+      if (!isDatasetNamespace(namespace)) {
+        fail(`${at}.datasets has an unknown namespace ${JSON.stringify(namespace)}; known: ${datasetNamespaces.join(', ')}`);
+        continue;
+      }
+      const where = `${at}.datasets.${namespace}`;
+      if (!Array.isArray(list)) return fail(`${where} must be an array of dataset ids, got ${describe(list)}`);
+      datasets[namespace] = (list as unknown[]).map((datasetId, i) => {
+        if (typeof datasetId !== 'string') return fail(`${where}[${i}] must be a string, got ${describe(datasetId)}`);
+        if (datasetId.trim() === '') fail(`${where}[${i}] must not be empty`);
+        else if (datasetId.trim() !== datasetId) fail(`${where}[${i}] ${JSON.stringify(datasetId)} must not start or end with whitespace`);
+        return datasetId;
+      });
+    }
+
+    const createdAt = timestamp('created_at', true) ?? '';
+    const revokedAt = timestamp('revoked_at', false);
+    return { id, name, sha256: sha256.toLowerCase(), datasets, created_at: createdAt, ...(revokedAt === undefined ? {} : { revoked_at: revokedAt }) };
+  });
+  return { version: 1, keys };
+}
+
+interface LiveKey {
+  digest: Buffer;
+  revoked: boolean;
+  principal: Principal;
+}
+
+function principalFor(record: KeyRecord): Principal {
+  const grants = new Map<DatasetNamespace, Set<string>>();
+  for (const namespace of datasetNamespaces) {
+    const list = record.datasets[namespace];
+    if (list !== undefined) grants.set(namespace, new Set(list));
+  }
+  return {
+    keyId: `key_${record.id}`,
+    canWrite(namespace, datasetId) {
+      const granted = grants.get(namespace);
+      return granted !== undefined && (granted.has(anyDataset) || granted.has(datasetId));
+    },
+  };
+}
+
+function indexKeys(file: KeyFile): Map<string, LiveKey> {
+  return new Map(
+    file.keys.map((record) => [record.id, { digest: Buffer.from(record.sha256, 'hex'), revoked: record.revoked_at !== undefined, principal: principalFor(record) }]),
+  );
+}
+
+function authenticateIn(keys: Map<string, LiveKey>, presentedKey: string): Principal | undefined {
+  const keyId = keyIdOf(presentedKey);
+  if (keyId === undefined) return undefined;
+  const live = keys.get(keyId);
+  if (live === undefined) return undefined;
+  // Both sides are 32-byte digests, so the comparison is constant time whatever was presented.
+  const matches = timingSafeEqual(createHash('sha256').update(presentedKey, 'utf8').digest(), live.digest);
+  return matches && !live.revoked ? live.principal : undefined;
+}
+
+const devPrincipal: Principal = { keyId: 'dev', canWrite: () => true };
+
+/** With no key store configured (the local default): the one dev key may write to any dataset. */
+export function createDevKeyStore(devKey: string): KeyStore {
+  if (devKey === '') throw new SluiceError('INVALID_CONFIG', 'The dev API key must not be empty');
+  const expected = createHash('sha256').update(devKey, 'utf8').digest();
+  return {
+    authenticate: (presentedKey) => (timingSafeEqual(createHash('sha256').update(presentedKey, 'utf8').digest(), expected) ? devPrincipal : undefined),
+  };
+}
+
+/** What identifies one version of the file: a rename (new inode), a write (mtime, size). */
+function versionOf(path: string): string {
+  const stats = statSync(path);
+  return `${stats.ino}:${stats.mtimeMs}:${stats.size}`;
+}
+
+function readOrExplain(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new SluiceError('INVALID_CONFIG', `${path}: the API key file does not exist; create a key with \`node --import tsx scripts/keys.ts create --file ${path} --name NAME --trieve DATASET\` (docs/keys.md)`, { cause: error });
+    }
+    throw new SluiceError('INVALID_CONFIG', `${path}: cannot read the API key file (${code ?? errorMessage(error)})`, { cause: error });
+  }
+}
+
+/** Reads a key file (JSON); re-reads it when its modification time changes, checking at most once per reloadIntervalMs (default 1000), so keys can be added or revoked without a restart. A file that becomes invalid keeps the last good keys and logs an error (take a Logger from @sluice/core as an option). Throws SluiceError('INVALID_CONFIG', exact message) when the file is missing or invalid at open. */
+export function openKeyFile(path: string, options: { logger: Logger; reloadIntervalMs?: number; now?: () => number }): KeyStore {
+  rejectUnknownKeys(options, ['logger', 'reloadIntervalMs', 'now'], 'openKeyFile options');
+  const reloadIntervalMs = options.reloadIntervalMs ?? 1000;
+  if (!(Number.isFinite(reloadIntervalMs) && reloadIntervalMs >= 0)) {
+    throw new SluiceError('INVALID_CONFIG', `openKeyFile: reloadIntervalMs must be a number of milliseconds, 0 or more, got ${String(reloadIntervalMs)}`);
+  }
+  const now = options.now ?? Date.now;
+  const logger = options.logger;
+
+  // Stat before reading: should the file change in between, the next check reads it again.
+  let version: string;
+  try {
+    version = versionOf(path);
+  } catch {
+    version = '';
+  }
+  let keys = indexKeys(parseKeyFile(readOrExplain(path), path));
+  let checkedAt = now();
+
+  const reloadIfChanged = (): void => {
+    const at = now();
+    if (at - checkedAt < reloadIntervalMs) return;
+    checkedAt = at;
+    let current: string;
+    try {
+      current = versionOf(path);
+    } catch (error) {
+      const missing = `missing:${(error as NodeJS.ErrnoException).code ?? ''}`;
+      if (version !== missing) {
+        version = missing;
+        logger.error('API key file cannot be read; keeping the last good keys', { file: path, error: errorMessage(error) });
+      }
+      return;
+    }
+    if (current === version) return;
+    // Remember this version even when it is invalid, so a bad file is logged once, not every check.
+    version = current;
+    try {
+      const file = parseKeyFile(readOrExplain(path), path);
+      keys = indexKeys(file);
+      logger.info('API key file reloaded', { file: path, keys: file.keys.length, active: file.keys.filter((k) => k.revoked_at === undefined).length });
+    } catch (error) {
+      logger.error('API key file is invalid; keeping the last good keys', { file: path, error: errorMessage(error) });
+    }
+  };
+
+  return {
+    authenticate(presentedKey) {
+      reloadIfChanged();
+      return authenticateIn(keys, presentedKey);
+    },
+  };
+}
