@@ -88,10 +88,14 @@ switch (command) {
     printSummary(resultsFile);
     break;
   }
+  case 'keys':
+    ensureNodeModules();
+    handOver(tsx('scripts/keys.ts', args));
+    break;
   case 'sql':
     handOver([process.execPath, [join(root, 'scripts', 'sql.mjs'), ...args]]);
     break;
   default:
-    console.error(`usage: node scripts/bootstrap.mjs start|test|sql`);
+    console.error(`usage: node scripts/bootstrap.mjs start|test|sql|keys`);
     process.exit(2);
 }

@@ -22,6 +22,10 @@ export const parsers = {
     const n = Number(raw);
     return /^\d+$/.test(raw) && n > 0 && Number.isSafeInteger(n) ? { ok: true, value: n } : { ok: false, expected: 'a positive integer' };
   }) as ValueParser<number>,
+  nonNegativeInt: ((raw) => {
+    const n = Number(raw);
+    return /^\d+$/.test(raw) && Number.isSafeInteger(n) ? { ok: true, value: n } : { ok: false, expected: 'a whole number, 0 or more' };
+  }) as ValueParser<number>,
   nonEmpty: ((raw) => (raw.trim() === '' ? { ok: false, expected: 'a non-empty string' } : { ok: true, value: raw.trim() })) as ValueParser<string>,
   url: ((raw) => {
     try {

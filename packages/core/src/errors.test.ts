@@ -58,8 +58,8 @@ describe('docs/errors.md and the error catalogue', () => {
 });
 
 describe('the error catalogue', () => {
-  test.each(catalogueCodes)('%s is retriable exactly when it is a 503', (code) => {
-    expect(errorCatalogue[code].retriable).toBe(errorCatalogue[code].status === 503);
+  test.each(catalogueCodes)('%s is retriable exactly when it is a 429 or a 503 (both carry Retry-After)', (code) => {
+    expect(errorCatalogue[code].retriable).toBe([429, 503].includes(errorCatalogue[code].status));
   });
 
   test.each(catalogueCodes)('%s has an HTTP error status and a summary', (code) => {

@@ -8,9 +8,11 @@ export const errorCatalogue = {
   INVALID_EVENT: { status: 400, retriable: false, summary: 'The body does not match the schema; the message names the field.' },
   MISSING_HEADER: { status: 400, retriable: false, summary: 'A required header (such as TR-Dataset) is absent or empty.' },
   UNAUTHORIZED: { status: 401, retriable: false, summary: 'No API key, or an API key that is not known.' },
+  FORBIDDEN: { status: 403, retriable: false, summary: 'The API key is valid but may not write to this dataset.' },
   NOT_FOUND: { status: 404, retriable: false, summary: 'No such route.' },
   PAYLOAD_TOO_LARGE: { status: 413, retriable: false, summary: 'The body is larger than the configured limit.' },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, retriable: false, summary: 'The Content-Type is not one this route accepts.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, retriable: false, summary: 'The Content-Type (or Content-Encoding) is not one this route accepts.' },
+  RATE_LIMITED: { status: 429, retriable: true, summary: "The API key sent more events than its rate allows; wait for Retry-After seconds." },
   KAFKA_UNAVAILABLE: { status: 503, retriable: true, summary: 'Kafka did not acknowledge the event in time; nothing was acknowledged, retry later.' },
   PUBLISH_BUFFER_FULL: { status: 503, retriable: true, summary: "The gateway's publish buffer is full; retry later." },
   SHUTTING_DOWN: { status: 503, retriable: true, summary: 'The process is stopping and takes no new work; retry against another instance.' },
@@ -29,14 +31,17 @@ export class SluiceError extends Error {
   readonly retriable: boolean;
   /** JSON pointer of the offending field, when there is one. */
   readonly field: string | undefined;
+  /** For retriable errors: how long the client should wait, when we know better than the default. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { field?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { field?: string; cause?: unknown; retryAfterSeconds?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SluiceError';
     this.code = code;
     this.status = errorCatalogue[code].status;
     this.retriable = errorCatalogue[code].retriable;
     this.field = options.field;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

@@ -56,6 +56,8 @@ export interface KafkaBus {
   createConsumer(options: ConsumerOptions): Promise<EventConsumer>;
   /** How many messages the topic holds: the sum of its partitions' high-water marks. */
   countMessages(topic: string): Promise<number>;
+  /** Undefined when a broker answers a metadata request for the topic within timeoutMs, else why not. */
+  checkReachable(topic: string, timeoutMs?: number): Promise<string | undefined>;
 }
 
 export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
@@ -112,6 +114,25 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
       const publisher = new GroupCommitPublisher(createProducer, publisherOptions, logger);
       await publisher.connect();
       return publisher;
+    },
+
+    async checkReachable(topic, timeoutMs = 2_000) {
+      const admin = kafka.admin({ retry: { retries: 0 } });
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve(`Kafka did not answer within ${timeoutMs} ms`), timeoutMs);
+      });
+      const probe = (async () => {
+        await admin.connect();
+        await admin.fetchTopicMetadata({ topics: [topic] });
+        return undefined;
+      })().catch((error: unknown) => `Kafka is unreachable: ${errorMessage(error)}`);
+      try {
+        return await Promise.race([probe, deadline]);
+      } finally {
+        clearTimeout(timer);
+        await admin.disconnect().catch(() => undefined);
+      }
     },
 
     async countMessages(topic) {

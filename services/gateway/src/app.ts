@@ -1,39 +1,68 @@
-import express, { type Express, type Request, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { SluiceError, type EventPublisher, type Logger } from '@sluice/core';
-import type { ApiKeyAuthenticator } from './auth';
-import { createTrieveRouter } from './routes/trieve';
+import { dialectEndpoints, refuseWithCode } from './dialects';
+import { defaultMaxBodyBytes } from './json-body';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics';
+import { buildOpenApiDocument } from './openapi';
+import { unlimited, type RateLimiter } from './rate-limit';
+import { createBatchRoute, defaultBatchLimits, type BatchLimits } from './routes/batch';
+import { createSingleEventRoute } from './routes/single-event';
+import type { KeyStore } from './tenancy/key-store';
 
 export interface GatewayDeps {
   publisher: EventPublisher;
-  authenticator: ApiKeyAuthenticator;
+  keyStore: KeyStore;
   logger: Logger;
-  /** Largest accepted request body; larger ones get 413. */
+  /** Resolves to undefined when Kafka is reachable, or to the reason it is not. */
+  kafkaReadiness: () => Promise<string | undefined>;
+  metrics?: GatewayMetrics;
+  rateLimiter?: RateLimiter;
+  /** Largest accepted single-event body; larger ones get 413. */
   maxBodyBytes?: number;
+  batchLimits?: BatchLimits;
   clock?: () => number;
 }
 
-export const defaultMaxBodyBytes = 1024 * 1024;
 
 /** Builds the gateway's HTTP app without listening, so tests drive it in-process. */
 export function createApp(deps: GatewayDeps): Express {
+  const metrics = deps.metrics ?? createGatewayMetrics();
+  const routeDeps = {
+    publisher: deps.publisher,
+    keyStore: deps.keyStore,
+    rateLimiter: deps.rateLimiter ?? unlimited,
+    metrics,
+    logger: deps.logger,
+    maxBodyBytes: deps.maxBodyBytes ?? defaultMaxBodyBytes,
+    clock: deps.clock ?? Date.now,
+  };
+  const openApi = JSON.stringify(buildOpenApiDocument());
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.get('/healthz', (_req: Request, res: Response) => {
-    res.json({ status: 'ok' });
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const dialect = dialectEndpoints.find((e) => e.path === req.path)?.name ?? (req.path === '/v1/batch' ? 'batch' : 'none');
+    const bytes = Number(req.get('Content-Length') ?? 0);
+    if (bytes > 0) metrics.bodyBytes.observe({ dialect }, bytes);
+    res.on('finish', () => metrics.requests.inc({ route: req.route ? req.path : 'unmatched', method: req.method, status: String(res.statusCode), dialect }));
+    next();
   });
-  app.use(
-    createTrieveRouter({
-      publisher: deps.publisher,
-      authenticator: deps.authenticator,
-      logger: deps.logger,
-      maxBodyBytes: deps.maxBodyBytes ?? defaultMaxBodyBytes,
-      clock: deps.clock ?? Date.now,
-    }),
-  );
-  app.use((req: Request, res: Response) => {
-    const error = new SluiceError('NOT_FOUND', `No route for ${req.method} ${req.path}`);
-    res.status(error.status).json({ message: error.message, code: error.code });
+
+  app.get('/healthz', (_req: Request, res: Response) => void res.json({ status: 'ok' }));
+  app.get('/readyz', async (_req: Request, res: Response) => {
+    const reason = await deps.kafkaReadiness();
+    if (reason === undefined) res.json({ status: 'ready' });
+    else res.status(503).set('Retry-After', '1').json({ status: 'not ready', reason });
   });
+  app.get('/metrics', async (_req: Request, res: Response) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.get('/openapi.json', (_req: Request, res: Response) => void res.type('application/json').send(openApi));
+
+  for (const endpoint of dialectEndpoints) app.use(createSingleEventRoute(endpoint, routeDeps));
+  app.use(createBatchRoute({ ...routeDeps, limits: deps.batchLimits ?? defaultBatchLimits }));
+
+  app.use((req: Request, res: Response) => refuseWithCode(res, new SluiceError('NOT_FOUND', `No route for ${req.method} ${req.path}`)));
   return app;
 }

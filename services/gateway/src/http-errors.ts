@@ -13,12 +13,14 @@ const bodyParserErrors: Record<string, (error: Error) => SluiceError> = {
 
 export function toSluiceError(error: unknown, logger: Logger): SluiceError {
   if (error instanceof SluiceError) return error;
-  const type = (error as { type?: unknown } | null)?.type;
+  const { type, status } = (error ?? {}) as { type?: unknown; status?: unknown };
   const mapped = typeof type === 'string' ? bodyParserErrors[type] : undefined;
   if (mapped && error instanceof Error) return mapped(error);
+  // A body that fails to decompress (gzip, deflate, br) is the client's fault: 400, not 500.
+  if (status === 400 && error instanceof Error) return new SluiceError('INVALID_JSON', `The body could not be decoded: ${error.message}`);
   logger.error('unexpected error while handling a request', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
   return new SluiceError('INTERNAL', 'Internal error; the event was not acknowledged', { cause: error });
 }
 
-/** Seconds a client should wait before retrying a retriable refusal. */
-export const retryAfterSeconds = 1;
+/** Seconds a client should wait before retrying a retriable refusal, unless the error says otherwise. */
+export const defaultRetryAfterSeconds = 1;

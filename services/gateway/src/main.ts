@@ -1,30 +1,60 @@
 import { createServer } from 'node:http';
 import { createLogger, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { createKafkaBus } from '@sluice/kafka';
-import { createApp, defaultMaxBodyBytes } from './app';
-import { createSingleKeyAuthenticator } from './auth';
+import { createApp } from './app';
+import { defaultMaxBodyBytes } from './json-body';
+import { createRateLimiter, unlimited } from './rate-limit';
+import { defaultBatchLimits } from './routes/batch';
+import { createDevKeyStore, openKeyFile } from './tenancy/key-store';
 
 const settings = {
   ...kafkaSettings,
   GATEWAY_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: 'Interface the gateway listens on (0.0.0.0 in containers)' } as Setting<string>,
   GATEWAY_PORT: { parse: parsers.port, default: 8090, description: 'Gateway HTTP port' } as Setting<number>,
-  DEV_API_KEY: { parse: parsers.nonEmpty, description: 'The API key producers must send' } as Setting<string>,
-  MAX_BODY_BYTES: { parse: parsers.positiveInt, default: defaultMaxBodyBytes, description: 'Largest accepted request body, in bytes' } as Setting<number>,
+  KEYS_FILE: { parse: parsers.nonEmpty, default: '', description: 'API key file (docs/keys.md); unset: only DEV_API_KEY, for any dataset' } as Setting<string>,
+  DEV_API_KEY: { parse: parsers.nonEmpty, default: '', description: 'The one key accepted when KEYS_FILE is unset' } as Setting<string>,
+  MAX_BODY_BYTES: { parse: parsers.positiveInt, default: defaultMaxBodyBytes, description: 'Largest single-event body, in bytes' } as Setting<number>,
+  BATCH_MAX_EVENTS: { parse: parsers.positiveInt, default: defaultBatchLimits.maxEvents, description: 'Most events in one POST /v1/batch' } as Setting<number>,
+  BATCH_MAX_BYTES: { parse: parsers.positiveInt, default: defaultBatchLimits.maxBytes, description: 'Largest POST /v1/batch body after gzip is undone' } as Setting<number>,
+  RATE_LIMIT_EVENTS_PER_SECOND: { parse: parsers.nonNegativeInt, default: 50_000, description: 'Events per second per API key; 0 turns the limit off' } as Setting<number>,
+  RATE_LIMIT_BURST: { parse: parsers.nonNegativeInt, default: 0, description: 'Events an API key may send at once; 0 means twice the rate' } as Setting<number>,
   SHUTDOWN_GRACE_MS: { parse: parsers.positiveInt, default: 10_000, description: 'How long shutdown waits for requests in flight' } as Setting<number>,
   LOG_LEVEL: { parse: parsers.oneOf('debug', 'info', 'warn', 'error'), default: 'info', description: 'Log level' } as Setting<string>,
 };
 
+/** Kafka's reachability, asked at most once a second however often /readyz is polled. */
+function cachedReadiness(check: () => Promise<string | undefined>): () => Promise<string | undefined> {
+  let last: { at: number; result: Promise<string | undefined> } | undefined;
+  return () => {
+    if (!last || Date.now() - last.at > 1_000) last = { at: Date.now(), result: check() };
+    return last.result;
+  };
+}
+
 async function main(): Promise<void> {
   const config = readSettings(settings, process.env);
   const logger = createLogger({ level: isLogLevel(config.LOG_LEVEL) ? config.LOG_LEVEL : 'info', bindings: { service: 'gateway' } });
+  if (config.KEYS_FILE === '' && config.DEV_API_KEY === '') {
+    throw new Error('Invalid configuration: set KEYS_FILE (an API key file, see docs/keys.md) or DEV_API_KEY (one key for every dataset)');
+  }
+  const keyStore = config.KEYS_FILE !== '' ? openKeyFile(config.KEYS_FILE, { logger }) : createDevKeyStore(config.DEV_API_KEY);
   const bus = createKafkaBus({ brokers: config.KAFKA_BROKERS, clientId: 'sluice-gateway', logger });
   await bus.ensureTopics([{ name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS }]);
   const publisher = await bus.createPublisher({ topic: config.KAFKA_TOPIC });
-  const app = createApp({ publisher, authenticator: createSingleKeyAuthenticator(config.DEV_API_KEY), logger, maxBodyBytes: config.MAX_BODY_BYTES });
+  const rate = config.RATE_LIMIT_EVENTS_PER_SECOND;
+  const app = createApp({
+    publisher,
+    keyStore,
+    logger,
+    kafkaReadiness: cachedReadiness(() => bus.checkReachable(config.KAFKA_TOPIC)),
+    rateLimiter: rate === 0 ? unlimited : createRateLimiter({ eventsPerSecond: rate, burst: config.RATE_LIMIT_BURST || 2 * rate }),
+    maxBodyBytes: config.MAX_BODY_BYTES,
+    batchLimits: { maxEvents: config.BATCH_MAX_EVENTS, maxBytes: config.BATCH_MAX_BYTES },
+  });
   const server = createServer(app);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(config.GATEWAY_PORT, config.GATEWAY_HOST, resolve));
-  logger.info('gateway listening', { url: `http://${config.GATEWAY_HOST}:${config.GATEWAY_PORT}` });
+  logger.info('gateway listening', { url: `http://${config.GATEWAY_HOST}:${config.GATEWAY_PORT}`, keys: config.KEYS_FILE || 'DEV_API_KEY' });
 
   onShutdownSignal(logger, async () => {
     // Stop taking requests, let those in flight finish (each waits for its Kafka ack), then

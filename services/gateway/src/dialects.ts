@@ -1,0 +1,104 @@
+import type { Request, Response } from 'express';
+import type { SluiceError } from '@sluice/core';
+import {
+  normaliseGreenflashEvent,
+  normaliseNeuralensEvent,
+  normaliseTrieveCtr,
+  normaliseTrieveEvent,
+  validateGreenflashEvent,
+  validateNeuralensEvent,
+  validateTrieveCtr,
+  validateTrieveEvent,
+  type Envelope,
+  type RequestContext,
+  type ValidationResult,
+} from '@sluice/envelope';
+import { keyFromAuthorization } from './auth';
+import { defaultRetryAfterSeconds } from './http-errors';
+import type { DatasetNamespace } from './tenancy/key-store';
+
+/**
+ * What differs between the dialects, as data: where the key and the dataset come from, the
+ * schema, the mapping to the envelope, and the exact replies the dialect's own API gives.
+ */
+export interface DialectEndpoint<Body> {
+  name: 'trieve' | 'trieve_ctr' | 'neuralens' | 'greenflash';
+  method: 'put' | 'post';
+  path: string;
+  namespace: DatasetNamespace;
+  presentedKey(req: Request): string | undefined;
+  /** A header naming the dataset, or undefined when the body names it (see datasetFromBody). */
+  datasetHeader: string | undefined;
+  datasetFromBody?(body: Body): string;
+  validate(value: unknown): ValidationResult<Body>;
+  normalise(body: Body, context: RequestContext): Envelope;
+  accepted(res: Response, envelope: Envelope): void;
+  refused(res: Response, error: SluiceError): void;
+}
+
+function withRetryAfter(res: Response, error: SluiceError): Response {
+  if (error.retriable) res.set('Retry-After', String(error.retryAfterSeconds ?? defaultRetryAfterSeconds));
+  return res.status(error.status);
+}
+
+/** Both Trieve routes: the key in Authorization (bare or Bearer), the dataset in TR-Dataset, 204 or {message}. */
+const trieveShared = {
+  method: 'put',
+  namespace: 'trieve',
+  presentedKey: (req: Request) => keyFromAuthorization(req.get('Authorization')),
+  datasetHeader: 'TR-Dataset',
+  accepted: (res: Response) => void res.status(204).end(),
+  refused: (res: Response, error: SluiceError) => void withRetryAfter(res, error).json({ message: error.message }),
+} as const;
+
+export const trieveEvents: DialectEndpoint<Parameters<typeof normaliseTrieveEvent>[0]> = {
+  ...trieveShared,
+  name: 'trieve',
+  path: '/api/analytics/events',
+  validate: validateTrieveEvent,
+  normalise: normaliseTrieveEvent,
+};
+
+export const trieveCtr: DialectEndpoint<Parameters<typeof normaliseTrieveCtr>[0]> = {
+  ...trieveShared,
+  name: 'trieve_ctr',
+  path: '/api/analytics/ctr',
+  validate: validateTrieveCtr,
+  normalise: normaliseTrieveCtr,
+};
+
+export const neuralens: DialectEndpoint<Parameters<typeof normaliseNeuralensEvent>[0]> = {
+  name: 'neuralens',
+  method: 'post',
+  path: '/analytics/event',
+  namespace: 'neuralens',
+  // The page shows "Bearer KEY"; a bare key is accepted too.
+  presentedKey: (req) => keyFromAuthorization(req.get('X-Neuralens-API-Key')),
+  datasetHeader: 'X-Neuralens-Application-ID',
+  validate: validateNeuralensEvent,
+  normalise: normaliseNeuralensEvent,
+  accepted: (res) => void res.status(200).json({ status: 'success', message: '' }),
+  refused: (res, error) => void withRetryAfter(res, error).json({ status: 'failure', message: error.message }),
+};
+
+export const greenflash: DialectEndpoint<Parameters<typeof normaliseGreenflashEvent>[0]> = {
+  name: 'greenflash',
+  method: 'post',
+  path: '/api/v1/events',
+  namespace: 'greenflash',
+  presentedKey: (req) => keyFromAuthorization(req.get('Authorization')),
+  datasetHeader: undefined,
+  datasetFromBody: (body) => body.productId,
+  validate: validateGreenflashEvent,
+  normalise: normaliseGreenflashEvent,
+  accepted: (res, envelope) => void res.status(200).json({ eventId: envelope.event_id, success: true }),
+  refused: (res, error) => void withRetryAfter(res, error).json({ success: false, code: error.code, message: error.message }),
+};
+
+/** Each endpoint's validate produces exactly the body its normalise takes, so the list may forget the body type. */
+export const dialectEndpoints: readonly DialectEndpoint<unknown>[] = [trieveEvents, trieveCtr, neuralens, greenflash];
+
+/** Our own routes (batch, health) answer errors as {code, message}. */
+export function refuseWithCode(res: Response, error: SluiceError): void {
+  withRetryAfter(res, error).json({ code: error.code, message: error.message });
+}

@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { SluiceError, errorMessage } from '@sluice/core';
+import { createValidator, validateEnvelope, type Envelope, type ValidationIssue } from '@sluice/envelope';
+import { dialectEndpoints, refuseWithCode, type DialectEndpoint } from '../dialects';
+import { toSluiceError } from '../http-errors';
+import { jsonDepth, maxJsonDepth } from '../json-body';
+import { keyHeader, maxKeyLength } from '../publish';
+import type { DatasetNamespace, Principal } from '../tenancy/key-store';
+import { authenticatedPrincipal, publish, type SingleEventDeps } from './single-event';
+import { keyFromAuthorization } from '../auth';
+
+export interface BatchLimits {
+  /** Most events in one request. */
+  maxEvents: number;
+  /** Largest body, counted after gzip is undone. */
+  maxBytes: number;
+}
+
+export const defaultBatchLimits: BatchLimits = { maxEvents: 10_000, maxBytes: 8 * 1024 * 1024 };
+
+interface BatchResult {
+  index: number;
+  status: 'accepted' | 'duplicate' | 'invalid' | 'forbidden';
+  event_id?: string;
+  insert_id?: string;
+  duplicate_of?: number;
+  errors?: ValidationIssue[];
+}
+
+interface DialectItem {
+  source: DialectEndpoint<unknown>['name'];
+  dataset_id?: string;
+  insert_id?: string;
+  event: Record<string, unknown>;
+}
+
+const validateBatchItem = (() => {
+  let validator: ReturnType<typeof createValidator<DialectItem | { schema_version: 1 }>> | undefined;
+  return (value: unknown) => (validator ??= createValidator<DialectItem | { schema_version: 1 }>('batch-item.v1.json'))(value);
+})();
+
+const endpointsBySource = new Map<string, DialectEndpoint<unknown>>(dialectEndpoints.map((e) => [e.name, e]));
+
+const namespaceOfSource: Record<Envelope['source'], DatasetNamespace> = {
+  trieve: 'trieve',
+  trieve_ctr: 'trieve',
+  neuralens: 'neuralens',
+  greenflash: 'greenflash',
+  native: 'native',
+};
+
+type Outcome = { ok: true; envelope: Envelope } | { ok: false; result: Omit<BatchResult, 'index'> };
+
+/**
+ * POST /v1/batch: NDJSON or a JSON array, of canonical envelopes or wrapped dialect events,
+ * optionally gzip-compressed. Every event gets its own result; the accepted ones are
+ * acknowledged by Kafka, all in one send, before the answer.
+ */
+export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }): Router {
+  const router = express.Router();
+  const readBody = express.text({ type: () => true, limit: deps.limits.maxBytes });
+
+  router.post(
+    '/v1/batch',
+    (req: Request, res: Response<unknown, { principal: Principal }>, next: NextFunction) => {
+      res.locals.principal = authenticatedPrincipal(keyFromAuthorization(req.get('Authorization')), deps.keyStore);
+      const format = bodyFormat(req);
+      if (format === undefined) {
+        throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/x-ndjson or application/json, got ${JSON.stringify(req.get('Content-Type') ?? '(none)')}`);
+      }
+      next();
+    },
+    readBody,
+    async (req: Request, res: Response<unknown, { principal: Principal }>) => {
+      const items = parseItems(typeof req.body === 'string' ? req.body : '', bodyFormat(req) ?? 'ndjson', deps.limits);
+      const principal = res.locals.principal;
+      const rate = deps.rateLimiter.take(principal.keyId, items.length);
+      if (!rate.allowed) {
+        throw new SluiceError('RATE_LIMITED', `Rate limit exceeded for this API key: ${items.length} events; retry in ${rate.retryAfterSeconds} s`, {
+          retryAfterSeconds: rate.retryAfterSeconds,
+        });
+      }
+      const idempotencyKey = keyHeader(req, 'Idempotency-Key', false);
+      const receivedAt = deps.clock();
+      const results: BatchResult[] = [];
+      const accepted: Envelope[] = [];
+      const firstIndexOfKey = new Map<string, number>();
+      items.forEach((item, index) => {
+        const outcome = item.ok ? toEnvelope(item.value, index, principal, receivedAt, idempotencyKey) : { ok: false as const, result: { status: 'invalid' as const, errors: [item.issue] } };
+        if (!outcome.ok) return void results.push({ index, ...outcome.result });
+        const { envelope } = outcome;
+        const identity = `${envelope.dataset_id}/${envelope.insert_id}`;
+        const first = firstIndexOfKey.get(identity);
+        if (first !== undefined) return void results.push({ index, status: 'duplicate', insert_id: envelope.insert_id, duplicate_of: first });
+        firstIndexOfKey.set(identity, index);
+        accepted.push(envelope);
+        results.push({ index, status: 'accepted', event_id: envelope.event_id, insert_id: envelope.insert_id });
+      });
+
+      if (accepted.length > 0) await publish(deps, accepted);
+      const counts = { accepted: accepted.length, duplicates: 0, rejected: 0 };
+      for (const r of results) {
+        if (r.status === 'duplicate') counts.duplicates++;
+        else if (r.status !== 'accepted') {
+          counts.rejected++;
+          deps.metrics.eventsRejected.inc({ dialect: 'batch', reason: r.status === 'forbidden' ? 'FORBIDDEN' : 'INVALID_EVENT' });
+        }
+      }
+      deps.metrics.eventsAccepted.inc({ dialect: 'batch' }, accepted.length);
+      const status = counts.rejected === 0 ? 200 : counts.accepted === 0 ? 400 : 207;
+      res.status(status).json({ ...counts, results });
+    },
+  );
+
+  router.use('/v1/batch', (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error);
+    const failure = toSluiceError(error, deps.logger);
+    deps.metrics.eventsRejected.inc({ dialect: 'batch', reason: failure.code });
+    refuseWithCode(res, failure);
+  });
+  return router;
+}
+
+function bodyFormat(req: Request): 'ndjson' | 'json' | undefined {
+  if (req.is(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/jsonlines'])) return 'ndjson';
+  if (req.is('application/json') === 'application/json') return 'json';
+  return undefined;
+}
+
+type ParsedItem = { ok: true; value: unknown } | { ok: false; issue: ValidationIssue };
+
+function parseItems(text: string, format: 'ndjson' | 'json', limits: BatchLimits): ParsedItem[] {
+  let items: ParsedItem[];
+  if (format === 'json') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new SluiceError('INVALID_JSON', `The body is not valid JSON: ${errorMessage(error)}`);
+    }
+    if (!Array.isArray(parsed)) throw new SluiceError('INVALID_EVENT', 'A JSON batch must be an array of events (or send NDJSON, one event per line)', { field: '' });
+    items = (parsed as unknown[]).map((value) => ({ ok: true, value }));
+  } else {
+    items = text
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '')
+      .map((line, index) => {
+        try {
+          return { ok: true, value: JSON.parse(line) as unknown };
+        } catch (error) {
+          return { ok: false, issue: { path: `/${index}`, message: `is not valid JSON: ${errorMessage(error)}` } };
+        }
+      });
+  }
+  if (items.length === 0) throw new SluiceError('INVALID_EVENT', 'The batch holds no events', { field: '' });
+  if (items.length > limits.maxEvents) throw new SluiceError('PAYLOAD_TOO_LARGE', `The batch holds ${items.length} events; the limit is ${limits.maxEvents}`);
+  return items.map((item, index) =>
+    item.ok && jsonDepth(item.value) > maxJsonDepth ? { ok: false, issue: { path: `/${index}`, message: `is nested deeper than ${maxJsonDepth} levels` } } : item,
+  );
+}
+
+function prefixed(issues: readonly ValidationIssue[], prefix: string): ValidationIssue[] {
+  return issues.map((issue) => ({ path: `${prefix}${issue.path}`, message: issue.message }));
+}
+
+function toEnvelope(value: unknown, index: number, principal: Principal, receivedAt: number, idempotencyKey: string | undefined): Outcome {
+  const item = validateBatchItem(value);
+  if (!item.ok) return { ok: false, result: { status: 'invalid', errors: prefixed(item.issues, `/${index}`) } };
+  if ('schema_version' in item.value) {
+    const checked = validateEnvelope(value);
+    if (!checked.ok) return { ok: false, result: { status: 'invalid', errors: prefixed(checked.issues, `/${index}`) } };
+    return permitted(principal, namespaceOfSource[checked.value.source], checked.value, index);
+  }
+  const wrapper = item.value;
+  const endpoint = endpointsBySource.get(wrapper.source);
+  if (!endpoint) return { ok: false, result: { status: 'invalid', errors: [{ path: `/${index}/source`, message: 'is not a known dialect' }] } };
+  const event = endpoint.validate(wrapper.event);
+  if (!event.ok) return { ok: false, result: { status: 'invalid', errors: prefixed(event.issues, `/${index}/event`) } };
+  const datasetId = wrapper.dataset_id ?? endpoint.datasetFromBody?.(event.value);
+  if (datasetId === undefined) return { ok: false, result: { status: 'invalid', errors: [{ path: `/${index}/dataset_id`, message: `is required for ${wrapper.source} events` }] } };
+  const fallbackKey = idempotencyKey === undefined ? undefined : `${idempotencyKey}/${index}`;
+  const envelope = endpoint.normalise(event.value, {
+    datasetId,
+    eventId: randomUUID(),
+    receivedAt,
+    idempotencyKey: wrapper.insert_id ?? (fallbackKey !== undefined && fallbackKey.length <= maxKeyLength ? fallbackKey : undefined),
+  });
+  const checked = validateEnvelope(envelope);
+  if (!checked.ok) {
+    const errors = checked.issues.map((i) => ({ path: `/${index}`, message: `cannot be stored: envelope field "${i.path}" ${i.message}` }));
+    return { ok: false, result: { status: 'invalid', errors } };
+  }
+  return permitted(principal, endpoint.namespace, envelope, index);
+}
+
+function permitted(principal: Principal, namespace: DatasetNamespace, envelope: Envelope, index: number): Outcome {
+  if (principal.canWrite(namespace, envelope.dataset_id)) return { ok: true, envelope };
+  const message = `This API key may not write to ${namespace} dataset ${JSON.stringify(envelope.dataset_id)}`;
+  return { ok: false, result: { status: 'forbidden', insert_id: envelope.insert_id, errors: [{ path: `/${index}`, message }] } };
+}

@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { SluiceError, type EventPublisher, type Logger } from '@sluice/core';
+import { formatIssues, type Envelope } from '@sluice/envelope';
+import type { DialectEndpoint } from '../dialects';
+import { toSluiceError } from '../http-errors';
+import { jsonBody } from '../json-body';
+import type { GatewayMetrics } from '../metrics';
+import { checkedEnvelope, keyHeader, toMessage } from '../publish';
+import type { RateLimiter } from '../rate-limit';
+import type { KeyStore, Principal } from '../tenancy/key-store';
+
+export interface SingleEventDeps {
+  publisher: EventPublisher;
+  keyStore: KeyStore;
+  rateLimiter: RateLimiter;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  maxBodyBytes: number;
+  clock: () => number;
+}
+
+/** What every request carries once authenticated: the key's principal. */
+type Authenticated = Response<unknown, { principal: Principal }>;
+
+/**
+ * One dialect's endpoint. The order of checks is the order of cost: the key (401), the rate
+ * (429), the body (415, 413, 400), the dataset (400, 403), then Kafka (503), and a reply only
+ * after Kafka has acknowledged.
+ */
+export function createSingleEventRoute<Body>(endpoint: DialectEndpoint<Body>, deps: SingleEventDeps): Router {
+  const router = express.Router();
+  const authenticate = (req: Request, res: Authenticated, next: NextFunction): void => {
+    res.locals.principal = authenticatedPrincipal(endpoint.presentedKey(req), deps.keyStore);
+    const rate = deps.rateLimiter.take(res.locals.principal.keyId, 1);
+    if (!rate.allowed) throw new SluiceError('RATE_LIMITED', `Rate limit exceeded for this API key; retry in ${rate.retryAfterSeconds} s`, { retryAfterSeconds: rate.retryAfterSeconds });
+    next();
+  };
+
+  router[endpoint.method](endpoint.path, authenticate, ...jsonBody(deps.maxBodyBytes), async (req: Request, res: Authenticated) => {
+    const headerDataset = endpoint.datasetHeader === undefined ? undefined : keyHeader(req, endpoint.datasetHeader, true);
+    const validation = endpoint.validate(req.body);
+    if (!validation.ok) throw new SluiceError('INVALID_EVENT', formatIssues(validation.issues), { field: validation.issues[0]?.path });
+    const datasetId = headerDataset ?? endpoint.datasetFromBody?.(validation.value) ?? '';
+    authorise(res.locals.principal, endpoint, datasetId);
+    const envelope = checkedEnvelope(
+      endpoint.normalise(validation.value, {
+        datasetId,
+        eventId: randomUUID(),
+        receivedAt: deps.clock(),
+        idempotencyKey: keyHeader(req, 'Idempotency-Key', false),
+      }),
+    );
+    await publish(deps, [envelope]);
+    deps.metrics.eventsAccepted.inc({ dialect: endpoint.name });
+    endpoint.accepted(res, envelope);
+  });
+
+  router.use(endpoint.path, (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error);
+    const failure = toSluiceError(error, deps.logger);
+    deps.metrics.eventsRejected.inc({ dialect: endpoint.name, reason: failure.code });
+    endpoint.refused(res, failure);
+  });
+  return router;
+}
+
+export function authenticatedPrincipal(presentedKey: string | undefined, keyStore: KeyStore): Principal {
+  if (presentedKey === undefined) throw new SluiceError('UNAUTHORIZED', 'Missing API key');
+  const principal = keyStore.authenticate(presentedKey);
+  if (!principal) throw new SluiceError('UNAUTHORIZED', 'Invalid API key');
+  return principal;
+}
+
+export function authorise(principal: Principal, endpoint: Pick<DialectEndpoint<unknown>, 'namespace'>, datasetId: string): void {
+  if (!principal.canWrite(endpoint.namespace, datasetId)) {
+    throw new SluiceError('FORBIDDEN', `This API key may not write to ${endpoint.namespace} dataset ${JSON.stringify(datasetId)}`);
+  }
+}
+
+export async function publish(deps: Pick<SingleEventDeps, 'publisher' | 'metrics'>, envelopes: Envelope[]): Promise<void> {
+  const stopTimer = deps.metrics.publishLatency.startTimer();
+  try {
+    await deps.publisher.publish(envelopes.map(toMessage));
+  } finally {
+    stopTimer();
+  }
+}
