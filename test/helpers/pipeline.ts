@@ -7,7 +7,8 @@ import { createLogger, sleep, type EventConsumer, type EventPublisher, type Logg
 import { applyMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus, type KafkaBus } from '@sluice/kafka';
 import { createApp } from '../../services/gateway/src/app';
-import { createSingleKeyAuthenticator } from '../../services/gateway/src/auth';
+import type { RateLimiter } from '../../services/gateway/src/rate-limit';
+import { createDevKeyStore, type KeyStore } from '../../services/gateway/src/tenancy/key-store';
 import { createBatchHandler } from '../../services/worker/src/batch-handler';
 import { testDataRoot } from './test-broker';
 
@@ -70,14 +71,24 @@ export interface InProcessPipeline {
 }
 
 /** Gateway and worker in this process, wired to the real test broker and real chDB. */
-export async function startInProcessPipeline(options: { brokers?: string[]; partitions?: number } = {}): Promise<InProcessPipeline> {
+export async function startInProcessPipeline(
+  options: { brokers?: string[]; partitions?: number; keyStore?: KeyStore; rateLimiter?: RateLimiter } = {},
+): Promise<InProcessPipeline> {
   const brokers = options.brokers ?? testBrokers();
   const topic = uniqueName('events');
   const apiKey = `sk_test_${randomBytes(8).toString('hex')}`;
   const bus = createKafkaBus({ brokers, clientId: 'sluice-test', logger: testLogger });
   await bus.ensureTopics([{ name: topic, partitions: options.partitions ?? 3 }]);
   const publisher = await bus.createPublisher({ topic, sendTimeoutMs: 3_000, queueTimeoutMs: 3_000 });
-  const server = createServer(createApp({ publisher, authenticator: createSingleKeyAuthenticator(apiKey), logger: testLogger, maxBodyBytes: 64 * 1024 }));
+  const app = createApp({
+    publisher,
+    keyStore: options.keyStore ?? createDevKeyStore(apiKey),
+    logger: testLogger,
+    maxBodyBytes: 64 * 1024,
+    kafkaReadiness: () => bus.checkReachable(topic),
+    ...(options.rateLimiter ? { rateLimiter: options.rateLimiter } : {}),
+  });
+  const server = createServer(app);
   const gatewayUrl = await listen(server);
 
   const clickhouse = await openTestClickHouse();
