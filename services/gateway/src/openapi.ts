@@ -278,6 +278,10 @@ const paths = (): JsonObject => ({
             describeStatus(400, ['INVALID_JSON', 'INVALID_EVENT']),
           content: { 'application/json': { schema: { oneOf: [schemaRef('BatchResponse'), schemaRef('ErrorResponse')] } } },
         },
+        '403': {
+          description: 'Every event names a dataset this API key may not write to; each result says which (status "forbidden").',
+          content: { 'application/json': { schema: schemaRef('BatchResponse') } },
+        },
         ...errorResponses([401, 413, 415, 429, 503], schemaRef('ErrorResponse'), {
           413: `PAYLOAD_TOO_LARGE: more than ${defaultBatchLimits.maxEvents} events, or a body over ${defaultBatchLimits.maxBytes} bytes after gzip is undone.`,
         }),

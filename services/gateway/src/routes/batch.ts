@@ -108,7 +108,8 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
         }
       }
       deps.metrics.eventsAccepted.inc({ dialect: 'batch' }, accepted.length);
-      const status = counts.rejected === 0 ? 200 : counts.accepted === 0 ? 400 : 207;
+      const allForbidden = results.every((r) => r.status === 'forbidden');
+      const status = counts.rejected === 0 ? 200 : counts.accepted > 0 ? 207 : allForbidden ? 403 : 400;
       res.status(status).json({ ...counts, results });
     },
   );

@@ -1,0 +1,181 @@
+/**
+ * The tenancy matrix: every endpoint with the right key, a wrong key, no key, and another
+ * tenant's dataset, each answered in that dialect's own shape. Keys come from a real key file.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRateLimiter } from '../../services/gateway/src/rate-limit';
+import { createKey, type Datasets } from '../../services/gateway/src/tenancy/key-admin';
+import { openKeyFile } from '../../services/gateway/src/tenancy/key-store';
+import { removeTestDirectory, startInProcessPipeline, testLogger, type InProcessPipeline } from '../helpers/pipeline';
+
+let directory: string;
+let pipeline: InProcessPipeline;
+const keys: Record<'a' | 'b', string> = { a: '', b: '' };
+
+const datasetsOf = (tenant: 'a' | 'b'): Datasets => ({
+  trieve: [`ds-${tenant}`],
+  neuralens: [`app-${tenant}`],
+  greenflash: [`prod-${tenant}`],
+  native: [`ds-${tenant}`],
+});
+
+beforeAll(async () => {
+  directory = mkdtempSync(join(tmpdir(), 'sluice-tenancy-'));
+  let contents: string | undefined;
+  for (const tenant of ['a', 'b'] as const) {
+    const created = createKey(contents, { name: `tenant ${tenant}`, datasets: datasetsOf(tenant) }, new Date());
+    contents = created.contents;
+    keys[tenant] = created.key;
+  }
+  const file = join(directory, 'keys.json');
+  writeFileSync(file, contents ?? '');
+  pipeline = await startInProcessPipeline({ keyStore: openKeyFile(file, { logger: testLogger }) });
+});
+
+afterAll(async () => {
+  await pipeline.stop();
+  removeTestDirectory(directory);
+});
+
+interface Door {
+  name: string;
+  request(key: string | undefined, tenant: 'a' | 'b'): [string, RequestInit];
+  ok: number;
+  /** The dialect's error body for a refusal with this message. */
+  errorShape(message: string): unknown;
+}
+
+const requestId = '6f2b6a56-2f5e-4c3b-8a0f-0d6c1f2e3a4b';
+const json = (headers: Record<string, string | undefined>): Record<string, string> =>
+  Object.fromEntries(Object.entries({ 'content-type': 'application/json', ...headers }).filter((e): e is [string, string] => e[1] !== undefined));
+const bearer = (key: string | undefined): string | undefined => (key === undefined ? undefined : `Bearer ${key}`);
+
+const doors: Door[] = [
+  {
+    name: 'Trieve events',
+    request: (key, tenant) => ['/api/analytics/events', { method: 'PUT', headers: json({ authorization: key, 'tr-dataset': `ds-${tenant}` }), body: JSON.stringify({ event_type: 'view', event_name: 'v', items: [] }) }],
+    ok: 204,
+    errorShape: (message) => ({ message: expect.stringContaining(message) as unknown }),
+  },
+  {
+    name: 'Trieve CTR',
+    request: (key, tenant) => [
+      '/api/analytics/ctr',
+      { method: 'PUT', headers: json({ authorization: bearer(key), 'tr-dataset': `ds-${tenant}` }), body: JSON.stringify({ request_id: requestId, ctr_type: 'search', position: 0 }) },
+    ],
+    ok: 204,
+    errorShape: (message) => ({ message: expect.stringContaining(message) as unknown }),
+  },
+  {
+    name: 'Neuralens',
+    request: (key, tenant) => [
+      '/analytics/event',
+      {
+        method: 'POST',
+        headers: json({ 'x-neuralens-api-key': bearer(key), 'x-neuralens-application-id': `app-${tenant}` }),
+        body: JSON.stringify({ items: [{ id: 'x' }], page: 'PRODUCT_PAGE', event: 'SHARE', timestamp: 1715644800 }),
+      },
+    ],
+    ok: 200,
+    errorShape: (message) => ({ status: 'failure', message: expect.stringContaining(message) as unknown }),
+  },
+  {
+    name: 'Greenflash',
+    request: (key, tenant) => ['/api/v1/events', { method: 'POST', headers: json({ authorization: bearer(key) }), body: JSON.stringify({ eventType: 'signup', productId: `prod-${tenant}`, value: '1' }) }],
+    ok: 200,
+    errorShape: (message) => ({ success: false, code: expect.any(String) as unknown, message: expect.stringContaining(message) as unknown }),
+  },
+  {
+    name: 'batch',
+    request: (key, tenant) => [
+      '/v1/batch',
+      {
+        method: 'POST',
+        headers: json({ authorization: bearer(key), 'content-type': 'application/x-ndjson' }),
+        body: [
+          JSON.stringify({ source: 'trieve', dataset_id: `ds-${tenant}`, event: { event_type: 'view', event_name: 'v', items: [] } }),
+          JSON.stringify({ source: 'greenflash', event: { eventType: 'signup', productId: `prod-${tenant}`, value: '1' } }),
+        ].join('\n'),
+      },
+    ],
+    ok: 200,
+    errorShape: (message) => ({ code: expect.any(String) as unknown, message: expect.stringContaining(message) as unknown }),
+  },
+];
+
+async function call(door: Door, key: string | undefined, tenant: 'a' | 'b'): Promise<{ status: number; body: unknown }> {
+  const [path, init] = door.request(key, tenant);
+  const response = await fetch(`${pipeline.gatewayUrl}${path}`, init);
+  const text = await response.text();
+  return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+}
+
+describe.each(doors.map((d) => [d.name, d] as const))('%s', (_name, door) => {
+  test.each([
+    ['tenant a', 'a'],
+    ['tenant b', 'b'],
+  ] as const)('the right key (%s) on its own dataset is accepted', async (_label, tenant) => {
+    expect((await call(door, keys[tenant], tenant)).status).toBe(door.ok);
+  });
+
+  test('a wrong key gets 401 in the dialect shape', async () => {
+    const reply = await call(door, 'sk_000000000000_notarealsecretnotarealsecretnotarealsecret0', 'a');
+    expect(reply).toEqual({ status: 401, body: door.errorShape('Invalid API key') });
+  });
+
+  test('no key gets 401 in the dialect shape', async () => {
+    expect(await call(door, undefined, 'a')).toEqual({ status: 401, body: door.errorShape('Missing API key') });
+  });
+
+  test("another tenant's dataset gets 403, and nothing is stored for it", async () => {
+    const before = await pipeline.bus.countMessages(pipeline.topic);
+    const reply = await call(door, keys.a, 'b');
+    expect(reply.status).toBe(403);
+    if (door.name === 'batch') {
+      expect(reply.body).toMatchObject({ accepted: 0, rejected: 2, results: [{ status: 'forbidden' }, { status: 'forbidden' }] });
+    } else {
+      expect(reply.body).toEqual(door.errorShape('may not write to'));
+    }
+    expect(await pipeline.bus.countMessages(pipeline.topic)).toBe(before);
+  });
+});
+
+test('a batch mixing own and foreign datasets stores only its own and answers 207', async () => {
+  const response = await fetch(`${pipeline.gatewayUrl}/v1/batch`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${keys.a}`, 'content-type': 'application/json' },
+    body: JSON.stringify([
+      { source: 'trieve', dataset_id: 'ds-a', event: { event_type: 'view', event_name: 'mine', items: [] } },
+      { source: 'trieve', dataset_id: 'ds-b', event: { event_type: 'view', event_name: 'theirs', items: [] } },
+    ]),
+  });
+  expect(response.status).toBe(207);
+  expect(await response.json()).toMatchObject({ accepted: 1, rejected: 1, results: [{ status: 'accepted' }, { status: 'forbidden', errors: [{ path: '/1' }] }] });
+});
+
+describe('rate limit', () => {
+  let limited: InProcessPipeline;
+  beforeAll(async () => {
+    limited = await startInProcessPipeline({ rateLimiter: createRateLimiter({ eventsPerSecond: 1, burst: 2 }) });
+  });
+  afterAll(async () => {
+    await limited.stop();
+  });
+
+  test('past its burst a key gets 429 with Retry-After, in the dialect shape', async () => {
+    const send = (): Promise<Response> =>
+      fetch(`${limited.gatewayUrl}/analytics/event`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-neuralens-api-key': `Bearer ${limited.apiKey}`, 'x-neuralens-application-id': 'app' },
+        body: JSON.stringify({ items: [{ id: 'x' }], page: 'PRODUCT_PAGE', event: 'SHARE', timestamp: 1715644800 }),
+      });
+    expect((await send()).status).toBe(200);
+    expect((await send()).status).toBe(200);
+    const refused = await send();
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(await refused.json()).toEqual({ status: 'failure', message: 'Rate limit exceeded for this API key; retry in 1 s' });
+  });
+});
