@@ -1,6 +1,6 @@
-import { CompressionTypes, Kafka, Partitioners, logLevel as KafkaLogLevel, type Consumer, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Consumer, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
+import { GroupCommitPublisher, type GroupCommitOptions } from './group-commit-publisher';
 import {
-  SluiceError,
   errorMessage,
   rejectUnknownKeys,
   type BatchHandler,
@@ -8,7 +8,6 @@ import {
   type EventConsumer,
   type EventPublisher,
   type Logger,
-  type OutgoingMessage,
 } from '@sluice/core';
 
 export interface KafkaBusOptions {
@@ -24,18 +23,7 @@ export interface TopicSpec {
   config?: Record<string, string>;
 }
 
-export interface PublisherOptions {
-  topic: string;
-  /** Messages waiting for a send beyond this many are refused with PUBLISH_BUFFER_FULL. */
-  maxQueuedMessages?: number;
-  /** A message still waiting for its send after this long is refused with KAFKA_UNAVAILABLE. */
-  queueTimeoutMs?: number;
-  /**
-   * How long a caller waits for the broker's acknowledgement before it is told KAFKA_UNAVAILABLE.
-   * The send may still complete later: a refusal means "not acknowledged", never "not stored".
-   */
-  sendTimeoutMs?: number;
-}
+export type PublisherOptions = GroupCommitOptions;
 
 export interface ConsumerOptions {
   groupId: string;
@@ -162,148 +150,6 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
       return new CommitAfterHandlerConsumer(consumer, logger);
     },
   };
-}
-
-interface QueuedPublish {
-  messages: readonly OutgoingMessage[];
-  resolve: () => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-/**
- * An idempotent producer allows one request in flight per broker. Rather than make every HTTP
- * request wait its turn, messages that arrive while a send is in flight are grouped into the
- * next send (group commit), and each caller is answered when the send holding its messages is
- * acknowledged.
- *
- * After a failed send the producer is replaced. Its sequence numbers did not advance, so the
- * next, different batch would reuse them; if the failed batch had in fact been written, the
- * broker would take the new batch for a duplicate and acknowledge it without storing it. A new
- * producer gets a new producer id and starts its sequences afresh.
- */
-class GroupCommitPublisher implements EventPublisher {
-  private readonly queue: QueuedPublish[] = [];
-  private queuedMessages = 0;
-  private inFlight: Promise<void> | undefined;
-  private producer: Producer | undefined;
-  private connected = false;
-  private closed = false;
-  private readonly maxQueuedMessages: number;
-  private readonly queueTimeoutMs: number;
-  private readonly sendTimeoutMs: number;
-
-  constructor(
-    private readonly createProducer: () => Producer,
-    private readonly options: PublisherOptions,
-    private readonly logger: Logger,
-  ) {
-    this.maxQueuedMessages = options.maxQueuedMessages ?? 100_000;
-    this.queueTimeoutMs = options.queueTimeoutMs ?? 5_000;
-    this.sendTimeoutMs = options.sendTimeoutMs ?? 5_000;
-  }
-
-  async connect(): Promise<Producer> {
-    if (this.producer) return this.producer;
-    const producer = this.createProducer();
-    try {
-      await producer.connect();
-    } catch (error) {
-      await producer.disconnect().catch(() => undefined);
-      throw error;
-    }
-    this.producer = producer;
-    this.connected = true;
-    return producer;
-  }
-
-  isConnected(): boolean {
-    return this.connected && !this.closed;
-  }
-
-  publish(messages: readonly OutgoingMessage[]): Promise<void> {
-    if (this.closed) return Promise.reject(new SluiceError('SHUTTING_DOWN', 'The gateway is shutting down'));
-    if (messages.length === 0) return Promise.resolve();
-    if (this.queuedMessages + messages.length > this.maxQueuedMessages) {
-      return Promise.reject(new SluiceError('PUBLISH_BUFFER_FULL', `The publish buffer holds ${this.queuedMessages} messages, its limit`));
-    }
-    return new Promise<void>((resolve, reject) => {
-      const entry: QueuedPublish = {
-        messages,
-        resolve,
-        reject,
-        timer: setTimeout(() => this.expire(entry), this.queueTimeoutMs),
-      };
-      this.queue.push(entry);
-      this.queuedMessages += messages.length;
-      this.pump();
-    });
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    while (this.inFlight) await this.inFlight;
-    await this.producer?.disconnect();
-    this.producer = undefined;
-  }
-
-  /** Still waiting after queueTimeoutMs means nothing of it was sent: refuse it, safely. */
-  private expire(entry: QueuedPublish): void {
-    const index = this.queue.indexOf(entry);
-    if (index < 0) return;
-    this.queue.splice(index, 1);
-    this.queuedMessages -= entry.messages.length;
-    entry.reject(new SluiceError('KAFKA_UNAVAILABLE', `Kafka did not accept the event within ${this.queueTimeoutMs} ms`));
-  }
-
-  private pump(): void {
-    if (this.inFlight || this.queue.length === 0) return;
-    const batch = this.queue.splice(0, this.queue.length);
-    this.queuedMessages = 0;
-    for (const entry of batch) clearTimeout(entry.timer);
-    this.inFlight = this.send(batch).finally(() => {
-      this.inFlight = undefined;
-      this.pump();
-    });
-  }
-
-  private async send(batch: QueuedPublish[]): Promise<void> {
-    const delivery = this.deliver(batch.flatMap((entry) => entry.messages));
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<Error>((resolve) => {
-      timer = setTimeout(() => resolve(new Error(`no acknowledgement within ${this.sendTimeoutMs} ms`)), this.sendTimeoutMs);
-    });
-    const outcome = await Promise.race([delivery.then(() => undefined, (error: unknown) => (error instanceof Error ? error : new Error(String(error)))), deadline]);
-    clearTimeout(timer);
-    if (outcome === undefined) {
-      this.connected = true;
-      for (const entry of batch) entry.resolve();
-    } else {
-      this.connected = false;
-      this.logger.warn('Kafka send failed; the events were not acknowledged', { error: outcome.message, requests: batch.length });
-      const failure = new SluiceError('KAFKA_UNAVAILABLE', `Kafka did not acknowledge the event: ${outcome.message}`, { cause: outcome });
-      for (const entry of batch) entry.reject(failure);
-    }
-    // The idempotent producer must never have two sends in flight: the next batch waits until
-    // this one has really finished, even if its callers were already refused.
-    const delivered = await delivery.then(() => true, () => false);
-    if (!delivered) await this.discardProducer();
-  }
-
-  private async deliver(messages: OutgoingMessage[]): Promise<void> {
-    const producer = await this.connect();
-    await producer.send({ topic: this.options.topic, acks: -1, compression: CompressionTypes.None, messages: messages.map(toKafkaMessage) });
-  }
-
-  private async discardProducer(): Promise<void> {
-    const producer = this.producer;
-    this.producer = undefined;
-    await producer?.disconnect().catch(() => undefined);
-  }
-}
-
-function toKafkaMessage(message: OutgoingMessage): { key: string; value: string | Buffer; headers?: IHeaders } {
-  return message.headers ? { key: message.key, value: message.value, headers: message.headers } : { key: message.key, value: message.value };
 }
 
 /**

@@ -1,0 +1,126 @@
+import type { Producer } from 'kafkajs';
+import { SluiceError, silentLogger } from '@sluice/core';
+import { GroupCommitPublisher } from './group-commit-publisher';
+
+/** A stand-in for kafkajs' producer whose sends the test settles by hand. */
+class FakeProducer {
+  readonly sends: { messages: unknown[]; settle: (error?: Error) => void }[] = [];
+  connected = false;
+  disconnected = false;
+
+  async connect(): Promise<void> {
+    this.connected = true;
+  }
+
+  async disconnect(): Promise<void> {
+    this.disconnected = true;
+  }
+
+  send(record: { messages: unknown[] }): Promise<void> {
+    return new Promise((resolve, reject) => this.sends.push({ messages: record.messages, settle: (error) => (error ? reject(error) : resolve()) }));
+  }
+}
+
+function publisherWith(options: { maxQueuedMessages?: number; queueTimeoutMs?: number; sendTimeoutMs?: number } = {}) {
+  const producers: FakeProducer[] = [];
+  const publisher = new GroupCommitPublisher(
+    () => {
+      const producer = new FakeProducer();
+      producers.push(producer);
+      return producer as unknown as Producer;
+    },
+    { topic: 'events', ...options },
+    silentLogger,
+  );
+  return { publisher, producers };
+}
+
+const message = (n: number) => ({ key: `k${n}`, value: `v${n}` });
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+test('messages that arrive while a send is in flight go out together in the next send', async () => {
+  const { publisher, producers } = publisherWith();
+  await publisher.connect();
+  const first = publisher.publish([message(1)]);
+  await flush();
+  const waiting = [publisher.publish([message(2)]), publisher.publish([message(3), message(4)])];
+  const producer = producers[0];
+  if (!producer) throw new Error('no producer');
+  expect(producer.sends).toHaveLength(1);
+  producer.sends[0]?.settle();
+  await first;
+  await flush();
+  expect(producer.sends).toHaveLength(2);
+  expect(producer.sends[1]?.messages).toHaveLength(3);
+  producer.sends[1]?.settle();
+  await Promise.all(waiting);
+});
+
+test('a caller is answered only after its own send is acknowledged', async () => {
+  const { publisher, producers } = publisherWith();
+  await publisher.connect();
+  let answered = false;
+  const pending = publisher.publish([message(1)]).then(() => (answered = true));
+  await flush();
+  expect(answered).toBe(false);
+  producers[0]?.sends[0]?.settle();
+  await pending;
+  expect(answered).toBe(true);
+});
+
+test('past the buffer limit a publish is refused at once with PUBLISH_BUFFER_FULL', async () => {
+  const { publisher } = publisherWith({ maxQueuedMessages: 2 });
+  await publisher.connect();
+  void publisher.publish([message(1)]).catch(() => undefined);
+  await flush();
+  void publisher.publish([message(2), message(3)]).catch(() => undefined);
+  await expect(publisher.publish([message(4)])).rejects.toMatchObject({ code: 'PUBLISH_BUFFER_FULL', status: 503, retriable: true });
+});
+
+test('a failed send refuses its callers with KAFKA_UNAVAILABLE and the next send uses a new producer', async () => {
+  const { publisher, producers } = publisherWith();
+  await publisher.connect();
+  const failing = publisher.publish([message(1)]);
+  await flush();
+  producers[0]?.sends[0]?.settle(new Error('broker gone'));
+  await expect(failing).rejects.toMatchObject({ code: 'KAFKA_UNAVAILABLE', message: 'Kafka did not acknowledge the event: broker gone' });
+  await flush();
+  expect(producers[0]?.disconnected).toBe(true);
+  expect(publisher.isConnected()).toBe(false);
+  const next = publisher.publish([message(2)]);
+  await flush();
+  expect(producers).toHaveLength(2);
+  producers[1]?.sends[0]?.settle();
+  await next;
+  expect(publisher.isConnected()).toBe(true);
+});
+
+test('a send with no answer refuses its callers at the deadline; later ones wait, then expire unsent', async () => {
+  jest.useFakeTimers();
+  try {
+    const { publisher, producers } = publisherWith({ sendTimeoutMs: 1_000, queueTimeoutMs: 500 });
+    await publisher.connect();
+    const stuck = publisher.publish([message(1)]);
+    await Promise.resolve();
+    const queued = publisher.publish([message(2)]);
+    const stuckOutcome = expect(stuck).rejects.toMatchObject({ code: 'KAFKA_UNAVAILABLE', message: 'Kafka did not acknowledge the event: no acknowledgement within 1000 ms' });
+    const queuedOutcome = expect(queued).rejects.toMatchObject({ code: 'KAFKA_UNAVAILABLE', message: 'Kafka did not accept the event within 500 ms' });
+    await jest.advanceTimersByTimeAsync(1_000);
+    await stuckOutcome;
+    await queuedOutcome;
+    // The idempotent producer never has two sends in flight: nothing else went out meanwhile.
+    expect(producers[0]?.sends).toHaveLength(1);
+  } finally {
+    jest.useRealTimers();
+  }
+});
+
+test('after close, publishing is refused with SHUTTING_DOWN and the producer is disconnected', async () => {
+  const { publisher, producers } = publisherWith();
+  await publisher.connect();
+  await publisher.close();
+  expect(producers[0]?.disconnected).toBe(true);
+  const refused = publisher.publish([message(1)]);
+  await expect(refused).rejects.toBeInstanceOf(SluiceError);
+  await expect(refused).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+});
