@@ -16,6 +16,7 @@ const settings = {
   KAFKA_PORT: { parse: parsers.port, default: 9092, description: 'Port of the local Kafka broker' } as Setting<number>,
   KAFKA_CONTROLLER_PORT: { parse: parsers.port, default: 9093, description: 'Port of the local KRaft controller' } as Setting<number>,
   DEV_API_KEY: { parse: parsers.nonEmpty, default: '', description: 'The local API key; generated once when unset' } as Setting<string>,
+  KEYS_FILE: { parse: parsers.nonEmpty, default: '', description: 'API key file; unset: the dev key may write to any dataset' } as Setting<string>,
   DATA_DIR: { parse: parsers.nonEmpty, default: join(repositoryRoot, '.data'), description: 'Where Kafka, chDB, logs and the dev key live' } as Setting<string>,
 };
 
@@ -90,7 +91,11 @@ async function main(): Promise<void> {
 Sluice is running (Kafka ${broker.brokers.join(',')} started in ${(broker.startupMs / 1000).toFixed(1)} s; ClickHouse embedded in the worker).
 
   Send events to   ${gateway}
-  API key          ${apiKey}   (the local dev key: it may write to any dataset)
+${
+    config.KEYS_FILE === ''
+      ? `  API key          ${apiKey}   (the local dev key: it may write to any dataset)`
+      : `  API keys         from ${config.KEYS_FILE} (npm run keys -- list); the dev key is not accepted`
+  }
 
   Try it:
     curl -i -X PUT ${gateway}/api/analytics/events \\

@@ -86,6 +86,12 @@ test("the README's curl gets 204 and its query then shows the event", async () =
   expect(answer).toContain('{"event_type":"view","events":1}');
 });
 
+test("the README's Neuralens, Greenflash and batch examples are accepted", () => {
+  expect(JSON.parse(runExample('neuralens'))).toEqual({ status: 'success', message: '' });
+  expect(JSON.parse(runExample('greenflash'))).toEqual({ eventId: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown, success: true });
+  expect(JSON.parse(runExample('batch'))).toMatchObject({ accepted: 2, duplicates: 0, rejected: 0 });
+});
+
 test('Ctrl-C stops the gateway, the worker and Kafka, leaving no process behind', async () => {
   const pid = stack.child.pid;
   if (pid === undefined) throw new Error('npm start has no pid');
