@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@sluice/core';
-import { repositoryRoot } from '@sluice/kafka';
+import { isPortOpen, repositoryRoot } from '@sluice/kafka';
 import { removeTestDirectory, waitFor } from '../helpers/pipeline';
-import { freePort, isListening, spawnCaptured, type CapturedProcess } from '../helpers/processes';
+import { freePort, spawnCaptured, type CapturedProcess } from '../helpers/processes';
 
 /** The shell code in the fenced block after `<!-- readme-example: NAME -->` in README.md. */
 function readmeExample(name: string): string {
@@ -99,7 +99,7 @@ test('Ctrl-C stops the gateway, the worker and Kafka, leaving no process behind'
   // npm, as shells expect of Ctrl-C, ends itself with the signal once its script is done.
   expect(await stack.exit).toEqual({ code: null, signal: 'SIGINT' });
   // The services run in their own process groups, stopped by start.ts in order.
-  await waitFor(async () => ((await Promise.all([gatewayPort, adminPort, ports.kafka].map(isListening))).some(Boolean) ? undefined : true), 'every port to close');
+  await waitFor(async () => ((await Promise.all([gatewayPort, adminPort, ports.kafka].map(isPortOpen))).some(Boolean) ? undefined : true), 'every port to close');
   expect(processGroupAlive(pid)).toBe(false);
   const output = stack.output();
   expect(output).toContain('"msg":"stopping","service":"start","signal":"SIGINT"');

@@ -8,10 +8,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@sluice/core';
-import { repositoryRoot } from '@sluice/kafka';
+import { isPortOpen, repositoryRoot } from '@sluice/kafka';
 import { startService, type RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, uniqueName, waitFor } from '../helpers/pipeline';
-import { freePort, isListening } from '../helpers/processes';
+import { freePort } from '../helpers/processes';
 
 const apiKey = 'sk_services_test';
 let chdbPath: string;
@@ -115,7 +115,7 @@ test('stopping the gateway drains requests in flight; every 204 is stored', asyn
   const acknowledged = results.filter((r) => r.status === 204).map((r) => r.id);
   expect(results.every((r) => [204, 503, 0].includes(r.status))).toBe(true);
   expect(acknowledged.length).toBeGreaterThan(0);
-  expect(await isListening(gatewayPort)).toBe(false);
+  expect(await isPortOpen(gatewayPort)).toBe(false);
   const stored = await waitFor(async () => {
     const ids = storedIds();
     return acknowledged.every((id) => ids.has(id)) ? ids : undefined;
@@ -128,7 +128,7 @@ test('the worker stops cleanly and its data is still there after a restart', asy
   const worker = running[0];
   if (!worker) throw new Error('worker not running');
   await stop(worker);
-  expect(await isListening(adminPort)).toBe(false);
+  expect(await isPortOpen(adminPort)).toBe(false);
   await start('worker');
   expect(sql("SELECT count() AS n FROM events WHERE dataset_id = 'ds-services'")).toBe(before);
   expect(sql('SELECT count() AS n FROM schema_migrations FINAL')).toBe('{"n":1}\n');
