@@ -1,31 +1,13 @@
-import type { Envelope, Influence, ValueType } from '../envelope';
+import type { Envelope, Influence } from '../envelope';
+import type { GreenflashEvent } from '../generated/schema-types';
 import { createValidator, type ValidationIssue, type ValidationResult, type Validator } from '../validation';
 import type { RequestContext } from './trieve-events';
 
 /**
  * A Greenflash create-event body (POST /api/v1/events) as schemas/dialects/greenflash-event.json
- * accepts it, in the SDK's camelCase. Undeclared properties are ignored.
+ * accepts it, in the SDK's camelCase, generated from the schema. Undeclared properties are ignored.
  */
-export interface GreenflashEvent {
-  eventType: string;
-  productId: string;
-  value: string;
-  valueType?: ValueType;
-  /** ISO 8601 date-time with a time zone, from 1970 to 9999. */
-  eventAt?: string;
-  insertId?: string;
-  sampleRate?: number;
-  forceSample?: boolean;
-  influence?: Influence;
-  qualityImpactScore?: number;
-  properties?: Record<string, unknown>;
-  userId?: string;
-  externalUserId?: string;
-  organizationId?: string;
-  externalOrganizationId?: string;
-  conversationId?: string;
-  externalConversationId?: string;
-}
+export type { GreenflashEvent } from '../generated/schema-types';
 
 export const greenflashEventSchemaFile = 'dialects/greenflash-event.json';
 

@@ -1,7 +1,19 @@
 import type { Envelope, Geo } from '../envelope';
+import type { NeuralensEvent } from '../generated/schema-types';
 import { createValidator, type Validator } from '../validation';
 import type { RequestContext } from './trieve-events';
 
+/**
+ * A Neuralens event body (POST /analytics/event) as schemas/dialects/neuralens-event.json accepts
+ * it, generated from the schema. items holds one product, or several when event is PURCHASE (the
+ * schema's if/else, which the type does not carry). Undeclared properties are ignored.
+ */
+export type { NeuralensEvent } from '../generated/schema-types';
+
+export type NeuralensEventName = NeuralensEvent['event'];
+export type NeuralensPage = NeuralensEvent['page'];
+
+/** The schema's event and page enums as values, in the schema's order (a unit test compares them). */
 export const neuralensEventNames = [
   'VIEW_PRODUCT',
   'CLICK_PRODUCT',
@@ -12,29 +24,9 @@ export const neuralensEventNames = [
   'SHARE',
   'ADD_TO_CART',
   'PURCHASE',
-] as const;
-export type NeuralensEventName = (typeof neuralensEventNames)[number];
+] as const satisfies readonly NeuralensEventName[];
 
-export const neuralensPages = ['SEARCH_RESULT_PAGE', 'AUTOCOMPLETE', 'CATEGORY_PAGE', 'PRODUCT_PAGE'] as const;
-export type NeuralensPage = (typeof neuralensPages)[number];
-
-/**
- * A Neuralens event body (POST /analytics/event) as schemas/dialects/neuralens-event.json accepts
- * it. items holds one product, or several when event is PURCHASE. Undeclared properties are ignored.
- */
-export interface NeuralensEvent {
-  event: NeuralensEventName;
-  page: NeuralensPage;
-  items: { id: string }[];
-  /** Unix seconds. */
-  timestamp: number;
-  /** null (or absent) for an anonymous user. */
-  uid?: string | null;
-  query?: string;
-  /** Starts at 0. */
-  index?: number;
-  geo?: { lat?: number; long?: number; region?: string };
-}
+export const neuralensPages = ['SEARCH_RESULT_PAGE', 'AUTOCOMPLETE', 'CATEGORY_PAGE', 'PRODUCT_PAGE'] as const satisfies readonly NeuralensPage[];
 
 export const neuralensEventSchemaFile = 'dialects/neuralens-event.json';
 

@@ -1,22 +1,15 @@
 import type { Envelope } from '../envelope';
+import type { TrieveCtrBody } from '../generated/schema-types';
 import { createValidator, type Validator } from '../validation';
 import type { RequestContext } from './trieve-events';
 
-type CtrType = 'search' | 'rag' | 'recommendation';
-
 /**
  * A Trieve CTRDataRequestBody (PUT /api/analytics/ctr) as schemas/dialects/trieve-ctr.json
- * accepts it. Properties the schema does not declare are ignored.
+ * accepts it, generated from the schema. Properties the schema does not declare are ignored.
  */
-export interface TrieveCtrBody {
-  request_id: string;
-  ctr_type: CtrType;
-  position: number;
-  clicked_chunk_id?: string | null;
-  clicked_chunk_tracking_id?: string | null;
-  /** Any JSON value. */
-  metadata?: unknown;
-}
+export type { TrieveCtrBody } from '../generated/schema-types';
+
+type CtrType = TrieveCtrBody['ctr_type'];
 
 export const trieveCtrSchemaFile = 'dialects/trieve-ctr.json';
 

@@ -1,36 +1,19 @@
 import type { Envelope } from '../envelope';
+import type { TrieveEvent } from '../generated/schema-types';
 import { createValidator, type Validator } from '../validation';
 
-type CtrType = 'search' | 'rag' | 'recommendation';
-
-/** The fields Trieve's interaction events (view, add_to_cart, click, purchase, filter_clicked) share. */
-interface TrieveInteraction {
-  event_name: string;
-  location?: string | null;
-  request?: { request_id: string; request_type: CtrType } | null;
-  user_id?: string | null;
-  metadata?: unknown;
-}
-
 /**
- * A Trieve EventTypes body as schemas/dialects/trieve-event.json accepts it. Each type lists only
- * the fields its schema branch declares: the schema ignores the others, so their types are unknown.
+ * A Trieve EventTypes body as schemas/dialects/trieve-event.json accepts it: a union of one
+ * object type per event_type, generated from the schema's oneOf branches. Properties a branch
+ * does not declare are ignored by validation and are not part of its type.
  */
-export type TrieveEvent =
-  | ({ event_type: 'view'; items: string[] } & TrieveInteraction)
-  | ({ event_type: 'add_to_cart'; items: string[]; is_conversion?: boolean | null } & TrieveInteraction)
-  | ({ event_type: 'click'; clicked_items?: { chunk_id: string; position: number } | null; is_conversion?: boolean | null } & TrieveInteraction)
-  | ({ event_type: 'purchase'; items: { tracking_id: string; revenue: number }[]; is_conversion?: boolean | null } & TrieveInteraction)
-  | ({ event_type: 'filter_clicked'; items: Record<string, string>; is_conversion?: boolean | null } & Omit<TrieveInteraction, 'metadata'>)
-  | { event_type: 'search'; query: string; tokens: number; metadata?: unknown; user_id?: string | null }
-  | { event_type: 'rag'; user_message: string; tokens: number; search_id?: string | null; metadata?: unknown; user_id?: string | null }
-  | {
-      event_type: 'recommendation';
-      positive_ids?: string[] | null;
-      positive_tracking_ids?: string[] | null;
-      metadata?: unknown;
-      user_id?: string | null;
-    };
+export type { TrieveEvent } from '../generated/schema-types';
+
+/** Trieve's interaction events: the ones a user does to results (the others describe requests). */
+type TrieveInteractionEvent = Extract<TrieveEvent, { event_type: 'view' | 'add_to_cart' | 'click' | 'purchase' | 'filter_clicked' }>;
+
+/** The fields Trieve's interaction events share; filter_clicked declares no metadata. */
+type TrieveInteraction = Pick<TrieveInteractionEvent, 'event_name' | 'location' | 'request' | 'user_id'> & { metadata?: unknown };
 
 type TrieveEventType = TrieveEvent['event_type'];
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { SluiceError, errorMessage } from '@sluice/core';
-import { createValidator, validateEnvelope, type Envelope, type ValidationIssue } from '@sluice/envelope';
+import { createValidator, validateEnvelope, type BatchItem, type Envelope, type ValidationIssue, type ValidationResult, type Validator } from '@sluice/envelope';
 import { dialectEndpoints, refuseWithCode, type DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
 import { jsonDepth, maxJsonDepth } from '../json-body';
@@ -28,17 +28,8 @@ interface BatchResult {
   errors?: ValidationIssue[];
 }
 
-interface DialectItem {
-  source: DialectEndpoint<unknown>['name'];
-  dataset_id?: string;
-  insert_id?: string;
-  event: Record<string, unknown>;
-}
-
-const validateBatchItem = (() => {
-  let validator: ReturnType<typeof createValidator<DialectItem | { schema_version: 1 }>> | undefined;
-  return (value: unknown) => (validator ??= createValidator<DialectItem | { schema_version: 1 }>('batch-item.v1.json'))(value);
-})();
+let batchItemValidator: Validator<BatchItem> | undefined;
+const validateBatchItem = (value: unknown): ValidationResult<BatchItem> => (batchItemValidator ??= createValidator<BatchItem>('batch-item.v1.json'))(value);
 
 const endpointsBySource = new Map<string, DialectEndpoint<unknown>>(dialectEndpoints.map((e) => [e.name, e]));
 
