@@ -1,7 +1,8 @@
-import { validateEnvelope, type Envelope } from '../envelope';
-import { formatIssues, loadSchema } from '../validation';
-import { greenflashEventSchemaFile, influenceQualityScore, normaliseGreenflashEvent, validateGreenflashEvent, type GreenflashEvent } from './greenflash';
-import type { RequestContext } from './trieve-events';
+import type { Envelope } from '../envelope';
+import { loadSchema } from '../validation';
+import { greenflashEventSchemaFile, influenceQualityScore, normaliseGreenflashEvent, validateGreenflashEvent } from './greenflash';
+import type { RequestContext } from './common';
+import { expectValidEnvelope, validationProbe } from './probe.test-support';
 
 type Body = Record<string, unknown>;
 
@@ -105,26 +106,11 @@ function fullWithout(...fields: string[]): Body {
   return body;
 }
 
-function accepted(body: unknown): GreenflashEvent {
-  const result = validateGreenflashEvent(body);
-  if (!result.ok) throw new Error(`expected the body to be accepted, got: ${formatIssues(result.issues)}`);
-  return result.value;
-}
-
-function rejected(body: unknown): { paths: string[]; message: string } {
-  const result = validateGreenflashEvent(body);
-  if (result.ok) throw new Error(`expected the body to be rejected: ${JSON.stringify(body)}`);
-  return { paths: result.issues.map((i) => i.path), message: formatIssues(result.issues) };
-}
-
 function normalised(body: Body, ctx: RequestContext = context): Envelope {
   return normaliseGreenflashEvent(accepted(body), ctx);
 }
 
-function expectValidEnvelope(envelope: Envelope): void {
-  const result = validateEnvelope(structuredClone(envelope));
-  expect(result.ok ? [] : formatIssues(result.issues)).toEqual([]);
-}
+const { accepted, rejected } = validationProbe(validateGreenflashEvent);
 
 describe('valid Greenflash events', () => {
   test.each<[string, Body, Envelope]>([

@@ -1,7 +1,7 @@
 import type { Envelope, Influence } from '../envelope';
 import type { GreenflashEvent } from '../generated/schema-types';
 import { createValidator, type ValidationIssue, type ValidationResult, type Validator } from '../validation';
-import type { RequestContext } from './trieve-events';
+import { envelopeOf, type RequestContext } from './common';
 
 /**
  * A Greenflash create-event body (POST /api/v1/events) as schemas/dialects/greenflash-event.json
@@ -47,35 +47,27 @@ export const influenceQualityScore = { positive: 1, neutral: 0, negative: -1 } a
  * producer's eventType. The dataset (the productId) comes in as context.datasetId.
  */
 export function normaliseGreenflashEvent(event: GreenflashEvent, context: RequestContext): Envelope {
-  return {
-    schema_version: 1,
-    event_id: context.eventId,
-    insert_id: event.insertId ?? context.idempotencyKey ?? context.eventId,
-    dataset_id: context.datasetId,
-    source: 'greenflash',
-    event_type: 'outcome',
-    event_name: event.eventType,
-    occurred_at: event.eventAt === undefined ? context.receivedAt : Date.parse(event.eventAt),
-    received_at: context.receivedAt,
-    user_id: event.userId ?? event.externalUserId ?? null,
-    organization_id: event.organizationId ?? event.externalOrganizationId ?? null,
-    request_id: null,
-    request_type: null,
-    position: null,
-    query: null,
-    page: null,
-    items: [],
-    is_conversion: null,
-    revenue: event.valueType === 'currency' ? amountOf(event.value) : null,
-    value: event.value,
-    value_type: event.valueType ?? null,
-    influence: event.influence ?? null,
-    quality_score: event.qualityImpactScore ?? (event.influence === undefined ? null : influenceQualityScore[event.influence]),
-    sample_rate: event.sampleRate ?? 1,
-    force_sample: event.forceSample ?? false,
-    properties: event.properties ?? null,
-    raw: event,
-  };
+  return envelopeOf(
+    'greenflash',
+    context,
+    {
+      insert_id: event.insertId ?? context.idempotencyKey ?? context.eventId,
+      event_type: 'outcome',
+      event_name: event.eventType,
+      occurred_at: event.eventAt === undefined ? context.receivedAt : Date.parse(event.eventAt),
+      user_id: event.userId ?? event.externalUserId ?? null,
+      organization_id: event.organizationId ?? event.externalOrganizationId ?? null,
+      revenue: event.valueType === 'currency' ? amountOf(event.value) : null,
+      value: event.value,
+      value_type: event.valueType ?? null,
+      influence: event.influence ?? null,
+      quality_score: event.qualityImpactScore ?? (event.influence === undefined ? null : influenceQualityScore[event.influence]),
+      sample_rate: event.sampleRate ?? 1,
+      force_sample: event.forceSample ?? false,
+      properties: event.properties ?? null,
+    },
+    event,
+  );
 }
 
 /** A currency value as a number; a blank value (which Number() would read as 0) or a non-number is no revenue. */

@@ -1,5 +1,5 @@
-import { validateEnvelope, type Envelope } from '../envelope';
-import { formatIssues, loadSchema } from '../validation';
+import type { Envelope } from '../envelope';
+import { loadSchema } from '../validation';
 import {
   neuralensEventNames,
   neuralensEventSchemaFile,
@@ -7,10 +7,10 @@ import {
   neuralensPages,
   normaliseNeuralensEvent,
   validateNeuralensEvent,
-  type NeuralensEvent,
   type NeuralensEventName,
 } from './neuralens';
-import type { RequestContext } from './trieve-events';
+import type { RequestContext } from './common';
+import { expectValidEnvelope, validationProbe } from './probe.test-support';
 
 type Body = Record<string, unknown>;
 
@@ -80,29 +80,7 @@ function without(...fields: string[]): Body {
   return body;
 }
 
-function accepted(body: unknown): NeuralensEvent {
-  const result = validateNeuralensEvent(body);
-  if (!result.ok) throw new Error(`expected the body to be accepted, got: ${formatIssues(result.issues)}`);
-  return result.value;
-}
-
-function rejected(body: unknown): { paths: string[]; message: string } {
-  const result = validateNeuralensEvent(body);
-  if (result.ok) throw new Error(`expected the body to be rejected: ${JSON.stringify(body)}`);
-  return { paths: result.issues.map((i) => i.path), message: formatIssues(result.issues) };
-}
-
-function expectRejectedAt(body: unknown, path: string, messagePart?: string): void {
-  const { paths, message } = rejected(body);
-  expect(paths).toContain(path);
-  expect(message).toContain(`Invalid field "${path}"`);
-  if (messagePart !== undefined) expect(message).toContain(`Invalid field "${path}": ${messagePart}`);
-}
-
-function expectValidEnvelope(envelope: Envelope): void {
-  const result = validateEnvelope(structuredClone(envelope));
-  expect(result.ok ? [] : formatIssues(result.issues)).toEqual([]);
-}
+const { accepted, rejected, expectRejectedAt } = validationProbe(validateNeuralensEvent);
 
 describe("the example on Neuralens' page", () => {
   test('as printed, it is not JSON (the trailing comma in geo)', () => {

@@ -1,7 +1,7 @@
 import type { Envelope, Geo } from '../envelope';
 import type { NeuralensEvent } from '../generated/schema-types';
 import { createValidator, type Validator } from '../validation';
-import type { RequestContext } from './trieve-events';
+import { envelopeOf, type RequestContext } from './common';
 
 /**
  * A Neuralens event body (POST /analytics/event) as schemas/dialects/neuralens-event.json accepts
@@ -51,30 +51,22 @@ export const neuralensEventTypes = {
 
 /** The application (X-Neuralens-Application-ID) is context.datasetId; timestamp is Unix seconds. */
 export function normaliseNeuralensEvent(event: NeuralensEvent, context: RequestContext): Envelope {
-  return {
-    schema_version: 1,
-    event_id: context.eventId,
-    insert_id: context.idempotencyKey ?? context.eventId,
-    dataset_id: context.datasetId,
-    source: 'neuralens',
-    event_type: neuralensEventTypes[event.event],
-    event_name: event.event,
-    occurred_at: event.timestamp * 1000,
-    received_at: context.receivedAt,
-    user_id: event.uid ?? null,
-    organization_id: null,
-    request_id: null,
-    request_type: null,
-    position: event.index ?? null,
-    query: event.query ?? null,
-    page: event.page,
-    items: event.items.map((item) => item.id),
-    is_conversion: null,
-    revenue: null,
-    geo: event.geo === undefined ? null : geoOf(event.geo),
-    properties: null,
-    raw: event,
-  };
+  return envelopeOf(
+    'neuralens',
+    context,
+    {
+      event_type: neuralensEventTypes[event.event],
+      event_name: event.event,
+      occurred_at: event.timestamp * 1000,
+      user_id: event.uid ?? null,
+      position: event.index ?? null,
+      query: event.query ?? null,
+      page: event.page,
+      items: event.items.map((item) => item.id),
+      geo: event.geo === undefined ? null : geoOf(event.geo),
+    },
+    event,
+  );
 }
 
 /** Only the fields the envelope's geo declares (it allows no others); undeclared ones stay in raw. */

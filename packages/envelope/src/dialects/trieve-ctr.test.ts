@@ -1,7 +1,8 @@
-import { validateEnvelope, type Envelope } from '../envelope';
-import { formatIssues, loadSchema } from '../validation';
-import { normaliseTrieveCtr, trieveCtrSchemaFile, validateTrieveCtr, type TrieveCtrBody } from './trieve-ctr';
-import type { RequestContext } from './trieve-events';
+import type { Envelope } from '../envelope';
+import { loadSchema } from '../validation';
+import { normaliseTrieveCtr, trieveCtrSchemaFile, validateTrieveCtr } from './trieve-ctr';
+import type { RequestContext } from './common';
+import { expectValidEnvelope, validationProbe } from './probe.test-support';
 
 type Body = Record<string, unknown>;
 
@@ -64,29 +65,7 @@ function baseEnvelope(body: Body): Envelope {
   };
 }
 
-function accepted(body: unknown): TrieveCtrBody {
-  const result = validateTrieveCtr(body);
-  if (!result.ok) throw new Error(`expected the body to be accepted, got: ${formatIssues(result.issues)}`);
-  return result.value;
-}
-
-function rejected(body: unknown): { paths: string[]; message: string } {
-  const result = validateTrieveCtr(body);
-  if (result.ok) throw new Error(`expected the body to be rejected: ${JSON.stringify(body)}`);
-  return { paths: result.issues.map((i) => i.path), message: formatIssues(result.issues) };
-}
-
-function expectRejectedAt(body: unknown, path: string, messagePart?: string): void {
-  const { paths, message } = rejected(body);
-  expect(paths).toContain(path);
-  expect(message).toContain(`Invalid field "${path}"`);
-  if (messagePart !== undefined) expect(message).toContain(`Invalid field "${path}": ${messagePart}`);
-}
-
-function expectValidEnvelope(envelope: Envelope): void {
-  const result = validateEnvelope(structuredClone(envelope));
-  expect(result.ok ? [] : formatIssues(result.issues)).toEqual([]);
-}
+const { accepted, rejected, expectRejectedAt } = validationProbe(validateTrieveCtr);
 
 describe('valid Trieve CTR bodies', () => {
   const cases: [string, Body, Partial<Envelope>][] = [

@@ -1,7 +1,7 @@
 import type { Envelope } from '../envelope';
 import type { TrieveCtrBody } from '../generated/schema-types';
 import { createValidator, type Validator } from '../validation';
-import type { RequestContext } from './trieve-events';
+import { asProperties, envelopeOf, isPlainObject, type RequestContext } from './common';
 
 /**
  * A Trieve CTRDataRequestBody (PUT /api/analytics/ctr) as schemas/dialects/trieve-ctr.json
@@ -35,42 +35,24 @@ export const trieveCtrMapping = {
  */
 export function normaliseTrieveCtr(body: TrieveCtrBody, context: RequestContext): Envelope {
   const clicked = body.clicked_chunk_tracking_id ?? body.clicked_chunk_id ?? null;
-  return {
-    schema_version: 1,
-    event_id: context.eventId,
-    insert_id: context.idempotencyKey ?? context.eventId,
-    dataset_id: context.datasetId,
-    source: 'trieve_ctr',
-    event_type: trieveCtrMapping.event_type,
-    event_name: trieveCtrMapping.event_name,
-    occurred_at: context.receivedAt,
-    received_at: context.receivedAt,
-    user_id: userIdOf(body.metadata),
-    organization_id: null,
-    request_id: body.request_id,
-    request_type: trieveCtrMapping.request_type[body.ctr_type],
-    position: body.position,
-    query: null,
-    page: null,
-    items: clicked === null ? [] : [clicked],
-    is_conversion: null,
-    revenue: null,
-    properties: asProperties(body.metadata),
-    raw: body,
-  };
-}
-
-/** metadata is any JSON; the envelope's properties is an object, so other values are wrapped. */
-function asProperties(metadata: unknown): Record<string, unknown> | null {
-  if (metadata === undefined || metadata === null) return null;
-  return isPlainObject(metadata) ? metadata : { value: metadata };
+  return envelopeOf(
+    'trieve_ctr',
+    context,
+    {
+      event_type: trieveCtrMapping.event_type,
+      event_name: trieveCtrMapping.event_name,
+      user_id: userIdOf(body.metadata),
+      request_id: body.request_id,
+      request_type: trieveCtrMapping.request_type[body.ctr_type],
+      position: body.position,
+      items: clicked === null ? [] : [clicked],
+      properties: asProperties(body.metadata),
+    },
+    body,
+  );
 }
 
 /** Trieve's page suggests metadata carry the user_id; it is used when it is a string. */
 function userIdOf(metadata: unknown): string | null {
   return isPlainObject(metadata) && typeof metadata.user_id === 'string' ? metadata.user_id : null;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,6 +1,8 @@
 import { validateEnvelope, type Envelope } from '../envelope';
 import { formatIssues, loadSchema } from '../validation';
-import { normaliseTrieveEvent, trieveEventSchemaFile, validateTrieveEvent, type RequestContext, type TrieveEvent } from './trieve-events';
+import type { RequestContext } from './common';
+import { normaliseTrieveEvent, trieveEventSchemaFile, validateTrieveEvent, type TrieveEvent } from './trieve-events';
+import { validationProbe } from './probe.test-support';
 
 type EventType = TrieveEvent['event_type'];
 type Body = Record<string, unknown>;
@@ -166,26 +168,6 @@ function bodyOf(eventType: EventType, patch: Body = {}): Body {
   return { ...structuredClone(validBodies[eventType]), ...patch };
 }
 
-/** Validates a body the way the gateway does and returns the typed event, failing the test when it is refused. */
-function accepted(body: unknown): TrieveEvent {
-  const result = validateTrieveEvent(body);
-  if (!result.ok) throw new Error(`expected the body to be accepted, got: ${formatIssues(result.issues)}`);
-  return result.value;
-}
-
-function rejected(body: unknown): { paths: string[]; message: string } {
-  const result = validateTrieveEvent(body);
-  if (result.ok) throw new Error(`expected the body to be rejected: ${JSON.stringify(body)}`);
-  return { paths: result.issues.map((i) => i.path), message: formatIssues(result.issues) };
-}
-
-function expectRejectedAt(body: unknown, path: string, messagePart?: string): void {
-  const { paths, message } = rejected(body);
-  expect(paths).toContain(path);
-  expect(message).toContain(`Invalid field "${path}"`);
-  if (messagePart !== undefined) expect(message).toContain(`Invalid field "${path}": ${messagePart}`);
-}
-
 /** The oneOf branch of the Trieve schema for one event type. */
 function schemaBranch(eventType: EventType): { required: string[]; properties: Record<string, unknown> } {
   const schema = loadSchema(trieveEventSchemaFile);
@@ -194,6 +176,8 @@ function schemaBranch(eventType: EventType): { required: string[]; properties: R
   if (branch === undefined) throw new Error(`no schema branch for ${eventType}`);
   return branch;
 }
+
+const { accepted, rejected, expectRejectedAt } = validationProbe(validateTrieveEvent);
 
 describe('valid Trieve events', () => {
   test.each(eventTypes)('%s is accepted and normalised to the exact envelope', (eventType) => {

@@ -1,6 +1,7 @@
 import type { Envelope } from '../envelope';
 import type { TrieveEvent } from '../generated/schema-types';
 import { createValidator, type Validator } from '../validation';
+import { asProperties, envelopeOf, type RequestContext } from './common';
 
 /**
  * A Trieve EventTypes body as schemas/dialects/trieve-event.json accepts it: a union of one
@@ -25,35 +26,11 @@ export function validateTrieveEvent(value: unknown): ReturnType<Validator<Trieve
   return validator(value);
 }
 
-/** What the transport knows about the request, apart from the body. */
-export interface RequestContext {
-  datasetId: string;
-  eventId: string;
-  receivedAt: number;
-  /** The Idempotency-Key header, when the producer sent one. */
-  idempotencyKey?: string | undefined;
-}
-
+/** What one Trieve event type says: everything but the request's identity and times. */
 type DialectFields = Omit<Envelope, 'schema_version' | 'event_id' | 'insert_id' | 'dataset_id' | 'source' | 'event_type' | 'occurred_at' | 'received_at' | 'raw'>;
-
-const noFields = {
-  event_name: '',
-  user_id: null,
-  organization_id: null,
-  request_id: null,
-  request_type: null,
-  position: null,
-  query: null,
-  page: null,
-  items: [],
-  is_conversion: null,
-  revenue: null,
-  properties: null,
-} satisfies DialectFields;
 
 function interaction(event: TrieveInteraction): DialectFields {
   return {
-    ...noFields,
     event_name: event.event_name,
     page: event.location ?? null,
     request_id: event.request?.request_id ?? null,
@@ -89,9 +66,8 @@ const trieveMappings: { [T in TrieveEventType]: (event: Extract<TrieveEvent, { e
     items: Object.entries(e.items).map(([name, value]) => `${name}=${value}`),
     is_conversion: e.is_conversion ?? null,
   }),
-  search: (e) => ({ ...noFields, event_name: 'search', query: e.query, request_type: 'search', user_id: e.user_id ?? null, properties: asProperties(e.metadata) }),
+  search: (e) => ({ event_name: 'search', query: e.query, request_type: 'search', user_id: e.user_id ?? null, properties: asProperties(e.metadata) }),
   rag: (e) => ({
-    ...noFields,
     event_name: 'rag',
     query: e.user_message,
     request_type: 'rag',
@@ -100,7 +76,6 @@ const trieveMappings: { [T in TrieveEventType]: (event: Extract<TrieveEvent, { e
     properties: asProperties(e.metadata),
   }),
   recommendation: (e) => ({
-    ...noFields,
     event_name: 'recommendation',
     items: [...(e.positive_tracking_ids ?? []), ...(e.positive_ids ?? [])],
     request_type: 'recommendation',
@@ -111,26 +86,5 @@ const trieveMappings: { [T in TrieveEventType]: (event: Extract<TrieveEvent, { e
 
 export function normaliseTrieveEvent(event: TrieveEvent, context: RequestContext): Envelope {
   const map = trieveMappings[event.event_type] as (event: TrieveEvent) => DialectFields;
-  return {
-    schema_version: 1,
-    event_id: context.eventId,
-    insert_id: context.idempotencyKey ?? context.eventId,
-    dataset_id: context.datasetId,
-    source: 'trieve',
-    event_type: event.event_type,
-    occurred_at: context.receivedAt,
-    received_at: context.receivedAt,
-    ...map(event),
-    raw: event,
-  };
-}
-
-/** Trieve's metadata is any JSON; the envelope's properties is an object, so other values are wrapped. */
-function asProperties(metadata: unknown): Record<string, unknown> | null {
-  if (metadata === undefined || metadata === null) return null;
-  return isPlainObject(metadata) ? metadata : { value: metadata };
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  return envelopeOf('trieve', context, { event_type: event.event_type, ...map(event) }, event);
 }
