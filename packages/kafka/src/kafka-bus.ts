@@ -236,8 +236,11 @@ function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
  */
 const connectionNamespaces = ['Connection', 'BrokerPool'];
 const expectedKafkaWarnings = ['Limiting retries for the idempotent producer'];
-/** A consumer that crashes on a retriable error restarts itself; that is worth a warning, not an error. */
-const selfHealingConsumerErrors = ['Crash: KafkaJSProtocolError', 'Crash: KafkaJSConnectionError', 'Crash: KafkaJSNumberOfRetriesExceeded', 'Restarting the consumer'];
+/**
+ * kafkajs logs every consumer crash at error level, though it restarts from most of them; those
+ * are warnings. A crash it will not restart from is logged as an error by the consumer itself.
+ */
+const selfHealingConsumerErrors = ['Crash: ', 'Restarting the consumer'];
 
 function forwardLog(logger: Logger, entry: LogEntry): void {
   const { message, ...fields } = entry.log;
