@@ -272,7 +272,7 @@ describe('reloading', () => {
 
 describe('openKeyFile at open', () => {
   test('a missing file throws INVALID_CONFIG with the exact message', () => {
-    expectInvalidConfig(() => openKeyFile(file, { logger: silentLogger }), `${file}: the API key file does not exist; create a key with \`node --import tsx scripts/keys.ts create --file ${file} --name NAME --trieve DATASET\` (docs/keys.md)`);
+    expectInvalidConfig(() => openKeyFile(file, { logger: silentLogger }), `${file}: the API key file does not exist; create a key with \`npm run keys -- create --file ${file} --name NAME --trieve DATASET\` (docs/keys.md)`);
   });
 
   test('a directory in place of the file cannot be read', () => {

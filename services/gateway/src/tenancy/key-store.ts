@@ -255,13 +255,17 @@ function readOrExplain(path: string): string {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new SluiceError('INVALID_CONFIG', `${path}: the API key file does not exist; create a key with \`node --import tsx scripts/keys.ts create --file ${path} --name NAME --trieve DATASET\` (docs/keys.md)`, { cause: error });
+      throw new SluiceError('INVALID_CONFIG', `${path}: the API key file does not exist; create a key with \`npm run keys -- create --file ${path} --name NAME --trieve DATASET\` (docs/keys.md)`, { cause: error });
     }
     throw new SluiceError('INVALID_CONFIG', `${path}: cannot read the API key file (${code ?? errorMessage(error)})`, { cause: error });
   }
 }
 
-/** Reads a key file (JSON); re-reads it when its modification time changes, checking at most once per reloadIntervalMs (default 1000), so keys can be added or revoked without a restart. A file that becomes invalid keeps the last good keys and logs an error (take a Logger from @sluice/core as an option). Throws SluiceError('INVALID_CONFIG', exact message) when the file is missing or invalid at open. */
+/**
+ * Reads a key file, and reads it again when it changes (looking at most once per
+ * reloadIntervalMs, default 1 s), so keys are added or revoked without a restart. A file that
+ * turns invalid keeps the last good keys in force and is logged; one invalid at open throws.
+ */
 export function openKeyFile(path: string, options: { logger: Logger; reloadIntervalMs?: number; now?: () => number }): KeyStore {
   rejectUnknownKeys(options, ['logger', 'reloadIntervalMs', 'now'], 'openKeyFile options');
   const reloadIntervalMs = options.reloadIntervalMs ?? 1000;
