@@ -47,4 +47,6 @@ export type BatchHandler = (batch: ConsumedBatch) => Promise<void>;
 export interface EventConsumer {
   run(handler: BatchHandler): Promise<void>;
   stop(): Promise<void>;
+  /** Why the consumer stopped for good (a crash it will not restart from), or undefined while it runs. */
+  failure(): string | undefined;
 }

@@ -168,14 +168,23 @@ class RedeliverBatchError extends Error {
 
 /** Commits the offset after a batch only once the handler has stored it. */
 class CommitAfterHandlerConsumer implements EventConsumer {
+  private stoppedBy: string | undefined;
+
   constructor(
     private readonly consumer: Consumer,
     logger: Logger,
   ) {
-    // Anything kafkajs will not restart from leaves this worker consuming nothing: say so loudly.
+    // Anything kafkajs will not restart from leaves this worker consuming nothing: say so loudly,
+    // and let the worker's health check report it so that a supervisor restarts the process.
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) logger.error('the Kafka consumer stopped and will not restart', { error: payload.error.message, groupId: payload.groupId });
+      if (payload.restart) return;
+      this.stoppedBy = payload.error.message;
+      logger.error('the Kafka consumer stopped and will not restart', { error: payload.error.message, groupId: payload.groupId });
     });
+  }
+
+  failure(): string | undefined {
+    return this.stoppedBy;
   }
 
   async run(handler: BatchHandler): Promise<void> {

@@ -4,6 +4,8 @@ import { classifyQueryError, type ClickHouse } from '@sluice/clickhouse';
 
 export interface AdminDeps {
   clickhouse: Pick<ClickHouse, 'readOnlyQuery' | 'ping'>;
+  /** Why consuming stopped for good, or undefined while the worker consumes. */
+  consumerFailure: () => string | undefined;
   logger: Logger;
 }
 
@@ -15,6 +17,8 @@ export function createAdminApp(deps: AdminDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/healthz', async (_req: Request, res: Response) => {
+    const consumerFailure = deps.consumerFailure();
+    if (consumerFailure !== undefined) return void res.status(503).json({ status: 'not consuming', reason: consumerFailure });
     const up = await deps.clickhouse.ping().catch(() => false);
     res.status(up ? 200 : 503).json({ status: up ? 'ok' : 'clickhouse unavailable' });
   });

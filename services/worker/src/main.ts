@@ -32,13 +32,13 @@ async function main(): Promise<void> {
   });
   await applyMigrations(clickhouse, logger);
 
-  const admin = createServer(createAdminApp({ clickhouse, logger }));
-  await new Promise<void>((done) => admin.listen(config.ADMIN_PORT, config.ADMIN_HOST, done));
-  logger.info('admin listening', { url: `http://${config.ADMIN_HOST}:${config.ADMIN_PORT}` });
-
   const bus = createKafkaBus({ brokers: config.KAFKA_BROKERS, clientId: 'sluice-worker', logger });
   await bus.ensureTopics([{ name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS }]);
   const consumer = await bus.createConsumer({ groupId: config.CONSUMER_GROUP, topic: config.KAFKA_TOPIC });
+
+  const admin = createServer(createAdminApp({ clickhouse, consumerFailure: () => consumer.failure(), logger }));
+  await new Promise<void>((done) => admin.listen(config.ADMIN_PORT, config.ADMIN_HOST, done));
+  logger.info('admin listening', { url: `http://${config.ADMIN_HOST}:${config.ADMIN_PORT}` });
   const { handle } = createBatchHandler({ clickhouse, logger });
   await consumer.run(handle);
   logger.info('worker consuming', { topic: config.KAFKA_TOPIC, group: config.CONSUMER_GROUP });

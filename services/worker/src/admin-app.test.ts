@@ -1,0 +1,59 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { silentLogger } from '@sluice/core';
+import { createAdminApp, type AdminDeps } from './admin-app';
+
+let server: Server | undefined;
+
+async function start(overrides: Partial<AdminDeps> = {}): Promise<string> {
+  const deps: AdminDeps = {
+    clickhouse: { ping: async () => true, readOnlyQuery: async () => '{"n":1}\n' },
+    consumerFailure: () => undefined,
+    logger: silentLogger,
+    ...overrides,
+  };
+  server = createServer(createAdminApp(deps));
+  await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+afterEach(async () => {
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  server = undefined;
+});
+
+test('healthy while it consumes and ClickHouse answers', async () => {
+  const response = await fetch(`${await start()}/healthz`);
+  expect([response.status, await response.json()]).toEqual([200, { status: 'ok' }]);
+});
+
+test('unhealthy once the consumer stopped for good, so a supervisor restarts the worker', async () => {
+  const response = await fetch(`${await start({ consumerFailure: () => 'The group is rebalancing' })}/healthz`);
+  expect([response.status, await response.json()]).toEqual([503, { status: 'not consuming', reason: 'The group is rebalancing' }]);
+});
+
+test('unhealthy while ClickHouse does not answer', async () => {
+  const response = await fetch(`${await start({ clickhouse: { ping: async () => false, readOnlyQuery: async () => '' } })}/healthz`);
+  expect([response.status, await response.json()]).toEqual([503, { status: 'clickhouse unavailable' }]);
+});
+
+test('POST /sql answers JSONEachRow, and names what is wrong otherwise', async () => {
+  const url = await start({
+    clickhouse: {
+      ping: async () => true,
+      readOnlyQuery: async (sql) => {
+        if (sql.startsWith('DROP')) throw new Error('Cannot execute query in readonly mode');
+        if (sql.startsWith('SLOW')) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+        return '{"n":1}\n';
+      },
+    },
+  });
+  const ok = await fetch(`${url}/sql`, { method: 'POST', body: 'SELECT 1' });
+  expect([ok.status, ok.headers.get('content-type'), await ok.text()]).toEqual([200, 'application/x-ndjson; charset=utf-8', '{"n":1}\n']);
+  const refused = await fetch(`${url}/sql`, { method: 'POST', body: 'DROP TABLE events' });
+  expect([refused.status, await refused.json()]).toEqual([400, { code: 'SQL_REJECTED', message: 'Cannot execute query in readonly mode' }]);
+  const unavailable = await fetch(`${url}/sql`, { method: 'POST', body: 'SLOW' });
+  expect([unavailable.status, unavailable.headers.get('retry-after')]).toEqual([503, '1']);
+  const empty = await fetch(`${url}/sql`, { method: 'POST', body: '' });
+  expect([empty.status, await empty.json()]).toEqual([400, { code: 'SQL_EMPTY', message: 'Send the SQL query as the request body' }]);
+});
