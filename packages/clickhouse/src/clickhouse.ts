@@ -33,9 +33,11 @@ export interface ClickHouse {
 }
 
 /**
- * Settings every connection of ours uses. chDB keeps any setting given to one query on its
- * connection for the following ones, so we never pass per-query settings to the writer: all
- * of them are fixed here, once, per connection.
+ * Settings every connection of ours uses. chDB keeps any setting given to one query (as
+ * clickhouse_settings) on its connection for the following ones, so we never pass per-query
+ * settings to the writer: all of them are fixed here, once, per connection. This matters most for
+ * insert_deduplication_token: given as clickhouse_settings it stays, and every later insert is
+ * silently dropped as a duplicate. A SETTINGS clause in the query text is scoped to that query.
  */
 const sessionSettings: ClickHouseSettings = {
   // Without this, DateTime functions follow the host's time zone in chDB.
