@@ -27,9 +27,8 @@ export interface DialectEndpoint<Body> {
   path: string;
   namespace: DatasetNamespace;
   presentedKey(req: Request): string | undefined;
-  /** A header naming the dataset, or undefined when the body names it (see datasetFromBody). */
-  datasetHeader: string | undefined;
-  datasetFromBody?(body: Body): string;
+  /** Where the dataset is named: a request header, or a field of the body. */
+  dataset: { header: string } | { fromBody(body: Body): string };
   validate(value: unknown): ValidationResult<Body>;
   normalise(body: Body, context: RequestContext): Envelope;
   accepted(res: Response, envelope: Envelope): void;
@@ -46,7 +45,7 @@ const trieveShared = {
   method: 'put',
   namespace: 'trieve',
   presentedKey: (req: Request) => keyFromAuthorization(req.get('Authorization')),
-  datasetHeader: 'TR-Dataset',
+  dataset: { header: 'TR-Dataset' },
   accepted: (res: Response) => void res.status(204).end(),
   refused: (res: Response, error: SluiceError) => void withRetryAfter(res, error).json({ message: error.message }),
 } as const;
@@ -74,7 +73,7 @@ export const neuralens: DialectEndpoint<Parameters<typeof normaliseNeuralensEven
   namespace: 'neuralens',
   // The page shows "Bearer KEY"; a bare key is accepted too.
   presentedKey: (req) => keyFromAuthorization(req.get('X-Neuralens-API-Key')),
-  datasetHeader: 'X-Neuralens-Application-ID',
+  dataset: { header: 'X-Neuralens-Application-ID' },
   validate: validateNeuralensEvent,
   normalise: normaliseNeuralensEvent,
   accepted: (res) => void res.status(200).json({ status: 'success', message: '' }),
@@ -87,8 +86,7 @@ export const greenflash: DialectEndpoint<Parameters<typeof normaliseGreenflashEv
   path: '/api/v1/events',
   namespace: 'greenflash',
   presentedKey: (req) => keyFromAuthorization(req.get('Authorization')),
-  datasetHeader: undefined,
-  datasetFromBody: (body) => body.productId,
+  dataset: { fromBody: (body) => body.productId },
   validate: validateGreenflashEvent,
   normalise: normaliseGreenflashEvent,
   accepted: (res, envelope) => void res.status(200).json({ eventId: envelope.event_id, success: true }),

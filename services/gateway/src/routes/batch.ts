@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { SluiceError, errorMessage } from '@sluice/core';
-import { createValidator, validateEnvelope, type BatchItem, type Envelope, type ValidationIssue, type ValidationResult, type Validator } from '@sluice/envelope';
+import { createValidator, envelopeKey, validateEnvelope, type BatchItem, type Envelope, type ValidationIssue, type ValidationResult, type Validator } from '@sluice/envelope';
 import { dialectEndpoints, refuseWithCode, type DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
 import { jsonDepth, maxJsonDepth } from '../json-body';
-import { keyHeader, maxKeyLength } from '../publish';
+import { keyHeader, maxKeyLength } from '../key-headers';
 import type { DatasetNamespace, Principal } from '../tenancy/key-store';
-import { authenticatedPrincipal, publish, type SingleEventDeps } from './single-event';
+import { authenticatedPrincipal, forbiddenMessage, publish, type SingleEventDeps } from './single-event';
 import { keyFromAuthorization } from '../auth';
 
 export interface BatchLimits {
@@ -41,6 +41,12 @@ const namespaceOfSource: Record<Envelope['source'], DatasetNamespace> = {
   native: 'native',
 };
 
+/** What the first step of the route learns for the last: who is asking, and how the body is framed. */
+interface BatchLocals {
+  principal: Principal;
+  format: 'ndjson' | 'json';
+}
+
 type Outcome = { ok: true; envelope: Envelope } | { ok: false; result: Omit<BatchResult, 'index'> };
 
 /**
@@ -54,17 +60,18 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
 
   router.post(
     '/v1/batch',
-    (req: Request, res: Response<unknown, { principal: Principal }>, next: NextFunction) => {
+    (req: Request, res: Response<unknown, BatchLocals>, next: NextFunction) => {
       res.locals.principal = authenticatedPrincipal(keyFromAuthorization(req.get('Authorization')), deps.keyStore);
       const format = bodyFormat(req);
       if (format === undefined) {
         throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/x-ndjson or application/json, got ${JSON.stringify(req.get('Content-Type') ?? '(none)')}`);
       }
+      res.locals.format = format;
       next();
     },
     readBody,
-    async (req: Request, res: Response<unknown, { principal: Principal }>) => {
-      const items = parseItems(typeof req.body === 'string' ? req.body : '', bodyFormat(req) ?? 'ndjson', deps.limits);
+    async (req: Request, res: Response<unknown, BatchLocals>) => {
+      const items = parseItems(typeof req.body === 'string' ? req.body : '', res.locals.format, deps.limits);
       const principal = res.locals.principal;
       const rate = deps.rateLimiter.take(principal.keyId, items.length);
       if (!rate.allowed) {
@@ -81,7 +88,7 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
         const outcome = item.ok ? toEnvelope(item.value, index, principal, receivedAt, idempotencyKey) : { ok: false as const, result: { status: 'invalid' as const, errors: [item.issue] } };
         if (!outcome.ok) return void results.push({ index, ...outcome.result });
         const { envelope } = outcome;
-        const identity = `${envelope.dataset_id}/${envelope.insert_id}`;
+        const identity = envelopeKey(envelope);
         const first = firstIndexOfKey.get(identity);
         if (first !== undefined) return void results.push({ index, status: 'duplicate', insert_id: envelope.insert_id, duplicate_of: first });
         firstIndexOfKey.set(identity, index);
@@ -170,7 +177,7 @@ function toEnvelope(value: unknown, index: number, principal: Principal, receive
   if (!endpoint) return { ok: false, result: { status: 'invalid', errors: [{ path: `/${index}/source`, message: 'is not a known dialect' }] } };
   const event = endpoint.validate(wrapper.event);
   if (!event.ok) return { ok: false, result: { status: 'invalid', errors: prefixed(event.issues, `/${index}/event`) } };
-  const datasetId = wrapper.dataset_id ?? endpoint.datasetFromBody?.(event.value);
+  const datasetId = wrapper.dataset_id ?? ('fromBody' in endpoint.dataset ? endpoint.dataset.fromBody(event.value) : undefined);
   if (datasetId === undefined) return { ok: false, result: { status: 'invalid', errors: [{ path: `/${index}/dataset_id`, message: `is required for ${wrapper.source} events` }] } };
   const fallbackKey = idempotencyKey === undefined ? undefined : `${idempotencyKey}/${index}`;
   const envelope = endpoint.normalise(event.value, {
@@ -189,6 +196,5 @@ function toEnvelope(value: unknown, index: number, principal: Principal, receive
 
 function permitted(principal: Principal, namespace: DatasetNamespace, envelope: Envelope, index: number): Outcome {
   if (principal.canWrite(namespace, envelope.dataset_id)) return { ok: true, envelope };
-  const message = `This API key may not write to ${namespace} dataset ${JSON.stringify(envelope.dataset_id)}`;
-  return { ok: false, result: { status: 'forbidden', insert_id: envelope.insert_id, errors: [{ path: `/${index}`, message }] } };
+  return { ok: false, result: { status: 'forbidden', insert_id: envelope.insert_id, errors: [{ path: `/${index}`, message: forbiddenMessage(namespace, envelope.dataset_id) }] } };
 }

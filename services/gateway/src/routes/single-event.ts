@@ -6,9 +6,10 @@ import type { DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
 import { jsonBody } from '../json-body';
 import type { GatewayMetrics } from '../metrics';
-import { checkedEnvelope, keyHeader, toMessage } from '../publish';
+import { keyHeader } from '../key-headers';
+import { checkedEnvelope, toMessage } from '../publish';
 import type { RateLimiter } from '../rate-limit';
-import type { KeyStore, Principal } from '../tenancy/key-store';
+import type { DatasetNamespace, KeyStore, Principal } from '../tenancy/key-store';
 
 export interface SingleEventDeps {
   publisher: EventPublisher;
@@ -38,10 +39,12 @@ export function createSingleEventRoute<Body>(endpoint: DialectEndpoint<Body>, de
   };
 
   router[endpoint.method](endpoint.path, authenticate, ...jsonBody(deps.maxBodyBytes), async (req: Request, res: Authenticated) => {
-    const headerDataset = endpoint.datasetHeader === undefined ? undefined : keyHeader(req, endpoint.datasetHeader, true);
+    const { dataset } = endpoint;
+    // A missing dataset header is reported before the body's problems, as the vendors' APIs do.
+    const headerDataset = 'header' in dataset ? keyHeader(req, dataset.header, true) : undefined;
     const validation = endpoint.validate(req.body);
     if (!validation.ok) throw new SluiceError('INVALID_EVENT', formatIssues(validation.issues), { field: validation.issues[0]?.path });
-    const datasetId = headerDataset ?? endpoint.datasetFromBody?.(validation.value) ?? '';
+    const datasetId = 'header' in dataset ? (headerDataset as string) : dataset.fromBody(validation.value);
     authorise(res.locals.principal, endpoint, datasetId);
     const envelope = checkedEnvelope(
       endpoint.normalise(validation.value, {
@@ -72,10 +75,12 @@ export function authenticatedPrincipal(presentedKey: string | undefined, keyStor
   return principal;
 }
 
+export function forbiddenMessage(namespace: DatasetNamespace, datasetId: string): string {
+  return `This API key may not write to ${namespace} dataset ${JSON.stringify(datasetId)}`;
+}
+
 export function authorise(principal: Principal, endpoint: Pick<DialectEndpoint<unknown>, 'namespace'>, datasetId: string): void {
-  if (!principal.canWrite(endpoint.namespace, datasetId)) {
-    throw new SluiceError('FORBIDDEN', `This API key may not write to ${endpoint.namespace} dataset ${JSON.stringify(datasetId)}`);
-  }
+  if (!principal.canWrite(endpoint.namespace, datasetId)) throw new SluiceError('FORBIDDEN', forbiddenMessage(endpoint.namespace, datasetId));
 }
 
 export async function publish(deps: Pick<SingleEventDeps, 'publisher' | 'metrics'>, envelopes: Envelope[]): Promise<void> {
