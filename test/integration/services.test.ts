@@ -8,6 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@sluice/core';
+import { loadMigrations } from '@sluice/clickhouse';
 import { isPortOpen, repositoryRoot } from '@sluice/kafka';
 import { startService, type RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, uniqueName, waitFor } from '../helpers/pipeline';
@@ -131,7 +132,8 @@ test('the worker stops cleanly and its data is still there after a restart', asy
   expect(await isPortOpen(adminPort)).toBe(false);
   await start('worker');
   expect(sql("SELECT count() AS n FROM events WHERE dataset_id = 'ds-services'")).toBe(before);
-  expect(sql('SELECT count() AS n FROM schema_migrations FINAL')).toBe('{"n":1}\n');
+  // Each migration applied once, not again on the restart.
+  expect(sql('SELECT count() AS n FROM schema_migrations FINAL')).toBe(`{"n":${loadMigrations().length}}\n`);
 });
 
 test('the admin endpoint refuses writes and empty queries with clear errors', async () => {
