@@ -115,8 +115,8 @@ test.each([
     { items: ['sku-1', 'sku-2'], revenue: 20 },
   ],
   ['filter_clicked', { event_type: 'filter_clicked', event_name: 'f', items: { 'tag::color': 'red' } }, { items: ['tag::color=red'] }],
-  ['search', { event_type: 'search', query: 'oak chair', tokens: 12 }, { query: 'oak chair', request_type: 'search', event_name: 'search' }],
-  ['rag', { event_type: 'rag', user_message: 'which chair?', tokens: 40, search_id: requestId }, { query: 'which chair?', request_type: 'rag', request_id: requestId }],
+  ['search', { event_type: 'search', query: 'oak chair', tokens: 12 }, { query: 'oak chair', request_type: 'search', event_name: 'search', request_id: 'skeleton-search' }],
+  ['rag', { event_type: 'rag', user_message: 'which chair?', tokens: 40, search_id: requestId }, { query: 'which chair?', request_type: 'rag', request_id: 'skeleton-rag' }],
   ['recommendation', { event_type: 'recommendation', positive_tracking_ids: ['sku-3'] }, { items: ['sku-3'], request_type: 'recommendation' }],
 ])('a Trieve %s event is stored with its normalised fields', async (type, body, expected) => {
   const insertId = `skeleton-${type}`;

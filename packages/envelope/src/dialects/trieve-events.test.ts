@@ -159,9 +159,9 @@ const expectedFields: Record<EventType, Partial<Envelope>> = {
     items: ['search::category=shoes', 'search::color=red'],
     page: '/search',
   },
-  search: { query: 'running shoes', request_type: 'search', user_id: 'user-4', properties: { value: 'ab-test-b' } },
-  rag: { query: 'How do I return shoes?', request_type: 'rag', request_id: searchId },
-  recommendation: { request_type: 'recommendation' },
+  search: { query: 'running shoes', request_type: 'search', request_id: context.eventId, user_id: 'user-4', properties: { value: 'ab-test-b' } },
+  rag: { query: 'How do I return shoes?', request_type: 'rag', request_id: context.eventId },
+  recommendation: { request_type: 'recommendation', request_id: context.eventId },
 };
 
 function bodyOf(eventType: EventType, patch: Body = {}): Body {
@@ -218,6 +218,14 @@ describe('valid Trieve events', () => {
     const envelope = normaliseTrieveEvent(accepted(bodyOf('purchase', { items })), context);
     expect(envelope.revenue).toBeCloseTo(total, 10);
     expect(envelope.items).toEqual(items.map((i) => i.tracking_id));
+  });
+
+  test.each(['search', 'rag', 'recommendation'] as const)('%s: request_id is metadata.request_id, else the Idempotency-Key, else the event id', (eventType) => {
+    const named = normaliseTrieveEvent(accepted(bodyOf(eventType, { metadata: { request_id: 'req-7' } })), { ...context, idempotencyKey: 'key-1' });
+    expect(named.request_id).toBe('req-7');
+    const keyed = normaliseTrieveEvent(accepted(bodyOf(eventType, { metadata: { request_id: 7 } })), { ...context, idempotencyKey: 'key-1' });
+    expect(keyed.request_id).toBe('key-1');
+    expect(normaliseTrieveEvent(accepted(bodyOf(eventType)), context).request_id).toBe(context.eventId);
   });
 
   test('a click without clicked_items has no items and no position', () => {
@@ -401,7 +409,7 @@ describe('nullable Trieve fields', () => {
     clicked_items: { items: [], position: null },
     is_conversion: { is_conversion: null },
     metadata: { properties: null },
-    search_id: { request_id: null },
+    search_id: {},
     search_type: {},
     rag_type: {},
     recommendation_type: {},

@@ -1,7 +1,7 @@
 import type { Envelope } from '../envelope';
 import type { TrieveEvent } from '../generated/schema-types';
 import { createValidator, type Validator } from '../validation';
-import { asProperties, envelopeOf, type RequestContext } from './common';
+import { asProperties, envelopeOf, isPlainObject, type RequestContext } from './common';
 
 /**
  * A Trieve EventTypes body as schemas/dialects/trieve-event.json accepts it: a union of one
@@ -71,7 +71,6 @@ const trieveMappings: { [T in TrieveEventType]: (event: Extract<TrieveEvent, { e
     event_name: 'rag',
     query: e.user_message,
     request_type: 'rag',
-    request_id: e.search_id ?? null,
     user_id: e.user_id ?? null,
     properties: asProperties(e.metadata),
   }),
@@ -84,7 +83,19 @@ const trieveMappings: { [T in TrieveEventType]: (event: Extract<TrieveEvent, { e
   }),
 };
 
+/** The event types that describe a request, which clicks, add_to_carts and purchases name by request_id. */
+const requestEventTypes: ReadonlySet<TrieveEventType> = new Set(['search', 'rag', 'recommendation']);
+
+/**
+ * A request event's request_id is metadata.request_id when that is a string (the id the producer
+ * will send with the clicks), else its insert_id, so every request is counted once. A rag event's
+ * search_id stays in raw: it names another request.
+ */
 export function normaliseTrieveEvent(event: TrieveEvent, context: RequestContext): Envelope {
   const map = trieveMappings[event.event_type] as (event: TrieveEvent) => DialectFields;
-  return envelopeOf('trieve', context, { event_type: event.event_type, ...map(event) }, event);
+  const envelope = envelopeOf('trieve', context, { event_type: event.event_type, ...map(event) }, event);
+  if (!requestEventTypes.has(event.event_type)) return envelope;
+  const metadata = 'metadata' in event ? event.metadata : undefined;
+  const named = isPlainObject(metadata) && typeof metadata.request_id === 'string' && metadata.request_id !== '' ? metadata.request_id : undefined;
+  return { ...envelope, request_id: named ?? envelope.insert_id };
 }
