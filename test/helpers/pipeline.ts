@@ -10,6 +10,8 @@ import { createApp } from '../../services/gateway/src/app';
 import type { RateLimiter } from '../../services/gateway/src/rate-limit';
 import { createDevKeyStore, type KeyStore } from '../../services/gateway/src/tenancy/key-store';
 import { createBatchHandler } from '../../services/worker/src/batch-handler';
+import type { SamplingRules } from '../../services/worker/src/sampling';
+import { createStoredKeys } from '../../services/worker/src/stored-keys';
 import { testDataRoot } from './test-broker';
 
 export const testLogger: Logger = createLogger({ level: (process.env.TEST_LOG_LEVEL as 'debug' | undefined) ?? 'error' });
@@ -72,7 +74,7 @@ export interface InProcessPipeline {
 
 /** Gateway and worker in this process, wired to the real test broker and real chDB. */
 export async function startInProcessPipeline(
-  options: { brokers?: string[]; partitions?: number; keyStore?: KeyStore; rateLimiter?: RateLimiter } = {},
+  options: { brokers?: string[]; partitions?: number; keyStore?: KeyStore; rateLimiter?: RateLimiter; sampling?: SamplingRules } = {},
 ): Promise<InProcessPipeline> {
   const brokers = options.brokers ?? testBrokers();
   const topic = uniqueName('events');
@@ -93,7 +95,8 @@ export async function startInProcessPipeline(
 
   const clickhouse = await openTestClickHouse();
   const consumer: EventConsumer = await bus.createConsumer({ groupId: uniqueName('group'), topic });
-  await consumer.run(createBatchHandler({ clickhouse, logger: testLogger }).handle);
+  const storedKeys = createStoredKeys(clickhouse, { windowMs: 7 * 24 * 3600 * 1000 });
+  await consumer.run(createBatchHandler({ clickhouse, storedKeys, logger: testLogger, ...(options.sampling ? { sampling: options.sampling } : {}) }).handle);
 
   return {
     gatewayUrl,

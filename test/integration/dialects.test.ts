@@ -4,6 +4,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import { startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
+import { samplePoint } from '../../services/worker/src/sampling';
 
 let pipeline: InProcessPipeline;
 
@@ -100,7 +101,7 @@ describe('Greenflash: POST /api/v1/events', () => {
     value: '99.00',
     valueType: 'currency',
     influence: 'positive',
-    insertId: 'gf-0001',
+    insertId: 'gf-0005',
     eventAt: '2024-05-14T10:00:00.000Z',
     organizationId: 'org-9',
     userId: 'u-9',
@@ -109,11 +110,13 @@ describe('Greenflash: POST /api/v1/events', () => {
   };
 
   test('the event gets {eventId, success: true} and is stored with its derived quality score and revenue', async () => {
+    // At sampleRate 0.5 this insertId is one the worker keeps: its sample point is below 0.5.
+    expect(samplePoint('prod-1', 'insert:gf-0005')).toBeLessThan(0.5);
     const response = await send('POST', '/api/v1/events', { authorization: `Bearer ${pipeline.apiKey}` }, event);
     expect(response.status).toBe(200);
     const reply = (await response.json()) as { eventId: string; success: boolean };
     expect(reply).toEqual({ eventId: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown, success: true });
-    expect(await row("insert_id = 'gf-0001'", {})).toMatchObject({
+    expect(await row("insert_id = 'gf-0005'", {})).toMatchObject({
       event_id: reply.eventId,
       dataset_id: 'prod-1',
       source: 'greenflash',

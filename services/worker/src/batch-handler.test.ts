@@ -1,6 +1,9 @@
 import { silentLogger, type ConsumedBatch, type ConsumedMessage } from '@sluice/core';
 import type { Envelope } from '@sluice/envelope';
 import { createBatchHandler } from './batch-handler';
+import type { StoredKeys } from './steps/deduplicate';
+
+const noneStored: StoredKeys = { storedAmong: async () => new Set() };
 
 const envelope: Envelope = {
   schema_version: 1,
@@ -40,6 +43,7 @@ const instantBackoff = { initialDelayMs: 1, maxDelayMs: 1, multiplier: 1, jitter
 test('valid envelopes become rows with lineage; bad messages are counted by step and skipped', async () => {
   const inserted: { table: string; rows: readonly object[] }[] = [];
   const { handle, stats } = createBatchHandler({
+    storedKeys: noneStored,
     clickhouse: { insertRows: async (table, rows) => void inserted.push({ table, rows }) },
     logger: silentLogger,
   });
@@ -79,6 +83,8 @@ test('valid envelopes become rows with lineage; bad messages are counted by step
     'parse:dlq': 2,
     'validate:ok': 1,
     'validate:dlq': 2,
+    'sample:ok': 1,
+    'dedup:ok': 1,
     'insert:ok': 1,
   });
   expect(stats.storedRows).toBe(1);
@@ -86,7 +92,7 @@ test('valid envelopes become rows with lineage; bad messages are counted by step
 
 test('a batch with nothing valid inserts nothing', async () => {
   const insertRows = jest.fn(async () => undefined);
-  const { handle } = createBatchHandler({ clickhouse: { insertRows }, logger: silentLogger });
+  const { handle } = createBatchHandler({ storedKeys: noneStored, clickhouse: { insertRows }, logger: silentLogger });
   await handle(batch([message('[]', '1')]));
   expect(insertRows).not.toHaveBeenCalled();
 });
@@ -94,6 +100,7 @@ test('a batch with nothing valid inserts nothing', async () => {
 test('while ClickHouse is unreachable the insert is retried, heartbeating, until it succeeds', async () => {
   let calls = 0;
   const { handle, stats } = createBatchHandler({
+    storedKeys: noneStored,
     clickhouse: {
       insertRows: async () => {
         if (++calls < 4) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
@@ -114,7 +121,7 @@ test('an insert ClickHouse keeps refusing is handed back to Kafka (thrown, so no
   const insertRows = jest.fn(async () => {
     throw new Error('Code: 53. Type mismatch');
   });
-  const { handle } = createBatchHandler({ clickhouse: { insertRows }, logger: silentLogger, backoff: instantBackoff, maxRejectedInsertAttempts: 3 });
+  const { handle } = createBatchHandler({ storedKeys: noneStored, clickhouse: { insertRows }, logger: silentLogger, backoff: instantBackoff, maxRejectedInsertAttempts: 3 });
   await expect(handle(batch([message(JSON.stringify(envelope), '1')]))).rejects.toThrow('Type mismatch');
   expect(insertRows).toHaveBeenCalledTimes(3);
 });
@@ -123,7 +130,66 @@ test('a batch whose partition was revoked stops retrying at once', async () => {
   const insertRows = jest.fn(async () => {
     throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
   });
-  const { handle } = createBatchHandler({ clickhouse: { insertRows }, logger: silentLogger, backoff: instantBackoff });
+  const { handle } = createBatchHandler({ storedKeys: noneStored, clickhouse: { insertRows }, logger: silentLogger, backoff: instantBackoff });
   await expect(handle(batch([message(JSON.stringify(envelope), '1')], true))).rejects.toThrow('ClickHouse is unavailable');
+  expect(insertRows).toHaveBeenCalledTimes(1);
+});
+
+test('sampled-out events and duplicates are dropped and counted; the kept row records its sample rate', async () => {
+  const inserted: object[] = [];
+  const storedAmong = jest.fn(async () => new Set(['ds/stored-before']));
+  const { handle, stats } = createBatchHandler({
+    storedKeys: { storedAmong },
+    clickhouse: {
+      insertRows: async (_table, rows) => void inserted.push(...rows),
+    },
+    sampling: {
+      datasets: { ds: { eventTypes: { purchase: 0 }, default: 0.5 } },
+    },
+    logger: silentLogger,
+  });
+  const send = (patch: Partial<Envelope>, offset: string): ConsumedMessage => message(JSON.stringify({ ...envelope, ...patch }), offset);
+  await handle(
+    batch([
+      send({ insert_id: 'dropped-by-rate' }, '1'),
+      send({ insert_id: 'forced', force_sample: true }, '2'),
+      send({ insert_id: 'stored-before', event_type: 'view', force_sample: true }, '3'),
+      send({ insert_id: 'twice', event_type: 'view', force_sample: true }, '4'),
+      send({ insert_id: 'twice', event_type: 'view', force_sample: true }, '5'),
+    ]),
+  );
+  expect(inserted).toEqual([
+    expect.objectContaining({ insert_id: 'forced', sample_rate: 1 }),
+    expect.objectContaining({
+      insert_id: 'twice',
+      kafka_offset: '4',
+      sample_rate: 1,
+    }),
+  ]);
+  expect(storedAmong).toHaveBeenCalledTimes(1);
+  expect(stats.outcomes.get('sample:drop')).toBe(1);
+  expect(stats.outcomes.get('dedup:drop')).toBe(2);
+  expect(stats.outcomes.get('dedup:ok')).toBe(2);
+});
+
+test('a dedup lookup ClickHouse cannot answer is retried; nothing is inserted until it answers', async () => {
+  let lookups = 0;
+  const insertRows = jest.fn(async () => undefined);
+  const { handle } = createBatchHandler({
+    storedKeys: {
+      storedAmong: async () => {
+        if (++lookups < 3)
+          throw Object.assign(new Error('connect ECONNREFUSED'), {
+            code: 'ECONNREFUSED',
+          });
+        return new Set<string>();
+      },
+    },
+    clickhouse: { insertRows },
+    logger: silentLogger,
+    backoff: instantBackoff,
+  });
+  await handle(batch([message(JSON.stringify(envelope), '1')]));
+  expect(lookups).toBe(3);
   expect(insertRows).toHaveBeenCalledTimes(1);
 });

@@ -1,17 +1,23 @@
 import { backoffDelay, defaultBackoff, errorMessage, sleep, type BackoffOptions, type BatchHandler, type ConsumedBatch, type ConsumedMessage, type Logger } from '@sluice/core';
 import type { ClickHouse } from '@sluice/clickhouse';
 import { classifyQueryError } from '@sluice/clickhouse';
+import type { Envelope } from '@sluice/envelope';
 import { toEventRow, type EventRow } from './event-row';
+import { keepEverything, type SamplingRules } from './sampling';
+import { createDeduplicateStep, type StoredKeys } from './steps/deduplicate';
 import { createParseMessageStep } from './steps/parse-message';
+import { createSampleEventStep } from './steps/sample-event';
 import type { StepResult } from './steps/step-result';
 import { createValidateEnvelopeStep } from './steps/validate-envelope';
 
 export interface BatchHandlerDeps {
   clickhouse: Pick<ClickHouse, 'insertRows'>;
+  storedKeys: StoredKeys;
+  sampling?: SamplingRules;
   logger: Logger;
   eventsTable?: string;
   backoff?: BackoffOptions;
-  /** An insert ClickHouse refuses (rather than cannot receive) is retried this many times before the batch is given back to Kafka. */
+  /** A ClickHouse call that is refused (rather than not received) is retried this many times before the batch is given back to Kafka. */
   maxRejectedInsertAttempts?: number;
 }
 
@@ -19,12 +25,15 @@ export interface WorkerStats {
   /** Outcomes counted per step, keyed "step:kind". */
   outcomes: Map<string, number>;
   storedRows: number;
+  /** ClickHouse calls (dedup lookups and inserts) retried. */
   insertRetries: number;
 }
 
 export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandler; stats: WorkerStats } {
   const parse = createParseMessageStep();
   const validate = createValidateEnvelopeStep();
+  const sample = createSampleEventStep({ rules: deps.sampling ?? keepEverything });
+  const deduplicate = createDeduplicateStep({ storedKeys: deps.storedKeys });
   const stats: WorkerStats = { outcomes: new Map(), storedRows: 0, insertRetries: 0 };
   const table = deps.eventsTable ?? 'events';
 
@@ -36,7 +45,8 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
   function accept<T>(step: string, result: StepResult<T>, message: ConsumedMessage): T | undefined {
     count(step, result.kind);
     if (result.kind === 'ok') return result.value;
-    deps.logger.error('message rejected', {
+    // Drops (sampled out, duplicates) are expected traffic: counted, not logged as failures.
+    deps.logger[result.kind === 'drop' ? 'debug' : 'error'](result.kind === 'drop' ? 'message dropped' : 'message rejected', {
       step,
       outcome: result.kind,
       reason: result.reason,
@@ -47,21 +57,19 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
     return undefined;
   }
 
-  async function insertWithRetry(rows: EventRow[], batch: ConsumedBatch): Promise<void> {
+  /** Runs one ClickHouse call of a step, retrying with backoff (heartbeating) while ClickHouse cannot answer. */
+  async function withRetry<T>(step: string, batch: ConsumedBatch, call: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await deps.clickhouse.insertRows(table, rows);
-        count('insert', 'ok');
-        stats.storedRows += rows.length;
-        return;
+        return await call();
       } catch (error) {
         const failure = classifyQueryError(error);
-        count('insert', 'retry');
+        count(step, 'retry');
         stats.insertRetries++;
         const refused = failure.code !== 'CLICKHOUSE_UNAVAILABLE';
         if (batch.isStale() || (refused && attempt + 1 >= (deps.maxRejectedInsertAttempts ?? 5))) throw failure;
         const delay = backoffDelay(attempt, deps.backoff ?? defaultBackoff);
-        deps.logger.warn('insert into ClickHouse failed; retrying without committing', { error: errorMessage(error), attempt, delayMs: delay, rows: rows.length });
+        deps.logger.warn(`ClickHouse call of step ${step} failed; retrying without committing`, { error: errorMessage(error), attempt, delayMs: delay });
         await batch.heartbeat();
         await sleep(delay);
       }
@@ -69,15 +77,27 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
   }
 
   const handle: BatchHandler = async (batch) => {
-    const rows: EventRow[] = [];
+    const kept: { envelope: Envelope; message: ConsumedMessage }[] = [];
     for (const message of batch.messages) {
       const parsed = accept('parse', parse(message), message);
       if (parsed === undefined) continue;
       const envelope = accept('validate', validate(parsed), message);
       if (envelope === undefined) continue;
-      rows.push(toEventRow(envelope, message));
+      const sampled = accept('sample', sample(envelope), message);
+      if (sampled !== undefined) kept.push({ envelope: sampled, message });
     }
-    if (rows.length > 0) await insertWithRetry(rows, batch);
+    if (kept.length === 0) return;
+    const decisions = await withRetry('dedup', batch, () => deduplicate(kept.map((k) => k.envelope)));
+    const rows: EventRow[] = [];
+    kept.forEach(({ message }, i) => {
+      const decision = decisions[i];
+      const envelope = decision === undefined ? undefined : accept('dedup', decision, message);
+      if (envelope !== undefined) rows.push(toEventRow(envelope, message));
+    });
+    if (rows.length === 0) return;
+    await withRetry('insert', batch, () => deps.clickhouse.insertRows(table, rows));
+    count('insert', 'ok');
+    stats.storedRows += rows.length;
   };
   return { handle, stats };
 }

@@ -1,10 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
-import { createLogger, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
+import { SluiceError, createLogger, errorMessage, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { applyMigrations, openClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
+import { keepEverything, parseSamplingRules, type SamplingRules } from './sampling';
+import { createStoredKeys } from './stored-keys';
 
 const settings = {
   ...kafkaSettings,
@@ -16,6 +19,8 @@ const settings = {
   CHDB_PATH: { parse: parsers.nonEmpty, default: '.data/chdb', description: 'chDB data directory (embedded mode)' } as Setting<string>,
   ADMIN_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: 'Interface of the admin listener (POST /sql)' } as Setting<string>,
   ADMIN_PORT: { parse: parsers.port, default: 8091, description: 'Port of the admin listener (POST /sql)' } as Setting<number>,
+  DEDUP_WINDOW_HOURS: { parse: parsers.positiveInt, default: 168, description: 'An insert_id stored within this many hours makes a later copy a duplicate' } as Setting<number>,
+  SAMPLING_FILE: { parse: parsers.nonEmpty, default: '', description: 'JSON file of sampling rates per dataset (docs/sampling.md); unset keeps every event' } as Setting<string>,
   LOG_LEVEL: { parse: parsers.oneOf('debug', 'info', 'warn', 'error'), default: 'info', description: 'Log level' } as Setting<string>,
 };
 
@@ -39,7 +44,8 @@ async function main(): Promise<void> {
   const admin = createServer(createAdminApp({ clickhouse, consumerFailure: () => consumer.failure(), logger }));
   await new Promise<void>((done) => admin.listen(config.ADMIN_PORT, config.ADMIN_HOST, done));
   logger.info('admin listening', { url: `http://${config.ADMIN_HOST}:${config.ADMIN_PORT}` });
-  const { handle } = createBatchHandler({ clickhouse, logger });
+  const storedKeys = createStoredKeys(clickhouse, { windowMs: config.DEDUP_WINDOW_HOURS * 3_600_000 });
+  const { handle } = createBatchHandler({ clickhouse, storedKeys, sampling: readSamplingFile(config.SAMPLING_FILE), logger });
   await consumer.run(handle);
   logger.info('worker consuming', { topic: config.KAFKA_TOPIC, group: config.CONSUMER_GROUP });
 
@@ -49,6 +55,17 @@ async function main(): Promise<void> {
     await new Promise<void>((done) => admin.close(() => done()));
     await clickhouse.close();
   });
+}
+
+function readSamplingFile(path: string): SamplingRules {
+  if (path === '') return keepEverything;
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new SluiceError('INVALID_CONFIG', `SAMPLING_FILE ${path} could not be read as JSON: ${errorMessage(error)}`);
+  }
+  return parseSamplingRules(json, `SAMPLING_FILE ${path}`);
 }
 
 main().catch((error: unknown) => {

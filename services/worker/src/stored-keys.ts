@@ -1,0 +1,36 @@
+import type { ClickHouse } from '@sluice/clickhouse';
+import { envelopeKey } from '@sluice/envelope';
+import type { StoredKeys } from './steps/deduplicate';
+
+/** Keys per lookup query, so that a query (and its parameters) stays small. */
+const keysPerQuery = 1000;
+
+/**
+ * Looks keys up in event_keys, which a materialized view fills from every insert into events
+ * (deploy/clickhouse/migrations/0002_analytics.sql). Keys stored longer ago than the window count as new.
+ */
+export function createStoredKeys(clickhouse: Pick<ClickHouse, 'queryRows'>, options: { windowMs: number }): StoredKeys {
+  return {
+    async storedAmong(keys) {
+      const idsByDataset = new Map<string, string[]>();
+      for (const key of keys) {
+        const ids = idsByDataset.get(key.dataset_id);
+        if (ids === undefined) idsByDataset.set(key.dataset_id, [key.insert_id]);
+        else ids.push(key.insert_id);
+      }
+      const stored = new Set<string>();
+      for (const [datasetId, ids] of idsByDataset) {
+        for (let start = 0; start < ids.length; start += keysPerQuery) {
+          const rows = await clickhouse.queryRows<{ insert_id: string }>(
+            `SELECT DISTINCT insert_id FROM event_keys
+             WHERE dataset_id = {datasetId:String} AND insert_id IN {ids:Array(String)}
+               AND received_at >= now64(3) - toIntervalMillisecond({windowMs:UInt64})`,
+            { datasetId, ids: ids.slice(start, start + keysPerQuery), windowMs: options.windowMs },
+          );
+          for (const row of rows) stored.add(envelopeKey({ dataset_id: datasetId, insert_id: row.insert_id }));
+        }
+      }
+      return stored;
+    },
+  };
+}
