@@ -57,7 +57,7 @@ export function toEventRow(envelope: Envelope, message: Pick<ConsumedMessage, 't
     page: envelope.page ?? null,
     items: envelope.items ?? [],
     is_conversion: envelope.is_conversion ?? null,
-    revenue: envelope.revenue ?? null,
+    revenue: envelope.revenue === undefined || envelope.revenue === null ? null : toMicros(envelope.revenue),
     value: envelope.value ?? null,
     value_type: envelope.value_type ?? null,
     influence: envelope.influence ?? null,
@@ -74,4 +74,12 @@ export function toEventRow(envelope: Envelope, message: Pick<ConsumedMessage, 't
     kafka_partition: message.partition,
     kafka_offset: message.offset,
   };
+}
+
+/**
+ * Revenue to the column's 6 decimals, rounded. ClickHouse truncates extra digits when it parses a
+ * Decimal, so a float sum such as 0.7 + 0.1 (0.7999999999999999) would be stored as 0.799999.
+ */
+function toMicros(amount: number): number {
+  return Math.round(amount * 1e6) / 1e6;
 }
