@@ -2,6 +2,8 @@
 -- materialized views, and the analyst-facing views. docs/analysts.md documents every view.
 --
 -- Conventions:
+--  * Where a SELECT aliases a column under its own name, WHERE names the column as events.<name>:
+--    a bare name would mean the alias (assumeNotNull(position) is never NULL).
 --  * Aggregate tables hold raw counts and sums only; ratios are computed in the views at query time.
 --  * Every aggregate table keys on sample_rate, so a view re-weights exactly: estimate = count / sample_rate.
 --  * Money and Greenflash numeric values are Decimal, so sums are exact whatever the merge order.
@@ -83,7 +85,7 @@ SELECT
     toUInt64(event_type = 'purchase') AS purchases,
     toDecimal128(ifNull(revenue, 0), 6) AS revenue
 FROM events
-WHERE request_id IS NOT NULL AND request_id != '' AND (SELECT count() FROM search_requests) = 0;
+WHERE events.request_id IS NOT NULL AND events.request_id != '' AND (SELECT count() FROM search_requests) = 0;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS search_requests_mv TO search_requests AS
 SELECT
@@ -100,7 +102,7 @@ SELECT
     toUInt64(event_type = 'purchase') AS purchases,
     toDecimal128(ifNull(revenue, 0), 6) AS revenue
 FROM events
-WHERE request_id IS NOT NULL AND request_id != '';
+WHERE events.request_id IS NOT NULL AND events.request_id != '';
 
 -- Neuralens item impressions and clicks by page and position, per day of the event.
 CREATE TABLE IF NOT EXISTS item_ctr_totals
@@ -121,7 +123,7 @@ INSERT INTO item_ctr_totals
 SELECT dataset_id, toDate(occurred_at) AS day, ifNull(page, '') AS page, assumeNotNull(position) AS position, sample_rate,
        countIf(event_type = 'view') AS impressions, countIf(event_type = 'click') AS clicks
 FROM events
-WHERE source = 'neuralens' AND event_name IN ('VIEW_PRODUCT', 'VIEW_SUGGESTION', 'CLICK_PRODUCT', 'CLICK_SUGGESTION') AND position IS NOT NULL
+WHERE source = 'neuralens' AND event_name IN ('VIEW_PRODUCT', 'VIEW_SUGGESTION', 'CLICK_PRODUCT', 'CLICK_SUGGESTION') AND events.position IS NOT NULL
   AND (SELECT count() FROM item_ctr_totals) = 0
 GROUP BY dataset_id, day, page, position, sample_rate;
 
@@ -129,7 +131,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS item_ctr_totals_mv TO item_ctr_totals AS
 SELECT dataset_id, toDate(occurred_at) AS day, ifNull(page, '') AS page, assumeNotNull(position) AS position, sample_rate,
        countIf(event_type = 'view') AS impressions, countIf(event_type = 'click') AS clicks
 FROM events
-WHERE source = 'neuralens' AND event_name IN ('VIEW_PRODUCT', 'VIEW_SUGGESTION', 'CLICK_PRODUCT', 'CLICK_SUGGESTION') AND position IS NOT NULL
+WHERE source = 'neuralens' AND event_name IN ('VIEW_PRODUCT', 'VIEW_SUGGESTION', 'CLICK_PRODUCT', 'CLICK_SUGGESTION') AND events.position IS NOT NULL
 GROUP BY dataset_id, day, page, position, sample_rate;
 
 -- Conversion events per day of the event: is_conversion set, add_to_cart, purchase (Trieve and
