@@ -9,7 +9,7 @@ import { createKafkaBus, type KafkaBus } from '@sluice/kafka';
 import { createApp } from '../../services/gateway/src/app';
 import type { RateLimiter } from '../../services/gateway/src/rate-limit';
 import { createDevKeyStore, type KeyStore } from '../../services/gateway/src/tenancy/key-store';
-import { createBatchHandler } from '../../services/worker/src/batch-handler';
+import { createBatchHandler, type WorkerStats } from '../../services/worker/src/batch-handler';
 import type { SamplingRules } from '../../services/worker/src/sampling';
 import { createStoredKeys } from '../../services/worker/src/stored-keys';
 import { testDataRoot } from './test-broker';
@@ -69,6 +69,7 @@ export interface InProcessPipeline {
   bus: KafkaBus;
   publisher: EventPublisher;
   clickhouse: ClickHouse;
+  workerStats: WorkerStats;
   stop(): Promise<void>;
 }
 
@@ -96,7 +97,8 @@ export async function startInProcessPipeline(
   const clickhouse = await openTestClickHouse();
   const consumer: EventConsumer = await bus.createConsumer({ groupId: uniqueName('group'), topic });
   const storedKeys = createStoredKeys(clickhouse, { windowMs: 7 * 24 * 3600 * 1000 });
-  await consumer.run(createBatchHandler({ clickhouse, storedKeys, logger: testLogger, ...(options.sampling ? { sampling: options.sampling } : {}) }).handle);
+  const worker = createBatchHandler({ clickhouse, storedKeys, logger: testLogger, ...(options.sampling ? { sampling: options.sampling } : {}) });
+  await consumer.run(worker.handle);
 
   return {
     gatewayUrl,
@@ -105,6 +107,7 @@ export async function startInProcessPipeline(
     bus,
     publisher,
     clickhouse,
+    workerStats: worker.stats,
     async stop() {
       await closeServer(server);
       await publisher.close();

@@ -1,0 +1,170 @@
+/**
+ * The exact-numbers test: a few thousand events in every dialect, with duplicates, sampled and
+ * late events and multi-item purchases, go through the real gateway, Kafka and worker into chDB.
+ * Every analyst view must then return exactly the numbers the fixture module computes from the
+ * facts alone (test/helpers/analytics-fixture.ts).
+ */
+import { sleep } from '@sluice/core';
+import {
+  buildFacts,
+  expectedConversionDaily,
+  expectedCtrByPosition,
+  expectedCtrByQuery,
+  expectedCtrDaily,
+  expectedItemCtrByPosition,
+  expectedOutcomesDaily,
+  expectedSearchConversionDaily,
+  expectedStored,
+  fixtureSampling,
+  render,
+  renderThroughBatch,
+  type Fact,
+  type HttpRequest,
+  type Row,
+  type StoredFact,
+} from '../helpers/analytics-fixture';
+import { startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
+
+let pipeline: InProcessPipeline;
+let facts: Fact[];
+let stored: StoredFact[];
+
+/** Trieve events happen "now": keep the run from straddling midnight UTC, which would split their day. */
+async function awayFromMidnight(): Promise<void> {
+  const untilMidnight = 86_400_000 - (Date.now() % 86_400_000);
+  if (untilMidnight < 180_000) await sleep(untilMidnight + 1_000);
+}
+
+async function sendAll(requests: readonly HttpRequest[], concurrency: number): Promise<void> {
+  let next = 0;
+  const failures: string[] = [];
+  async function lane(): Promise<void> {
+    while (next < requests.length) {
+      const request = requests[next++];
+      if (request === undefined) return;
+      const response = await fetch(`${pipeline.gatewayUrl}${request.path}`, { method: request.method, headers: request.headers, body: request.body });
+      const text = await response.text();
+      const refusedInBatch = request.path === '/v1/batch' && (JSON.parse(text) as { rejected: number }).rejected > 0;
+      if (!response.ok || refusedInBatch) failures.push(`${request.method} ${request.path} -> ${response.status} ${text}`);
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  expect(failures).toEqual([]);
+}
+
+function outcome(name: string): number {
+  return pipeline.workerStats.outcomes.get(name) ?? 0;
+}
+
+beforeAll(async () => {
+  await awayFromMidnight();
+  pipeline = await startInProcessPipeline({ partitions: 4, sampling: fixtureSampling });
+  facts = buildFacts(Date.now());
+  stored = expectedStored(facts);
+
+  // Every 20th fact is sent twice more: once again through its own endpoint, once through /v1/batch.
+  const duplicates = facts.filter((_, i) => i % 20 === 7);
+  const requests = [
+    ...facts.map((f) => render(f, pipeline.apiKey)),
+    ...duplicates.map((f) => render(f, pipeline.apiKey)),
+    ...duplicates.map((f) => renderThroughBatch(f, pipeline.apiKey)),
+  ];
+  // A fixed shuffle, so duplicates arrive before, between and after their originals.
+  const order = requests.map((request, i) => ({ request, rank: (i * 7919) % 10007 })).sort((a, b) => a.rank - b.rank);
+  await sendAll(
+    order.map((o) => o.request),
+    24,
+  );
+
+  // Done when every message went through parse, every kept one through dedup, and every row passed dedup was inserted.
+  await waitFor(
+    async () => {
+      const parsed = outcome('parse:ok') + outcome('parse:dlq');
+      const settled = outcome('sample:ok') === outcome('dedup:ok') + outcome('dedup:drop') && pipeline.workerStats.storedRows === outcome('dedup:ok');
+      return parsed >= requests.length && settled ? true : undefined;
+    },
+    'the worker to store the fixture',
+    120_000,
+  );
+}, 300_000);
+
+afterAll(async () => {
+  await pipeline.stop();
+});
+
+/** Decimals to integer millionths; other non-integers to 6 places, so float summation order does not matter. */
+function normalise(row: Row): Row {
+  const result: Row = {};
+  for (const [name, value] of Object.entries(row)) {
+    if (['revenue', 'numeric_value_sum', 'currency_value_sum'].includes(name)) result[`${name.replace(/_sum$/, '')}_micros`] = Math.round(Number(value) * 1e6);
+    else if (typeof value === 'number' && !Number.isInteger(value)) result[name] = Number(value.toFixed(6));
+    else result[name] = value;
+  }
+  return result;
+}
+
+function sorted(rows: readonly Row[]): Row[] {
+  return rows.map(normalise).sort((a, b) => JSON.stringify(Object.values(a)).localeCompare(JSON.stringify(Object.values(b))));
+}
+
+async function view(name: string, columns: readonly string[]): Promise<Row[]> {
+  return pipeline.clickhouse.queryRows<Row>(`SELECT ${columns.join(', ')} FROM ${name} WHERE dataset_id IN ('shop', 'shop-app', 'gf-product', 'gf-other')`);
+}
+
+async function expectView(name: string, expected: readonly Row[]): Promise<void> {
+  const [first] = expected;
+  if (first === undefined) throw new Error(`the fixture gives no rows for ${name}`);
+  const columns = Object.keys(first).map((c) => (c.endsWith('_micros') ? c.replace(/_micros$/, c.startsWith('revenue') ? '' : '_sum') : c));
+  const actual = await view(name, columns);
+  expect(sorted(actual)).toEqual(sorted(expected));
+}
+
+test('the fixture holds what it must: duplicates, sampled-out events, late events and multi-item purchases', () => {
+  const identities = new Set(facts.map((f) => `${f.dataset}/${f.key}`));
+  expect(facts.length).toBeGreaterThan(2_500);
+  expect(identities.size).toBe(facts.length);
+  expect(stored.length).toBeLessThan(identities.size - 200);
+  expect(stored.some((s) => s.rate < 1)).toBe(true);
+  expect(stored.some((s) => s.fact.force)).toBe(true);
+  expect(new Set(stored.map((s) => s.fact.day)).size).toBeGreaterThan(10);
+  expect(stored.filter((s) => s.fact.kind === 'purchase' && s.fact.itemCents.length > 1).length).toBeGreaterThan(20);
+  expect(stored.filter((s) => s.fact.kind === 'item_conversion' && s.fact.items.length > 1).length).toBeGreaterThan(10);
+});
+
+test('events holds each kept event once, with the sample rate it was kept at', async () => {
+  const rows = await pipeline.clickhouse.queryRows<{ insert_id: string; dataset_id: string; sample_rate: number; n: number }>(
+    `SELECT dataset_id, insert_id, any(sample_rate) AS sample_rate, count() AS n FROM events GROUP BY dataset_id, insert_id`,
+  );
+  expect(rows.filter((r) => r.n !== 1)).toEqual([]);
+  const actual = new Map(rows.map((r) => [`${r.dataset_id}/${r.insert_id}`, r.sample_rate]));
+  const expected = new Map(stored.map((s) => [`${s.fact.dataset}/${s.fact.key}`, s.rate]));
+  expect(actual).toEqual(expected);
+});
+
+test('ctr_daily', async () => {
+  await expectView('ctr_daily', expectedCtrDaily(stored));
+});
+
+test('ctr_by_query', async () => {
+  await expectView('ctr_by_query', expectedCtrByQuery(stored));
+});
+
+test('ctr_by_position', async () => {
+  await expectView('ctr_by_position', expectedCtrByPosition(stored));
+});
+
+test('search_conversion_daily', async () => {
+  await expectView('search_conversion_daily', expectedSearchConversionDaily(stored));
+});
+
+test('item_ctr_by_position', async () => {
+  await expectView('item_ctr_by_position', expectedItemCtrByPosition(stored));
+});
+
+test('conversion_daily', async () => {
+  await expectView('conversion_daily', expectedConversionDaily(stored));
+});
+
+test('outcomes_daily', async () => {
+  await expectView('outcomes_daily', expectedOutcomesDaily(stored));
+});
