@@ -12,6 +12,7 @@ import { createDevKeyStore, type KeyStore } from '../../services/gateway/src/ten
 import { createBatchHandler, type WorkerStats } from '../../services/worker/src/batch-handler';
 import type { SamplingRules } from '../../services/worker/src/sampling';
 import { createStoredKeys } from '../../services/worker/src/stored-keys';
+import { createDeadLetterSink } from '../../services/worker/src/dead-letters';
 import { testDataRoot } from './test-broker';
 
 export const testLogger: Logger = createLogger({ level: (process.env.TEST_LOG_LEVEL as 'debug' | undefined) ?? 'error' });
@@ -66,6 +67,7 @@ export interface InProcessPipeline {
   gatewayUrl: string;
   apiKey: string;
   topic: string;
+  deadLetterTopic: string;
   bus: KafkaBus;
   publisher: EventPublisher;
   clickhouse: ClickHouse;
@@ -75,13 +77,13 @@ export interface InProcessPipeline {
 
 /** Gateway and worker in this process, wired to the real test broker and real chDB. */
 export async function startInProcessPipeline(
-  options: { brokers?: string[]; partitions?: number; keyStore?: KeyStore; rateLimiter?: RateLimiter; sampling?: SamplingRules } = {},
+  options: { brokers?: string[]; partitions?: number; topicConfig?: Record<string, string>; keyStore?: KeyStore; rateLimiter?: RateLimiter; sampling?: SamplingRules } = {},
 ): Promise<InProcessPipeline> {
   const brokers = options.brokers ?? testBrokers();
   const topic = uniqueName('events');
   const apiKey = `sk_test_${randomBytes(8).toString('hex')}`;
   const bus = createKafkaBus({ brokers, clientId: 'sluice-test', logger: testLogger });
-  await bus.ensureTopics([{ name: topic, partitions: options.partitions ?? 3 }]);
+  await bus.ensureTopics([{ name: topic, partitions: options.partitions ?? 3, ...(options.topicConfig ? { config: options.topicConfig } : {}) }]);
   const publisher = await bus.createPublisher({ topic, sendTimeoutMs: 3_000, queueTimeoutMs: 3_000 });
   const app = createApp({
     publisher,
@@ -97,13 +99,18 @@ export async function startInProcessPipeline(
   const clickhouse = await openTestClickHouse();
   const consumer: EventConsumer = await bus.createConsumer({ groupId: uniqueName('group'), topic });
   const storedKeys = createStoredKeys(clickhouse, { windowMs: 7 * 24 * 3600 * 1000 });
-  const worker = createBatchHandler({ clickhouse, storedKeys, logger: testLogger, ...(options.sampling ? { sampling: options.sampling } : {}) });
+  const deadLetterTopic = `${topic}.dead-letters`;
+  await bus.ensureTopics([{ name: deadLetterTopic, partitions: 1 }]);
+  const deadLetterPublisher = await bus.createPublisher({ topic: deadLetterTopic, sendTimeoutMs: 3_000, queueTimeoutMs: 3_000 });
+  const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse });
+  const worker = createBatchHandler({ clickhouse, storedKeys, deadLetters, logger: testLogger, ...(options.sampling ? { sampling: options.sampling } : {}) });
   await consumer.run(worker.handle);
 
   return {
     gatewayUrl,
     apiKey,
     topic,
+    deadLetterTopic,
     bus,
     publisher,
     clickhouse,
@@ -112,6 +119,7 @@ export async function startInProcessPipeline(
       await closeServer(server);
       await publisher.close();
       await consumer.stop();
+      await deadLetterPublisher.close();
       await clickhouse.command(`DROP DATABASE IF EXISTS ${clickhouse.database}`);
       await clickhouse.close();
     },

@@ -1,9 +1,11 @@
 import { silentLogger, type ConsumedBatch, type ConsumedMessage } from '@sluice/core';
 import type { Envelope } from '@sluice/envelope';
 import { createBatchHandler } from './batch-handler';
+import type { DeadLetter, DeadLetterSink } from './dead-letters';
 import type { StoredKeys } from './steps/deduplicate';
 
 const noneStored: StoredKeys = { storedAmong: async () => new Set() };
+const discardDeadLetters: DeadLetterSink = { store: async () => undefined };
 
 const envelope: Envelope = {
   schema_version: 1,
@@ -44,6 +46,7 @@ test('valid envelopes become rows with lineage; bad messages are counted by step
   const inserted: { table: string; rows: readonly object[] }[] = [];
   const { handle, stats } = createBatchHandler({
     storedKeys: noneStored,
+    deadLetters: discardDeadLetters,
     clickhouse: { insertRows: async (table, rows) => void inserted.push({ table, rows }) },
     logger: silentLogger,
   });
@@ -92,7 +95,7 @@ test('valid envelopes become rows with lineage; bad messages are counted by step
 
 test('a batch with nothing valid inserts nothing', async () => {
   const insertRows = jest.fn(async () => undefined);
-  const { handle } = createBatchHandler({ storedKeys: noneStored, clickhouse: { insertRows }, logger: silentLogger });
+  const { handle } = createBatchHandler({ storedKeys: noneStored, deadLetters: discardDeadLetters, clickhouse: { insertRows }, logger: silentLogger });
   await handle(batch([message('[]', '1')]));
   expect(insertRows).not.toHaveBeenCalled();
 });
@@ -101,6 +104,7 @@ test('while ClickHouse is unreachable the insert is retried, heartbeating, until
   let calls = 0;
   const { handle, stats } = createBatchHandler({
     storedKeys: noneStored,
+    deadLetters: discardDeadLetters,
     clickhouse: {
       insertRows: async () => {
         if (++calls < 4) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
@@ -121,7 +125,7 @@ test('an insert ClickHouse keeps refusing is handed back to Kafka (thrown, so no
   const insertRows = jest.fn(async () => {
     throw new Error('Code: 53. Type mismatch');
   });
-  const { handle } = createBatchHandler({ storedKeys: noneStored, clickhouse: { insertRows }, logger: silentLogger, backoff: instantBackoff, maxRejectedInsertAttempts: 3 });
+  const { handle } = createBatchHandler({ storedKeys: noneStored, deadLetters: discardDeadLetters, clickhouse: { insertRows }, logger: silentLogger, backoff: instantBackoff, maxRejectedInsertAttempts: 3 });
   await expect(handle(batch([message(JSON.stringify(envelope), '1')]))).rejects.toThrow('Type mismatch');
   expect(insertRows).toHaveBeenCalledTimes(3);
 });
@@ -130,7 +134,7 @@ test('a batch whose partition was revoked stops retrying at once', async () => {
   const insertRows = jest.fn(async () => {
     throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
   });
-  const { handle } = createBatchHandler({ storedKeys: noneStored, clickhouse: { insertRows }, logger: silentLogger, backoff: instantBackoff });
+  const { handle } = createBatchHandler({ storedKeys: noneStored, deadLetters: discardDeadLetters, clickhouse: { insertRows }, logger: silentLogger, backoff: instantBackoff });
   await expect(handle(batch([message(JSON.stringify(envelope), '1')], true))).rejects.toThrow('ClickHouse is unavailable');
   expect(insertRows).toHaveBeenCalledTimes(1);
 });
@@ -139,7 +143,7 @@ test('sampled-out events and duplicates are dropped and counted; the kept row re
   const inserted: object[] = [];
   const storedAmong = jest.fn(async () => new Set(['ds/stored-before']));
   const { handle, stats } = createBatchHandler({
-    storedKeys: { storedAmong },
+    storedKeys: { storedAmong }, deadLetters: discardDeadLetters,
     clickhouse: {
       insertRows: async (_table, rows) => void inserted.push(...rows),
     },
@@ -176,6 +180,7 @@ test('a dedup lookup ClickHouse cannot answer is retried; nothing is inserted un
   let lookups = 0;
   const insertRows = jest.fn(async () => undefined);
   const { handle } = createBatchHandler({
+    deadLetters: discardDeadLetters,
     storedKeys: {
       storedAmong: async () => {
         if (++lookups < 3)
@@ -192,4 +197,53 @@ test('a dedup lookup ClickHouse cannot answer is retried; nothing is inserted un
   await handle(batch([message(JSON.stringify(envelope), '1')]));
   expect(lookups).toBe(3);
   expect(insertRows).toHaveBeenCalledTimes(1);
+});
+
+test('messages that can never be stored become dead letters, stored before the batch ends, with what is known of them', async () => {
+  const stored: DeadLetter[] = [];
+  const events: string[] = [];
+  const { handle, stats } = createBatchHandler({
+    storedKeys: noneStored,
+    deadLetters: {
+      store: async (deadLetters) => {
+        events.push('dead letters stored');
+        stored.push(...deadLetters);
+      },
+    },
+    clickhouse: { insertRows: async () => void events.push('rows inserted') },
+    logger: silentLogger,
+  });
+  await handle(
+    batch([
+      message('{not json', '1'),
+      message(JSON.stringify({ ...envelope, event_type: 'Not Snake' }), '2'),
+      message(JSON.stringify(envelope), '3'),
+      message('x'.repeat(1024 * 1024 + 1), '4'),
+    ]),
+  );
+  expect(events).toEqual(['rows inserted', 'dead letters stored']);
+  expect(stored.map((d) => [d.step, d.message.offset, d.datasetId, d.insertId])).toEqual([
+    ['parse', '1', '', ''],
+    ['validate', '2', 'ds', 'order-1'],
+    ['parse', '4', '', ''],
+  ]);
+  expect(stored[1]?.reason).toContain('/event_type');
+  expect(stored[2]?.reason).toBe('the message is 1048577 bytes, over the 1048576-byte limit');
+  expect(stats.deadLetters).toBe(3);
+});
+
+test('when the dead letters cannot be stored, the batch is handed back to Kafka rather than committed', async () => {
+  const { handle } = createBatchHandler({
+    storedKeys: noneStored,
+    deadLetters: {
+      store: async () => {
+        throw new Error('Code: 241. Memory limit exceeded');
+      },
+    },
+    clickhouse: { insertRows: async () => undefined },
+    logger: silentLogger,
+    backoff: instantBackoff,
+    maxRejectedInsertAttempts: 2,
+  });
+  await expect(handle(batch([message('{not json', '1')]))).rejects.toThrow('Memory limit exceeded');
 });

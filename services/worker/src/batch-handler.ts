@@ -2,6 +2,7 @@ import { backoffDelay, defaultBackoff, errorMessage, sleep, type BackoffOptions,
 import type { ClickHouse } from '@sluice/clickhouse';
 import { classifyQueryError } from '@sluice/clickhouse';
 import type { Envelope } from '@sluice/envelope';
+import type { DeadLetter, DeadLetterSink } from './dead-letters';
 import { toEventRow, type EventRow } from './event-row';
 import { keepEverything, type SamplingRules } from './sampling';
 import { createDeduplicateStep, type StoredKeys } from './steps/deduplicate';
@@ -13,6 +14,7 @@ import { createValidateEnvelopeStep } from './steps/validate-envelope';
 export interface BatchHandlerDeps {
   clickhouse: Pick<ClickHouse, 'insertRows'>;
   storedKeys: StoredKeys;
+  deadLetters: DeadLetterSink;
   sampling?: SamplingRules;
   logger: Logger;
   eventsTable?: string;
@@ -27,6 +29,8 @@ export interface WorkerStats {
   storedRows: number;
   /** ClickHouse calls (dedup lookups and inserts) retried. */
   insertRetries: number;
+  /** Messages stored as dead letters. */
+  deadLetters: number;
 }
 
 export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandler; stats: WorkerStats } {
@@ -34,7 +38,7 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
   const validate = createValidateEnvelopeStep();
   const sample = createSampleEventStep({ rules: deps.sampling ?? keepEverything });
   const deduplicate = createDeduplicateStep({ storedKeys: deps.storedKeys });
-  const stats: WorkerStats = { outcomes: new Map(), storedRows: 0, insertRetries: 0 };
+  const stats: WorkerStats = { outcomes: new Map(), storedRows: 0, insertRetries: 0, deadLetters: 0 };
   const table = deps.eventsTable ?? 'events';
 
   function count(step: string, kind: string): void {
@@ -42,9 +46,11 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
     stats.outcomes.set(key, (stats.outcomes.get(key) ?? 0) + 1);
   }
 
-  function accept<T>(step: string, result: StepResult<T>, message: ConsumedMessage): T | undefined {
+  /** Counts the outcome; a dead letter is added to the batch's list, with what is known of the event. */
+  function accept<T>(step: string, result: StepResult<T>, message: ConsumedMessage, rejected: DeadLetter[], identity?: unknown): T | undefined {
     count(step, result.kind);
     if (result.kind === 'ok') return result.value;
+    if (result.kind === 'dlq') rejected.push({ step, reason: result.reason, message, ...identityOf(identity) });
     // Drops (sampled out, duplicates) are expected traffic: counted, not logged as failures.
     deps.logger[result.kind === 'drop' ? 'debug' : 'error'](result.kind === 'drop' ? 'message dropped' : 'message rejected', {
       step,
@@ -78,26 +84,44 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
 
   const handle: BatchHandler = async (batch) => {
     const kept: { envelope: Envelope; message: ConsumedMessage }[] = [];
+    const rejected: DeadLetter[] = [];
     for (const message of batch.messages) {
-      const parsed = accept('parse', parse(message), message);
+      const parsed = accept('parse', parse(message), message, rejected);
       if (parsed === undefined) continue;
-      const envelope = accept('validate', validate(parsed), message);
+      const envelope = accept('validate', validate(parsed), message, rejected, parsed);
       if (envelope === undefined) continue;
-      const sampled = accept('sample', sample(envelope), message);
+      const sampled = accept('sample', sample(envelope), message, rejected);
       if (sampled !== undefined) kept.push({ envelope: sampled, message });
     }
-    if (kept.length === 0) return;
-    const decisions = await withRetry('dedup', batch, () => deduplicate(kept.map((k) => k.envelope)));
     const rows: EventRow[] = [];
-    kept.forEach(({ message }, i) => {
-      const decision = decisions[i];
-      const envelope = decision === undefined ? undefined : accept('dedup', decision, message);
-      if (envelope !== undefined) rows.push(toEventRow(envelope, message));
-    });
-    if (rows.length === 0) return;
-    await withRetry('insert', batch, () => deps.clickhouse.insertRows(table, rows));
-    count('insert', 'ok');
-    stats.storedRows += rows.length;
+    if (kept.length > 0) {
+      const decisions = await withRetry('dedup', batch, () => deduplicate(kept.map((k) => k.envelope)));
+      kept.forEach(({ message }, i) => {
+        const decision = decisions[i];
+        const envelope = decision === undefined ? undefined : accept('dedup', decision, message, rejected);
+        if (envelope !== undefined) rows.push(toEventRow(envelope, message));
+      });
+    }
+    if (rows.length > 0) {
+      await withRetry('insert', batch, () => deps.clickhouse.insertRows(table, rows));
+      count('insert', 'ok');
+      stats.storedRows += rows.length;
+    }
+    // Before the commit: a dead letter is stored somewhere, never just skipped.
+    if (rejected.length > 0) {
+      await withRetry('dead-letter', batch, () => deps.deadLetters.store(rejected));
+      stats.deadLetters += rejected.length;
+    }
   };
   return { handle, stats };
+}
+
+/** The dataset and insert id of a message that parsed but failed validation, when it names them. */
+function identityOf(value: unknown): { datasetId: string; insertId: string } {
+  const field = (name: string): string => {
+    if (typeof value !== 'object' || value === null || !(name in value)) return '';
+    const found: unknown = (value as Record<string, unknown>)[name];
+    return typeof found === 'string' ? found : '';
+  };
+  return { datasetId: field('dataset_id'), insertId: field('insert_id') };
 }

@@ -6,6 +6,7 @@ import { applyMigrations, openClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
+import { createDeadLetterSink } from './dead-letters';
 import { keepEverything, parseSamplingRules, type SamplingRules } from './sampling';
 import { createStoredKeys } from './stored-keys';
 
@@ -19,6 +20,7 @@ const settings = {
   CHDB_PATH: { parse: parsers.nonEmpty, default: '.data/chdb', description: 'chDB data directory (embedded mode)' } as Setting<string>,
   ADMIN_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: 'Interface of the admin listener (POST /sql)' } as Setting<string>,
   ADMIN_PORT: { parse: parsers.port, default: 8091, description: 'Port of the admin listener (POST /sql)' } as Setting<number>,
+  DEAD_LETTER_TOPIC: { parse: parsers.nonEmpty, default: '', description: 'Topic for messages that can never be stored; unset means <KAFKA_TOPIC>.dead-letters' } as Setting<string>,
   DEDUP_WINDOW_HOURS: { parse: parsers.positiveInt, default: 168, description: 'An insert_id stored within this many hours makes a later copy a duplicate' } as Setting<number>,
   SAMPLING_FILE: { parse: parsers.nonEmpty, default: '', description: 'JSON file of sampling rates per dataset (docs/sampling.md); unset keeps every event' } as Setting<string>,
   LOG_LEVEL: { parse: parsers.oneOf('debug', 'info', 'warn', 'error'), default: 'info', description: 'Log level' } as Setting<string>,
@@ -38,20 +40,27 @@ async function main(): Promise<void> {
   await applyMigrations(clickhouse, logger);
 
   const bus = createKafkaBus({ brokers: config.KAFKA_BROKERS, clientId: 'sluice-worker', logger });
-  await bus.ensureTopics([{ name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS }]);
+  const deadLetterTopic = config.DEAD_LETTER_TOPIC || `${config.KAFKA_TOPIC}.dead-letters`;
+  await bus.ensureTopics([
+    { name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS },
+    { name: deadLetterTopic, partitions: 1 },
+  ]);
+  const deadLetterPublisher = await bus.createPublisher({ topic: deadLetterTopic });
   const consumer = await bus.createConsumer({ groupId: config.CONSUMER_GROUP, topic: config.KAFKA_TOPIC });
 
   const admin = createServer(createAdminApp({ clickhouse, consumerFailure: () => consumer.failure(), logger }));
   await new Promise<void>((done) => admin.listen(config.ADMIN_PORT, config.ADMIN_HOST, done));
   logger.info('admin listening', { url: `http://${config.ADMIN_HOST}:${config.ADMIN_PORT}` });
   const storedKeys = createStoredKeys(clickhouse, { windowMs: config.DEDUP_WINDOW_HOURS * 3_600_000 });
-  const { handle } = createBatchHandler({ clickhouse, storedKeys, sampling: readSamplingFile(config.SAMPLING_FILE), logger });
+  const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse });
+  const { handle } = createBatchHandler({ clickhouse, storedKeys, deadLetters, sampling: readSamplingFile(config.SAMPLING_FILE), logger });
   await consumer.run(handle);
   logger.info('worker consuming', { topic: config.KAFKA_TOPIC, group: config.CONSUMER_GROUP });
 
   onShutdownSignal(logger, async () => {
     // The consumer finishes the batch in hand (insert, then commit) before it leaves the group.
     await consumer.stop();
+    await deadLetterPublisher.close();
     await new Promise<void>((done) => admin.close(() => done()));
     await clickhouse.close();
   });
