@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Entry point of `npm start`, `npm test` and `npm run sql`. Plain Node with no dependencies,
-// because on a fresh clone nothing is installed yet: it installs what is missing, then hands over.
+// Entry point of `npm start`, `npm test`, `npm run sql`, `npm run keys` and `npm run bench`. Plain
+// Node with no dependencies, because on a fresh clone nothing is installed yet: it installs what is
+// missing, then hands over.
 import { spawnSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -92,10 +93,14 @@ switch (command) {
     ensureNodeModules();
     handOver(tsx('scripts/keys.ts', args));
     break;
+  case 'bench':
+    ensureNodeModules();
+    handOver(tsx('bench/run.ts', args));
+    break;
   case 'sql':
     handOver([process.execPath, [join(root, 'scripts', 'sql.mjs'), ...args]]);
     break;
   default:
-    console.error(`usage: node scripts/bootstrap.mjs start|test|sql|keys`);
+    console.error(`usage: node scripts/bootstrap.mjs start|test|sql|keys|bench`);
     process.exit(2);
 }
