@@ -2,6 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { silentLogger } from '@sluice/core';
 import { createAdminApp, type AdminDeps } from './admin-app';
+import { createBatchHandler } from './batch-handler';
+import { createWorkerMetrics } from './metrics';
 
 let server: Server | undefined;
 
@@ -9,6 +11,7 @@ async function start(overrides: Partial<AdminDeps> = {}): Promise<string> {
   const deps: AdminDeps = {
     clickhouse: { ping: async () => true, readOnlyQuery: async () => '{"n":1}\n' },
     consumerFailure: () => undefined,
+    metrics: createWorkerMetrics().registry,
     logger: silentLogger,
     ...overrides,
   };
@@ -56,4 +59,25 @@ test('POST /sql answers JSONEachRow, and names what is wrong otherwise', async (
   expect([unavailable.status, unavailable.headers.get('retry-after')]).toEqual([503, '1']);
   const empty = await fetch(`${url}/sql`, { method: 'POST', body: '' });
   expect([empty.status, await empty.json()]).toEqual([400, { code: 'SQL_EMPTY', message: 'Send the SQL query as the request body' }]);
+});
+
+test('GET /metrics counts outcomes per step, as the batch handler reports them', async () => {
+  const metrics = createWorkerMetrics();
+  const { handle } = createBatchHandler({
+    storedKeys: { storedAmong: async () => new Set() },
+    deadLetters: { store: async () => undefined },
+    clickhouse: { insertRows: async () => undefined },
+    metrics,
+    logger: silentLogger,
+  });
+  const message = (value: string, offset: string) => ({ topic: 't', partition: 0, offset, key: null, value: Buffer.from(value), headers: {}, timestamp: 0 });
+  await handle({ topic: 't', partition: 0, messages: [message('{nope', '1'), message('[]', '2')], heartbeat: async () => undefined, isStale: () => false });
+  const response = await fetch(`${await start({ metrics: metrics.registry })}/metrics`);
+  const text = await response.text();
+  expect(response.status).toBe(200);
+  expect(text).toContain('sluice_worker_step_outcomes_total{step="parse",outcome="dlq"} 1');
+  expect(text).toContain('sluice_worker_step_outcomes_total{step="parse",outcome="ok"} 1');
+  expect(text).toContain('sluice_worker_step_outcomes_total{step="validate",outcome="dlq"} 1');
+  expect(text).toContain('sluice_worker_dead_letters_total{step="parse"} 1');
+  expect(text).toContain('sluice_worker_batch_messages_count 1');
 });

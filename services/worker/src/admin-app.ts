@@ -1,11 +1,14 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { SluiceError, type Logger } from '@sluice/core';
 import { classifyQueryError, type ClickHouse } from '@sluice/clickhouse';
+import type { Registry } from 'prom-client';
 
 export interface AdminDeps {
   clickhouse: Pick<ClickHouse, 'readOnlyQuery' | 'ping'>;
   /** Why consuming stopped for good, or undefined while the worker consumes. */
   consumerFailure: () => string | undefined;
+  /** Served at GET /metrics. */
+  metrics: Pick<Registry, 'metrics' | 'contentType'>;
   logger: Logger;
 }
 
@@ -21,6 +24,9 @@ export function createAdminApp(deps: AdminDeps): Express {
     if (consumerFailure !== undefined) return void res.status(503).json({ status: 'not consuming', reason: consumerFailure });
     const up = await deps.clickhouse.ping().catch(() => false);
     res.status(up ? 200 : 503).json({ status: up ? 'ok' : 'clickhouse unavailable' });
+  });
+  app.get('/metrics', async (_req: Request, res: Response) => {
+    res.type(deps.metrics.contentType).send(await deps.metrics.metrics());
   });
   app.post('/sql', express.text({ type: () => true, limit: '1mb' }), async (req: Request, res: Response) => {
     const sql = typeof req.body === 'string' ? req.body.trim() : '';

@@ -4,6 +4,7 @@ import { classifyQueryError } from '@sluice/clickhouse';
 import type { Envelope } from '@sluice/envelope';
 import type { DeadLetter, DeadLetterSink } from './dead-letters';
 import { toEventRow, type EventRow } from './event-row';
+import { createWorkerMetrics, type WorkerMetrics } from './metrics';
 import { keepEverything, type SamplingRules } from './sampling';
 import { createDeduplicateStep, type StoredKeys } from './steps/deduplicate';
 import { createParseMessageStep } from './steps/parse-message';
@@ -16,6 +17,8 @@ export interface BatchHandlerDeps {
   storedKeys: StoredKeys;
   deadLetters: DeadLetterSink;
   sampling?: SamplingRules;
+  /** Where outcomes are counted for Prometheus; a private set when not given. */
+  metrics?: WorkerMetrics;
   logger: Logger;
   eventsTable?: string;
   backoff?: BackoffOptions;
@@ -40,10 +43,14 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
   const deduplicate = createDeduplicateStep({ storedKeys: deps.storedKeys });
   const stats: WorkerStats = { outcomes: new Map(), storedRows: 0, insertRetries: 0, deadLetters: 0 };
   const table = deps.eventsTable ?? 'events';
+  const metrics = deps.metrics ?? createWorkerMetrics();
 
+  /** The one place outcomes are counted: per step and kind, in the stats and in Prometheus. */
   function count(step: string, kind: string): void {
     const key = `${step}:${kind}`;
     stats.outcomes.set(key, (stats.outcomes.get(key) ?? 0) + 1);
+    if (kind === 'retry') metrics.retries.inc({ step });
+    else metrics.stepOutcomes.inc({ step, outcome: kind });
   }
 
   /** Counts the outcome; a dead letter is added to the batch's list, with what is known of the event. */
@@ -83,6 +90,7 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
   }
 
   const handle: BatchHandler = async (batch) => {
+    metrics.batchSize.observe(batch.messages.length);
     const kept: { envelope: Envelope; message: ConsumedMessage }[] = [];
     const rejected: DeadLetter[] = [];
     for (const message of batch.messages) {
@@ -103,14 +111,20 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
       });
     }
     if (rows.length > 0) {
-      await withRetry('insert', batch, () => deps.clickhouse.insertRows(table, rows));
+      await withRetry('insert', batch, async () => {
+        const stopTimer = metrics.insertLatency.startTimer();
+        await deps.clickhouse.insertRows(table, rows);
+        stopTimer();
+      });
       count('insert', 'ok');
       stats.storedRows += rows.length;
+      metrics.rowsStored.inc(rows.length);
     }
     // Before the commit: a dead letter is stored somewhere, never just skipped.
     if (rejected.length > 0) {
       await withRetry('dead-letter', batch, () => deps.deadLetters.store(rejected));
       stats.deadLetters += rejected.length;
+      for (const deadLetter of rejected) metrics.deadLetters.inc({ step: deadLetter.step });
     }
   };
   return { handle, stats };

@@ -7,6 +7,7 @@ import { createKafkaBus } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
 import { createDeadLetterSink } from './dead-letters';
+import { createWorkerMetrics } from './metrics';
 import { keepEverything, parseSamplingRules, type SamplingRules } from './sampling';
 import { createStoredKeys } from './stored-keys';
 
@@ -48,12 +49,13 @@ async function main(): Promise<void> {
   const deadLetterPublisher = await bus.createPublisher({ topic: deadLetterTopic });
   const consumer = await bus.createConsumer({ groupId: config.CONSUMER_GROUP, topic: config.KAFKA_TOPIC });
 
-  const admin = createServer(createAdminApp({ clickhouse, consumerFailure: () => consumer.failure(), logger }));
+  const metrics = createWorkerMetrics();
+  const admin = createServer(createAdminApp({ clickhouse, consumerFailure: () => consumer.failure(), metrics: metrics.registry, logger }));
   await new Promise<void>((done) => admin.listen(config.ADMIN_PORT, config.ADMIN_HOST, done));
   logger.info('admin listening', { url: `http://${config.ADMIN_HOST}:${config.ADMIN_PORT}` });
   const storedKeys = createStoredKeys(clickhouse, { windowMs: config.DEDUP_WINDOW_HOURS * 3_600_000 });
   const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse });
-  const { handle } = createBatchHandler({ clickhouse, storedKeys, deadLetters, sampling: readSamplingFile(config.SAMPLING_FILE), logger });
+  const { handle } = createBatchHandler({ clickhouse, storedKeys, deadLetters, metrics, sampling: readSamplingFile(config.SAMPLING_FILE), logger });
   await consumer.run(handle);
   logger.info('worker consuming', { topic: config.KAFKA_TOPIC, group: config.CONSUMER_GROUP });
 
