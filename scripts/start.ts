@@ -105,7 +105,10 @@ ${
 
   Query:
     npm run sql -- "SELECT event_type, count() FROM events GROUP BY event_type"
+    npm run sql -- "SELECT day, request_type, searches, searches_with_click, ctr FROM ctr_daily"
     (or POST the SQL to http://127.0.0.1:${config.ADMIN_PORT}/sql; answers are JSONEachRow)
+    Analyst views: ctr_daily, ctr_by_query, ctr_by_position, search_conversion_daily,
+    item_ctr_by_position, conversion_daily, outcomes_daily (docs/analysts.md)
 
   Logs in ${logDirectory} (warnings and errors are shown here). Ctrl-C stops everything.
 `);
