@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Entry point of `npm start`, `npm test`, `npm run sql`, `npm run keys` and `npm run bench`. Plain
+// Entry point of `npm start`, `npm test`, `npm run sql`, `npm run keys`, `npm run bench` and `npm run replay`. Plain
 // Node with no dependencies, because on a fresh clone nothing is installed yet: it installs what is
 // missing, then hands over.
 import { spawnSync, spawn } from 'node:child_process';
@@ -100,7 +100,10 @@ switch (command) {
   case 'sql':
     handOver([process.execPath, [join(root, 'scripts', 'sql.mjs'), ...args]]);
     break;
+  case 'replay':
+    handOver([process.execPath, [join(root, 'scripts', 'replay.mjs'), ...args]]);
+    break;
   default:
-    console.error(`usage: node scripts/bootstrap.mjs start|test|sql|keys|bench`);
+    console.error(`usage: node scripts/bootstrap.mjs start|test|sql|keys|bench|replay`);
     process.exit(2);
 }

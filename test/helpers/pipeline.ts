@@ -13,6 +13,8 @@ import { createBatchHandler, type WorkerStats } from '../../services/worker/src/
 import type { SamplingRules } from '../../services/worker/src/sampling';
 import { createStoredKeys } from '../../services/worker/src/stored-keys';
 import { createDeadLetterSink } from '../../services/worker/src/dead-letters';
+import type { StepResult } from '../../services/worker/src/steps/step-result';
+import type { Envelope } from '@sluice/envelope';
 import { testDataRoot } from './test-broker';
 
 export const testLogger: Logger = createLogger({ level: (process.env.TEST_LOG_LEVEL as 'debug' | undefined) ?? 'error' });
@@ -77,7 +79,7 @@ export interface InProcessPipeline {
 
 /** Gateway and worker in this process, wired to the real test broker and real chDB. */
 export async function startInProcessPipeline(
-  options: { brokers?: string[]; partitions?: number; topicConfig?: Record<string, string>; keyStore?: KeyStore; rateLimiter?: RateLimiter; sampling?: SamplingRules } = {},
+  options: { brokers?: string[]; partitions?: number; topicConfig?: Record<string, string>; keyStore?: KeyStore; rateLimiter?: RateLimiter; sampling?: SamplingRules; validate?: (value: unknown) => StepResult<Envelope> } = {},
 ): Promise<InProcessPipeline> {
   const brokers = options.brokers ?? testBrokers();
   const topic = uniqueName('events');
@@ -103,7 +105,14 @@ export async function startInProcessPipeline(
   await bus.ensureTopics([{ name: deadLetterTopic, partitions: 1 }]);
   const deadLetterPublisher = await bus.createPublisher({ topic: deadLetterTopic, sendTimeoutMs: 3_000, queueTimeoutMs: 3_000 });
   const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse });
-  const worker = createBatchHandler({ clickhouse, storedKeys, deadLetters, logger: testLogger, ...(options.sampling ? { sampling: options.sampling } : {}) });
+  const worker = createBatchHandler({
+    clickhouse,
+    storedKeys,
+    deadLetters,
+    logger: testLogger,
+    ...(options.sampling ? { sampling: options.sampling } : {}),
+    ...(options.validate ? { validate: options.validate } : {}),
+  });
   await consumer.run(worker.handle);
 
   return {

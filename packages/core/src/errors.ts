@@ -17,6 +17,7 @@ export const errorCatalogue = {
   PUBLISH_BUFFER_FULL: { status: 503, retriable: true, summary: "The gateway's publish buffer is full; retry later." },
   SHUTTING_DOWN: { status: 503, retriable: true, summary: 'The process is stopping and takes no new work; retry against another instance.' },
   SQL_EMPTY: { status: 400, retriable: false, summary: 'POST /sql was sent an empty query.' },
+  INVALID_REQUEST: { status: 400, retriable: false, summary: 'An admin request (such as POST /replay) has an unknown or invalid field; the message names it.' },
   SQL_REJECTED: { status: 400, retriable: false, summary: 'ClickHouse refused the query (syntax, unknown table, or a write on the read-only endpoint).' },
   CLICKHOUSE_UNAVAILABLE: { status: 503, retriable: true, summary: 'ClickHouse could not be reached.' },
   INVALID_CONFIG: { status: 500, retriable: false, summary: 'A configuration value or option is invalid; the process refuses to start.' },

@@ -81,3 +81,40 @@ test('GET /metrics counts outcomes per step, as the batch handler reports them',
   expect(text).toContain('sluice_worker_dead_letters_total{step="parse"} 1');
   expect(text).toContain('sluice_worker_batch_messages_count 1');
 });
+
+describe('POST /replay', () => {
+  const summary = { examined: 2, published: 1, stillRejected: [], dryRun: false };
+
+  test('passes the checked request to the replayer and answers its summary', async () => {
+    const replay = jest.fn(async () => summary);
+    const url = await start({ replay });
+    const response = await fetch(`${url}/replay`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ dataset_id: 'ds', since: '2024-05-14T00:00:00Z', limit: 5, dry_run: true }),
+    });
+    expect([response.status, await response.json()]).toEqual([200, summary]);
+    expect(replay).toHaveBeenCalledWith({ dataset_id: 'ds', since: '2024-05-14T00:00:00Z', limit: 5, dry_run: true });
+  });
+
+  test.each([
+    [{ datasets: 'ds' }, 'Unknown field "datasets" in the replay request; known fields: dataset_id, since, limit, dry_run', '/datasets'],
+    [{ since: 'yesterday' }, 'since must be an ISO 8601 date-time, got "yesterday"', '/since'],
+    [{ limit: 0 }, 'limit must be a positive integer, got 0', '/limit'],
+    [{ dry_run: 'yes' }, 'dry_run must be true or false, got "yes"', '/dry_run'],
+    [{ dataset_id: '' }, 'dataset_id must be a non-empty string, got ""', '/dataset_id'],
+  ])('%j gets 400 INVALID_REQUEST naming the field', async (body, message, field) => {
+    const replay = jest.fn(async () => summary);
+    const response = await fetch(`${await start({ replay })}/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect([response.status, await response.json()]).toEqual([400, { code: 'INVALID_REQUEST', message, field }]);
+    expect(replay).not.toHaveBeenCalled();
+  });
+
+  test('a body that is not JSON gets 400 INVALID_JSON; an array gets INVALID_REQUEST', async () => {
+    const url = await start({ replay: async () => summary });
+    const broken = await fetch(`${url}/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"limit":' });
+    expect([broken.status, ((await broken.json()) as { code: string }).code]).toEqual([400, 'INVALID_JSON']);
+    const array = await fetch(`${url}/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[]' });
+    expect([array.status, await array.json()]).toEqual([400, { code: 'INVALID_REQUEST', message: 'The replay request must be a JSON object' }]);
+  });
+});

@@ -2,11 +2,14 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { SluiceError, type Logger } from '@sluice/core';
 import { classifyQueryError, type ClickHouse } from '@sluice/clickhouse';
 import type { Registry } from 'prom-client';
+import { parseReplayRequest, type ReplayRequest, type ReplaySummary } from './replay';
 
 export interface AdminDeps {
   clickhouse: Pick<ClickHouse, 'readOnlyQuery' | 'ping'>;
   /** Why consuming stopped for good, or undefined while the worker consumes. */
   consumerFailure: () => string | undefined;
+  /** Runs POST /replay; absent where replay is not offered. */
+  replay?: (request: ReplayRequest) => Promise<ReplaySummary>;
   /** Served at GET /metrics. */
   metrics: Pick<Registry, 'metrics' | 'contentType'>;
   logger: Logger;
@@ -28,6 +31,10 @@ export function createAdminApp(deps: AdminDeps): Express {
   app.get('/metrics', async (_req: Request, res: Response) => {
     res.type(deps.metrics.contentType).send(await deps.metrics.metrics());
   });
+  app.post('/replay', express.json({ limit: '64kb' }), async (req: Request, res: Response) => {
+    if (deps.replay === undefined) throw new SluiceError('NOT_FOUND', 'This worker does not offer replay');
+    res.json(await deps.replay(parseReplayRequest(req.body ?? {})));
+  });
   app.post('/sql', express.text({ type: () => true, limit: '1mb' }), async (req: Request, res: Response) => {
     const sql = typeof req.body === 'string' ? req.body.trim() : '';
     if (sql === '') throw new SluiceError('SQL_EMPTY', 'Send the SQL query as the request body');
@@ -47,11 +54,13 @@ export function createAdminApp(deps: AdminDeps): Express {
       error instanceof SluiceError
         ? error
         : (error as { type?: unknown }).type === 'entity.too.large'
-          ? new SluiceError('PAYLOAD_TOO_LARGE', 'The query is larger than 1 MiB')
+          ? new SluiceError('PAYLOAD_TOO_LARGE', 'The request body is too large (POST /sql takes up to 1 MiB, POST /replay 64 KiB)')
+          : (error as { type?: unknown }).type === 'entity.parse.failed'
+            ? new SluiceError('INVALID_JSON', 'The request body is not well-formed JSON')
           : new SluiceError('INTERNAL', 'Internal error', { cause: error });
     if (failure.code === 'INTERNAL') deps.logger.error('admin request failed', { error: String(error) });
     if (failure.retriable) res.set('Retry-After', '1');
-    res.status(failure.status).json({ code: failure.code, message: failure.message });
+    res.status(failure.status).json({ code: failure.code, message: failure.message, ...(failure.field === undefined ? {} : { field: failure.field }) });
   });
   return app;
 }

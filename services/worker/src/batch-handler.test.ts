@@ -221,7 +221,7 @@ test('messages that can never be stored become dead letters, stored before the b
       message('x'.repeat(1024 * 1024 + 1), '4'),
     ]),
   );
-  expect(events).toEqual(['rows inserted', 'dead letters stored']);
+  expect(events).toEqual(['dead letters stored', 'rows inserted']);
   expect(stored.map((d) => [d.step, d.message.offset, d.datasetId, d.insertId])).toEqual([
     ['parse', '1', '', ''],
     ['validate', '2', 'ds', 'order-1'],

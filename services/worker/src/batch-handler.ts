@@ -17,6 +17,8 @@ export interface BatchHandlerDeps {
   storedKeys: StoredKeys;
   deadLetters: DeadLetterSink;
   sampling?: SamplingRules;
+  /** The envelope check; the envelope schema's by default. */
+  validate?: (value: unknown) => StepResult<Envelope>;
   /** Where outcomes are counted for Prometheus; a private set when not given. */
   metrics?: WorkerMetrics;
   logger: Logger;
@@ -38,7 +40,7 @@ export interface WorkerStats {
 
 export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandler; stats: WorkerStats } {
   const parse = createParseMessageStep();
-  const validate = createValidateEnvelopeStep();
+  const validate = deps.validate ?? createValidateEnvelopeStep();
   const sample = createSampleEventStep({ rules: deps.sampling ?? keepEverything });
   const deduplicate = createDeduplicateStep({ storedKeys: deps.storedKeys });
   const stats: WorkerStats = { outcomes: new Map(), storedRows: 0, insertRetries: 0, deadLetters: 0 };
@@ -110,6 +112,13 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
         if (envelope !== undefined) rows.push(toEventRow(envelope, message));
       });
     }
+    // Before the insert and the commit: a dead letter is stored somewhere, never just skipped, and
+    // an event that is visible in ClickHouse means the poison before it is on record too.
+    if (rejected.length > 0) {
+      await withRetry('dead-letter', batch, () => deps.deadLetters.store(rejected));
+      stats.deadLetters += rejected.length;
+      for (const deadLetter of rejected) metrics.deadLetters.inc({ step: deadLetter.step });
+    }
     if (rows.length > 0) {
       await withRetry('insert', batch, async () => {
         const stopTimer = metrics.insertLatency.startTimer();
@@ -119,12 +128,6 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
       count('insert', 'ok');
       stats.storedRows += rows.length;
       metrics.rowsStored.inc(rows.length);
-    }
-    // Before the commit: a dead letter is stored somewhere, never just skipped.
-    if (rejected.length > 0) {
-      await withRetry('dead-letter', batch, () => deps.deadLetters.store(rejected));
-      stats.deadLetters += rejected.length;
-      for (const deadLetter of rejected) metrics.deadLetters.inc({ step: deadLetter.step });
     }
   };
   return { handle, stats };

@@ -8,6 +8,7 @@ import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
 import { createDeadLetterSink } from './dead-letters';
 import { createWorkerMetrics } from './metrics';
+import { createReplayer } from './replay';
 import { keepEverything, parseSamplingRules, type SamplingRules } from './sampling';
 import { createStoredKeys } from './stored-keys';
 
@@ -50,7 +51,10 @@ async function main(): Promise<void> {
   const consumer = await bus.createConsumer({ groupId: config.CONSUMER_GROUP, topic: config.KAFKA_TOPIC });
 
   const metrics = createWorkerMetrics();
-  const admin = createServer(createAdminApp({ clickhouse, consumerFailure: () => consumer.failure(), metrics: metrics.registry, logger }));
+  // Replay publishes rejected messages back onto the events topic, keyed as the gateway keys them.
+  const replayPublisher = await bus.createPublisher({ topic: config.KAFKA_TOPIC });
+  const replay = createReplayer({ clickhouse, publisher: replayPublisher });
+  const admin = createServer(createAdminApp({ clickhouse, consumerFailure: () => consumer.failure(), replay, metrics: metrics.registry, logger }));
   await new Promise<void>((done) => admin.listen(config.ADMIN_PORT, config.ADMIN_HOST, done));
   logger.info('admin listening', { url: `http://${config.ADMIN_HOST}:${config.ADMIN_PORT}` });
   const storedKeys = createStoredKeys(clickhouse, { windowMs: config.DEDUP_WINDOW_HOURS * 3_600_000 });
@@ -63,6 +67,7 @@ async function main(): Promise<void> {
     // The consumer finishes the batch in hand (insert, then commit) before it leaves the group.
     await consumer.stop();
     await deadLetterPublisher.close();
+    await replayPublisher.close();
     await new Promise<void>((done) => admin.close(() => done()));
     await clickhouse.close();
   });

@@ -1,0 +1,118 @@
+import { SluiceError, type ConsumedMessage, type EventPublisher } from '@sluice/core';
+import type { ClickHouse } from '@sluice/clickhouse';
+import { envelopeKey, type Envelope } from '@sluice/envelope';
+import { createParseMessageStep } from './steps/parse-message';
+import type { StepResult } from './steps/step-result';
+import { createValidateEnvelopeStep } from './steps/validate-envelope';
+
+/** Which rejected messages to replay. Every field is optional; the default is all of them. */
+export interface ReplayRequest {
+  dataset_id?: string;
+  /** Only messages rejected at or after this time (ISO 8601). */
+  since?: string;
+  /** At most this many messages (default 10,000). */
+  limit?: number;
+  /** Validate and report, but publish and record nothing. */
+  dry_run?: boolean;
+}
+
+export interface ReplaySummary {
+  examined: number;
+  published: number;
+  stillRejected: { topic: string; partition: number; offset: string; step: string; reason: string }[];
+  dryRun: boolean;
+}
+
+interface RejectedRow {
+  kafka_topic: string;
+  kafka_partition: number;
+  kafka_offset: string;
+  kafka_key: string;
+  raw_base64: string;
+}
+
+const defaultLimit = 10_000;
+const replayFields = ['dataset_id', 'since', 'limit', 'dry_run'];
+
+/** Checks a replay request's JSON body, naming the exact field that is wrong. */
+export function parseReplayRequest(body: unknown): ReplayRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SluiceError('INVALID_REQUEST', 'The replay request must be a JSON object');
+  const request = body as Record<string, unknown>;
+  const unknown = Object.keys(request).filter((key) => !replayFields.includes(key));
+  if (unknown.length > 0) {
+    throw new SluiceError('INVALID_REQUEST', `Unknown field ${JSON.stringify(unknown[0])} in the replay request; known fields: ${replayFields.join(', ')}`, { field: `/${unknown[0] ?? ''}` });
+  }
+  const fail = (field: string, expected: string): never => {
+    throw new SluiceError('INVALID_REQUEST', `${field} must be ${expected}, got ${JSON.stringify(request[field])}`, { field: `/${field}` });
+  };
+  if (request.dataset_id !== undefined && (typeof request.dataset_id !== 'string' || request.dataset_id === '')) fail('dataset_id', 'a non-empty string');
+  if (request.since !== undefined && (typeof request.since !== 'string' || Number.isNaN(Date.parse(request.since)))) fail('since', 'an ISO 8601 date-time');
+  if (request.limit !== undefined && !(typeof request.limit === 'number' && Number.isInteger(request.limit) && request.limit > 0)) fail('limit', 'a positive integer');
+  if (request.dry_run !== undefined && typeof request.dry_run !== 'boolean') fail('dry_run', 'true or false');
+  const { dataset_id, since, limit, dry_run } = request;
+  return {
+    ...(typeof dataset_id === 'string' ? { dataset_id } : {}),
+    ...(typeof since === 'string' ? { since } : {}),
+    ...(typeof limit === 'number' ? { limit } : {}),
+    ...(typeof dry_run === 'boolean' ? { dry_run } : {}),
+  };
+}
+
+/**
+ * Re-validates rejected messages (after a schema fix, say) and publishes the valid ones to the
+ * events topic again: the exact bytes, keyed as the gateway keys them, so each keeps its insert_id
+ * and deduplication still holds. Each outcome is recorded in events_replayed; a message already
+ * published by an earlier replay is not examined again.
+ */
+export function createReplayer(deps: {
+  clickhouse: Pick<ClickHouse, 'queryRows' | 'insertRows'>;
+  publisher: EventPublisher;
+  /** The envelope check; the envelope schema's by default. */
+  validate?: (value: unknown) => StepResult<Envelope>;
+}) {
+  const parse = createParseMessageStep();
+  const validate = deps.validate ?? createValidateEnvelopeStep();
+  return async function replay(request: ReplayRequest): Promise<ReplaySummary> {
+    const rows = await deps.clickhouse.queryRows<RejectedRow>(
+      `SELECT kafka_topic, kafka_partition, toString(kafka_offset) AS kafka_offset, kafka_key, raw_base64
+       FROM events_rejected FINAL
+       WHERE (kafka_topic, kafka_partition, kafka_offset) NOT IN
+             (SELECT kafka_topic, kafka_partition, kafka_offset FROM events_replayed FINAL WHERE outcome = 'published')
+         AND ({datasetId:String} = '' OR dataset_id = {datasetId:String})
+         AND rejected_at >= fromUnixTimestamp64Milli({sinceMs:Int64}, 'UTC')
+       ORDER BY rejected_at, kafka_topic, kafka_partition, kafka_offset
+       LIMIT {limit:UInt32}`,
+      { datasetId: request.dataset_id ?? '', sinceMs: request.since === undefined ? 0 : Date.parse(request.since), limit: request.limit ?? defaultLimit },
+    );
+    const summary: ReplaySummary = { examined: rows.length, published: 0, stillRejected: [], dryRun: request.dry_run === true };
+    const publish: { row: RejectedRow; envelope: Envelope; value: Buffer }[] = [];
+    for (const row of rows) {
+      const value = Buffer.from(row.raw_base64, 'base64');
+      const message: ConsumedMessage = { topic: row.kafka_topic, partition: row.kafka_partition, offset: row.kafka_offset, key: null, value, headers: {}, timestamp: 0 };
+      const parsed = parse(message);
+      const result = parsed.kind === 'ok' ? validate(parsed.value) : parsed;
+      if (result.kind === 'ok') publish.push({ row, envelope: result.value, value });
+      else {
+        const step = parsed.kind === 'ok' ? 'validate' : 'parse';
+        summary.stillRejected.push({ topic: row.kafka_topic, partition: row.kafka_partition, offset: row.kafka_offset, step, reason: result.reason });
+      }
+    }
+    if (summary.dryRun) return { ...summary, published: publish.length };
+    if (publish.length > 0) {
+      await deps.publisher.publish(
+        publish.map(({ row, envelope, value }) => ({
+          key: envelopeKey(envelope),
+          value,
+          headers: { 'sluice-replayed-from': `${row.kafka_topic}/${row.kafka_partition}/${row.kafka_offset}` },
+        })),
+      );
+    }
+    summary.published = publish.length;
+    const outcomes = [
+      ...publish.map(({ row }) => ({ kafka_topic: row.kafka_topic, kafka_partition: row.kafka_partition, kafka_offset: row.kafka_offset, outcome: 'published', reason: '' })),
+      ...summary.stillRejected.map((r) => ({ kafka_topic: r.topic, kafka_partition: r.partition, kafka_offset: r.offset, outcome: 'still-rejected', reason: r.reason })),
+    ];
+    await deps.clickhouse.insertRows('events_replayed', outcomes);
+    return summary;
+  };
+}
