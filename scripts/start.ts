@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createLogger, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
+import { createLogger, eventsTopicConfig, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { createKafkaBus, repositoryRoot, startLocalBroker } from '@sluice/kafka';
 import { startService, type RunningService } from './service-process';
 
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   try {
     const brokers = broker.brokers.join(',');
     await createKafkaBus({ brokers: broker.brokers, clientId: 'sluice-start', logger }).ensureTopics([
-      { name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS },
+      { name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS, config: eventsTopicConfig },
     ]);
     const shared = { KAFKA_BROKERS: brokers, KAFKA_TOPIC: config.KAFKA_TOPIC, KAFKA_TOPIC_PARTITIONS: String(config.KAFKA_TOPIC_PARTITIONS) };
     services.push(

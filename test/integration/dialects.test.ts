@@ -179,6 +179,22 @@ describe('POST /v1/batch', () => {
     expect(stored.map((r) => r.insert_id)).toEqual(['b-1', 'b-2', 'batch-7/4']);
   });
 
+  test('an event whose envelope would exceed 1 MiB is refused on its own; the rest of the batch is stored', async () => {
+    // The envelope carries the body twice (properties, and raw), so 600 KB of properties make 1.2 MB.
+    const big = { source: 'greenflash', event: { eventType: 'signup', productId: 'ds-big', value: '1', insertId: 'big-1', properties: { blob: 'x'.repeat(600_000) } } };
+    const small = { source: 'greenflash', event: { eventType: 'signup', productId: 'ds-big', value: '1', insertId: 'small-1' } };
+    const response = await send('POST', '/v1/batch', { ...auth(), 'content-type': 'application/json' }, [big, small]);
+    expect(response.status).toBe(207);
+    const reply = (await response.json()) as { accepted: number; rejected: number; results: { status: string; errors?: { path: string; message: string }[] }[] };
+    expect(reply).toMatchObject({ accepted: 1, rejected: 1 });
+    expect(reply.results[0]?.status).toBe('invalid');
+    expect(reply.results[0]?.errors?.[0]).toEqual({
+      path: '/0',
+      message: expect.stringMatching(/^The event is 12\d{5} bytes once normalised \(the body is kept whole as raw\), over the 1048576-byte limit of one stored event$/) as unknown,
+    });
+    expect(await row("insert_id = 'small-1'", {})).toMatchObject({ dataset_id: 'ds-big' });
+  });
+
   test('a gzip-compressed JSON array is accepted', async () => {
     const body = gzipSync(JSON.stringify([{ source: 'trieve_ctr', dataset_id: 'ds-gzip', event: { request_id: requestId, ctr_type: 'rag', position: 0 } }]));
     const response = await fetch(`${pipeline.gatewayUrl}/v1/batch`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json', 'content-encoding': 'gzip' }, body });

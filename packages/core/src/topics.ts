@@ -10,3 +10,12 @@ export const kafkaSettings = {
     description: 'Partitions of the events topic when the project creates it; the ceiling on parallel workers',
   } as Setting<number>,
 };
+
+/** The largest canonical envelope, in JSON bytes: the limit of one stored event (schemas/envelope.v1.json). */
+export const maxEnvelopeBytes = 1024 * 1024;
+
+/**
+ * Broker-side settings of the events topic when the project creates it: a record batch may hold one
+ * largest envelope with its key, headers and batch overhead (the broker's default is 1 MiB + 12 bytes).
+ */
+export const eventsTopicConfig: Record<string, string> = { 'max.message.bytes': String(2 * maxEnvelopeBytes) };

@@ -1,6 +1,6 @@
 import type { Producer } from 'kafkajs';
 import { SluiceError, silentLogger } from '@sluice/core';
-import { GroupCommitPublisher } from './group-commit-publisher';
+import { GroupCommitPublisher, maxSendBytes, slicesOf } from './group-commit-publisher';
 
 /** A stand-in for kafkajs' producer whose sends the test settles by hand. */
 class FakeProducer {
@@ -123,4 +123,22 @@ test('after close, publishing is refused with SHUTTING_DOWN and the producer is 
   const refused = publisher.publish([message(1)]);
   await expect(refused).rejects.toBeInstanceOf(SluiceError);
   await expect(refused).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+});
+
+describe('slicesOf', () => {
+  const message = (bytes: number) => ({ key: 'k', value: 'x'.repeat(bytes) });
+
+  test('keeps order and puts each slice under the limit, a message too large for any slice alone', () => {
+    const messages = [message(400), message(400), message(400), message(2_000), message(10)];
+    const slices = slicesOf(messages, 1_000);
+    expect(slices.map((s) => s.map((m) => m.value.length))).toEqual([[400, 400], [400], [2_000], [10]]);
+    expect(slices.flat()).toEqual(messages);
+  });
+
+  test('10,000 envelopes of 600 bytes make sends under the broker limit', () => {
+    const slices = slicesOf(Array.from({ length: 10_000 }, () => message(600)), maxSendBytes);
+    expect(slices.length).toBeGreaterThan(6);
+    expect(slices.flat()).toHaveLength(10_000);
+    for (const slice of slices) expect(slice.reduce((sum, m) => sum + m.value.length + 1 + 32, 0)).toBeLessThanOrEqual(maxSendBytes);
+  });
 });

@@ -137,9 +137,16 @@ export class GroupCommitPublisher implements EventPublisher {
     if (!delivered) await this.discardProducer();
   }
 
+  /**
+   * One send per slice of at most maxSendBytes: the broker refuses a record batch over its
+   * max.message.bytes, and a partition's messages of one send form one record batch. Slices go
+   * one after another, so the idempotent producer never has two sends in flight.
+   */
   private async deliver(messages: OutgoingMessage[]): Promise<void> {
     const producer = await this.connect();
-    await producer.send({ topic: this.options.topic, acks: -1, compression: CompressionTypes.None, messages: messages.map(toKafkaMessage) });
+    for (const slice of slicesOf(messages, maxSendBytes)) {
+      await producer.send({ topic: this.options.topic, acks: -1, compression: CompressionTypes.None, messages: slice.map(toKafkaMessage) });
+    }
   }
 
   private async discardProducer(): Promise<void> {
@@ -147,6 +154,33 @@ export class GroupCommitPublisher implements EventPublisher {
     this.producer = undefined;
     await producer?.disconnect().catch(() => undefined);
   }
+}
+
+/** Payload bytes per send: under the broker's default record batch limit (1 MiB + 12 bytes), with room for record overhead. */
+export const maxSendBytes = 900 * 1024;
+
+/** Consecutive slices whose keys, values and headers add up to at most maxBytes each (a larger message goes alone). */
+export function slicesOf(messages: readonly OutgoingMessage[], maxBytes: number): OutgoingMessage[][] {
+  const slices: OutgoingMessage[][] = [];
+  let current: OutgoingMessage[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = messageBytes(message);
+    if (current.length > 0 && bytes + size > maxBytes) {
+      slices.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(message);
+    bytes += size;
+  }
+  if (current.length > 0) slices.push(current);
+  return slices;
+}
+
+function messageBytes(message: OutgoingMessage): number {
+  const headers = Object.entries(message.headers ?? {}).reduce((sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(value), 0);
+  return Buffer.byteLength(message.key) + (typeof message.value === 'string' ? Buffer.byteLength(message.value) : message.value.length) + headers + 32;
 }
 
 function toKafkaMessage(message: OutgoingMessage): { key: string; value: string | Buffer; headers?: IHeaders } {

@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { createLogger, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
+import { createLogger, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { createKafkaBus } from '@sluice/kafka';
 import { createApp } from './app';
 import { defaultMaxBodyBytes } from './json-body';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   }
   const keyStore = config.KEYS_FILE !== '' ? openKeyFile(config.KEYS_FILE, { logger }) : createDevKeyStore(config.DEV_API_KEY);
   const bus = createKafkaBus({ brokers: config.KAFKA_BROKERS, clientId: 'sluice-gateway', logger });
-  await bus.ensureTopics([{ name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS }]);
+  await bus.ensureTopics([{ name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS, config: eventsTopicConfig }]);
   const publisher = await bus.createPublisher({ topic: config.KAFKA_TOPIC });
   const rate = config.RATE_LIMIT_EVENTS_PER_SECOND;
   const app = createApp({

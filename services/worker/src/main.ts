@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
-import { SluiceError, createLogger, errorMessage, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
+import { SluiceError, createLogger, errorMessage, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { applyMigrations, openClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   const bus = createKafkaBus({ brokers: config.KAFKA_BROKERS, clientId: 'sluice-worker', logger });
   const deadLetterTopic = config.DEAD_LETTER_TOPIC || `${config.KAFKA_TOPIC}.dead-letters`;
   await bus.ensureTopics([
-    { name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS },
+    { name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS, config: eventsTopicConfig },
     { name: deadLetterTopic, partitions: 1 },
   ]);
   const deadLetterPublisher = await bus.createPublisher({ topic: deadLetterTopic });

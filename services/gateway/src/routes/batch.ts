@@ -7,6 +7,7 @@ import { toSluiceError } from '../http-errors';
 import { jsonDepth, maxJsonDepth } from '../json-body';
 import { keyHeader, maxKeyLength } from '../key-headers';
 import type { DatasetNamespace, Principal } from '../tenancy/key-store';
+import { oversizeMessage } from '../publish';
 import { authenticatedPrincipal, forbiddenMessage, publish, type SingleEventDeps } from './single-event';
 import { keyFromAuthorization } from '../auth';
 
@@ -195,6 +196,9 @@ function toEnvelope(value: unknown, index: number, principal: Principal, receive
 }
 
 function permitted(principal: Principal, namespace: DatasetNamespace, envelope: Envelope, index: number): Outcome {
-  if (principal.canWrite(namespace, envelope.dataset_id)) return { ok: true, envelope };
+  if (principal.canWrite(namespace, envelope.dataset_id)) {
+    const tooLarge = oversizeMessage(envelope);
+    return tooLarge === undefined ? { ok: true, envelope } : { ok: false, result: { status: 'invalid', errors: [{ path: `/${index}`, message: tooLarge }] } };
+  }
   return { ok: false, result: { status: 'forbidden', insert_id: envelope.insert_id, errors: [{ path: `/${index}`, message: forbiddenMessage(namespace, envelope.dataset_id) }] } };
 }

@@ -1,8 +1,8 @@
-import type { ConsumedMessage } from '@sluice/core';
+import { maxEnvelopeBytes, type ConsumedMessage } from '@sluice/core';
 import { deadLetter, ok, type StepResult } from './step-result';
 
 /** Largest message value the worker will parse; bigger ones can never be a valid envelope. */
-export const maxMessageBytes = 1024 * 1024;
+export const maxMessageBytes = maxEnvelopeBytes;
 
 export function createParseMessageStep() {
   return function parseMessage(message: ConsumedMessage): StepResult<unknown> {
