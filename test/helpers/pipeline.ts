@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createLogger, sleep, type EventConsumer, type EventPublisher, type Logger } from '@sluice/core';
+import { createLogger, eventsTopicConfig, sleep, type EventConsumer, type EventPublisher, type Logger } from '@sluice/core';
 import { applyMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus, type KafkaBus } from '@sluice/kafka';
 import { createApp } from '../../services/gateway/src/app';
@@ -73,7 +73,10 @@ export interface InProcessPipeline {
   bus: KafkaBus;
   publisher: EventPublisher;
   clickhouse: ClickHouse;
-  workerStats: WorkerStats;
+  /** The running worker's counts; a restarted worker starts from zero. */
+  readonly workerStats: WorkerStats;
+  /** Stops the worker (it stores and commits the batch in hand) and starts a new one in the same group. */
+  restartWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -85,7 +88,7 @@ export async function startInProcessPipeline(
   const topic = uniqueName('events');
   const apiKey = `sk_test_${randomBytes(8).toString('hex')}`;
   const bus = createKafkaBus({ brokers, clientId: 'sluice-test', logger: testLogger });
-  await bus.ensureTopics([{ name: topic, partitions: options.partitions ?? 3, ...(options.topicConfig ? { config: options.topicConfig } : {}) }]);
+  await bus.ensureTopics([{ name: topic, partitions: options.partitions ?? 3, config: { ...eventsTopicConfig, ...options.topicConfig } }]);
   const publisher = await bus.createPublisher({ topic, sendTimeoutMs: 3_000, queueTimeoutMs: 3_000 });
   const app = createApp({
     publisher,
@@ -99,20 +102,23 @@ export async function startInProcessPipeline(
   const gatewayUrl = await listen(server);
 
   const clickhouse = await openTestClickHouse();
-  const consumer: EventConsumer = await bus.createConsumer({ groupId: uniqueName('group'), topic });
+  const groupId = uniqueName('group');
+  let consumer: EventConsumer = await bus.createConsumer({ groupId, topic });
   const storedKeys = createStoredKeys(clickhouse, { windowMs: 7 * 24 * 3600 * 1000 });
   const deadLetterTopic = `${topic}.dead-letters`;
   await bus.ensureTopics([{ name: deadLetterTopic, partitions: 1 }]);
   const deadLetterPublisher = await bus.createPublisher({ topic: deadLetterTopic, sendTimeoutMs: 3_000, queueTimeoutMs: 3_000 });
   const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse });
-  const worker = createBatchHandler({
-    clickhouse,
-    storedKeys,
-    deadLetters,
-    logger: testLogger,
-    ...(options.sampling ? { sampling: options.sampling } : {}),
-    ...(options.validate ? { validate: options.validate } : {}),
-  });
+  const newWorker = () =>
+    createBatchHandler({
+      clickhouse,
+      storedKeys,
+      deadLetters,
+      logger: testLogger,
+      ...(options.sampling ? { sampling: options.sampling } : {}),
+      ...(options.validate ? { validate: options.validate } : {}),
+    });
+  let worker = newWorker();
   await consumer.run(worker.handle);
 
   return {
@@ -123,7 +129,15 @@ export async function startInProcessPipeline(
     bus,
     publisher,
     clickhouse,
-    workerStats: worker.stats,
+    get workerStats() {
+      return worker.stats;
+    },
+    async restartWorker() {
+      await consumer.stop();
+      consumer = await bus.createConsumer({ groupId, topic });
+      worker = newWorker();
+      await consumer.run(worker.handle);
+    },
     async stop() {
       await closeServer(server);
       await publisher.close();

@@ -1,0 +1,97 @@
+/**
+ * The worker's sampling and deduplication, end to end through the gateway's batch door, Kafka and
+ * chDB: Greenflash's sampleRate keeps its share, deterministically; forceSample always keeps; and an
+ * insert_id is stored once across sends and a worker restart.
+ */
+import { sleep } from '@sluice/core';
+import { startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
+
+let pipeline: InProcessPipeline;
+
+beforeAll(async () => {
+  pipeline = await startInProcessPipeline({ partitions: 4 });
+});
+
+afterAll(async () => {
+  await pipeline.stop();
+});
+
+/** Sends NDJSON batches of at most 10,000 events, waiting out 429s as Retry-After says. */
+async function sendThroughBatchDoor(events: readonly object[]): Promise<void> {
+  for (let start = 0; start < events.length; start += 10_000) {
+    const body = events
+      .slice(start, start + 10_000)
+      .map((event) => JSON.stringify({ source: 'greenflash', event }))
+      .join('\n');
+    for (;;) {
+      const response = await fetch(`${pipeline.gatewayUrl}/v1/batch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${pipeline.apiKey}`, 'content-type': 'application/x-ndjson' },
+        body,
+      });
+      if (response.status === 429) {
+        await sleep(1000 * Number(response.headers.get('retry-after') ?? '1'));
+        continue;
+      }
+      const reply = (await response.json()) as { rejected?: number; message?: string };
+      expect([response.status, reply.rejected, reply.message]).toEqual([200, 0, undefined]);
+      break;
+    }
+  }
+}
+
+function outcome(name: string): number {
+  return pipeline.workerStats.outcomes.get(name) ?? 0;
+}
+
+/** Every message read went through sampling, and every kept one through dedup and into ClickHouse. */
+async function workerSettled(messages: number): Promise<void> {
+  await waitFor(
+    async () => {
+      const read = outcome('parse:ok') + outcome('parse:dlq');
+      const settled = outcome('sample:ok') === outcome('dedup:ok') + outcome('dedup:drop') && pipeline.workerStats.storedRows === outcome('dedup:ok');
+      return read >= messages && settled ? true : undefined;
+    },
+    `the worker to handle ${messages} messages`,
+    180_000,
+  );
+}
+
+async function storedIds(datasetId: string): Promise<Set<string>> {
+  const rows = await pipeline.clickhouse.queryRows<{ insert_id: string }>(`SELECT insert_id FROM events WHERE dataset_id = {d:String}`, { d: datasetId });
+  return new Set(rows.map((r) => r.insert_id));
+}
+
+test('sampleRate 0.1 keeps 10% ± 1% of 100,000 events, the same ones when they are sent again; forceSample keeps every event', async () => {
+  const sampled = Array.from({ length: 100_000 }, (_, i) => ({ eventType: 'answer_rated', productId: 'ds-sample', value: '1', insertId: `s-${i}`, sampleRate: 0.1 }));
+  const forced = Array.from({ length: 1_000 }, (_, i) => ({ eventType: 'answer_rated', productId: 'ds-forced', value: '1', insertId: `f-${i}`, sampleRate: 0.1, forceSample: true }));
+  await sendThroughBatchDoor([...sampled, ...forced]);
+  await workerSettled(101_000);
+  const kept = await storedIds('ds-sample');
+  expect(kept.size).toBeGreaterThanOrEqual(9_000);
+  expect(kept.size).toBeLessThanOrEqual(11_000);
+  expect((await storedIds('ds-forced')).size).toBe(1_000);
+  const droppedFirst = outcome('sample:drop');
+  expect(droppedFirst).toBe(100_000 - kept.size);
+
+  // Again: the same events are sampled out, and every one kept is a duplicate of a stored one.
+  await sendThroughBatchDoor(sampled);
+  await workerSettled(201_000);
+  expect(outcome('sample:drop')).toBe(2 * droppedFirst);
+  expect(outcome('dedup:drop')).toBe(kept.size);
+  expect(await storedIds('ds-sample')).toEqual(kept);
+}, 600_000);
+
+test('one insert_id sent five times, with a worker restart in the middle, is one row', async () => {
+  const send = (value: string) => sendThroughBatchDoor([{ eventType: 'signup', productId: 'ds-restart', value, insertId: 'restart-1' }]);
+  await send('1');
+  await send('2');
+  await waitFor(async () => ((await storedIds('ds-restart')).size === 1 ? true : undefined), 'the first copy');
+  await pipeline.restartWorker();
+  await send('3');
+  await send('4');
+  await send('5');
+  await waitFor(async () => (outcome('dedup:drop') + outcome('dedup:ok') >= 3 ? true : undefined), 'the restarted worker to see the last three copies', 60_000);
+  const rows = await pipeline.clickhouse.queryRows<{ value: string }>(`SELECT value FROM events WHERE dataset_id = 'ds-restart'`);
+  expect(rows).toEqual([{ value: '1' }]);
+});
