@@ -13,6 +13,7 @@ import { createBatchHandler, type WorkerStats } from '../../services/worker/src/
 import type { SamplingRules } from '../../services/worker/src/sampling';
 import { createStoredKeys } from '../../services/worker/src/stored-keys';
 import { createDeadLetterSink } from '../../services/worker/src/dead-letters';
+import { createBlockLog } from '../../services/worker/src/insert-blocks';
 import type { StepResult } from '../../services/worker/src/steps/step-result';
 import type { Envelope } from '@sluice/envelope';
 import { testDataRoot } from './test-broker';
@@ -113,6 +114,7 @@ export async function startInProcessPipeline(
     createBatchHandler({
       clickhouse,
       storedKeys,
+      blocks: createBlockLog(clickhouse),
       deadLetters,
       logger: testLogger,
       ...(options.sampling ? { sampling: options.sampling } : {}),

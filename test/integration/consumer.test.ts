@@ -38,3 +38,28 @@ test('a batch whose handler fails is delivered again, and the consumer keeps goi
   expect(resumed).toEqual(['third']);
   expect(failures).toBe(1);
 });
+
+test('a handler that finishes part of a batch gets the rest delivered again, and only that part is committed', async () => {
+  const bus = createKafkaBus({ brokers: testBrokers(), clientId: 'sluice-consumer-test', logger: testLogger });
+  const topic = uniqueName('partial');
+  await bus.ensureTopics([{ name: topic, partitions: 1 }]);
+  const publisher = await bus.createPublisher({ topic });
+  await publisher.publish([
+    { key: 'k', value: 'one' },
+    { key: 'k', value: 'two' },
+    { key: 'k', value: 'three' },
+  ]);
+  const batches: string[][] = [];
+  const consumer = await bus.createConsumer({ groupId: uniqueName('group'), topic });
+  await consumer.run(async (batch: ConsumedBatch) => {
+    batches.push(batch.messages.map((m) => m.value?.toString() ?? ''));
+    const [first] = batch.messages;
+    // The first delivery handles only its first message.
+    return batches.length === 1 && first ? { handledThrough: first.offset } : undefined;
+  });
+  await waitFor(async () => (batches.flat().includes('three') && batches.length >= 2 ? true : undefined), 'the rest of the batch again', 60_000);
+  await consumer.stop();
+  await publisher.close();
+  expect(batches[0]).toEqual(['one', 'two', 'three']);
+  expect(batches[1]).toEqual(['two', 'three']);
+});

@@ -26,6 +26,12 @@ export interface ClickHouse {
   queryRows<T>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
   /** Inserts rows with one INSERT. */
   insertRows(table: string, rows: readonly object[]): Promise<void>;
+  /**
+   * Inserts rows as one block identified by `token`: ClickHouse stores a block with a token it has
+   * seen once only, in the table and in every materialized view fed from it (each view dedups on
+   * its own, so a retry completes a block that reached some views and not others).
+   */
+  insertBlock(table: string, rows: readonly object[], token: string): Promise<void>;
   /** Runs an analyst's query on a read-only connection and returns JSONEachRow text. */
   readOnlyQuery(sql: string): Promise<string>;
   ping(): Promise<boolean>;
@@ -67,15 +73,20 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
     opened.push(writer);
     const reader = createClient({ connection: chdbConnection(dataPath) });
     opened.push(reader);
+    // Tokened inserts get a connection of their own: chDB keeps a query's settings on its
+    // connection, and a token left behind would silently drop every later untokened insert.
+    const blockWriter = createClient({ connection: chdbConnection(dataPath) });
+    opened.push(blockWriter);
     await writer.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
-    for (const client of [writer, reader]) {
+    for (const client of [writer, reader, blockWriter]) {
       // chDB ignores the client's `database` option; USE sticks to the connection instead.
       await client.command({ query: `USE ${db}` });
       for (const [name, value] of Object.entries(sessionSettings)) await client.command({ query: `SET ${name} = '${String(value)}'` });
     }
     await reader.command({ query: 'SET readonly = 1' });
+    await blockWriter.command({ query: 'SET deduplicate_blocks_in_dependent_materialized_views = 1' });
     options.logger.info('ClickHouse is embedded (chDB)', { dataPath, database: db });
-    return wrap('embedded', db, writer, reader, {});
+    return wrap('embedded', db, { writer, reader, blockWriter }, {});
   } catch (error) {
     await Promise.allSettled(opened.map((client) => client.close()));
     throw new SluiceError(
@@ -100,16 +111,18 @@ async function openServer(options: ClickHouseOptions, url: string): Promise<Clic
   options.logger.info('ClickHouse is a server', { url: redact(url), database: options.database });
   // Over HTTP, settings are per request; readonly=2 still forbids writes but lets the
   // request carry our session settings.
-  return wrap('server', options.database, writer, writer, { readonly: '2' });
+  return wrap('server', options.database, { writer, reader: writer, blockWriter: writer }, { readonly: '2' });
 }
 
-function wrap(
-  mode: ClickHouse['mode'],
-  database: string,
-  writer: ClickHouseClient,
-  reader: ClickHouseClient,
-  readerSettings: ClickHouseSettings,
-): ClickHouse {
+interface Connections {
+  writer: ClickHouseClient;
+  /** Analysts' queries, read-only. */
+  reader: ClickHouseClient;
+  /** Tokened inserts only (insertBlock). */
+  blockWriter: ClickHouseClient;
+}
+
+function wrap(mode: ClickHouse['mode'], database: string, { writer, reader, blockWriter }: Connections, readerSettings: ClickHouseSettings): ClickHouse {
   return {
     mode,
     database,
@@ -124,6 +137,15 @@ function wrap(
       if (rows.length === 0) return;
       await writer.insert({ table, values: rows as object[], format: 'JSONEachRow' });
     },
+    async insertBlock(table, rows, token) {
+      if (rows.length === 0) return;
+      await blockWriter.insert({
+        table,
+        values: rows as object[],
+        format: 'JSONEachRow',
+        clickhouse_settings: { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 },
+      });
+    },
     async readOnlyQuery(sql) {
       const result = await reader.query({ query: sql, format: 'JSONEachRow', clickhouse_settings: readerSettings });
       return result.text();
@@ -133,8 +155,7 @@ function wrap(
       return result.success;
     },
     async close() {
-      await writer.close();
-      if (reader !== writer) await reader.close();
+      for (const client of new Set([writer, reader, blockWriter])) await client.close();
     },
   };
 }

@@ -38,11 +38,17 @@ export interface ConsumedBatch {
   isStale(): boolean;
 }
 
+/** How much of a batch the handler finished, when not all of it. */
+export interface BatchProgress {
+  /** The last offset handled; the messages after it are delivered again. */
+  handledThrough: string;
+}
+
 /**
- * Receives each batch. When it resolves, the offsets after the batch are committed; when it
- * throws, nothing is committed and the batch is delivered again.
+ * Receives each batch. When it resolves, the offsets after the batch (or after handledThrough)
+ * are committed; when it throws, nothing is committed and the batch is delivered again.
  */
-export type BatchHandler = (batch: ConsumedBatch) => Promise<void>;
+export type BatchHandler = (batch: ConsumedBatch) => Promise<BatchProgress | void>;
 
 export interface EventConsumer {
   run(handler: BatchHandler): Promise<void>;

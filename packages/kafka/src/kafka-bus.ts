@@ -4,6 +4,7 @@ import {
   errorMessage,
   rejectUnknownKeys,
   type BatchHandler,
+  type BatchProgress,
   type ConsumedMessage,
   type EventConsumer,
   type EventPublisher,
@@ -203,8 +204,9 @@ class CommitAfterHandlerConsumer implements EventConsumer {
           headers: stringHeaders(m.headers),
           timestamp: Number(m.timestamp),
         }));
+        let progress: BatchProgress | void;
         try {
-          await handler({
+          progress = await handler({
             topic: batch.topic,
             partition: batch.partition,
             messages,
@@ -214,7 +216,8 @@ class CommitAfterHandlerConsumer implements EventConsumer {
         } catch (error) {
           throw new RedeliverBatchError(batch.topic, batch.partition, error);
         }
-        const last = batch.lastOffset();
+        // Messages after handledThrough stay unresolved, so kafkajs fetches them again.
+        const last = progress ? progress.handledThrough : batch.lastOffset();
         payload.resolveOffset(last);
         await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
       },

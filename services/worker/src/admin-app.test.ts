@@ -66,7 +66,8 @@ test('GET /metrics counts outcomes per step, as the batch handler reports them',
   const { handle } = createBatchHandler({
     storedKeys: { storedAmong: async () => new Set() },
     deadLetters: { store: async () => undefined },
-    clickhouse: { insertRows: async () => undefined },
+    blocks: { lastOffsetOf: async () => undefined, record: async () => undefined },
+    clickhouse: { insertBlock: async () => undefined },
     metrics,
     logger: silentLogger,
   });

@@ -2,10 +2,21 @@ import { silentLogger, type ConsumedBatch, type ConsumedMessage } from '@sluice/
 import type { Envelope } from '@sluice/envelope';
 import { createBatchHandler } from './batch-handler';
 import type { DeadLetter, DeadLetterSink } from './dead-letters';
+import type { BlockLog, InsertBlock } from './insert-blocks';
 import type { StoredKeys } from './steps/deduplicate';
 
 const noneStored: StoredKeys = { storedAmong: async () => new Set() };
 const discardDeadLetters: DeadLetterSink = { store: async () => undefined };
+
+/** An in-memory block log, as insert_blocks would keep it. */
+function memoryBlocks(): BlockLog & { recorded: InsertBlock[] } {
+  const recorded: InsertBlock[] = [];
+  return {
+    recorded,
+    lastOffsetOf: async (topic, partition, firstOffset) => recorded.find((b) => b.topic === topic && b.partition === partition && b.firstOffset === firstOffset)?.lastOffset,
+    record: async (block) => void recorded.push(block),
+  };
+}
 
 const envelope: Envelope = {
   schema_version: 1,
@@ -46,8 +57,9 @@ test('valid envelopes become rows with lineage; bad messages are counted by step
   const inserted: { table: string; rows: readonly object[] }[] = [];
   const { handle, stats } = createBatchHandler({
     storedKeys: noneStored,
+    blocks: memoryBlocks(),
     deadLetters: discardDeadLetters,
-    clickhouse: { insertRows: async (table, rows) => void inserted.push({ table, rows }) },
+    clickhouse: { insertBlock: async (table, rows) => void inserted.push({ table, rows }) },
     logger: silentLogger,
   });
   await handle(
@@ -95,7 +107,8 @@ test('valid envelopes become rows with lineage; bad messages are counted by step
 
 test('a batch with nothing valid inserts nothing', async () => {
   const insertRows = jest.fn(async () => undefined);
-  const { handle } = createBatchHandler({ storedKeys: noneStored, deadLetters: discardDeadLetters, clickhouse: { insertRows }, logger: silentLogger });
+  const { handle } = createBatchHandler({ storedKeys: noneStored,
+    blocks: memoryBlocks(), deadLetters: discardDeadLetters, clickhouse: { insertBlock: insertRows }, logger: silentLogger });
   await handle(batch([message('[]', '1')]));
   expect(insertRows).not.toHaveBeenCalled();
 });
@@ -104,9 +117,10 @@ test('while ClickHouse is unreachable the insert is retried, heartbeating, until
   let calls = 0;
   const { handle, stats } = createBatchHandler({
     storedKeys: noneStored,
+    blocks: memoryBlocks(),
     deadLetters: discardDeadLetters,
     clickhouse: {
-      insertRows: async () => {
+      insertBlock: async () => {
         if (++calls < 4) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
       },
     },
@@ -125,7 +139,8 @@ test('an insert ClickHouse keeps refusing is handed back to Kafka (thrown, so no
   const insertRows = jest.fn(async () => {
     throw new Error('Code: 53. Type mismatch');
   });
-  const { handle } = createBatchHandler({ storedKeys: noneStored, deadLetters: discardDeadLetters, clickhouse: { insertRows }, logger: silentLogger, backoff: instantBackoff, maxRejectedInsertAttempts: 3 });
+  const { handle } = createBatchHandler({ storedKeys: noneStored,
+    blocks: memoryBlocks(), deadLetters: discardDeadLetters, clickhouse: { insertBlock: insertRows }, logger: silentLogger, backoff: instantBackoff, maxRejectedInsertAttempts: 3 });
   await expect(handle(batch([message(JSON.stringify(envelope), '1')]))).rejects.toThrow('Type mismatch');
   expect(insertRows).toHaveBeenCalledTimes(3);
 });
@@ -134,7 +149,8 @@ test('a batch whose partition was revoked stops retrying at once', async () => {
   const insertRows = jest.fn(async () => {
     throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
   });
-  const { handle } = createBatchHandler({ storedKeys: noneStored, deadLetters: discardDeadLetters, clickhouse: { insertRows }, logger: silentLogger, backoff: instantBackoff });
+  const { handle } = createBatchHandler({ storedKeys: noneStored,
+    blocks: memoryBlocks(), deadLetters: discardDeadLetters, clickhouse: { insertBlock: insertRows }, logger: silentLogger, backoff: instantBackoff });
   await expect(handle(batch([message(JSON.stringify(envelope), '1')], true))).rejects.toThrow('ClickHouse is unavailable');
   expect(insertRows).toHaveBeenCalledTimes(1);
 });
@@ -143,9 +159,10 @@ test('sampled-out events and duplicates are dropped and counted; the kept row re
   const inserted: object[] = [];
   const storedAmong = jest.fn(async () => new Set(['ds/stored-before']));
   const { handle, stats } = createBatchHandler({
-    storedKeys: { storedAmong }, deadLetters: discardDeadLetters,
+    storedKeys: { storedAmong },
+    blocks: memoryBlocks(), deadLetters: discardDeadLetters,
     clickhouse: {
-      insertRows: async (_table, rows) => void inserted.push(...rows),
+      insertBlock: async (_table, rows) => void inserted.push(...rows),
     },
     sampling: {
       datasets: { ds: { eventTypes: { purchase: 0 }, default: 0.5 } },
@@ -181,6 +198,7 @@ test('a dedup lookup ClickHouse cannot answer is retried; nothing is inserted un
   const insertRows = jest.fn(async () => undefined);
   const { handle } = createBatchHandler({
     deadLetters: discardDeadLetters,
+    blocks: memoryBlocks(),
     storedKeys: {
       storedAmong: async () => {
         if (++lookups < 3)
@@ -190,7 +208,7 @@ test('a dedup lookup ClickHouse cannot answer is retried; nothing is inserted un
         return new Set<string>();
       },
     },
-    clickhouse: { insertRows },
+    clickhouse: { insertBlock: insertRows },
     logger: silentLogger,
     backoff: instantBackoff,
   });
@@ -204,13 +222,14 @@ test('messages that can never be stored become dead letters, stored before the b
   const events: string[] = [];
   const { handle, stats } = createBatchHandler({
     storedKeys: noneStored,
+    blocks: memoryBlocks(),
     deadLetters: {
       store: async (deadLetters) => {
         events.push('dead letters stored');
         stored.push(...deadLetters);
       },
     },
-    clickhouse: { insertRows: async () => void events.push('rows inserted') },
+    clickhouse: { insertBlock: async () => void events.push('rows inserted') },
     logger: silentLogger,
   });
   await handle(
@@ -235,15 +254,63 @@ test('messages that can never be stored become dead letters, stored before the b
 test('when the dead letters cannot be stored, the batch is handed back to Kafka rather than committed', async () => {
   const { handle } = createBatchHandler({
     storedKeys: noneStored,
+    blocks: memoryBlocks(),
     deadLetters: {
       store: async () => {
         throw new Error('Code: 241. Memory limit exceeded');
       },
     },
-    clickhouse: { insertRows: async () => undefined },
+    clickhouse: { insertBlock: async () => undefined },
     logger: silentLogger,
     backoff: instantBackoff,
     maxRejectedInsertAttempts: 2,
   });
   await expect(handle(batch([message('{not json', '1')]))).rejects.toThrow('Memory limit exceeded');
+});
+
+describe('blocks', () => {
+  const send = (insertId: string, offset: string): ConsumedMessage => message(JSON.stringify({ ...envelope, insert_id: insertId }), offset);
+
+  test('a batch is recorded as one block before its insert, which carries the block token; the whole batch is handled', async () => {
+    const blocks = memoryBlocks();
+    const tokens: string[] = [];
+    const { handle } = createBatchHandler({
+      storedKeys: noneStored,
+      blocks,
+      deadLetters: discardDeadLetters,
+      clickhouse: { insertBlock: async (_table, _rows, token) => void tokens.push(token) },
+      logger: silentLogger,
+    });
+    expect(await handle(batch([send('a', '10'), send('b', '11'), message('{bad', '12')]))).toEqual({ handledThrough: '12' });
+    expect(blocks.recorded).toEqual([{ topic: 'events', partition: 2, firstOffset: '10', lastOffset: '12' }]);
+    expect(tokens).toEqual(['events/2/10-12']);
+  });
+
+  test('after a crash, a longer re-delivered batch is cut back to the recorded block: same rows, same token, the rest delivered again', async () => {
+    const blocks = memoryBlocks();
+    await blocks.record({ topic: 'events', partition: 2, firstOffset: '10', lastOffset: '11' });
+    const inserts: { rows: readonly object[]; token: string }[] = [];
+    const storedAmong = jest.fn(async () => new Set<string>());
+    const { handle } = createBatchHandler({
+      storedKeys: { storedAmong },
+      blocks,
+      deadLetters: discardDeadLetters,
+      clickhouse: { insertBlock: async (_table, rows, token) => void inserts.push({ rows, token }) },
+      logger: silentLogger,
+    });
+    expect(await handle(batch([send('a', '10'), send('b', '11'), send('c', '12')]))).toEqual({ handledThrough: '11' });
+    expect(inserts.map((i) => [i.token, i.rows.length])).toEqual([['events/2/10-11', 2]]);
+    // Copies stored by this very block (a crash after a partial insert) are not counted as earlier ones.
+    expect(storedAmong).toHaveBeenCalledWith(expect.any(Array), { partition: 2, firstOffset: '10', lastOffset: '11' });
+    expect(blocks.recorded).toHaveLength(1);
+  });
+
+  test('a re-delivered batch shorter than the recorded block is handed back rather than stored differently', async () => {
+    const blocks = memoryBlocks();
+    await blocks.record({ topic: 'events', partition: 2, firstOffset: '10', lastOffset: '14' });
+    const insertBlock = jest.fn(async () => undefined);
+    const { handle } = createBatchHandler({ storedKeys: noneStored, blocks, deadLetters: discardDeadLetters, clickhouse: { insertBlock }, logger: silentLogger });
+    await expect(handle(batch([send('a', '10'), send('b', '11')]))).rejects.toThrow('inside the block 10-14 an earlier attempt recorded');
+    expect(insertBlock).not.toHaveBeenCalled();
+  });
 });

@@ -4,6 +4,7 @@ import { classifyQueryError } from '@sluice/clickhouse';
 import type { Envelope } from '@sluice/envelope';
 import type { DeadLetter, DeadLetterSink } from './dead-letters';
 import { toEventRow, type EventRow } from './event-row';
+import { blockToken, type BlockLog, type InsertBlock } from './insert-blocks';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
 import { keepEverything, type SamplingRules } from './sampling';
 import { createDeduplicateStep, type StoredKeys } from './steps/deduplicate';
@@ -13,8 +14,9 @@ import type { StepResult } from './steps/step-result';
 import { createValidateEnvelopeStep } from './steps/validate-envelope';
 
 export interface BatchHandlerDeps {
-  clickhouse: Pick<ClickHouse, 'insertRows'>;
+  clickhouse: Pick<ClickHouse, 'insertBlock'>;
   storedKeys: StoredKeys;
+  blocks: BlockLog;
   deadLetters: DeadLetterSink;
   sampling?: SamplingRules;
   /** The envelope check; the envelope schema's by default. */
@@ -91,11 +93,28 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
     }
   }
 
+  /**
+   * One batch becomes one block: the messages from the batch's first offset to its last, or to the
+   * end of the block a crashed attempt recorded, which is then rebuilt exactly (same messages, same
+   * decisions, same token), so ClickHouse stores it once in events and in every view.
+   */
   const handle: BatchHandler = async (batch) => {
     metrics.batchSize.observe(batch.messages.length);
+    const first = batch.messages[0];
+    const last = batch.messages.at(-1);
+    if (first === undefined || last === undefined) return;
+    const recordedEnd = await withRetry('block', batch, () => deps.blocks.lastOffsetOf(batch.topic, batch.partition, first.offset));
+    if (recordedEnd !== undefined && BigInt(last.offset) < BigInt(recordedEnd)) {
+      throw new Error(
+        `The batch from ${batch.topic}[${batch.partition}] ends at offset ${last.offset}, inside the block ${first.offset}-${recordedEnd} an earlier attempt recorded; waiting for the whole block`,
+      );
+    }
+    const block: InsertBlock = { topic: batch.topic, partition: batch.partition, firstOffset: first.offset, lastOffset: recordedEnd ?? last.offset };
+    const messages = recordedEnd === undefined ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) <= BigInt(recordedEnd));
+
     const kept: { envelope: Envelope; message: ConsumedMessage }[] = [];
     const rejected: DeadLetter[] = [];
-    for (const message of batch.messages) {
+    for (const message of messages) {
       const parsed = accept('parse', parse(message), message, rejected);
       if (parsed === undefined) continue;
       const envelope = accept('validate', validate(parsed), message, rejected, parsed);
@@ -105,7 +124,8 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
     }
     const rows: EventRow[] = [];
     if (kept.length > 0) {
-      const decisions = await withRetry('dedup', batch, () => deduplicate(kept.map((k) => k.envelope)));
+      const own = { partition: block.partition, firstOffset: block.firstOffset, lastOffset: block.lastOffset };
+      const decisions = await withRetry('dedup', batch, () => deduplicate(kept.map((k) => k.envelope), own));
       kept.forEach(({ message }, i) => {
         const decision = decisions[i];
         const envelope = decision === undefined ? undefined : accept('dedup', decision, message, rejected);
@@ -120,15 +140,17 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
       for (const deadLetter of rejected) metrics.deadLetters.inc({ step: deadLetter.step });
     }
     if (rows.length > 0) {
+      if (recordedEnd === undefined) await withRetry('block', batch, () => deps.blocks.record(block));
       await withRetry('insert', batch, async () => {
         const stopTimer = metrics.insertLatency.startTimer();
-        await deps.clickhouse.insertRows(table, rows);
+        await deps.clickhouse.insertBlock(table, rows, blockToken(block));
         stopTimer();
       });
       count('insert', 'ok');
       stats.storedRows += rows.length;
       metrics.rowsStored.inc(rows.length);
     }
+    return { handledThrough: block.lastOffset };
   };
   return { handle, stats };
 }

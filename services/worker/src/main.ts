@@ -7,6 +7,7 @@ import { createKafkaBus } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
 import { createDeadLetterSink } from './dead-letters';
+import { createBlockLog } from './insert-blocks';
 import { createWorkerMetrics } from './metrics';
 import { createReplayer } from './replay';
 import { keepEverything, parseSamplingRules, type SamplingRules } from './sampling';
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
   logger.info('admin listening', { url: `http://${config.ADMIN_HOST}:${config.ADMIN_PORT}` });
   const storedKeys = createStoredKeys(clickhouse, { windowMs: config.DEDUP_WINDOW_HOURS * 3_600_000 });
   const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse });
-  const { handle } = createBatchHandler({ clickhouse, storedKeys, deadLetters, metrics, sampling: readSamplingFile(config.SAMPLING_FILE), logger });
+  const { handle } = createBatchHandler({ clickhouse, storedKeys, blocks: createBlockLog(clickhouse), deadLetters, metrics, sampling: readSamplingFile(config.SAMPLING_FILE), logger });
   await consumer.run(handle);
   logger.info('worker consuming', { topic: config.KAFKA_TOPIC, group: config.CONSUMER_GROUP });
 

@@ -11,7 +11,7 @@ const keysPerQuery = 1000;
  */
 export function createStoredKeys(clickhouse: Pick<ClickHouse, 'queryRows'>, options: { windowMs: number }): StoredKeys {
   return {
-    async storedAmong(keys) {
+    async storedAmong(keys, own) {
       const idsByDataset = new Map<string, string[]>();
       for (const key of keys) {
         const ids = idsByDataset.get(key.dataset_id);
@@ -24,8 +24,9 @@ export function createStoredKeys(clickhouse: Pick<ClickHouse, 'queryRows'>, opti
           const rows = await clickhouse.queryRows<{ insert_id: string }>(
             `SELECT DISTINCT insert_id FROM event_keys
              WHERE dataset_id = {datasetId:String} AND insert_id IN {ids:Array(String)}
-               AND received_at >= now64(3) - toIntervalMillisecond({windowMs:UInt64})`,
-            { datasetId, ids: ids.slice(start, start + keysPerQuery), windowMs: options.windowMs },
+               AND received_at >= now64(3) - toIntervalMillisecond({windowMs:UInt64})
+               AND NOT (kafka_partition = {partition:UInt32} AND kafka_offset BETWEEN {firstOffset:UInt64} AND {lastOffset:UInt64})`,
+            { datasetId, ids: ids.slice(start, start + keysPerQuery), windowMs: options.windowMs, ...own },
           );
           for (const row of rows) stored.add(envelopeKey({ dataset_id: datasetId, insert_id: row.insert_id }));
         }

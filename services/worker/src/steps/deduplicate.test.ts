@@ -17,12 +17,15 @@ test('drops stored keys and repeats within the batch; the same insert_id in anot
   const step = createDeduplicateStep({
     storedKeys: { storedAmong: async () => new Set(['ds/stored']) },
   });
-  const results = await step([
-    { ...base, insert_id: 'stored' },
-    { ...base, insert_id: 'a' },
-    { ...base, insert_id: 'a' },
-    { ...base, insert_id: 'a', dataset_id: 'other' },
-  ]);
+  const results = await step(
+    [
+      { ...base, insert_id: 'stored' },
+      { ...base, insert_id: 'a' },
+      { ...base, insert_id: 'a' },
+      { ...base, insert_id: 'a', dataset_id: 'other' },
+    ],
+    { partition: 0, firstOffset: '10', lastOffset: '13' },
+  );
   expect(results.map((r) => r.kind)).toEqual(['drop', 'ok', 'drop', 'ok']);
   expect(results[0]).toEqual({
     kind: 'drop',

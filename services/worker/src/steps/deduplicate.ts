@@ -1,9 +1,16 @@
 import { envelopeKey, type Envelope } from '@sluice/envelope';
 import { drop, ok, type StepResult } from './step-result';
 
+/** The messages of the block being inserted: a copy stored from these is this block's own, not an earlier one. */
+export interface OwnMessages {
+  partition: number;
+  firstOffset: string;
+  lastOffset: string;
+}
+
 /** Says which of the given (dataset_id, insert_id) keys are already stored within the dedup window. */
 export interface StoredKeys {
-  storedAmong(keys: readonly Pick<Envelope, 'dataset_id' | 'insert_id'>[]): Promise<Set<string>>;
+  storedAmong(keys: readonly Pick<Envelope, 'dataset_id' | 'insert_id'>[], own: OwnMessages): Promise<Set<string>>;
 }
 
 /**
@@ -12,8 +19,12 @@ export interface StoredKeys {
  * event lands on one partition, and a partition's batches are stored one after the other.
  */
 export function createDeduplicateStep(deps: { storedKeys: StoredKeys }) {
-  return async function deduplicateStep(envelopes: readonly Envelope[]): Promise<StepResult<Envelope>[]> {
-    const stored = await deps.storedKeys.storedAmong(envelopes);
+  /**
+   * Copies stored from the block's own messages do not count: a block inserted again after a crash
+   * gets the decisions it got the first time, so it is the same block and ClickHouse dedups it.
+   */
+  return async function deduplicateStep(envelopes: readonly Envelope[], own: OwnMessages): Promise<StepResult<Envelope>[]> {
+    const stored = await deps.storedKeys.storedAmong(envelopes, own);
     const seen = new Set<string>();
     return envelopes.map((envelope) => {
       const key = envelopeKey(envelope);
