@@ -45,6 +45,8 @@ export interface KafkaBus {
   createConsumer(options: ConsumerOptions): Promise<EventConsumer>;
   /** How many messages the topic holds: the sum of its partitions' high-water marks. */
   countMessages(topic: string): Promise<number>;
+  /** Messages of the topic the group has not committed yet: the sum over partitions of high-water mark minus committed offset. */
+  consumerLag(groupId: string, topic: string): Promise<number>;
   /** Undefined when a broker answers a metadata request for the topic within timeoutMs, else why not. */
   checkReachable(topic: string, timeoutMs?: number): Promise<string | undefined>;
 }
@@ -130,6 +132,21 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
       try {
         const offsets = await admin.fetchTopicOffsets(topic);
         return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+      } finally {
+        await admin.disconnect();
+      }
+    },
+
+    async consumerLag(groupId, topic) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const [ends, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+        const committedByPartition = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+        return ends.reduce((lag, p) => {
+          const done = committedByPartition.get(p.partition) ?? -1;
+          return lag + Number(p.high) - (done < 0 ? Number(p.low) : done);
+        }, 0);
       } finally {
         await admin.disconnect();
       }

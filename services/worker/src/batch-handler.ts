@@ -26,6 +26,8 @@ export interface BatchHandlerDeps {
   logger: Logger;
   eventsTable?: string;
   backoff?: BackoffOptions;
+  /** Fault injection for crash tests: wait this long between storing a block and letting it be committed. */
+  pauseBeforeCommitMs?: number;
   /** A ClickHouse call that is refused (rather than not received) is retried this many times before the batch is given back to Kafka. */
   maxRejectedInsertAttempts?: number;
 }
@@ -150,6 +152,7 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
       stats.storedRows += rows.length;
       metrics.rowsStored.inc(rows.length);
     }
+    if (deps.pauseBeforeCommitMs) await sleep(deps.pauseBeforeCommitMs);
     return { handledThrough: block.lastOffset };
   };
   return { handle, stats };

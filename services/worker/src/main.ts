@@ -26,6 +26,11 @@ const settings = {
   DEAD_LETTER_TOPIC: { parse: parsers.nonEmpty, default: '', description: 'Topic for messages that can never be stored; unset means <KAFKA_TOPIC>.dead-letters' } as Setting<string>,
   DEDUP_WINDOW_HOURS: { parse: parsers.positiveInt, default: 168, description: 'An insert_id stored within this many hours makes a later copy a duplicate' } as Setting<number>,
   SAMPLING_FILE: { parse: parsers.nonEmpty, default: '', description: 'JSON file of sampling rates per dataset (docs/sampling.md); unset keeps every event' } as Setting<string>,
+  PAUSE_BEFORE_COMMIT_MS: {
+    parse: parsers.nonNegativeInt,
+    default: 0,
+    description: 'Testing aid: wait this long between storing a block and committing its offsets, so crash tests can kill the worker there',
+  } as Setting<number>,
   LOG_LEVEL: { parse: parsers.oneOf('debug', 'info', 'warn', 'error'), default: 'info', description: 'Log level' } as Setting<string>,
 };
 
@@ -60,7 +65,16 @@ async function main(): Promise<void> {
   logger.info('admin listening', { url: `http://${config.ADMIN_HOST}:${config.ADMIN_PORT}` });
   const storedKeys = createStoredKeys(clickhouse, { windowMs: config.DEDUP_WINDOW_HOURS * 3_600_000 });
   const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse });
-  const { handle } = createBatchHandler({ clickhouse, storedKeys, blocks: createBlockLog(clickhouse), deadLetters, metrics, sampling: readSamplingFile(config.SAMPLING_FILE), logger });
+  const { handle } = createBatchHandler({
+    clickhouse,
+    storedKeys,
+    blocks: createBlockLog(clickhouse),
+    deadLetters,
+    metrics,
+    pauseBeforeCommitMs: config.PAUSE_BEFORE_COMMIT_MS,
+    sampling: readSamplingFile(config.SAMPLING_FILE),
+    logger,
+  });
   await consumer.run(handle);
   logger.info('worker consuming', { topic: config.KAFKA_TOPIC, group: config.CONSUMER_GROUP });
 
