@@ -31,7 +31,12 @@ export interface ConsumerOptions {
   topic: string;
   /** Where a group with no committed offset starts: the beginning of the topic, so nothing produced before it is missed. */
   fromBeginning?: boolean;
+  /** A batch closes by size: at most this many bytes per partition (default 4 MiB)... */
   maxBytesPerPartition?: number;
+  /** ...or once the broker holds this many bytes for the fetch (default 1: as soon as there is anything)... */
+  minBytes?: number;
+  /** ...or by age: after this long, with whatever has arrived (default 250 ms). */
+  maxWaitMs?: number;
   /**
    * How long the group waits for a silent member before handing its partitions to others. A
    * crashed worker's partitions move after this long; long inserts keep heartbeating.
@@ -153,13 +158,14 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
     },
 
     async createConsumer(consumerOptions) {
-      rejectUnknownKeys(consumerOptions, ['groupId', 'topic', 'fromBeginning', 'maxBytesPerPartition', 'sessionTimeoutMs'], 'consumer options');
+      rejectUnknownKeys(consumerOptions, ['groupId', 'topic', 'fromBeginning', 'maxBytesPerPartition', 'minBytes', 'maxWaitMs', 'sessionTimeoutMs'], 'consumer options');
       const sessionTimeout = consumerOptions.sessionTimeoutMs ?? 10_000;
       const consumer = kafka.consumer({
         groupId: consumerOptions.groupId,
         allowAutoTopicCreation: false,
         maxBytesPerPartition: consumerOptions.maxBytesPerPartition ?? 4 * 1024 * 1024,
-        maxWaitTimeInMs: 250,
+        minBytes: consumerOptions.minBytes ?? 1,
+        maxWaitTimeInMs: consumerOptions.maxWaitMs ?? 250,
         sessionTimeout,
         heartbeatInterval: Math.floor(sessionTimeout / 3),
       });

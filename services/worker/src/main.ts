@@ -24,6 +24,9 @@ const settings = {
   ADMIN_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: 'Interface of the admin listener (POST /sql)' } as Setting<string>,
   ADMIN_PORT: { parse: parsers.port, default: 8091, description: 'Port of the admin listener (POST /sql)' } as Setting<number>,
   DEAD_LETTER_TOPIC: { parse: parsers.nonEmpty, default: '', description: 'Topic for messages that can never be stored; unset means <KAFKA_TOPIC>.dead-letters' } as Setting<string>,
+  BLOCK_MAX_BYTES: { parse: parsers.positiveInt, default: 4 * 1024 * 1024, description: 'A block closes at this many bytes per partition' } as Setting<number>,
+  BLOCK_MIN_BYTES: { parse: parsers.positiveInt, default: 64 * 1024, description: 'A block waits for this many bytes, up to BLOCK_MAX_WAIT_MS' } as Setting<number>,
+  BLOCK_MAX_WAIT_MS: { parse: parsers.positiveInt, default: 250, description: 'A block closes after this long with what has arrived' } as Setting<number>,
   DEDUP_WINDOW_HOURS: { parse: parsers.positiveInt, default: 168, description: 'An insert_id stored within this many hours makes a later copy a duplicate' } as Setting<number>,
   SAMPLING_FILE: { parse: parsers.nonEmpty, default: '', description: 'JSON file of sampling rates per dataset (docs/sampling.md); unset keeps every event' } as Setting<string>,
   PAUSE_BEFORE_COMMIT_MS: {
@@ -54,7 +57,13 @@ async function main(): Promise<void> {
     { name: deadLetterTopic, partitions: 1 },
   ]);
   const deadLetterPublisher = await bus.createPublisher({ topic: deadLetterTopic });
-  const consumer = await bus.createConsumer({ groupId: config.CONSUMER_GROUP, topic: config.KAFKA_TOPIC });
+  const consumer = await bus.createConsumer({
+    groupId: config.CONSUMER_GROUP,
+    topic: config.KAFKA_TOPIC,
+    maxBytesPerPartition: config.BLOCK_MAX_BYTES,
+    minBytes: config.BLOCK_MIN_BYTES,
+    maxWaitMs: config.BLOCK_MAX_WAIT_MS,
+  });
 
   const metrics = createWorkerMetrics();
   // Replay publishes rejected messages back onto the events topic, keyed as the gateway keys them.
