@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventsTopicConfig, sleep } from '@sluice/core';
-import { createKafkaBus } from '@sluice/kafka';
+import { createKafkaBus, isProcessAlive } from '@sluice/kafka';
 import { buildEnvelope, createNativeProducer, type NativeProducer } from '@sluice/producer';
 import type { Envelope } from '@sluice/envelope';
 import { startService, type RunningService } from '../../scripts/service-process';
@@ -121,7 +121,7 @@ test('five SIGKILLs of the worker during a 50,000-event stream lose nothing and 
     const victim = worker;
     if (victim === undefined) throw new Error('no worker to kill');
     process.kill(victim.pid, 'SIGKILL');
-    await waitFor(async () => (isAlive(victim.pid) ? undefined : true), 'the killed worker to be gone');
+    await waitFor(async () => (isProcessAlive(victim.pid) ? undefined : true), 'the killed worker to be gone');
     worker = await startWorker();
   }
   await publishing;
@@ -152,13 +152,4 @@ test('five SIGKILLs of the worker during a 50,000-event stream lose nothing and 
 async function storedCount(): Promise<number> {
   const [row] = await sql<{ n: number }>(`SELECT count() AS n FROM events`);
   return row?.n ?? 0;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

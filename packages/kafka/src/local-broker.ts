@@ -154,8 +154,8 @@ async function stopStaleBroker(dataDirectory: string, logger: Logger): Promise<v
   if (!Number.isInteger(pid) || !isKafkaProcess(pid)) return;
   logger.warn('stopping a Kafka broker left over from an earlier run', { pid });
   process.kill(pid, 'SIGTERM');
-  for (let waited = 0; waited < 20_000 && isAlive(pid); waited += 200) await sleep(200);
-  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  for (let waited = 0; waited < 20_000 && isProcessAlive(pid); waited += 200) await sleep(200);
+  if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
 }
 
 function isKafkaProcess(pid: number): boolean {
@@ -166,7 +166,8 @@ function isKafkaProcess(pid: number): boolean {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 tests without sending anything). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
