@@ -76,6 +76,10 @@ export interface InProcessPipeline {
   clickhouse: ClickHouse;
   /** The running worker's counts; a restarted worker starts from zero. */
   readonly workerStats: WorkerStats;
+  /** The consumer group of the workers. */
+  groupId: string;
+  /** Starts one more worker in the group (a rebalance); stopping it is another. */
+  addWorker(): Promise<{ stop(): Promise<void> }>;
   /** Stops the worker (it stores and commits the batch in hand) and starts a new one in the same group. */
   restartWorker(): Promise<void>;
   stop(): Promise<void>;
@@ -133,6 +137,12 @@ export async function startInProcessPipeline(
     clickhouse,
     get workerStats() {
       return worker.stats;
+    },
+    groupId,
+    async addWorker() {
+      const extra = await bus.createConsumer({ groupId, topic });
+      await extra.run(newWorker().handle);
+      return { stop: () => extra.stop() };
     },
     async restartWorker() {
       await consumer.stop();

@@ -4,12 +4,14 @@
  * insert_id is stored once across sends and a worker restart.
  */
 import { sleep } from '@sluice/core';
-import { startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
+import { createKafkaBus } from '@sluice/kafka';
+import { buildEnvelope, createNativeProducer } from '@sluice/producer';
+import { startInProcessPipeline, testBrokers, testLogger, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 
 let pipeline: InProcessPipeline;
 
 beforeAll(async () => {
-  pipeline = await startInProcessPipeline({ partitions: 4 });
+  pipeline = await startInProcessPipeline({ partitions: 6 });
 });
 
 afterAll(async () => {
@@ -95,3 +97,27 @@ test('one insert_id sent five times, with a worker restart in the middle, is one
   const rows = await pipeline.clickhouse.queryRows<{ value: string }>(`SELECT value FROM events WHERE dataset_id = 'ds-restart'`);
   expect(rows).toEqual([{ value: '1' }]);
 });
+
+test('three workers joining and leaving the group mid-stream store each of 20,000 events once, copies sent in later slices included', async () => {
+  const producer = await createNativeProducer({ brokers: testBrokers(), topic: pipeline.topic });
+  const events = Array.from({ length: 20_000 }, (_, i) => buildEnvelope({ dataset_id: 'ds-rebalance', event_type: 'view', insert_id: `r-${i}` }));
+  // Every 10th event comes again in a later slice, so its copies land in different blocks.
+  const copies = events.filter((_, i) => i % 10 === 0);
+  const slices = [events.slice(0, 5_000), events.slice(5_000, 10_000), copies.slice(0, 1_000), events.slice(10_000, 15_000), events.slice(15_000), copies.slice(1_000)];
+  let second: { stop(): Promise<void> } | undefined;
+  let third: { stop(): Promise<void> } | undefined;
+  for (const [i, slice] of slices.entries()) {
+    await producer.send(slice);
+    if (i === 1) second = await pipeline.addWorker();
+    if (i === 3) third = await pipeline.addWorker();
+    if (i === 4) await second?.stop();
+  }
+  const bus = createKafkaBus({ brokers: testBrokers(), clientId: 'sluice-rebalance-test', logger: testLogger });
+  await waitFor(async () => ((await bus.consumerLag(pipeline.groupId, pipeline.topic)) === 0 ? true : undefined), 'the group to commit everything', 180_000);
+  await third?.stop();
+  await producer.close();
+  const [stored] = await pipeline.clickhouse.queryRows<{ rows: number; ids: number }>(
+    `SELECT count() AS rows, uniqExact(insert_id) AS ids FROM events WHERE dataset_id = 'ds-rebalance'`,
+  );
+  expect(stored).toEqual({ rows: 20_000, ids: 20_000 });
+}, 300_000);
