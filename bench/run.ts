@@ -10,6 +10,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, errorMessage, onShutdownSignal } from '@sluice/core';
 import { analyticsScenario } from './scenarios/analytics';
+import { dedupScenario } from './scenarios/dedup';
 
 export interface ScenarioOption {
   name: string;
@@ -58,7 +59,7 @@ export interface Scenario {
   run(context: ScenarioContext): Promise<ScenarioResult>;
 }
 
-const scenarios: readonly Scenario[] = [analyticsScenario];
+const scenarios: readonly Scenario[] = [analyticsScenario, dedupScenario];
 
 const resultsFile = join(__dirname, 'results', 'latest.json');
 
