@@ -131,7 +131,7 @@ test('while ClickHouse is unreachable the insert is retried, heartbeating, until
   await handle(work);
   expect(calls).toBe(4);
   expect(work.heartbeats).toBe(3);
-  expect(stats.insertRetries).toBe(3);
+  expect(stats.retries).toBe(3);
   expect(stats.storedRows).toBe(1);
 });
 

@@ -36,8 +36,8 @@ export interface WorkerStats {
   /** Outcomes counted per step, keyed "step:kind". */
   outcomes: Map<string, number>;
   storedRows: number;
-  /** ClickHouse calls (dedup lookups and inserts) retried. */
-  insertRetries: number;
+  /** Calls retried with backoff: block lookups and records, dedup lookups, dead letters and inserts. */
+  retries: number;
   /** Messages stored as dead letters. */
   deadLetters: number;
 }
@@ -47,7 +47,7 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
   const validate = deps.validate ?? createValidateEnvelopeStep();
   const sample = createSampleEventStep({ rules: deps.sampling ?? keepEverything });
   const deduplicate = createDeduplicateStep({ storedKeys: deps.storedKeys });
-  const stats: WorkerStats = { outcomes: new Map(), storedRows: 0, insertRetries: 0, deadLetters: 0 };
+  const stats: WorkerStats = { outcomes: new Map(), storedRows: 0, retries: 0, deadLetters: 0 };
   const table = deps.eventsTable ?? 'events';
   const metrics = deps.metrics ?? createWorkerMetrics();
 
@@ -76,7 +76,7 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
     return undefined;
   }
 
-  /** Runs one ClickHouse call of a step, retrying with backoff (heartbeating) while ClickHouse cannot answer. */
+  /** Runs one call of a step to ClickHouse (or, for dead letters, Kafka), retrying with backoff and heartbeating while it cannot answer. */
   async function withRetry<T>(step: string, batch: ConsumedBatch, call: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -84,11 +84,11 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
       } catch (error) {
         const failure = classifyQueryError(error);
         count(step, 'retry');
-        stats.insertRetries++;
+        stats.retries++;
         const refused = failure.code !== 'CLICKHOUSE_UNAVAILABLE';
         if (batch.isStale() || (refused && attempt + 1 >= (deps.maxRejectedInsertAttempts ?? 5))) throw failure;
         const delay = backoffDelay(attempt, deps.backoff ?? defaultBackoff);
-        deps.logger.warn(`ClickHouse call of step ${step} failed; retrying without committing`, { error: errorMessage(error), attempt, delayMs: delay });
+        deps.logger.warn(`the ${step} step failed to reach ClickHouse or Kafka; retrying without committing`, { error: errorMessage(error), attempt, delayMs: delay });
         await batch.heartbeat();
         await sleep(delay);
       }
