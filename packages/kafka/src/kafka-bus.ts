@@ -1,7 +1,9 @@
-import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Consumer, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type Consumer, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
 import { GroupCommitPublisher, type GroupCommitOptions } from './group-commit-publisher';
 import {
+  SluiceError,
   errorMessage,
+  sleep,
   rejectUnknownKeys,
   type BatchHandler,
   type BatchProgress,
@@ -78,8 +80,10 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
         const existing = new Set(await admin.listTopics());
         const missing = topics.filter((t) => !existing.has(t.name));
         if (missing.length > 0) {
+          // kafkajs's own waitForLeaders gives up when the broker does not know the new topic yet
+          // (UNKNOWN_TOPIC_OR_PARTITION, common on a busy broker); we wait for the leaders ourselves.
           await admin.createTopics({
-            waitForLeaders: true,
+            waitForLeaders: false,
             topics: missing.map((t) => ({
               topic: t.name,
               numPartitions: t.partitions,
@@ -87,6 +91,7 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
               configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
             })),
           });
+          await waitForLeaders(admin, missing.map((t) => t.name));
           logger.info('created Kafka topics', { topics: missing.map((t) => `${t.name} (${t.partitions} partitions)`) });
         }
       } finally {
@@ -174,6 +179,21 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
       return new CommitAfterHandlerConsumer(consumer, logger);
     },
   };
+}
+
+/** Polls the topics' metadata until every partition has a leader, or gives up after 30 s. */
+async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics });
+      if (metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new SluiceError('KAFKA_UNAVAILABLE', `Kafka created ${topics.join(', ')} but elected no leaders within 30 s`);
+    await sleep(Math.min(1_000, 50 * 2 ** attempt));
+  }
 }
 
 /**
