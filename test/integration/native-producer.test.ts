@@ -27,6 +27,9 @@ test('envelopes sent with the helper are stored; an invalid batch is refused who
   await expect(
     producer.send([buildEnvelope({ dataset_id: 'ds-native', event_type: 'view', insert_id: 'n-ok' }), buildEnvelope({ dataset_id: 'ds-native', event_type: 'Bad Type' })]),
   ).rejects.toThrow('Nothing was sent: envelopes[1]: Invalid field "/event_type": must match pattern "^[a-z][a-z0-9_]{0,63}$"');
+  await expect(producer.send([buildEnvelope({ dataset_id: 'ds-native', event_type: 'view', properties: { blob: 'x'.repeat(1024 * 1024) } })])).rejects.toThrow(
+    /^Nothing was sent: envelopes\[0\]: The event is \d+ bytes once normalised \(the body is kept whole as raw\), over the 1048576-byte limit of one stored event$/,
+  );
   await producer.send([
     buildEnvelope({ dataset_id: 'ds-native', event_type: 'purchase', insert_id: 'n-1', revenue: 12.5, items: ['sku-1', 'sku-2'] }),
     buildEnvelope({ dataset_id: 'ds-native', event_type: 'view', insert_id: 'n-2' }),

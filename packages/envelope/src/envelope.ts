@@ -1,3 +1,4 @@
+import { maxEnvelopeBytes, type OutgoingMessage } from '@sluice/core';
 import type { Envelope } from './generated/schema-types';
 import { createValidator, type Validator } from './validation';
 
@@ -27,4 +28,27 @@ export function validateEnvelope(value: unknown): ReturnType<Validator<Envelope>
  */
 export function envelopeKey(envelope: Pick<Envelope, 'dataset_id' | 'insert_id'>): string {
   return `${envelope.dataset_id}/${envelope.insert_id}`;
+}
+
+/**
+ * The Kafka message for one envelope, as the gateway, the producer helper and every other writer
+ * of the events topic send it: keyed by envelopeKey, the envelope as JSON, its content type and
+ * dialect in headers.
+ */
+export function envelopeMessage(envelope: Envelope): OutgoingMessage {
+  return {
+    key: envelopeKey(envelope),
+    value: JSON.stringify(envelope),
+    headers: { 'content-type': envelopeContentType, source: envelope.source },
+  };
+}
+
+/**
+ * Why an envelope's message is too large to store, or undefined. The envelope holds the producer's
+ * body again as raw (and Trieve metadata once more as properties), so a body under the gateway's
+ * body limit can still make a message over the limit of one stored event.
+ */
+export function oversizeReason(message: OutgoingMessage): string | undefined {
+  const bytes = typeof message.value === 'string' ? Buffer.byteLength(message.value) : message.value.length;
+  return bytes > maxEnvelopeBytes ? `The event is ${bytes} bytes once normalised (the body is kept whole as raw), over the ${maxEnvelopeBytes}-byte limit of one stored event` : undefined;
 }

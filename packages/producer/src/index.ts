@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { SluiceError, silentLogger, type Logger } from '@sluice/core';
-import { envelopeKey, formatIssues, validateEnvelope, type Envelope } from '@sluice/envelope';
+import { envelopeMessage, formatIssues, oversizeReason, validateEnvelope, type Envelope } from '@sluice/envelope';
 import { createKafkaBus } from '@sluice/kafka';
 
 /**
  * The typed helper for Kafka-native producers: it writes canonical envelopes onto the events
- * topic the way the gateway does (README, "Kafka-native producers"). Every envelope is checked
- * against schemas/envelope.v1.json before anything is sent, and keyed <dataset_id>/<insert_id> so
- * that deduplication holds.
+ * topic exactly as the gateway does (README, "Kafka-native producers"): every envelope checked
+ * against schemas/envelope.v1.json and the 1 MiB limit before anything is sent, and keyed
+ * <dataset_id>/<insert_id> so that deduplication holds.
  */
 export interface NativeProducerOptions {
   brokers: string[];
@@ -47,12 +47,18 @@ export async function createNativeProducer(options: NativeProducerOptions): Prom
   const publisher = await bus.createPublisher({ topic: options.topic ?? 'events' });
   return {
     async send(envelopes) {
-      const problems = envelopes.flatMap((envelope, i) => {
+      const problems: string[] = [];
+      const messages = envelopes.map((envelope, i) => {
+        // A clone: validation fills the schema's defaults into what it checks.
         const result = validateEnvelope(structuredClone(envelope));
-        return result.ok ? [] : [`envelopes[${i}]: ${formatIssues(result.issues)}`];
+        if (!result.ok) problems.push(`envelopes[${i}]: ${formatIssues(result.issues)}`);
+        const message = envelopeMessage(envelope);
+        const tooLarge = oversizeReason(message);
+        if (tooLarge !== undefined) problems.push(`envelopes[${i}]: ${tooLarge}`);
+        return message;
       });
       if (problems.length > 0) throw new SluiceError('INVALID_EVENT', `Nothing was sent: ${problems.join('; ')}`);
-      await publisher.publish(envelopes.map((envelope) => ({ key: envelopeKey(envelope), value: JSON.stringify(envelope), headers: { 'sluice-schema': 'envelope.v1' } })));
+      await publisher.publish(messages);
     },
     async close() {
       await publisher.close();

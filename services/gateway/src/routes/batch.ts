@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { SluiceError, errorMessage } from '@sluice/core';
-import { createValidator, envelopeKey, validateEnvelope, type BatchItem, type Envelope, type ValidationIssue, type ValidationResult, type Validator } from '@sluice/envelope';
+import { SluiceError, errorMessage, type OutgoingMessage } from '@sluice/core';
+import { createValidator, envelopeKey, envelopeMessage, oversizeReason, validateEnvelope, type BatchItem, type Envelope, type ValidationIssue, type ValidationResult, type Validator } from '@sluice/envelope';
 import { dialectEndpoints, refuseWithCode, type DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
 import { jsonDepth, maxJsonDepth } from '../json-body';
 import { keyHeader, maxKeyLength } from '../key-headers';
 import type { DatasetNamespace, Principal } from '../tenancy/key-store';
-import { oversizeMessage } from '../publish';
 import { authenticatedPrincipal, forbiddenMessage, publish, type SingleEventDeps } from './single-event';
 import { keyFromAuthorization } from '../auth';
 
@@ -48,7 +47,7 @@ interface BatchLocals {
   format: 'ndjson' | 'json';
 }
 
-type Outcome = { ok: true; envelope: Envelope } | { ok: false; result: Omit<BatchResult, 'index'> };
+type Outcome = { ok: true; envelope: Envelope; message: OutgoingMessage } | { ok: false; result: Omit<BatchResult, 'index'> };
 
 /**
  * POST /v1/batch: NDJSON or a JSON array, of canonical envelopes or wrapped dialect events,
@@ -83,17 +82,17 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
       const idempotencyKey = keyHeader(req, 'Idempotency-Key', false);
       const receivedAt = deps.clock();
       const results: BatchResult[] = [];
-      const accepted: Envelope[] = [];
+      const accepted: OutgoingMessage[] = [];
       const firstIndexOfKey = new Map<string, number>();
       items.forEach((item, index) => {
         const outcome = item.ok ? toEnvelope(item.value, index, principal, receivedAt, idempotencyKey) : { ok: false as const, result: { status: 'invalid' as const, errors: [item.issue] } };
         if (!outcome.ok) return void results.push({ index, ...outcome.result });
-        const { envelope } = outcome;
+        const { envelope, message } = outcome;
         const identity = envelopeKey(envelope);
         const first = firstIndexOfKey.get(identity);
         if (first !== undefined) return void results.push({ index, status: 'duplicate', insert_id: envelope.insert_id, duplicate_of: first });
         firstIndexOfKey.set(identity, index);
-        accepted.push(envelope);
+        accepted.push(message);
         results.push({ index, status: 'accepted', event_id: envelope.event_id, insert_id: envelope.insert_id });
       });
 
@@ -197,8 +196,10 @@ function toEnvelope(value: unknown, index: number, principal: Principal, receive
 
 function permitted(principal: Principal, namespace: DatasetNamespace, envelope: Envelope, index: number): Outcome {
   if (principal.canWrite(namespace, envelope.dataset_id)) {
-    const tooLarge = oversizeMessage(envelope);
-    return tooLarge === undefined ? { ok: true, envelope } : { ok: false, result: { status: 'invalid', errors: [{ path: `/${index}`, message: tooLarge }] } };
+    // Serialised once: this message is what gets published.
+    const message = envelopeMessage(envelope);
+    const tooLarge = oversizeReason(message);
+    return tooLarge === undefined ? { ok: true, envelope, message } : { ok: false, result: { status: 'invalid', errors: [{ path: `/${index}`, message: tooLarge }] } };
   }
   return { ok: false, result: { status: 'forbidden', insert_id: envelope.insert_id, errors: [{ path: `/${index}`, message: forbiddenMessage(namespace, envelope.dataset_id) }] } };
 }

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { SluiceError, type EventPublisher, type Logger } from '@sluice/core';
-import { formatIssues, type Envelope } from '@sluice/envelope';
+import { SluiceError, type EventPublisher, type Logger, type OutgoingMessage } from '@sluice/core';
+import { formatIssues } from '@sluice/envelope';
 import type { DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
 import { jsonBody } from '../json-body';
 import type { GatewayMetrics } from '../metrics';
 import { keyHeader } from '../key-headers';
-import { checkedEnvelope, toMessage } from '../publish';
+import { checkedMessage } from '../publish';
 import type { RateLimiter } from '../rate-limit';
 import type { DatasetNamespace, KeyStore, Principal } from '../tenancy/key-store';
 
@@ -46,15 +46,13 @@ export function createSingleEventRoute<Body>(endpoint: DialectEndpoint<Body>, de
     if (!validation.ok) throw new SluiceError('INVALID_EVENT', formatIssues(validation.issues), { field: validation.issues[0]?.path });
     const datasetId = 'header' in dataset ? (headerDataset as string) : dataset.fromBody(validation.value);
     authorise(res.locals.principal, endpoint, datasetId);
-    const envelope = checkedEnvelope(
-      endpoint.normalise(validation.value, {
-        datasetId,
-        eventId: randomUUID(),
-        receivedAt: deps.clock(),
-        idempotencyKey: keyHeader(req, 'Idempotency-Key', false),
-      }),
-    );
-    await publish(deps, [envelope]);
+    const envelope = endpoint.normalise(validation.value, {
+      datasetId,
+      eventId: randomUUID(),
+      receivedAt: deps.clock(),
+      idempotencyKey: keyHeader(req, 'Idempotency-Key', false),
+    });
+    await publish(deps, [checkedMessage(envelope)]);
     deps.metrics.eventsAccepted.inc({ dialect: endpoint.name });
     endpoint.accepted(res, envelope);
   });
@@ -83,10 +81,10 @@ export function authorise(principal: Principal, endpoint: Pick<DialectEndpoint<u
   if (!principal.canWrite(endpoint.namespace, datasetId)) throw new SluiceError('FORBIDDEN', forbiddenMessage(endpoint.namespace, datasetId));
 }
 
-export async function publish(deps: Pick<SingleEventDeps, 'publisher' | 'metrics'>, envelopes: Envelope[]): Promise<void> {
+export async function publish(deps: Pick<SingleEventDeps, 'publisher' | 'metrics'>, messages: OutgoingMessage[]): Promise<void> {
   const stopTimer = deps.metrics.publishLatency.startTimer();
   try {
-    await deps.publisher.publish(envelopes.map(toMessage));
+    await deps.publisher.publish(messages);
   } finally {
     stopTimer();
   }
