@@ -75,6 +75,7 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
     opened.push(reader);
     // Tokened inserts get a connection of their own: chDB keeps a query's settings on its
     // connection, and a token left behind would silently drop every later untokened insert.
+    // Every insert on it carries its own token, so what stays behind is always overwritten.
     const blockWriter = createClient({ connection: chdbConnection(dataPath) });
     opened.push(blockWriter);
     await writer.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
@@ -84,7 +85,6 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
       for (const [name, value] of Object.entries(sessionSettings)) await client.command({ query: `SET ${name} = '${String(value)}'` });
     }
     await reader.command({ query: 'SET readonly = 1' });
-    await blockWriter.command({ query: 'SET deduplicate_blocks_in_dependent_materialized_views = 1' });
     options.logger.info('ClickHouse is embedded (chDB)', { dataPath, database: db });
     return wrap('embedded', db, { writer, reader, blockWriter }, {});
   } catch (error) {

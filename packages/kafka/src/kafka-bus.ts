@@ -185,13 +185,12 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
 async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (let attempt = 0; ; attempt++) {
-    try {
-      const metadata = await admin.fetchTopicMetadata({ topics });
-      if (metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-    }
-    if (Date.now() > deadline) throw new SluiceError('KAFKA_UNAVAILABLE', `Kafka created ${topics.join(', ')} but elected no leaders within 30 s`);
+    const problem = await admin.fetchTopicMetadata({ topics }).then(
+      (metadata) => (metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)) ? undefined : 'no leader elected yet'),
+      (error: unknown) => errorMessage(error),
+    );
+    if (problem === undefined) return;
+    if (Date.now() > deadline) throw new SluiceError('KAFKA_UNAVAILABLE', `Kafka created ${topics.join(', ')} but has no leader for every partition after 30 s: ${problem}`);
     await sleep(Math.min(1_000, 50 * 2 ** attempt));
   }
 }
