@@ -12,9 +12,11 @@
  * - Greenflash outcomes for two organizations (and one without), with numeric, currency and text
  *   values and quality scores, one of them backdated (occurred 2024-05-02, received 2024-05-16).
  */
-import type { EventRow } from '../../services/worker/src/event-row';
+import type { Envelope } from '@sluice/envelope';
+import { toEventRow, type EventRow } from '../../services/worker/src/event-row';
 
-type Seed = Pick<EventRow, 'source' | 'event_type' | 'event_name' | 'occurred_at'> & Partial<EventRow>;
+/** What a seed says of its event; the rest is the envelope's defaults, turned into a row as the worker does. */
+type Seed = Pick<Envelope, 'source' | 'event_type' | 'event_name' | 'occurred_at'> & Partial<Envelope>;
 
 const at = (day: number, hour: number, minute: number, second = 0): number => Date.UTC(2024, 4, day, hour, minute, second);
 
@@ -72,7 +74,7 @@ export function analyticsSeedRows(datasetId = 'demo'): EventRow[] {
       request_id: 'req-4',
       request_type: 'rag',
       query: 'how do I return an item',
-      properties: JSON.stringify({ request_id: 'req-4' }),
+      properties: { request_id: 'req-4' },
     },
     ctrClick('req-4', 'rag', 0, 'doc-returns', 'u1', at(14, 13, 1)),
 
@@ -116,7 +118,7 @@ function search(requestId: string, query: string, userId: string, occurredAt: nu
     request_id: requestId,
     request_type: 'search',
     query,
-    properties: JSON.stringify({ request_id: requestId }),
+    properties: { request_id: requestId },
   };
 }
 
@@ -131,7 +133,7 @@ function ctrClick(requestId: string, requestType: string, position: number, item
     request_type: requestType,
     position,
     items: [item],
-    properties: JSON.stringify({ user_id: userId }),
+    properties: { user_id: userId },
   };
 }
 
@@ -153,11 +155,11 @@ function neuralens(event: string, eventType: string, page: string, position: num
 function outcome(
   eventType: string,
   value: string,
-  valueType: string,
+  valueType: NonNullable<Envelope['value_type']>,
   organizationId: string | null,
   userId: string,
   occurredAt: number,
-  extra: Partial<EventRow> = {},
+  extra: Partial<Envelope> = {},
 ): Seed {
   return {
     source: 'greenflash',
@@ -174,38 +176,14 @@ function outcome(
 }
 
 function toRow(seed: Seed, index: number, datasetId: string): EventRow {
-  const eventId = `00000000-0000-4000-8000-${String(index + 1).padStart(12, '0')}`;
-  const row: EventRow = {
-    event_id: eventId,
+  const envelope: Envelope = {
+    schema_version: 1,
+    event_id: `00000000-0000-4000-8000-${String(index + 1).padStart(12, '0')}`,
     insert_id: `seed-${index + 1}`,
     dataset_id: datasetId,
     received_at: seed.occurred_at,
-    user_id: null,
-    organization_id: null,
-    request_id: null,
-    request_type: null,
-    position: null,
-    query: null,
-    page: null,
-    items: [],
-    is_conversion: null,
-    revenue: null,
-    value: null,
-    value_type: null,
-    influence: null,
-    quality_score: null,
-    geo_lat: null,
-    geo_long: null,
-    geo_region: null,
-    sample_rate: 1,
-    force_sample: false,
-    properties: 'null',
-    raw: '{}',
-    schema_version: 1,
-    kafka_topic: 'events',
-    kafka_partition: 0,
-    kafka_offset: String(index),
     ...seed,
   };
+  const row = toEventRow(envelope, { topic: 'events', partition: 0, offset: String(index) });
   return { ...row, raw: JSON.stringify({ event_type: row.event_type, event_name: row.event_name, items: row.items }) };
 }
