@@ -135,13 +135,13 @@ function wrap(mode: ClickHouse['mode'], database: string, { writer, reader, bloc
     },
     async insertRows(table, rows) {
       if (rows.length === 0) return;
-      await writer.insert({ table, values: rows as object[], format: 'JSONEachRow' });
+      await writer.insert({ table, values: rows, format: 'JSONEachRow' });
     },
     async insertBlock(table, rows, token) {
       if (rows.length === 0) return;
       await blockWriter.insert({
         table,
-        values: rows as object[],
+        values: rows,
         format: 'JSONEachRow',
         clickhouse_settings: { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 },
       });
