@@ -135,6 +135,33 @@ test('while ClickHouse is unreachable the insert is retried, heartbeating, until
   expect(stats.storedRows).toBe(1);
 });
 
+test('a backoff longer than a second heartbeats every second, so the group never sees a silent member', async () => {
+  jest.useFakeTimers();
+  try {
+    let calls = 0;
+    const { handle } = createBatchHandler({
+      storedKeys: noneStored,
+      blocks: memoryBlocks(),
+      deadLetters: discardDeadLetters,
+      clickhouse: {
+        insertBlock: async () => {
+          if (++calls === 1) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+        },
+      },
+      logger: silentLogger,
+      backoff: { initialDelayMs: 9_500, maxDelayMs: 9_500, multiplier: 1, jitter: 0 },
+    });
+    const work = batch([message(JSON.stringify(envelope), '1')]);
+    const handled = handle(work);
+    await jest.advanceTimersByTimeAsync(9_500);
+    await handled;
+    expect(calls).toBe(2);
+    expect(work.heartbeats).toBe(10);
+  } finally {
+    jest.useRealTimers();
+  }
+});
+
 test('an insert ClickHouse keeps refusing is handed back to Kafka (thrown, so not committed)', async () => {
   const insertRows = jest.fn(async () => {
     throw new Error('Code: 53. Type mismatch');

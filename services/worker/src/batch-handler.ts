@@ -89,8 +89,7 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
         if (batch.isStale() || (refused && attempt + 1 >= (deps.maxRejectedInsertAttempts ?? 5))) throw failure;
         const delay = backoffDelay(attempt, deps.backoff ?? defaultBackoff);
         deps.logger.warn(`the ${step} step failed to reach ClickHouse or Kafka; retrying without committing`, { error: errorMessage(error), attempt, delayMs: delay });
-        await batch.heartbeat();
-        await sleep(delay);
+        await waitHeartbeating(batch, delay);
       }
     }
   }
@@ -156,6 +155,24 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
     return { handledThrough: block.lastOffset };
   };
   return { handle, stats };
+}
+
+/** Longest wait between heartbeats during a backoff: well inside the group's session timeout. */
+const heartbeatEveryMs = 1_000;
+
+/**
+ * Waits out a backoff delay, heartbeating at least every second: a backoff can grow to as long as
+ * the group's session timeout, and a worker that went quiet that long would lose its partitions.
+ */
+async function waitHeartbeating(batch: ConsumedBatch, delayMs: number): Promise<void> {
+  let remaining = delayMs;
+  do {
+    await batch.heartbeat();
+    if (batch.isStale()) return;
+    const step = Math.min(remaining, heartbeatEveryMs);
+    await sleep(step);
+    remaining -= step;
+  } while (remaining > 0);
 }
 
 /** The dataset and insert id of a message that parsed but failed validation, when it names them. */
