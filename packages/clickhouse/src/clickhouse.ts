@@ -1,4 +1,4 @@
-import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { SluiceError, errorMessage, rejectUnknownKeys, type Logger } from '@sluice/core';
 
@@ -98,7 +98,14 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
 }
 
 async function openServer(options: ClickHouseOptions, url: string): Promise<ClickHouse> {
-  const base = { url, username: options.username ?? 'default', password: options.password ?? '', clickhouse_settings: sessionSettings };
+  const base = {
+    url,
+    username: options.username ?? 'default',
+    password: options.password ?? '',
+    clickhouse_settings: sessionSettings,
+    // Every failure reaches the caller as a classified error, which the caller logs once.
+    log: { level: ClickHouseLogLevel.OFF },
+  };
   const admin = createClient(base);
   try {
     await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${options.database}` });

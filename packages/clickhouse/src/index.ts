@@ -1,3 +1,4 @@
 export * from './clickhouse';
 export * from './migrations';
 export * from './errors';
+export * from './chdb-http';

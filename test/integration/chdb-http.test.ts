@@ -1,0 +1,86 @@
+/**
+ * chDB served over ClickHouse's HTTP interface, driven by our server-mode client (CLICKHOUSE_URL):
+ * the same ClickHouse interface the worker uses, with per-request settings that never leak into
+ * the next request.
+ */
+import type { AddressInfo } from 'node:net';
+import { openClickHouse, serveChdbOverHttp, type ChdbHttpServer, type ClickHouse } from '@sluice/clickhouse';
+import { SluiceError } from '@sluice/core';
+import { chdbPathForThisProcess, testLogger, uniqueName } from '../helpers/pipeline';
+
+let front: ChdbHttpServer;
+let url: string;
+let clickhouse: ClickHouse;
+
+beforeAll(async () => {
+  front = serveChdbOverHttp(chdbPathForThisProcess());
+  await new Promise<void>((resolve) => front.server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(front.server.address() as AddressInfo).port}`;
+  clickhouse = await openClickHouse({ url, database: uniqueName('http'), logger: testLogger });
+  await clickhouse.command('CREATE TABLE t (id String, n UInt32) ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 100');
+});
+
+afterAll(async () => {
+  await clickhouse.command(`DROP DATABASE IF EXISTS ${clickhouse.database}`);
+  await clickhouse.close();
+  await front.close();
+});
+
+test('a block token applies to its own insert only: a retried block is dropped, later inserts are not', async () => {
+  await clickhouse.insertBlock('t', [{ id: 'a', n: 1 }], 'token-1');
+  await clickhouse.insertBlock('t', [{ id: 'a', n: 1 }], 'token-1');
+  await clickhouse.insertRows('t', [{ id: 'b', n: 2 }]);
+  await clickhouse.insertRows('t', [{ id: 'c', n: 3 }]);
+  expect(await clickhouse.queryRows('SELECT id, n FROM t ORDER BY id')).toEqual([
+    { id: 'a', n: 1 },
+    { id: 'b', n: 2 },
+    { id: 'c', n: 3 },
+  ]);
+});
+
+test('query parameters arrive as ClickHouse text, quotes and all', async () => {
+  expect(await clickhouse.queryRows('SELECT {names:Array(String)} AS names, {quoted:String} AS quoted, {n:UInt32} + 1 AS next', { names: ["it's", 'a\\b'], quoted: "o'clock\ttab", n: 41 })).toEqual([
+    { names: ["it's", 'a\\b'], quoted: "o'clock\ttab", next: 42 },
+  ]);
+});
+
+test('the analysts connection is read-only, and the writer can still write after it', async () => {
+  await expect(clickhouse.readOnlyQuery("INSERT INTO t VALUES ('x', 9)")).rejects.toThrow(/readonly/i);
+  expect(JSON.parse(await clickhouse.readOnlyQuery('SELECT count() AS n FROM t'))).toEqual({ n: 3 });
+  await clickhouse.insertRows('t', [{ id: 'd', n: 4 }]);
+  expect(await clickhouse.queryRows('SELECT count() AS n FROM t')).toEqual([{ n: 4 }]);
+});
+
+test('times are UTC and the database is the one the client named', async () => {
+  expect(await clickhouse.queryRows('SELECT timezone() AS tz, currentDatabase() AS db')).toEqual([{ tz: 'UTC', db: clickhouse.database }]);
+});
+
+test("a query ClickHouse refuses comes back with ClickHouse's code and message", async () => {
+  const response = await fetch(`${url}/?database=${clickhouse.database}`, { method: 'POST', body: 'SELECT * FROM no_such_table' });
+  expect(response.status).toBe(500);
+  expect(response.headers.get('x-clickhouse-exception-code')).toBe('60');
+  expect(await response.text()).toMatch(/Code: 60\..*no_such_table.*\(UNKNOWN_TABLE\)/s);
+  await expect(clickhouse.queryRows('SELEKT 1')).rejects.toThrow(/Syntax error/);
+});
+
+test('a malformed request is refused with a 400 that names what is wrong', async () => {
+  const badSetting = await fetch(`${url}/?${encodeURIComponent('max threads')}=1`, { method: 'POST', body: 'SELECT 1' });
+  expect(badSetting.status).toBe(400);
+  expect(await badSetting.text()).toContain('Setting "max threads" is not a plain identifier');
+  const empty = await fetch(url, { method: 'POST', body: '' });
+  expect(empty.status).toBe(400);
+  expect(await empty.text()).toContain('Empty query');
+  const badDatabase = await fetch(`${url}/?database=${encodeURIComponent('x; DROP TABLE t')}`, { method: 'POST', body: 'SELECT 1' });
+  expect(badDatabase.status).toBe(400);
+});
+
+test('ping answers as a ClickHouse server does', async () => {
+  expect(await clickhouse.ping()).toBe(true);
+  expect(await (await fetch(`${url}/ping`)).text()).toBe('Ok.\n');
+});
+
+test('a ClickHouse that does not answer is CLICKHOUSE_UNAVAILABLE from the start', async () => {
+  const closed = openClickHouse({ url: 'http://127.0.0.1:1', database: 'nowhere', logger: testLogger });
+  await expect(closed).rejects.toBeInstanceOf(SluiceError);
+  await expect(closed).rejects.toMatchObject({ code: 'CLICKHOUSE_UNAVAILABLE' });
+});
