@@ -9,15 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventsTopicConfig, sleep } from '@sluice/core';
 import { createKafkaBus, isProcessAlive } from '@sluice/kafka';
-import { buildEnvelope, createNativeProducer, type NativeProducer } from '@sluice/producer';
-import type { Envelope } from '@sluice/envelope';
+import { createNativeProducer, type NativeProducer } from '@sluice/producer';
 import { startService, type RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName, waitFor } from '../helpers/pipeline';
 import { freePort } from '../helpers/processes';
+import { adminSql, expectStoredExactlyOnce, searchStream, withRetriedCopies } from '../helpers/search-stream';
 
 const totalEvents = 50_000;
 const kills = 5;
-const day = Date.UTC(2024, 4, 14);
 
 let chdbPath: string;
 let logDirectory: string;
@@ -26,11 +25,13 @@ let topic: string;
 let groupId: string;
 let producer: NativeProducer;
 let worker: RunningService | undefined;
+let sql: ReturnType<typeof adminSql>;
 
 beforeAll(async () => {
   chdbPath = mkdtempSync(join(tmpdir(), 'sluice-crash-chdb-'));
   logDirectory = mkdtempSync(join(tmpdir(), 'sluice-crash-logs-'));
   adminPort = await freePort();
+  sql = adminSql(adminPort);
   topic = uniqueName('crash');
   groupId = uniqueName('crash-group');
   await createKafkaBus({ brokers: testBrokers(), clientId: 'sluice-crash-test', logger: testLogger }).ensureTopics([{ name: topic, partitions: 4, config: eventsTopicConfig }]);
@@ -66,41 +67,9 @@ async function startWorker(): Promise<RunningService> {
   });
 }
 
-async function sql<T>(query: string): Promise<T[]> {
-  const response = await fetch(`http://127.0.0.1:${adminPort}/sql`, { method: 'POST', body: query });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${response.status} ${text}`);
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as T);
-}
-
-/** A seeded stream: searches, clicks and purchases naming them, plain views, and every 25th event sent twice. */
-function stream(): Envelope[] {
-  let state = 42;
-  const next = (): number => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const events: Envelope[] = [];
-  let request = 0;
-  while (events.length < totalEvents) {
-    const requestId = `req-${++request}`;
-    const at = day + (request % 86_400) * 1000;
-    events.push(buildEnvelope({ dataset_id: 'ds-crash', event_type: 'search', insert_id: `s-${request}`, request_id: requestId, request_type: 'search', query: `q${request % 50}`, occurred_at: at, received_at: at }));
-    const clicks = Math.floor(next() * 3);
-    for (let c = 0; c < clicks; c++) {
-      events.push(buildEnvelope({ dataset_id: 'ds-crash', event_type: 'click', insert_id: `c-${request}-${c}`, request_id: requestId, request_type: 'search', position: c, occurred_at: at, received_at: at }));
-    }
-    if (next() < 0.1) {
-      events.push(buildEnvelope({ dataset_id: 'ds-crash', event_type: 'purchase', insert_id: `p-${request}`, request_id: requestId, request_type: 'search', revenue: 25, user_id: `u-${request % 100}`, occurred_at: at, received_at: at }));
-    }
-    if (next() < 0.3) events.push(buildEnvelope({ dataset_id: 'ds-crash', event_type: 'view', insert_id: `v-${request}`, occurred_at: at, received_at: at }));
-  }
-  return events.slice(0, totalEvents);
-}
-
 test('five SIGKILLs of the worker during a 50,000-event stream lose nothing and store nothing twice, in events and in the views', async () => {
-  const events = stream();
-  const sent = events.flatMap((envelope, i) => (i % 25 === 0 ? [envelope, envelope] : [envelope]));
+  const events = searchStream('ds-crash', totalEvents);
+  const sent = withRetriedCopies(events);
 
   // Half the stream waits in Kafka before the worker starts, so it is busy inserting big blocks when
   // it is killed; the other half arrives while it is killed and restarted at random moments.
@@ -129,24 +98,7 @@ test('five SIGKILLs of the worker during a 50,000-event stream lose nothing and 
   const bus = createKafkaBus({ brokers: testBrokers(), clientId: 'sluice-crash-test', logger: testLogger });
   await waitFor(async () => ((await bus.consumerLag(groupId, topic)) === 0 ? true : undefined), 'the worker to commit everything', 240_000);
 
-  const [stored] = await sql<{ rows: number; ids: number }>(`SELECT count() AS rows, uniqExact(insert_id) AS ids FROM events WHERE dataset_id = 'ds-crash'`);
-  expect(stored).toEqual({ rows: events.length, ids: events.length });
-
-  const searches = events.filter((e) => e.event_type === 'search');
-  const clicksByRequest = new Map<string, number>();
-  for (const e of events) if (e.event_type === 'click' && e.request_id) clicksByRequest.set(e.request_id, (clicksByRequest.get(e.request_id) ?? 0) + 1);
-  const searchesWithClick = searches.filter((s) => (clicksByRequest.get(s.request_id ?? '') ?? 0) > 0).length;
-  const clicks = [...clicksByRequest.values()].reduce((a, b) => a + b, 0);
-  expect(await sql(`SELECT searches, searches_with_click, clicks FROM ctr_daily WHERE dataset_id = 'ds-crash'`)).toEqual([
-    { searches: searches.length, searches_with_click: searchesWithClick, clicks },
-  ]);
-
-  const purchases = events.filter((e) => e.event_type === 'purchase');
-  expect(await sql(`SELECT conversions, purchases, revenue, converting_users FROM conversion_daily WHERE dataset_id = 'ds-crash'`)).toEqual([
-    { conversions: purchases.length, purchases: purchases.length, revenue: 25 * purchases.length, converting_users: new Set(purchases.map((p) => p.user_id)).size },
-  ]);
-  const [keys] = await sql<{ n: number }>(`SELECT count() AS n FROM (SELECT insert_id FROM event_keys FINAL WHERE dataset_id = 'ds-crash')`);
-  expect(keys?.n).toBe(events.length);
+  await expectStoredExactlyOnce(sql, 'ds-crash', events);
 }, 900_000);
 
 async function storedCount(): Promise<number> {
