@@ -6,7 +6,7 @@
  * Exit codes: 0 done, 1 the command failed (one line on stderr), 2 a usage error.
  */
 import { resolve } from 'node:path';
-import { errorMessage } from '@sluice/core';
+import { errorMessage, datasetNamespaces, type DatasetNamespace } from '@sluice/core';
 import {
   createKey,
   grantDatasets,
@@ -17,7 +17,6 @@ import {
   type Datasets,
   type KeyListing,
 } from '../services/gateway/src/tenancy/key-admin';
-import { datasetNamespaces, type DatasetNamespace } from '../services/gateway/src/tenancy/key-store';
 
 const usage = `usage: node --import tsx scripts/keys.ts <command> [--file PATH]
 

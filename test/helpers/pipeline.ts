@@ -3,12 +3,11 @@ import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createLogger, eventsTopicConfig, sleep, type EventConsumer, type EventPublisher, type Logger } from '@sluice/core';
+import { createLogger, eventsTopicConfig, sleep, type EventConsumer, type EventPublisher, type Logger, createDevKeyStore, type KeyStore } from '@sluice/core';
 import { applyMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus, type KafkaBus } from '@sluice/kafka';
 import { createApp } from '../../services/gateway/src/app';
 import type { RateLimiter } from '../../services/gateway/src/rate-limit';
-import { createDevKeyStore, type KeyStore } from '../../services/gateway/src/tenancy/key-store';
 import { createBatchHandler, type WorkerStats } from '../../services/worker/src/batch-handler';
 import type { SamplingRules } from '../../services/worker/src/sampling';
 import { createStoredKeys } from '../../services/worker/src/stored-keys';
@@ -95,9 +94,11 @@ export async function startInProcessPipeline(
   const bus = createKafkaBus({ brokers, clientId: 'sluice-test', logger: testLogger });
   await bus.ensureTopics([{ name: topic, partitions: options.partitions ?? 3, config: { ...eventsTopicConfig, ...options.topicConfig } }]);
   const publisher = await bus.createPublisher({ topic, sendTimeoutMs: 3_000, queueTimeoutMs: 3_000 });
+  // The gateway and the worker read the same key file, as they do when deployed.
+  const keyStore = options.keyStore ?? createDevKeyStore(apiKey);
   const app = createApp({
     publisher,
-    keyStore: options.keyStore ?? createDevKeyStore(apiKey),
+    keyStore,
     logger: testLogger,
     maxBodyBytes: 64 * 1024,
     kafkaReadiness: () => bus.checkReachable(topic),
@@ -120,6 +121,7 @@ export async function startInProcessPipeline(
       storedKeys,
       blocks: createBlockLog(clickhouse),
       deadLetters,
+      datasets: keyStore,
       logger: testLogger,
       ...(options.sampling ? { sampling: options.sampling } : {}),
       ...(options.validate ? { validate: options.validate } : {}),

@@ -1,14 +1,16 @@
 /**
  * The tenancy matrix: every endpoint with the right key, a wrong key, no key, and another
- * tenant's dataset, each answered in that dialect's own shape. Keys come from a real key file.
+ * tenant's dataset, each answered in that dialect's own shape. Keys come from a real key file,
+ * which the worker also reads, for Kafka-native producers.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRateLimiter } from '../../services/gateway/src/rate-limit';
 import { createKey, type Datasets } from '../../services/gateway/src/tenancy/key-admin';
-import { openKeyFile } from '../../services/gateway/src/tenancy/key-store';
-import { removeTestDirectory, startInProcessPipeline, testLogger, type InProcessPipeline } from '../helpers/pipeline';
+import { openKeyFile } from '@sluice/core';
+import { buildEnvelope, createNativeProducer } from '@sluice/producer';
+import { removeTestDirectory, startInProcessPipeline, testBrokers, testLogger, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 
 let directory: string;
 let pipeline: InProcessPipeline;
@@ -153,6 +155,31 @@ test('a batch mixing own and foreign datasets stores only its own and answers 20
   });
   expect(response.status).toBe(207);
   expect(await response.json()).toMatchObject({ accepted: 1, rejected: 1, results: [{ status: 'accepted' }, { status: 'forbidden', errors: [{ path: '/1' }] }] });
+});
+
+test('straight onto Kafka, with no key to present: a dataset the key file lists is stored, an unknown one is a dead letter naming it', async () => {
+  const producer = await createNativeProducer({ brokers: testBrokers(), topic: pipeline.topic });
+  try {
+    await producer.send([
+      buildEnvelope({ dataset_id: 'ds-unlisted', event_type: 'view', insert_id: 'native-stranger' }),
+      buildEnvelope({ dataset_id: 'ds-b', event_type: 'view', insert_id: 'native-listed' }),
+    ]);
+  } finally {
+    await producer.close();
+  }
+  const rejected = await waitFor(async () => {
+    const found = await pipeline.clickhouse.queryRows<{ step: string; reason: string; dataset_id: string }>(
+      `SELECT step, reason, dataset_id FROM events_rejected FINAL WHERE kafka_topic = {topic:String} AND insert_id = 'native-stranger'`,
+      { topic: pipeline.topic },
+    );
+    return found.length > 0 ? found : undefined;
+  }, 'the unknown dataset to be rejected');
+  expect(rejected).toEqual([{ step: 'dataset', reason: 'dataset "ds-unlisted" is not known: no key in KEYS_FILE lists it under "native" (source native)', dataset_id: 'ds-unlisted' }]);
+  const stored = await waitFor(async () => {
+    const found = await pipeline.clickhouse.queryRows<{ dataset_id: string }>(`SELECT dataset_id FROM events WHERE insert_id IN ('native-listed', 'native-stranger')`);
+    return found.length > 0 ? found : undefined;
+  }, 'the listed dataset to be stored');
+  expect(stored).toEqual([{ dataset_id: 'ds-b' }]);
 });
 
 describe('rate limit', () => {

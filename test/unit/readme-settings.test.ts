@@ -9,7 +9,7 @@ const configureSection = readme.slice(readme.indexOf('## Configure'), readme.ind
 /** The names of the settings a service's main.ts reads (its settings object's keys). */
 function settingsOf(service: string): string[] {
   const source = readFileSync(join(root, 'services', service, 'src', 'main.ts'), 'utf8');
-  return [...source.matchAll(/^ {2}([A-Z][A-Z0-9_]+): \{ parse:/gm)].map((m) => m[1] ?? '');
+  return [...source.matchAll(/^ {2}([A-Z][A-Z0-9_]+): \{\s*parse:/gm)].map((m) => m[1] ?? '');
 }
 
 test.each(['gateway', 'worker'])("every setting of the %s is in the README's Configure table", (service) => {

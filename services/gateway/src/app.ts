@@ -1,5 +1,5 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { SluiceError, type EventPublisher, type Logger } from '@sluice/core';
+import { SluiceError, type EventPublisher, type Logger, type KeyStore } from '@sluice/core';
 import { dialectEndpoints, refuseWithCode } from './dialects';
 import { defaultMaxBodyBytes } from './json-body';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics';
@@ -7,7 +7,6 @@ import { buildOpenApiDocument } from './openapi';
 import { unlimited, type RateLimiter } from './rate-limit';
 import { createBatchRoute, defaultBatchLimits, type BatchLimits } from './routes/batch';
 import { createSingleEventRoute } from './routes/single-event';
-import type { KeyStore } from './tenancy/key-store';
 
 export interface GatewayDeps {
   publisher: EventPublisher;

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { SluiceError } from '@sluice/core';
+import type { DatasetNamespace, SluiceError } from '@sluice/core';
 import {
   normaliseGreenflashEvent,
   normaliseNeuralensEvent,
@@ -15,7 +15,6 @@ import {
 } from '@sluice/envelope';
 import { keyFromAuthorization } from './auth';
 import { defaultRetryAfterSeconds } from './http-errors';
-import type { DatasetNamespace } from './tenancy/key-store';
 
 /**
  * What differs between the dialects, as data: where the key and the dataset come from, the

@@ -1,11 +1,10 @@
 import { createServer } from 'node:http';
-import { createLogger, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
+import { createLogger, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting, createDevKeyStore, openKeyFile } from '@sluice/core';
 import { createKafkaBus } from '@sluice/kafka';
 import { createApp } from './app';
 import { defaultMaxBodyBytes } from './json-body';
 import { createRateLimiter, unlimited } from './rate-limit';
 import { defaultBatchLimits } from './routes/batch';
-import { createDevKeyStore, openKeyFile } from './tenancy/key-store';
 
 const settings = {
   ...kafkaSettings,

@@ -98,11 +98,36 @@ test('valid envelopes become rows with lineage; bad messages are counted by step
     'parse:dlq': 2,
     'validate:ok': 1,
     'validate:dlq': 2,
+    'dataset:ok': 1,
     'sample:ok': 1,
     'dedup:ok': 1,
     'insert:ok': 1,
   });
   expect(stats.storedRows).toBe(1);
+});
+
+test('an envelope naming a dataset the key file does not know is a dead letter; the rest of the block is stored', async () => {
+  const inserted: object[] = [];
+  const deadLetters: DeadLetter[] = [];
+  const { handle, stats } = createBatchHandler({
+    storedKeys: noneStored,
+    blocks: memoryBlocks(),
+    deadLetters: { store: async (letters) => void deadLetters.push(...letters) },
+    datasets: { isKnownDataset: (namespace, datasetId) => namespace === 'native' && datasetId === 'ds' },
+    clickhouse: { insertBlock: async (_table, rows) => void inserted.push(...rows) },
+    logger: silentLogger,
+  });
+  await handle(batch([message(JSON.stringify({ ...envelope, dataset_id: 'stranger' }), '1'), message(JSON.stringify(envelope), '2')]));
+  expect(inserted).toEqual([expect.objectContaining({ dataset_id: 'ds', insert_id: 'order-1' })]);
+  expect(deadLetters).toEqual([
+    expect.objectContaining({
+      step: 'dataset',
+      reason: 'dataset "stranger" is not known: no key in KEYS_FILE lists it under "native" (source native)',
+      datasetId: 'stranger',
+      insertId: 'order-1',
+    }),
+  ]);
+  expect(stats.outcomes.get('dataset:dlq')).toBe(1);
 });
 
 test('a batch with nothing valid inserts nothing', async () => {

@@ -1,4 +1,4 @@
-import { backoffDelay, defaultBackoff, errorMessage, sleep, type BackoffOptions, type BatchHandler, type ConsumedBatch, type ConsumedMessage, type Logger } from '@sluice/core';
+import { backoffDelay, defaultBackoff, errorMessage, sleep, type BackoffOptions, type BatchHandler, type ConsumedBatch, type ConsumedMessage, type KeyStore, type Logger } from '@sluice/core';
 import type { ClickHouse } from '@sluice/clickhouse';
 import { classifyQueryError } from '@sluice/clickhouse';
 import type { Envelope } from '@sluice/envelope';
@@ -7,6 +7,7 @@ import { toEventRow, type EventRow } from './event-row';
 import { blockToken, type BlockLog, type InsertBlock } from './insert-blocks';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
 import { keepEverything, type SamplingRules } from './sampling';
+import { createCheckDatasetStep } from './steps/check-dataset';
 import { createDeduplicateStep, type StoredKeys } from './steps/deduplicate';
 import { createParseMessageStep } from './steps/parse-message';
 import { createSampleEventStep } from './steps/sample-event';
@@ -19,6 +20,8 @@ export interface BatchHandlerDeps {
   blocks: BlockLog;
   deadLetters: DeadLetterSink;
   sampling?: SamplingRules;
+  /** The datasets the key file knows; every dataset when not given (no KEYS_FILE). */
+  datasets?: Pick<KeyStore, 'isKnownDataset'>;
   /** The envelope check; the envelope schema's by default. */
   validate?: (value: unknown) => StepResult<Envelope>;
   /** Where outcomes are counted for Prometheus; a private set when not given. */
@@ -45,6 +48,7 @@ export interface WorkerStats {
 export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandler; stats: WorkerStats } {
   const parse = createParseMessageStep();
   const validate = deps.validate ?? createValidateEnvelopeStep();
+  const checkDataset = createCheckDatasetStep({ datasets: deps.datasets ?? everyDatasetKnown });
   const sample = createSampleEventStep({ rules: deps.sampling ?? keepEverything });
   const deduplicate = createDeduplicateStep({ storedKeys: deps.storedKeys });
   const stats: WorkerStats = { outcomes: new Map(), storedRows: 0, retries: 0, deadLetters: 0 };
@@ -120,7 +124,9 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
       if (parsed === undefined) continue;
       const envelope = accept('validate', validate(parsed), message, rejected, parsed);
       if (envelope === undefined) continue;
-      const sampled = accept('sample', sample(envelope), message, rejected);
+      const known = accept('dataset', checkDataset(envelope), message, rejected, envelope);
+      if (known === undefined) continue;
+      const sampled = accept('sample', sample(known), message, rejected);
       if (sampled !== undefined) kept.push({ envelope: sampled, message });
     }
     const rows: EventRow[] = [];
@@ -156,6 +162,8 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
   };
   return { handle, stats };
 }
+
+const everyDatasetKnown: Pick<KeyStore, 'isKnownDataset'> = { isKnownDataset: () => true };
 
 /** Longest wait between heartbeats during a backoff: well inside the group's session timeout. */
 const heartbeatEveryMs = 1_000;

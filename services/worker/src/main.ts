@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
-import { SluiceError, createLogger, errorMessage, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
+import { SluiceError, createLogger, openKeyFile, errorMessage, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { applyMigrations, openClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
@@ -28,6 +28,11 @@ const settings = {
   BLOCK_MIN_BYTES: { parse: parsers.positiveInt, default: 64 * 1024, description: 'A block waits for this many bytes, up to BLOCK_MAX_WAIT_MS' } as Setting<number>,
   BLOCK_MAX_WAIT_MS: { parse: parsers.positiveInt, default: 250, description: 'A block closes after this long with what has arrived' } as Setting<number>,
   DEDUP_WINDOW_HOURS: { parse: parsers.positiveInt, default: 168, description: 'An insert_id stored within this many hours makes a later copy a duplicate' } as Setting<number>,
+  KEYS_FILE: {
+    parse: parsers.nonEmpty,
+    default: '',
+    description: "The gateway's API key file: a message naming a dataset no key lists is a dead letter; unset, every dataset is accepted",
+  } as Setting<string>,
   SAMPLING_FILE: { parse: parsers.nonEmpty, default: '', description: 'JSON file of sampling rates per dataset (docs/sampling.md); unset keeps every event' } as Setting<string>,
   PAUSE_BEFORE_COMMIT_MS: {
     parse: parsers.nonNegativeInt,
@@ -82,6 +87,7 @@ async function main(): Promise<void> {
     metrics,
     pauseBeforeCommitMs: config.PAUSE_BEFORE_COMMIT_MS,
     sampling: readSamplingFile(config.SAMPLING_FILE),
+    ...(config.KEYS_FILE === '' ? {} : { datasets: openKeyFile(config.KEYS_FILE, { logger }) }),
     logger,
   });
   await consumer.run(handle);

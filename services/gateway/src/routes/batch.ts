@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { SluiceError, errorMessage, type OutgoingMessage } from '@sluice/core';
+import { SluiceError, errorMessage, type OutgoingMessage, type DatasetNamespace, type Principal } from '@sluice/core';
 import { createValidator, envelopeKey, envelopeMessage, oversizeReason, validateEnvelope, type BatchItem, type Envelope, type ValidationIssue, type ValidationResult, type Validator } from '@sluice/envelope';
 import { dialectEndpoints, refuseWithCode, type DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
 import { jsonDepth, maxJsonDepth } from '../json-body';
 import { keyHeader, maxKeyLength } from '../key-headers';
-import type { DatasetNamespace, Principal } from '../tenancy/key-store';
 import { authenticatedPrincipal, forbiddenMessage, publish, type SingleEventDeps } from './single-event';
 import { keyFromAuthorization } from '../auth';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { SluiceError, type EventPublisher, type Logger, type OutgoingMessage } from '@sluice/core';
+import { SluiceError, type EventPublisher, type Logger, type OutgoingMessage, type DatasetNamespace, type KeyStore, type Principal } from '@sluice/core';
 import { formatIssues } from '@sluice/envelope';
 import type { DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
@@ -9,7 +9,6 @@ import type { GatewayMetrics } from '../metrics';
 import { keyHeader } from '../key-headers';
 import { checkedMessage } from '../publish';
 import type { RateLimiter } from '../rate-limit';
-import type { DatasetNamespace, KeyStore, Principal } from '../tenancy/key-store';
 
 export interface SingleEventDeps {
   publisher: EventPublisher;

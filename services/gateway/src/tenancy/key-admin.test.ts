@@ -2,9 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { SluiceError, silentLogger } from '@sluice/core';
+import { SluiceError, silentLogger, hashKey, openKeyFile, parseKeyFile, type KeyFile } from '@sluice/core';
 import { createKey, grantDatasets, listKeys, readKeyFileText, revokeKey, updateKeyFile, writeKeyFileAtomic, type RandomBytes } from './key-admin';
-import { hashKey, openKeyFile, parseKeyFile, type KeyFile } from './key-store';
 
 const repositoryRoot = resolve(__dirname, '../../../..');
 

@@ -9,8 +9,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
-import { SluiceError } from '@sluice/core';
-import { datasetNamespaces, hashKey, keyIdPattern, parseKeyFile, type DatasetNamespace, type KeyFile, type KeyRecord } from './key-store';
+import { SluiceError, datasetNamespaces, hashKey, keyIdPattern, parseKeyFile, type DatasetNamespace, type KeyFile, type KeyRecord } from '@sluice/core';
 
 /** Where a message says a problem is, when the caller does not name the file. */
 const defaultSource = 'the key file';

@@ -44,7 +44,9 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { SluiceError, errorMessage, rejectUnknownKeys, type Logger } from '@sluice/core';
+import { rejectUnknownKeys } from './config';
+import { SluiceError, errorMessage } from './errors';
+import type { Logger } from './logger';
 
 /** The namespace a dataset id lives in: a Trieve dataset (id or tracking_id), a Neuralens application, a Greenflash product, or a Kafka-native producer's dataset. */
 export type DatasetNamespace = 'trieve' | 'neuralens' | 'greenflash' | 'native';
@@ -58,6 +60,12 @@ export interface Principal {
 export interface KeyStore {
   /** The principal for a presented key, or undefined when the key is not known (or revoked). */
   authenticate(presentedKey: string): Principal | undefined;
+  /**
+   * Whether any key, revoked or not, lists the dataset (or "*") under the namespace. The worker
+   * uses it for Kafka-native messages, which never met a key: a revoked key's datasets stay known,
+   * so an event the gateway accepted before the revocation is still stored.
+   */
+  isKnownDataset(namespace: DatasetNamespace, datasetId: string): boolean;
 }
 
 export const datasetNamespaces: readonly DatasetNamespace[] = ['trieve', 'neuralens', 'greenflash', 'native'];
@@ -195,6 +203,22 @@ export function parseKeyFile(text: string, source: string): KeyFile {
   return { version: 1, keys };
 }
 
+/** Every dataset some key lists, per namespace. */
+type KnownDatasets = Map<DatasetNamespace, Set<string>>;
+
+function knownDatasetsOf(file: KeyFile): KnownDatasets {
+  const known: KnownDatasets = new Map(datasetNamespaces.map((namespace) => [namespace, new Set<string>()]));
+  for (const record of file.keys) {
+    for (const namespace of datasetNamespaces) for (const datasetId of record.datasets[namespace] ?? []) known.get(namespace)?.add(datasetId);
+  }
+  return known;
+}
+
+function isKnownIn(known: KnownDatasets, namespace: DatasetNamespace, datasetId: string): boolean {
+  const listed = known.get(namespace);
+  return listed !== undefined && (listed.has(anyDataset) || listed.has(datasetId));
+}
+
 interface LiveKey {
   digest: Buffer;
   revoked: boolean;
@@ -240,6 +264,7 @@ export function createDevKeyStore(devKey: string): KeyStore {
   const expected = createHash('sha256').update(devKey, 'utf8').digest();
   return {
     authenticate: (presentedKey) => (timingSafeEqual(createHash('sha256').update(presentedKey, 'utf8').digest(), expected) ? devPrincipal : undefined),
+    isKnownDataset: () => true,
   };
 }
 
@@ -282,7 +307,9 @@ export function openKeyFile(path: string, options: { logger: Logger; reloadInter
   } catch {
     version = '';
   }
-  let keys = indexKeys(parseKeyFile(readOrExplain(path), path));
+  const opened = parseKeyFile(readOrExplain(path), path);
+  let keys = indexKeys(opened);
+  let known = knownDatasetsOf(opened);
   let checkedAt = now();
 
   const reloadIfChanged = (): void => {
@@ -306,6 +333,7 @@ export function openKeyFile(path: string, options: { logger: Logger; reloadInter
     try {
       const file = parseKeyFile(readOrExplain(path), path);
       keys = indexKeys(file);
+      known = knownDatasetsOf(file);
       logger.info('API key file reloaded', { file: path, keys: file.keys.length, active: file.keys.filter((k) => k.revoked_at === undefined).length });
     } catch (error) {
       logger.error('API key file is invalid; keeping the last good keys', { file: path, error: errorMessage(error) });
@@ -316,6 +344,10 @@ export function openKeyFile(path: string, options: { logger: Logger; reloadInter
     authenticate(presentedKey) {
       reloadIfChanged();
       return authenticateIn(keys, presentedKey);
+    },
+    isKnownDataset(namespace, datasetId) {
+      reloadIfChanged();
+      return isKnownIn(known, namespace, datasetId);
     },
   };
 }

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SluiceError, createLogger, silentLogger, type Logger } from '@sluice/core';
+import { SluiceError } from './errors';
 import { createDevKeyStore, hashKey, keyIdOf, openKeyFile, parseKeyFile, type KeyFile, type KeyRecord } from './key-store';
+import { createLogger, silentLogger, type Logger } from './logger';
 
 let dir: string;
 let file: string;
@@ -145,6 +146,48 @@ describe('canWrite', () => {
     writeKeys([record(idA, key, { datasets: {} })]);
     const principal = openKeyFile(file, { logger: silentLogger }).authenticate(key);
     for (const namespace of ['trieve', 'neuralens', 'greenflash', 'native'] as const) expect(principal?.canWrite(namespace, 'x')).toBe(false);
+  });
+});
+
+describe('isKnownDataset', () => {
+  const keyA = newKey(idA);
+  const keyB = newKey(idB);
+
+  test('a dataset is known in a namespace when any key lists it there, revoked keys included', () => {
+    writeKeys([
+      record(idA, keyA, { datasets: { native: ['orders'], trieve: ['docs-site'] } }),
+      record(idB, keyB, { datasets: { native: ['refunds'] }, revoked_at: '2025-02-01T00:00:00.000Z' }),
+    ]);
+    const store = openKeyFile(file, { logger: silentLogger });
+    expect(store.isKnownDataset('native', 'orders')).toBe(true);
+    expect(store.isKnownDataset('native', 'refunds')).toBe(true);
+    expect(store.isKnownDataset('native', 'payments')).toBe(false);
+    expect(store.isKnownDataset('native', 'docs-site')).toBe(false);
+    expect(store.isKnownDataset('trieve', 'docs-site')).toBe(true);
+    expect(store.isKnownDataset('greenflash', 'orders')).toBe(false);
+  });
+
+  test('"*" makes every dataset of its namespace known', () => {
+    writeKeys([record(idA, keyA, { datasets: { greenflash: ['*'] } })]);
+    const store = openKeyFile(file, { logger: silentLogger });
+    expect(store.isKnownDataset('greenflash', 'prod_1')).toBe(true);
+    expect(store.isKnownDataset('native', 'prod_1')).toBe(false);
+  });
+
+  test('a dataset added to the file is known once the file is read again', () => {
+    writeKeys([record(idA, keyA, { datasets: { native: ['orders'] } })]);
+    let clock = 0;
+    const store = openKeyFile(file, { logger: silentLogger, now: () => clock });
+    expect(store.isKnownDataset('native', 'payments')).toBe(false);
+    writeKeys([record(idA, keyA, { datasets: { native: ['orders', 'payments'] } })]);
+    bumpMtime(10);
+    clock += 1000;
+    expect(store.isKnownDataset('native', 'payments')).toBe(true);
+  });
+
+  test('without a key file (the dev key) every dataset is known', () => {
+    const store = createDevKeyStore('sk_dev_abc');
+    for (const namespace of ['trieve', 'neuralens', 'greenflash', 'native'] as const) expect(store.isKnownDataset(namespace, 'anything')).toBe(true);
   });
 });
 
