@@ -1,13 +1,11 @@
-import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type Consumer, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type LogEntry, type Producer } from 'kafkajs';
+import { CommitAfterHandlerConsumer, runnable } from './commit-after-handler-consumer';
 import { GroupCommitPublisher, type GroupCommitOptions } from './group-commit-publisher';
 import {
   SluiceError,
   errorMessage,
   sleep,
   rejectUnknownKeys,
-  type BatchHandler,
-  type BatchProgress,
-  type ConsumedMessage,
   type EventConsumer,
   type EventPublisher,
   type Logger,
@@ -176,7 +174,7 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
       });
       await consumer.connect();
       await consumer.subscribe({ topic: consumerOptions.topic, fromBeginning: consumerOptions.fromBeginning ?? true });
-      return new CommitAfterHandlerConsumer(consumer, logger);
+      return new CommitAfterHandlerConsumer(runnable(consumer), logger);
     },
   };
 }
@@ -193,92 +191,6 @@ async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
     if (Date.now() > deadline) throw new SluiceError('KAFKA_UNAVAILABLE', `Kafka created ${topics.join(', ')} but has no leader for every partition after 30 s: ${problem}`);
     await sleep(Math.min(1_000, 50 * 2 ** attempt));
   }
-}
-
-/**
- * A handler that throws means "not stored: deliver this batch again". kafkajs restarts a crashed
- * consumer only when the root cause is marked retriable, so the failure is wrapped in an error
- * that is, rather than leaving the worker alive but consuming nothing.
- */
-class RedeliverBatchError extends Error {
-  readonly retriable = true;
-
-  constructor(topic: string, partition: number, cause: unknown) {
-    super(`The batch from ${topic}[${partition}] was not stored and will be delivered again: ${errorMessage(cause)}`);
-    this.name = 'RedeliverBatchError';
-  }
-}
-
-/** Commits the offset after a batch only once the handler has stored it. */
-class CommitAfterHandlerConsumer implements EventConsumer {
-  private stoppedBy: string | undefined;
-
-  constructor(
-    private readonly consumer: Consumer,
-    logger: Logger,
-  ) {
-    // Anything kafkajs will not restart from leaves this worker consuming nothing: say so loudly,
-    // and let the worker's health check report it so that a supervisor restarts the process.
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (payload.restart) return;
-      this.stoppedBy = payload.error.message;
-      logger.error('the Kafka consumer stopped and will not restart', { error: payload.error.message, groupId: payload.groupId });
-    });
-  }
-
-  failure(): string | undefined {
-    return this.stoppedBy;
-  }
-
-  async run(handler: BatchHandler): Promise<void> {
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: async (payload) => {
-        const { batch } = payload;
-        if (batch.messages.length === 0) return;
-        const messages: ConsumedMessage[] = batch.messages.map((m) => ({
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: m.offset,
-          key: m.key,
-          value: m.value,
-          headers: stringHeaders(m.headers),
-          timestamp: Number(m.timestamp),
-        }));
-        let progress: BatchProgress | void;
-        try {
-          progress = await handler({
-            topic: batch.topic,
-            partition: batch.partition,
-            messages,
-            heartbeat: () => payload.heartbeat(),
-            isStale: () => payload.isStale() || !payload.isRunning(),
-          });
-        } catch (error) {
-          throw new RedeliverBatchError(batch.topic, batch.partition, error);
-        }
-        // Messages after handledThrough stay unresolved, so kafkajs fetches them again.
-        const last = progress ? progress.handledThrough : batch.lastOffset();
-        payload.resolveOffset(last);
-        await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-      },
-    });
-  }
-
-  async stop(): Promise<void> {
-    await this.consumer.disconnect();
-  }
-}
-
-function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) result[name] = first.toString();
-  }
-  return result;
 }
 
 /**
