@@ -1,34 +1,35 @@
 /**
- * Dedup keys: what remembering 1M and 10M (dataset_id, insert_id) keys costs. The worker keeps
- * none in its own memory: they live in ClickHouse's event_keys table, whose sparse primary index
- * is all ClickHouse holds in memory for them. The baseline, measured in the same run, is the
- * obvious alternative: a JavaScript Set of the same keys in the worker's heap.
+ * Dedup keys: what remembering 1M and 10M (dataset_id, insert_id) keys costs, and how long one
+ * block's lookup of 1,000 keys takes. The worker keeps no keys in its own memory: they live in
+ * ClickHouse's dedup_keys table (EmbeddedRocksDB). Two baselines are measured in the same run: the
+ * previous design, a MergeTree table ordered by the key (its lookups touch granules all over the
+ * table), and a JavaScript Set of the same keys in the worker's heap.
+ *
+ * Memory is measured as a process would see it: a fresh process opens the data directory, and its
+ * RSS growth over 50 lookups, divided by the keys, is the memory per key (an upper bound: it also
+ * holds what the queries themselves allocated).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@sluice/core';
-import { applyMigrations, openClickHouse } from '@sluice/clickhouse';
+import { applyMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
 import { createStoredKeys } from '../../services/worker/src/stored-keys';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
 
 const dataset = 'bench-dedup';
+const database = 'sluice_bench';
 const lookupKeys = 1_000;
-const insertChunk = 250_000;
+const lookups = 9;
+/** The previous design, kept here only as the baseline. */
+const mergeTreeTable = 'event_keys_mergetree';
 
-/** The i-th insert id: a UUID-shaped string of scrambled bits, like the gateway's random ones (they compress as badly). */
-function insertId(i: number): string {
-  const word = (seed: number): string => {
-    let x = Math.imul(i ^ seed, 0x9e3779b1);
-    x = Math.imul(x ^ (x >>> 15), 0x85ebca6b);
-    x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
-    return ((x ^ (x >>> 16)) >>> 0).toString(16).padStart(8, '0');
-  };
-  const hex = word(0x1234567) + word(0x2345678) + word(0x3456789) + word(0x456789a);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
+/** The insert id of key number n: UUID-shaped and scrambled, like the gateway's random ones; computed by ClickHouse so 10M keys load in seconds. */
+const insertIdSql = (n: string): string => `toString(reinterpretAsUUID(sipHash128(${n})))`;
 
-async function median(times: number, action: () => Promise<void>): Promise<{ medianMs: number; maxMs: number }> {
+async function timed(times: number, action: () => Promise<void>): Promise<{ medianMs: number; maxMs: number }> {
   const samples: number[] = [];
   for (let i = 0; i < times; i++) {
     const started = performance.now();
@@ -39,85 +40,127 @@ async function median(times: number, action: () => Promise<void>): Promise<{ med
   return { medianMs: samples[Math.floor(samples.length / 2)] ?? 0, maxMs: samples.at(-1) ?? 0 };
 }
 
-/** Heap bytes per key of a Set holding the same keys as strings, the way an in-process cache would. */
-function setBytesPerKey(keys: number): { bytesPerKey: number; set: Set<string> } {
+/**
+ * Heap bytes per key of a Set holding `total` keys as strings, the way an in-process cache would:
+ * the given ones, and random UUIDs of the same shape for the rest.
+ */
+function setBytesPerKey(given: readonly string[], total: number): { bytesPerKey: number; set: Set<string> } {
   globalThis.gc?.();
   const before = process.memoryUsage().heapUsed;
   const set = new Set<string>();
   // Flat strings, as keys read from Kafka would be (a template literal alone leaves a heavier rope).
-  for (let i = 0; i < keys; i++) set.add(Buffer.from(`${dataset}/${insertId(i)}`).toString());
+  for (const id of given) set.add(Buffer.from(`${dataset}/${id}`).toString());
+  while (set.size < total) set.add(Buffer.from(`${dataset}/${randomUUID()}`).toString());
   globalThis.gc?.();
-  return { bytesPerKey: (process.memoryUsage().heapUsed - before) / keys, set };
+  return { bytesPerKey: (process.memoryUsage().heapUsed - before) / total, set };
+}
+
+function directoryBytes(path: string): number {
+  let total = 0;
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    const full = join(path, entry.name);
+    total += entry.isDirectory() ? directoryBytes(full) : statSync(full).size;
+  }
+  return total;
+}
+
+/** RSS growth of a fresh process that opens the data directory and runs 50 lookups on `table`. */
+function lookupMemory(dataPath: string, table: string, ids: readonly string[]): number {
+  const probe = join(__dirname, 'dedup-memory-probe.ts');
+  const result = spawnSync(process.execPath, ['--import', 'tsx', probe, dataPath, database, table, dataset, JSON.stringify(ids)], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  const line = result.stdout.trim().split('\n').at(-1) ?? '';
+  const parsed = /^rss growth (\d+)$/.exec(line);
+  if (result.status !== 0 || !parsed?.[1]) throw new Error(`the memory probe failed (${result.status}): ${result.stderr.slice(-500)}`);
+  return Number(parsed[1]);
+}
+
+async function load(clickhouse: ClickHouse, from: number, to: number): Promise<void> {
+  const select = `SELECT '${dataset}', ${insertIdSql('number')}, now64(3), number % 6, number FROM numbers(${from}, ${to - from})`;
+  await clickhouse.command(`INSERT INTO dedup_keys ${select}`);
+  await clickhouse.command(`INSERT INTO ${mergeTreeTable} ${select}`);
 }
 
 async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const dataPath = mkdtempSync(join(tmpdir(), 'sluice-bench-dedup-'));
   context.onCleanup(() => rmSync(dataPath, { recursive: true, force: true }));
   const logger = createLogger({ level: 'warn' });
-  const clickhouse = await openClickHouse({ dataPath, database: 'sluice_bench', logger });
-  let open = true;
+  let clickhouse: ClickHouse | undefined = await openClickHouse({ dataPath, database, logger });
   context.onCleanup(async () => {
-    if (open) await clickhouse.close();
-    open = false;
+    await clickhouse?.close();
+    clickhouse = undefined;
   });
   await applyMigrations(clickhouse, logger);
-  const storedKeys = createStoredKeys(clickhouse, { windowMs: 7 * 86_400_000 });
+  await clickhouse.command(
+    `CREATE TABLE ${mergeTreeTable} (dataset_id LowCardinality(String), insert_id String, received_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)), kafka_partition UInt32, kafka_offset UInt64)
+     ENGINE = ReplacingMergeTree ORDER BY (dataset_id, insert_id)`,
+  );
+  const [rocksPath] = await clickhouse.queryRows<{ path: string }>(`SELECT data_paths[1] AS path FROM system.tables WHERE database = currentDatabase() AND name = 'dedup_keys'`);
+  if (rocksPath === undefined) throw new Error('dedup_keys has no data path');
+
   const measurements: Measurement[] = [];
   const details: Record<string, unknown> = {};
   let loaded = 0;
   for (const target of [1_000_000, context.options.keys ?? 10_000_000]) {
     context.signal.throwIfAborted();
-    const receivedAt = Date.now();
-    for (let start = loaded; start < target; start += insertChunk) {
-      context.signal.throwIfAborted();
-      const rows = Array.from({ length: Math.min(insertChunk, target - start) }, (_, j) => ({
-        dataset_id: dataset,
-        insert_id: insertId(start + j),
-        received_at: receivedAt,
-        kafka_partition: (start + j) % 6,
-        kafka_offset: start + j,
-      }));
-      await clickhouse.insertRows('event_keys', rows);
-    }
+    await load(clickhouse, loaded, target);
     loaded = target;
-    context.log(`${target.toLocaleString('en-US')} keys in event_keys`);
-    await clickhouse.command('OPTIMIZE TABLE event_keys FINAL');
-    const [parts] = await clickhouse.queryRows<{ disk: number; index: number; rows: number }>(
-      `SELECT sum(bytes_on_disk) AS disk, sum(primary_key_bytes_in_memory_allocated) AS index, sum(rows) AS rows
-       FROM system.parts WHERE database = currentDatabase() AND table = 'event_keys' AND active`,
-    );
-    const rows = parts?.rows ?? 0;
-    const clickhouseMemoryPerKey = (parts?.index ?? 0) / rows;
-    const diskPerKey = (parts?.disk ?? 0) / rows;
-    const { bytesPerKey, set } = setBytesPerKey(target);
+    await clickhouse.command(`OPTIMIZE TABLE ${mergeTreeTable} FINAL`);
+    context.log(`${target.toLocaleString('en-US')} keys stored`);
+
     // A block's lookup: half of its keys stored, half new.
-    const keys = Array.from({ length: lookupKeys }, (_, i) => ({ dataset_id: dataset, insert_id: insertId(i % 2 === 0 ? i * 997 % target : target + i) }));
+    const [sample] = await clickhouse.queryRows<{ ids: string[] }>(
+      `SELECT groupArray(${insertIdSql('if(number % 2 = 0, (number * 997) % ' + target + ', ' + target + ' + number)')}) AS ids FROM numbers(${lookupKeys})`,
+    );
+    const ids = sample?.ids ?? [];
+    const keys = ids.map((insert_id) => ({ dataset_id: dataset, insert_id }));
     const own = { partition: 99, firstOffset: '0', lastOffset: '0' };
-    const lookup = await median(9, async () => {
-      const found = await storedKeys.storedAmong(keys, own);
-      if (found.size !== lookupKeys / 2) throw new Error(`the lookup found ${found.size} of ${lookupKeys / 2} stored keys`);
+    const expectHalf = (found: number, what: string): void => {
+      if (found !== lookupKeys / 2) throw new Error(`${what} found ${found} of ${lookupKeys / 2} stored keys`);
+    };
+    const rocksLookups = createStoredKeys(clickhouse, { windowMs: 7 * 86_400_000 });
+    const rocks = await timed(lookups, async () => expectHalf((await rocksLookups.storedAmong(keys, own)).size, 'dedup_keys'));
+    const mergeTree = await timed(lookups, async () => {
+      const rows = await clickhouse?.queryRows(`SELECT DISTINCT insert_id FROM ${mergeTreeTable} WHERE dataset_id = {d:String} AND insert_id IN {ids:Array(String)}`, { d: dataset, ids });
+      expectHalf(rows?.length ?? 0, mergeTreeTable);
     });
-    const inMemory = await median(9, () => {
-      let found = 0;
-      for (const key of keys) if (set.has(`${key.dataset_id}/${key.insert_id}`)) found++;
-      return found === lookupKeys / 2 ? Promise.resolve() : Promise.reject(new Error(`the Set found ${found} of ${lookupKeys / 2} keys`));
-    });
+    // The Set baseline holds as many keys of the same shape, the stored half of the lookup among them.
+    const { bytesPerKey: setBytes, set } = setBytesPerKey(ids.filter((_, i) => i % 2 === 0), target);
+    const inMemory = await timed(lookups, () => Promise.resolve(expectHalf(keys.filter((k) => set.has(`${k.dataset_id}/${k.insert_id}`)).length, 'the Set')));
+    set.clear();
+
+    const rocksDisk = directoryBytes(rocksPath.path) / target;
+    const [mergeTreeParts] = await clickhouse.queryRows<{ disk: number; index: number }>(
+      `SELECT sum(bytes_on_disk) AS disk, sum(primary_key_bytes_in_memory_allocated) AS index FROM system.parts WHERE database = currentDatabase() AND table = '${mergeTreeTable}' AND active`,
+    );
+    // The probe opens the data directory itself: chDB allows one process per directory.
+    await clickhouse.close();
+    clickhouse = undefined;
+    const rocksMemory = lookupMemory(dataPath, 'dedup_keys', ids) / target;
+    const mergeTreeMemory = lookupMemory(dataPath, mergeTreeTable, ids) / target;
+    clickhouse = await openClickHouse({ dataPath, database, logger });
+
     const label = `${(target / 1e6).toFixed(0)}M keys`;
     context.log(
-      `${label}: worker memory 0 B/key; ClickHouse index in memory ${clickhouseMemoryPerKey.toFixed(3)} B/key; on disk ${diskPerKey.toFixed(1)} B/key; ` +
-        `a JavaScript Set of the same keys ${bytesPerKey.toFixed(1)} B/key of heap`,
+      `${label}: worker heap 0 B/key. dedup_keys (RocksDB): ${rocksMemory.toFixed(2)} B/key of ClickHouse memory, ${rocksDisk.toFixed(1)} B/key on disk, lookup ${rocks.medianMs.toFixed(1)} ms. ` +
+        `MergeTree: ${mergeTreeMemory.toFixed(2)} B/key of memory (primary index ${((mergeTreeParts?.index ?? 0) / target).toFixed(3)}), ${((mergeTreeParts?.disk ?? 0) / target).toFixed(1)} B/key on disk, lookup ${mergeTree.medianMs.toFixed(1)} ms. ` +
+        `JavaScript Set: ${setBytes.toFixed(1)} B/key of heap, lookup ${inMemory.medianMs.toFixed(2)} ms`,
     );
-    details[label] = { rows, clickhouseIndexBytesPerKey: clickhouseMemoryPerKey, diskBytesPerKey: diskPerKey, javascriptSetBytesPerKey: bytesPerKey };
-    measurements.push({ phase: label, query: `look up ${lookupKeys} keys (half stored)`, ...lookup, baselineMedianMs: inMemory.medianMs, goalMs: null, check: null });
+    details[label] = {
+      workerHeapBytesPerKey: 0,
+      dedupKeys: { memoryBytesPerKey: rocksMemory, diskBytesPerKey: rocksDisk, lookupMedianMs: rocks.medianMs },
+      mergeTreeBaseline: { memoryBytesPerKey: mergeTreeMemory, primaryIndexBytesPerKey: (mergeTreeParts?.index ?? 0) / target, diskBytesPerKey: (mergeTreeParts?.disk ?? 0) / target, lookupMedianMs: mergeTree.medianMs },
+      javascriptSetBaseline: { heapBytesPerKey: setBytes, lookupMedianMs: inMemory.medianMs },
+    };
+    measurements.push({ phase: label, query: `look up ${lookupKeys} keys (half stored): dedup_keys vs MergeTree`, ...rocks, baselineMedianMs: mergeTree.medianMs, goalMs: null, check: null });
   }
   await clickhouse.close();
-  open = false;
+  clickhouse = undefined;
   return { measurements, details, failures: [] };
 }
 
 export const dedupScenario: Scenario = {
   name: 'dedup',
-  description: 'bytes per remembered dedup key at 1M and 10M keys (ClickHouse event_keys against a JavaScript Set), and the lookup time of one block',
+  description: 'bytes per remembered dedup key at 1M and 10M keys and one block lookup (dedup_keys against a MergeTree table and a JavaScript Set)',
   options: [{ name: 'keys', description: 'keys for the second measurement', default: 10_000_000, min: 1_000_001 }],
   run,
 };

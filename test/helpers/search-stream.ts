@@ -37,7 +37,7 @@ export function withRetriedCopies(events: readonly Envelope[]): Envelope[] {
 type Sql = <T>(query: string) => Promise<T[]>;
 
 /**
- * Checks that the events table, event_keys and the CTR and conversion views hold exactly the
+ * Checks that the events table, dedup_keys and the CTR and conversion views hold exactly the
  * stream, each event once, with the expected view numbers computed here from the events alone.
  */
 export async function expectStoredExactlyOnce(sql: Sql, datasetId: string, events: readonly Envelope[]): Promise<void> {
@@ -58,7 +58,7 @@ export async function expectStoredExactlyOnce(sql: Sql, datasetId: string, event
   expect(await sql(`SELECT conversions, purchases, revenue, converting_users FROM conversion_daily WHERE ${where}`)).toEqual([
     { conversions: purchases.length, purchases: purchases.length, revenue: 25 * purchases.length, converting_users: new Set(purchases.map((p) => p.user_id)).size },
   ]);
-  const [keys] = await sql<{ n: number }>(`SELECT count() AS n FROM (SELECT insert_id FROM event_keys FINAL WHERE ${where})`);
+  const [keys] = await sql<{ n: number }>(`SELECT count() AS n FROM dedup_keys WHERE ${where}`);
   expect(keys?.n).toBe(events.length);
 }
 

@@ -3,7 +3,7 @@ import type { Envelope } from '@sluice/envelope';
 import { createBatchHandler } from './batch-handler';
 import type { DeadLetter, DeadLetterSink } from './dead-letters';
 import type { BlockLog, InsertBlock } from './insert-blocks';
-import type { StoredKeys } from './steps/deduplicate';
+import { dedupIdentity, type StoredKeys } from './steps/deduplicate';
 
 const noneStored: StoredKeys = { storedAmong: async () => new Set() };
 const discardDeadLetters: DeadLetterSink = { store: async () => undefined };
@@ -209,7 +209,7 @@ test('a batch whose partition was revoked stops retrying at once', async () => {
 
 test('sampled-out events and duplicates are dropped and counted; the kept row records its sample rate', async () => {
   const inserted: object[] = [];
-  const storedAmong = jest.fn(async () => new Set(['ds/stored-before']));
+  const storedAmong = jest.fn(async () => new Set([dedupIdentity({ dataset_id: 'ds', insert_id: 'stored-before' })]));
   const { handle, stats } = createBatchHandler({
     storedKeys: { storedAmong },
     blocks: memoryBlocks(), deadLetters: discardDeadLetters,

@@ -1,13 +1,15 @@
 import type { ClickHouse } from '@sluice/clickhouse';
-import { envelopeKey } from '@sluice/envelope';
-import type { StoredKeys } from './steps/deduplicate';
+import { dedupIdentity, type StoredKeys } from './steps/deduplicate';
 
 /** Keys per lookup query, so that a query (and its parameters) stays small. */
 const keysPerQuery = 1000;
 
 /**
- * Looks keys up in event_keys, which a materialized view fills from every insert into events
- * (deploy/clickhouse/migrations/0002_analytics.sql). Keys stored longer ago than the window count as new.
+ * Looks keys up in dedup_keys, a key-value table (EmbeddedRocksDB) that a materialized view fills
+ * from every insert into events (deploy/clickhouse/migrations/0005_dedup_keys.sql). The condition
+ * `dataset_id = X AND insert_id IN (...)` is what makes ClickHouse read the keys point by point;
+ * other shapes (a tuple IN, an OR) scan the whole table. Keys stored longer ago than the window
+ * count as new.
  */
 export function createStoredKeys(clickhouse: Pick<ClickHouse, 'queryRows'>, options: { windowMs: number }): StoredKeys {
   return {
@@ -22,13 +24,13 @@ export function createStoredKeys(clickhouse: Pick<ClickHouse, 'queryRows'>, opti
       for (const [datasetId, ids] of idsByDataset) {
         for (let start = 0; start < ids.length; start += keysPerQuery) {
           const rows = await clickhouse.queryRows<{ insert_id: string }>(
-            `SELECT DISTINCT insert_id FROM event_keys
+            `SELECT insert_id FROM dedup_keys
              WHERE dataset_id = {datasetId:String} AND insert_id IN {ids:Array(String)}
                AND received_at >= now64(3) - toIntervalMillisecond({windowMs:UInt64})
                AND NOT (kafka_partition = {partition:UInt32} AND kafka_offset BETWEEN {firstOffset:UInt64} AND {lastOffset:UInt64})`,
             { datasetId, ids: ids.slice(start, start + keysPerQuery), windowMs: options.windowMs, ...own },
           );
-          for (const row of rows) stored.add(envelopeKey({ dataset_id: datasetId, insert_id: row.insert_id }));
+          for (const row of rows) stored.add(dedupIdentity({ dataset_id: datasetId, insert_id: row.insert_id }));
         }
       }
       return stored;

@@ -1,5 +1,5 @@
 import type { Envelope } from '@sluice/envelope';
-import { createDeduplicateStep } from './deduplicate';
+import { createDeduplicateStep, dedupIdentity } from './deduplicate';
 
 const base: Envelope = {
   schema_version: 1,
@@ -15,7 +15,7 @@ const base: Envelope = {
 
 test('drops stored keys and repeats within the batch; the same insert_id in another dataset is a different event', async () => {
   const step = createDeduplicateStep({
-    storedKeys: { storedAmong: async () => new Set(['ds/stored']) },
+    storedKeys: { storedAmong: async () => new Set([dedupIdentity({ dataset_id: 'ds', insert_id: 'stored' })]) },
   });
   const results = await step(
     [
@@ -35,4 +35,16 @@ test('drops stored keys and repeats within the batch; the same insert_id in anot
     kind: 'drop',
     reason: 'duplicate: insert_id "a" appears earlier in the same batch',
   });
+});
+
+test('two pairs that share a Kafka key are still two events', async () => {
+  const step = createDeduplicateStep({ storedKeys: { storedAmong: async () => new Set([dedupIdentity({ dataset_id: 'a/b', insert_id: 'c' })]) } });
+  const results = await step(
+    [
+      { ...base, dataset_id: 'a', insert_id: 'b/c' },
+      { ...base, dataset_id: 'a/b', insert_id: 'c' },
+    ],
+    { partition: 0, firstOffset: '0', lastOffset: '1' },
+  );
+  expect(results.map((r) => r.kind)).toEqual(['ok', 'drop']);
 });

@@ -1,4 +1,4 @@
-import { envelopeKey, type Envelope } from '@sluice/envelope';
+import type { Envelope } from '@sluice/envelope';
 import { drop, ok, type StepResult } from './step-result';
 
 /** The messages of the block being inserted: a copy stored from these is this block's own, not an earlier one. */
@@ -8,7 +8,16 @@ export interface OwnMessages {
   lastOffset: string;
 }
 
-/** Says which of the given (dataset_id, insert_id) keys are already stored within the dedup window. */
+/**
+ * One string per (dataset_id, insert_id), never the same for two pairs. (The Kafka key
+ * `<dataset_id>/<insert_id>` is not: dataset "a/b" with insert "c" and dataset "a" with insert "b/c"
+ * share it, which only puts them on one partition.)
+ */
+export function dedupIdentity(key: Pick<Envelope, 'dataset_id' | 'insert_id'>): string {
+  return `${key.dataset_id.length}:${key.dataset_id}${key.insert_id}`;
+}
+
+/** Says which of the given (dataset_id, insert_id) keys are already stored within the dedup window, as dedupIdentity strings. */
 export interface StoredKeys {
   storedAmong(keys: readonly Pick<Envelope, 'dataset_id' | 'insert_id'>[], own: OwnMessages): Promise<Set<string>>;
 }
@@ -27,7 +36,7 @@ export function createDeduplicateStep(deps: { storedKeys: StoredKeys }) {
     const stored = await deps.storedKeys.storedAmong(envelopes, own);
     const seen = new Set<string>();
     return envelopes.map((envelope) => {
-      const key = envelopeKey(envelope);
+      const key = dedupIdentity(envelope);
       if (stored.has(key)) return drop(`duplicate: insert_id ${JSON.stringify(envelope.insert_id)} is already stored for this dataset`);
       if (seen.has(key)) return drop(`duplicate: insert_id ${JSON.stringify(envelope.insert_id)} appears earlier in the same batch`);
       seen.add(key);
