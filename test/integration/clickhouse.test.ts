@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyMigrations, loadMigrations, type ClickHouse } from '@sluice/clickhouse';
+import { applyMigrations, loadMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
 import { repositoryRoot } from '@sluice/kafka';
 import { chdbPathForThisProcess, openTestClickHouse, removeTestDirectory, testLogger, uniqueName } from '../helpers/pipeline';
 
@@ -54,6 +54,28 @@ describe('migrations', () => {
       );
     } finally {
       removeTestDirectory(directory);
+    }
+  });
+
+  test('an existing database keeps its dedup keys when they move to dedup_keys (migration 5)', async () => {
+    const upgraded = await openClickHouse({ database: uniqueName('upgrade'), dataPath: chdbPathForThisProcess(), logger: testLogger });
+    try {
+      const all = loadMigrations();
+      await applyMigrations(upgraded, testLogger, all.filter((m) => m.version < 5));
+      await upgraded.command(
+        "INSERT INTO events (dataset_id, insert_id, received_at, kafka_partition, kafka_offset) VALUES ('shop', 'order-1', now64(3), 2, 40), ('shop', 'order-2', now64(3), 3, 41)",
+      );
+      await applyMigrations(upgraded, testLogger, all);
+      expect(await upgraded.queryRows('SELECT dataset_id, insert_id, kafka_partition, kafka_offset FROM dedup_keys ORDER BY insert_id')).toEqual([
+        { dataset_id: 'shop', insert_id: 'order-1', kafka_partition: 2, kafka_offset: 40 },
+        { dataset_id: 'shop', insert_id: 'order-2', kafka_partition: 3, kafka_offset: 41 },
+      ]);
+      expect(await upgraded.queryRows("SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'event_keys%'")).toEqual([]);
+      // Run again: the backfill's guard keeps it from copying anything twice, and it is recorded once.
+      expect(await applyMigrations(upgraded, testLogger, all)).toEqual([]);
+    } finally {
+      await upgraded.command(`DROP DATABASE IF EXISTS ${upgraded.database}`);
+      await upgraded.close();
     }
   });
 
