@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { createLogger, errorMessage, onShutdownSignal } from '@sluice/core';
 import { analyticsScenario } from './scenarios/analytics';
 import { dedupScenario } from './scenarios/dedup';
+import { workerScenario } from './scenarios/worker';
+import { e2eScenario } from './scenarios/e2e';
+import { gatewayScenario } from './scenarios/gateway';
 
 export interface ScenarioOption {
   name: string;
@@ -19,16 +22,34 @@ export interface ScenarioOption {
   min: number;
 }
 
-/** One row of the table: a query (or step) timed, optionally against a baseline and a goal. */
+export type Unit = 'ms' | 'µs' | 'req/s' | 'events/s' | 'MB/s' | 'B/key' | 'MiB' | 'messages';
+
+/**
+ * One row of the table: a figure measured in this run, the same figure for a baseline measured in
+ * the same run, and a goal on the figure itself or on its ratio to the baseline.
+ */
 export interface Measurement {
   phase: string;
-  query: string;
-  medianMs: number;
-  maxMs: number;
-  baselineMedianMs: number | null;
-  goalMs: number | null;
-  /** The view's and the baseline's answers compared; null when not compared. */
+  /** What was measured: a query, a load, a step. */
+  name: string;
+  value: number;
+  unit: Unit;
+  /** Latencies and sizes are better lower, rates higher. */
+  better: 'lower' | 'higher';
+  /** The baseline's figure and what the baseline is. */
+  baseline: { value: number; what: string } | null;
+  /** A bound on the value, or on the ratio to the baseline (ratio = how many times the baseline's performance). */
+  goal: { atMost: number } | { atLeast: number } | { ratioAtLeast: number } | null;
+  /** Answers compared with the baseline's; null when not compared. */
   check: 'MATCH' | 'MISMATCH' | null;
+  /** A little more for the table: a max, a p99. */
+  note?: string;
+}
+
+/** How many times the baseline's performance the figure is: above 1 is better than the baseline. */
+export function ratioOf(m: Pick<Measurement, 'value' | 'better' | 'baseline'>): number | null {
+  if (m.baseline === null || m.value === 0 || m.baseline.value === 0) return null;
+  return m.better === 'higher' ? m.value / m.baseline.value : m.baseline.value / m.value;
 }
 
 export interface ScenarioResult {
@@ -43,6 +64,10 @@ export interface ScenarioContext {
   options: Record<string, number>;
   /** Progress for the reader; stdout, one line each. */
   log(line: string): void;
+  /** A progress bar for a long phase, redrawn on stderr; `done === total` ends it. */
+  progress(label: string, done: number, total: number): void;
+  /** With --cpu-prof: where services started by the scenario write their CPU profiles (node --cpu-prof). */
+  cpuProfileDirectory: string | undefined;
   /** Registers cleanup to run at the end, however the scenario ends (e.g. removing a temp directory). */
   onCleanup(cleanup: () => Promise<void> | void): void;
   /**
@@ -59,25 +84,29 @@ export interface Scenario {
   run(context: ScenarioContext): Promise<ScenarioResult>;
 }
 
-const scenarios: readonly Scenario[] = [analyticsScenario, dedupScenario];
+const scenarios: readonly Scenario[] = [gatewayScenario, e2eScenario, analyticsScenario, dedupScenario, workerScenario];
 
 const resultsFile = join(__dirname, 'results', 'latest.json');
+const chartFile = join(__dirname, 'results', 'latest.svg');
+const profilesDirectory = join(__dirname, 'results', 'profiles');
 
 class UsageError extends Error {}
 
 function usage(): string {
-  const lines = ['usage: npm run bench -- [scenario...] [--option value]...', '', 'scenarios (default: all):'];
+  const lines = ['usage: npm run bench -- [scenario...] [--option value]... [--cpu-prof]', '', 'scenarios (default: all):'];
   for (const scenario of scenarios) {
     lines.push(`  ${scenario.name.padEnd(12)} ${scenario.description}`);
     for (const option of scenario.options) lines.push(`    --${option.name} N`.padEnd(20) + ` ${option.description} (default ${option.default})`);
   }
-  lines.push('', `Results are also written to ${resultsFile}.`);
+  lines.push('', '--cpu-prof: the services a scenario starts write CPU profiles (open them in Chrome DevTools) to ' + profilesDirectory + '.');
+  lines.push(`Results are also written to ${resultsFile} and drawn in ${chartFile}.`);
   return lines.join('\n');
 }
 
 interface Parsed {
   selected: Scenario[];
   options: Map<string, number>;
+  cpuProfile: boolean;
 }
 
 /** Integers may be written 10000000, 10_000_000, 10M or 500k. */
@@ -91,9 +120,14 @@ function parseCount(flag: string, text: string | undefined): number {
 function parseArguments(argv: readonly string[]): Parsed | 'help' {
   const names: string[] = [];
   const raw = new Map<string, string | undefined>();
+  let cpuProfile = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--help' || arg === '-h') return 'help';
+    if (arg === '--cpu-prof') {
+      cpuProfile = true;
+      continue;
+    }
     if (arg.startsWith('--')) {
       const eq = arg.indexOf('=');
       if (eq > 0) raw.set(arg.slice(2, eq), arg.slice(eq + 1));
@@ -119,7 +153,7 @@ function parseArguments(argv: readonly string[]): Parsed | 'help' {
     if (value < option.min) throw new UsageError(`--${flag} must be at least ${option.min}, got ${value}`);
     options.set(flag, value);
   }
-  return { selected, options };
+  return { selected, options, cpuProfile };
 }
 
 function machine(): Record<string, string | number> {
@@ -133,31 +167,107 @@ function machine(): Record<string, string | number> {
   };
 }
 
-const fmtMs = (ms: number | null): string => (ms === null ? '-' : ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : ms.toFixed(0));
-
-function verdict(m: Measurement): string {
-  if (m.goalMs === null) return '-';
-  return m.medianMs < m.goalMs ? 'PASS' : 'FAIL';
+function formatValue(value: number, unit: Unit): string {
+  const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
+  return `${value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })} ${unit}`;
 }
 
-function renderTable(rows: { scenario: string; m: Measurement }[]): string {
-  const header = ['scenario', 'phase', 'query', 'view median ms', 'view max ms', 'baseline median ms', 'ratio', 'goal', 'PASS/FAIL', 'results'];
-  const cells = rows.map(({ scenario, m }) => [
-    scenario,
-    m.phase,
-    m.query,
-    fmtMs(m.medianMs),
-    fmtMs(m.maxMs),
-    fmtMs(m.baselineMedianMs),
-    m.baselineMedianMs === null ? '-' : `${(m.baselineMedianMs / m.medianMs).toFixed(1)}x`,
-    m.goalMs === null ? '-' : `< ${m.goalMs} ms`,
-    verdict(m),
-    m.check ?? '-',
-  ]);
-  const numeric = new Set([3, 4, 5, 6]);
+function formatGoal(m: Measurement): string {
+  if (m.goal === null) return '-';
+  if ('atMost' in m.goal) return `<= ${formatValue(m.goal.atMost, m.unit)}`;
+  if ('atLeast' in m.goal) return `>= ${formatValue(m.goal.atLeast, m.unit)}`;
+  return `ratio >= ${m.goal.ratioAtLeast}`;
+}
+
+export function verdict(m: Measurement): 'PASS' | 'FAIL' | '-' {
+  if (m.goal === null) return '-';
+  if ('atMost' in m.goal) return m.value <= m.goal.atMost ? 'PASS' : 'FAIL';
+  if ('atLeast' in m.goal) return m.value >= m.goal.atLeast ? 'PASS' : 'FAIL';
+  const ratio = ratioOf(m);
+  return ratio !== null && ratio >= m.goal.ratioAtLeast ? 'PASS' : 'FAIL';
+}
+
+export interface TableRow {
+  scenario: string;
+  m: Measurement;
+}
+
+export function renderTable(rows: readonly TableRow[]): string {
+  const header = ['scenario', 'phase', 'measure', 'value', 'baseline', 'baseline is', 'ratio', 'goal', 'verdict', 'check', 'note'];
+  const cells = rows.map(({ scenario, m }) => {
+    const ratio = ratioOf(m);
+    return [
+      scenario,
+      m.phase,
+      m.name,
+      formatValue(m.value, m.unit),
+      m.baseline === null ? '-' : formatValue(m.baseline.value, m.unit),
+      m.baseline?.what ?? '-',
+      ratio === null ? '-' : `${ratio.toFixed(2)}x`,
+      formatGoal(m),
+      verdict(m),
+      m.check ?? '-',
+      m.note ?? '',
+    ];
+  });
+  const numeric = new Set([3, 4, 6]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
   const line = (c: string[]): string => c.map((v, i) => (numeric.has(i) ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
+}
+
+const escapeXml = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** A bar per figure that has a baseline: its ratio to the baseline (1 = as good as the baseline), with the goal marked. */
+export function renderChart(rows: readonly TableRow[], machineLine: string): string {
+  const bars = rows.flatMap(({ scenario, m }) => {
+    const ratio = ratioOf(m);
+    return ratio === null ? [] : [{ label: `${scenario} · ${m.phase} · ${m.name}`, ratio, goal: m.goal !== null && 'ratioAtLeast' in m.goal ? m.goal.ratioAtLeast : null, verdict: verdict(m) }];
+  });
+  const labelWidth = 520;
+  const plotWidth = 420;
+  const rowHeight = 22;
+  const top = 48;
+  const height = top + bars.length * rowHeight + 40;
+  const maxRatio = Math.max(2, ...bars.map((b) => b.ratio));
+  const x = (ratio: number): number => labelWidth + (Math.min(ratio, maxRatio) / maxRatio) * plotWidth;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${labelWidth + plotWidth + 80}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<text x="8" y="18" font-size="14" font-weight="bold">npm run bench: each figure against its baseline measured in the same run (ratio; 1 = the baseline)</text>`,
+    `<text x="8" y="36" fill="#555">${escapeXml(machineLine)}</text>`,
+    `<line x1="${x(1)}" y1="${top - 6}" x2="${x(1)}" y2="${height - 30}" stroke="#999" stroke-dasharray="4 3"/>`,
+    `<text x="${x(1) + 3}" y="${height - 16}" fill="#555">1x</text>`,
+  ];
+  bars.forEach((bar, i) => {
+    const y = top + i * rowHeight;
+    const colour = bar.verdict === 'FAIL' ? '#d9534f' : bar.ratio >= 1 ? '#4a9a5b' : '#e0a030';
+    parts.push(`<text x="${labelWidth - 8}" y="${y + 14}" text-anchor="end">${escapeXml(bar.label)}</text>`);
+    parts.push(`<rect x="${labelWidth}" y="${y + 3}" width="${Math.max(1, x(bar.ratio) - labelWidth)}" height="${rowHeight - 8}" fill="${colour}"/>`);
+    parts.push(`<text x="${x(bar.ratio) + 4}" y="${y + 14}">${bar.ratio.toFixed(2)}x</text>`);
+    if (bar.goal !== null) parts.push(`<line x1="${x(bar.goal)}" y1="${y + 1}" x2="${x(bar.goal)}" y2="${y + rowHeight - 3}" stroke="#000" stroke-width="2"/>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}
+
+/** Draws a progress bar on stderr, in place on a terminal and as a line every 10% otherwise. */
+function createProgress(): (label: string, done: number, total: number) => void {
+  let lastLine = '';
+  let lastTenth = -1;
+  return (label, done, total) => {
+    const fraction = total <= 0 ? 1 : Math.min(1, done / total);
+    const width = 30;
+    const filled = Math.round(fraction * width);
+    const line = `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%`;
+    if (process.stderr.isTTY) {
+      if (line !== lastLine) process.stderr.write(`\r${line}${fraction >= 1 ? '\n' : ''}`);
+    } else {
+      const tenth = Math.floor(fraction * 10);
+      if (tenth !== lastTenth || label !== lastLine.split(' [')[0]) process.stderr.write(line + '\n');
+      lastTenth = tenth;
+    }
+    lastLine = line;
+  };
 }
 
 async function main(): Promise<number> {
@@ -185,13 +295,13 @@ async function main(): Promise<number> {
     process.exit(130);
   });
   try {
-    return await runScenarios(parsed.selected, parsed.options, interrupt.signal);
+    return await runScenarios(parsed.selected, parsed.options, parsed.cpuProfile, interrupt.signal);
   } finally {
     finished();
   }
 }
 
-async function runScenarios(selected: readonly Scenario[], chosen: Map<string, number>, signal: AbortSignal): Promise<number> {
+async function runScenarios(selected: readonly Scenario[], chosen: Map<string, number>, cpuProfile: boolean, signal: AbortSignal): Promise<number> {
   const log = (line: string): void => void process.stdout.write(line + '\n');
   const cleanups: (() => Promise<void> | void)[] = [];
   const runCleanups = async (): Promise<void> => {
@@ -211,7 +321,9 @@ async function runScenarios(selected: readonly Scenario[], chosen: Map<string, n
     const options = Object.fromEntries(scenario.options.map((o) => [o.name, chosen.get(o.name) ?? o.default]));
     log(`\n== ${scenario.name}: ${Object.entries(options).map(([k, v]) => `--${k} ${v}`).join(' ')}`);
     try {
-      const result = await scenario.run({ options, log, onCleanup: (cleanup) => void cleanups.push(cleanup), signal });
+      const cpuProfileDirectory = cpuProfile ? join(profilesDirectory, scenario.name) : undefined;
+      if (cpuProfileDirectory !== undefined) mkdirSync(cpuProfileDirectory, { recursive: true });
+      const result = await scenario.run({ options, log, progress: createProgress(), cpuProfileDirectory, onCleanup: (cleanup) => void cleanups.push(cleanup), signal });
       results.push({ name: scenario.name, options, result });
     } catch (error) {
       if (!signal.aborted) process.stderr.write(`bench: scenario ${scenario.name} failed: ${errorMessage(error)}\n`);
@@ -227,14 +339,15 @@ async function runScenarios(selected: readonly Scenario[], chosen: Map<string, n
 
   const rows = results.flatMap((r) => (r.result?.measurements ?? []).map((m) => ({ scenario: r.name, m })));
   log('\n' + renderTable(rows));
-  log(`\nmachine: ${host.cpu}, ${host.cores} cores, ${host.ramGiB} GiB RAM, Node ${host.node}`);
-  log('ratio = baseline median / view median (the speed-up); PASS/FAIL judges the view median against the goal.');
+  const machineLine = `machine: ${host.cpu}, ${host.cores} cores, ${host.ramGiB} GiB RAM, Node ${host.node}`;
+  log(`\n${machineLine}`);
+  log('ratio = how many times the baseline\'s performance (above 1 beats the baseline); the verdict judges the value or the ratio against the goal.');
 
   const failures = results.flatMap((r) => [
     ...(r.error === undefined ? [] : [`${r.name}: ${r.error}`]),
     ...(r.result?.failures ?? []).map((f) => `${r.name}: ${f}`),
   ]);
-  const missed = rows.filter(({ m }) => verdict(m) === 'FAIL').map(({ scenario, m }) => `${scenario} ${m.phase} ${m.query}`);
+  const missed = rows.filter(({ m }) => verdict(m) === 'FAIL').map(({ scenario, m }) => `${scenario} ${m.phase} ${m.name}`);
   if (missed.length > 0) log(`goal missed by: ${missed.join('; ')}`);
 
   mkdirSync(join(__dirname, 'results'), { recursive: true });
@@ -252,13 +365,14 @@ async function runScenarios(selected: readonly Scenario[], chosen: Map<string, n
       details: r.result?.details ?? {},
       measurements: (r.result?.measurements ?? []).map((m) => ({
         ...m,
-        ratio: m.baselineMedianMs === null ? null : m.baselineMedianMs / m.medianMs,
+        ratio: ratioOf(m),
         verdict: verdict(m),
       })),
     })),
   };
   writeFileSync(resultsFile, JSON.stringify(json, null, 2) + '\n');
-  log(`results: ${resultsFile}`);
+  writeFileSync(chartFile, renderChart(rows, machineLine));
+  log(`results: ${resultsFile}, chart: ${chartFile}`);
 
   if (failures.length > 0) {
     const banner = '!'.repeat(78);

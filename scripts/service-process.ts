@@ -13,6 +13,8 @@ export interface ServiceSpec {
   healthUrl: string;
   logDirectory: string;
   startTimeoutMs?: number;
+  /** Extra arguments for node, before the entry (e.g. --cpu-prof). */
+  nodeArgs?: string[];
   onUnexpectedExit: () => void;
 }
 
@@ -28,7 +30,7 @@ export interface RunningService {
 export async function startService(spec: ServiceSpec): Promise<RunningService> {
   const logFile = join(spec.logDirectory, `${spec.name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repositoryRoot, spec.entry)], {
+  const child = spawn(process.execPath, [...(spec.nodeArgs ?? []), '--import', 'tsx', join(repositoryRoot, spec.entry)], {
     cwd: repositoryRoot,
     env: { ...process.env, ...spec.env },
     stdio: ['ignore', 'pipe', 'pipe'],

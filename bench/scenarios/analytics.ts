@@ -401,12 +401,14 @@ async function measurePhase(clickhouse: ClickHouse, phase: string, context: Scen
     checks[query.name] = { rows: viewRows.length, viewTimesMs: view.times, baselineTimesMs: baseline.times, ...(diff === undefined ? {} : { mismatch: diff }) };
     measurements.push({
       phase,
-      query: query.name,
-      medianMs: view.medianMs,
-      maxMs: view.maxMs,
-      baselineMedianMs: baseline.medianMs,
-      goalMs,
+      name: query.name,
+      value: view.medianMs,
+      unit: 'ms',
+      better: 'lower',
+      baseline: { value: baseline.medianMs, what: 'the same answer from raw events' },
+      goal: { atMost: goalMs },
       check,
+      note: `median of ${runs}; max ${view.maxMs.toFixed(0)} ms`,
     });
   }
   const runAll = (pick: (q: DashboardQuery) => string) => async (): Promise<void> => {
@@ -418,12 +420,14 @@ async function measurePhase(clickhouse: ClickHouse, phase: string, context: Scen
   context.log(`  whole dashboard: view ${whole.medianMs.toFixed(0)} ms, baseline ${wholeBaseline.medianMs.toFixed(0)} ms; merges running now: ${mergesAtEnd}`);
   measurements.push({
     phase,
-    query: 'whole dashboard (a)-(g)',
-    medianMs: whole.medianMs,
-    maxMs: whole.maxMs,
-    baselineMedianMs: wholeBaseline.medianMs,
-    goalMs,
+    name: 'whole dashboard (a)-(g)',
+    value: whole.medianMs,
+    unit: 'ms',
+    better: 'lower',
+    baseline: { value: wholeBaseline.medianMs, what: 'the same answers from raw events' },
+    goal: { atMost: goalMs },
     check: null,
+    note: `median of ${runs}; max ${whole.maxMs.toFixed(0)} ms`,
   });
   const details = {
     tables: stats,

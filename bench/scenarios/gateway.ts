@@ -1,0 +1,212 @@
+/**
+ * The gateway under load, with its own Kafka broker, as a process of its own.
+ * - Single events: Trieve PUT /api/analytics/events on 64 keep-alive connections, as fast as they
+ *   are answered. The baseline, measured in the same run with the same load: bare node:http that
+ *   parses and ajv-validates the same event and answers 204, with no Kafka (bench/baseline-server.ts).
+ * - The batch door: POST /v1/batch with 1,000-event NDJSON bodies. The baseline: the same events
+ *   written straight onto Kafka by the native producer helper, with no HTTP in between.
+ */
+import { buildEnvelope, createNativeProducer } from '@sluice/producer';
+import { startService } from '../../scripts/service-process';
+import { closedLoop, describeStatuses, percentile, type LoadRequest, type LoadResult } from '../load';
+import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
+import { benchApiKey, benchLogDirectory, cpuSeconds, residentMiB, startBenchBroker, startBenchGateway } from '../stack';
+
+const connections = 64;
+const warmupMs = 3_000;
+const batchEvents = 1_000;
+const batchConnections = 8;
+const gatewayPort = 49181;
+const baselinePort = 49180;
+const topic = 'bench-gateway';
+const partitions = 6;
+
+const trieveBody = Buffer.from(JSON.stringify({ event_type: 'view', event_name: 'product_viewed', items: ['sku-1', 'sku-2'], metadata: { source: 'bench' } }));
+const trieveRequest: LoadRequest = {
+  method: 'PUT',
+  path: '/api/analytics/events',
+  headers: { authorization: `Bearer ${benchApiKey}`, 'tr-dataset': 'bench', 'content-type': 'application/json' },
+  body: trieveBody,
+};
+
+/** A 1,000-line NDJSON batch of Trieve events; insert ids are unique per batch and line. */
+function batchRequest(i: number): LoadRequest {
+  const lines: string[] = [];
+  for (let line = 0; line < batchEvents; line++) {
+    lines.push(JSON.stringify({ source: 'trieve', dataset_id: 'bench', insert_id: `b-${i}-${line}`, event: { event_type: 'view', event_name: 'product_viewed', items: ['sku-1', 'sku-2'] } }));
+  }
+  return { method: 'POST', path: '/v1/batch', headers: { authorization: `Bearer ${benchApiKey}`, 'content-type': 'application/x-ndjson' }, body: Buffer.from(lines.join('\n')) };
+}
+
+const perSecond = (count: number, result: LoadResult): number => count / (result.durationMs / 1000);
+
+/** The CPU a process uses between start() and stop(), in seconds. */
+function cpuDuring(pid: number): { start(): void; stop(): number } {
+  let from = 0;
+  return {
+    start: () => void (from = cpuSeconds(pid) ?? 0),
+    stop: () => (cpuSeconds(pid) ?? from) - from,
+  };
+}
+
+async function run(context: ScenarioContext): Promise<ScenarioResult> {
+  const seconds = context.options.seconds ?? 15;
+  const durationMs = seconds * 1000;
+  const measurements: Measurement[] = [];
+  const failures: string[] = [];
+  const details: Record<string, unknown> = {};
+  const progress = (label: string) => (done: number, total: number) => context.progress(label, done, total);
+
+  // The baseline first, alone on the machine.
+  const baselineServer = await startService({
+    name: 'baseline-server',
+    entry: 'bench/baseline-server.ts',
+    env: { BASELINE_PORT: String(baselinePort) },
+    healthUrl: `http://127.0.0.1:${baselinePort}/healthz`,
+    logDirectory: benchLogDirectory(context),
+    onUnexpectedExit: () => undefined,
+  });
+  context.onCleanup(() => baselineServer.stop());
+  const baselineCpu = cpuDuring(baselineServer.pid);
+  const baseline = await closedLoop({ url: `http://127.0.0.1:${baselinePort}`, connections, warmupMs, durationMs, next: () => trieveRequest, onProgress: progress('single events: baseline'), onMeasureStart: () => baselineCpu.start() });
+  const baselineCpuSeconds = baselineCpu.stop();
+  await baselineServer.stop();
+
+  const broker = await startBenchBroker(context);
+  await broker.createTopic(topic, partitions);
+  const gateway = await startBenchGateway(context, { brokers: broker.brokers, topic, partitions, port: gatewayPort });
+  let gatewayPeakMiB = 0;
+  const sampleMemory = setInterval(() => (gatewayPeakMiB = Math.max(gatewayPeakMiB, residentMiB(gateway.pid) ?? 0)), 500);
+  context.onCleanup(() => clearInterval(sampleMemory));
+  const gatewayCpu = cpuDuring(gateway.pid);
+  const single = await closedLoop({ url: `http://127.0.0.1:${gatewayPort}`, connections, warmupMs, durationMs, next: () => trieveRequest, onProgress: progress('single events: gateway'), onMeasureStart: () => gatewayCpu.start() });
+  const gatewayCpuSeconds = gatewayCpu.stop();
+
+  const ok = (result: LoadResult, status: number): boolean => result.statuses.size === 1 && result.statuses.has(status);
+  for (const [what, result] of [['baseline', baseline], ['gateway', single]] as const) {
+    if (!ok(result, 204)) failures.push(`single events, ${what}: expected only 204 answers, got ${describeStatuses(result.statuses)}`);
+  }
+  const phase = `single events, ${connections} connections`;
+  const baselineWhat = 'bare node:http + ajv, no Kafka';
+  measurements.push(
+    {
+      phase,
+      name: 'Trieve PUT throughput',
+      value: perSecond(single.requests, single),
+      unit: 'req/s',
+      better: 'higher',
+      baseline: { value: perSecond(baseline.requests, baseline), what: baselineWhat },
+      goal: { ratioAtLeast: 0.5 },
+      check: ok(single, 204) && ok(baseline, 204) ? 'MATCH' : 'MISMATCH',
+      note: `${single.requests.toLocaleString('en-US')} requests in ${seconds} s, all 204 when MATCH`,
+    },
+    {
+      phase,
+      name: 'server CPU per request',
+      value: (gatewayCpuSeconds * 1e6) / Math.max(1, single.requests),
+      unit: 'µs',
+      better: 'lower',
+      baseline: { value: (baselineCpuSeconds * 1e6) / Math.max(1, baseline.requests), what: baselineWhat },
+      goal: null,
+      check: null,
+      note: 'the server process alone: load generator and Kafka share the 2 cores',
+    },
+    { phase, name: 'latency p50', value: percentile(single.latenciesMs, 50), unit: 'ms', better: 'lower', baseline: { value: percentile(baseline.latenciesMs, 50), what: baselineWhat }, goal: null, check: null },
+    { phase, name: 'latency p99', value: percentile(single.latenciesMs, 99), unit: 'ms', better: 'lower', baseline: { value: percentile(baseline.latenciesMs, 99), what: baselineWhat }, goal: null, check: null },
+  );
+  context.log(
+    `single events: gateway ${perSecond(single.requests, single).toFixed(0)} req/s (p50 ${percentile(single.latenciesMs, 50).toFixed(1)} ms, p99 ${percentile(single.latenciesMs, 99).toFixed(1)} ms); ` +
+      `baseline ${perSecond(baseline.requests, baseline).toFixed(0)} req/s (p50 ${percentile(baseline.latenciesMs, 50).toFixed(1)} ms, p99 ${percentile(baseline.latenciesMs, 99).toFixed(1)} ms)`,
+  );
+
+  // The batch door: count what the gateway says it accepted (each answer lists every event).
+  let acceptedEvents = 0;
+  let countedAnswers = 0;
+  const batch = await closedLoop({
+    url: `http://127.0.0.1:${gatewayPort}`,
+    connections: batchConnections,
+    warmupMs,
+    durationMs,
+    next: batchRequest,
+    onAnswer: (answer, counted) => {
+      if (!counted || answer.status !== 200) return;
+      acceptedEvents += (JSON.parse(answer.body) as { accepted?: number }).accepted ?? 0;
+      countedAnswers++;
+    },
+    onProgress: progress('batch door: gateway'),
+  });
+  clearInterval(sampleMemory);
+  if (!ok(batch, 200)) failures.push(`batch door: expected only 200 answers, got ${describeStatuses(batch.statuses)}`);
+  if (acceptedEvents !== countedAnswers * batchEvents) failures.push(`batch door: ${acceptedEvents} events accepted in ${countedAnswers} answers of ${batchEvents}`);
+  const batchEventsPerSecond = perSecond(acceptedEvents, batch);
+
+  // Baseline: the same number of events per send, written by the native producer, 8 sends in flight.
+  const producer = await createNativeProducer({ brokers: broker.brokers, topic });
+  context.onCleanup(() => producer.close());
+  const envelopes = Array.from({ length: batchEvents }, (_, line) => buildEnvelope({ dataset_id: 'bench', event_type: 'view', insert_id: `n-${line}`, items: ['sku-1', 'sku-2'] }));
+  let nativeEvents = 0;
+  const nativeStart = performance.now();
+  const nativeEnd = nativeStart + warmupMs + durationMs;
+  let nativeCounted = 0;
+  const sender = async (): Promise<void> => {
+    while (performance.now() < nativeEnd) {
+      const started = performance.now();
+      await producer.send(envelopes);
+      nativeEvents += batchEvents;
+      if (started >= nativeStart + warmupMs && performance.now() <= nativeEnd) nativeCounted += batchEvents;
+      context.progress('batch door: native producer', Math.min(performance.now() - nativeStart, warmupMs + durationMs), warmupMs + durationMs);
+    }
+  };
+  await Promise.all(Array.from({ length: batchConnections }, sender));
+  context.progress('batch door: native producer', 1, 1);
+  const nativeEventsPerSecond = nativeCounted / seconds;
+  const batchPhase = `batch door, ${batchEvents}-event NDJSON, ${batchConnections} connections`;
+  measurements.push(
+    {
+      phase: batchPhase,
+      name: 'events accepted into Kafka',
+      value: batchEventsPerSecond,
+      unit: 'events/s',
+      better: 'higher',
+      baseline: { value: nativeEventsPerSecond, what: 'native producer straight to Kafka' },
+      goal: { atLeast: 100_000 },
+      check: ok(batch, 200) ? 'MATCH' : 'MISMATCH',
+      note: `${(batch.bytesSent / 2 ** 20 / seconds).toFixed(1)} MB/s of NDJSON`,
+    },
+    {
+      phase: batchPhase,
+      name: 'NDJSON accepted',
+      value: batch.bytesSent / 2 ** 20 / seconds,
+      unit: 'MB/s',
+      better: 'higher',
+      baseline: null,
+      goal: null,
+      check: null,
+    },
+  );
+  context.log(`batch door: ${batchEventsPerSecond.toFixed(0)} events/s, ${(batch.bytesSent / 2 ** 20 / seconds).toFixed(1)} MB/s; native producer ${nativeEventsPerSecond.toFixed(0)} events/s`);
+  details.gatewayPeakRssMiB = gatewayPeakMiB;
+  details.singleEvents = { gateway: summary(single), baseline: summary(baseline) };
+  details.batch = { ...summary(batch), acceptedEvents, nativeProducerEvents: nativeEvents };
+  return { measurements, details, failures };
+}
+
+function summary(result: LoadResult): Record<string, unknown> {
+  return {
+    requests: result.requests,
+    statuses: Object.fromEntries(result.statuses),
+    p50Ms: percentile(result.latenciesMs, 50),
+    p90Ms: percentile(result.latenciesMs, 90),
+    p99Ms: percentile(result.latenciesMs, 99),
+    maxMs: percentile(result.latenciesMs, 100),
+    bytesSent: result.bytesSent,
+    durationMs: result.durationMs,
+  };
+}
+
+export const gatewayScenario: Scenario = {
+  name: 'gateway',
+  description: 'gateway single-event requests (64 connections) against bare node:http + ajv, and the batch door (1,000-event NDJSON) against the native producer',
+  options: [{ name: 'seconds', description: 'measured seconds per load (after 3 s of warm-up)', default: 15, min: 2 }],
+  run,
+};
