@@ -129,33 +129,57 @@ interface Connections {
   blockWriter: ClickHouseClient;
 }
 
+/**
+ * Runs calls one at a time, in order. An embedded chDB connection is one session: a statement
+ * prefixed with its settings (a block's token) must not interleave with another caller's.
+ */
+function oneAtATime(): <T>(call: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(call: () => Promise<T>): Promise<T> => {
+    const result = tail.then(call, call);
+    tail = result.catch(() => undefined);
+    return result;
+  };
+}
+
 function wrap(mode: ClickHouse['mode'], database: string, { writer, reader, blockWriter }: Connections, readerSettings: ClickHouseSettings): ClickHouse {
+  // Over HTTP every request carries its own settings, so calls may overlap.
+  const concurrent = <T>(call: () => Promise<T>): Promise<T> => call();
+  const onWriter = mode === 'embedded' ? oneAtATime() : concurrent;
+  const onBlockWriter = mode === 'embedded' ? oneAtATime() : concurrent;
+  const onReader = mode === 'embedded' ? oneAtATime() : concurrent;
   return {
     mode,
     database,
     async command(sql) {
-      await writer.command({ query: sql });
+      await onWriter(() => writer.command({ query: sql }));
     },
     async queryRows<T>(sql: string, params?: Record<string, unknown>) {
-      const result = await writer.query({ query: sql, format: 'JSONEachRow', ...(params ? { query_params: params } : {}) });
-      return result.json<T>();
+      return onWriter(async () => {
+        const result = await writer.query({ query: sql, format: 'JSONEachRow', ...(params ? { query_params: params } : {}) });
+        return result.json<T>();
+      });
     },
     async insertRows(table, rows) {
       if (rows.length === 0) return;
-      await writer.insert({ table, values: rows, format: 'JSONEachRow' });
+      await onWriter(() => writer.insert({ table, values: rows, format: 'JSONEachRow' }));
     },
     async insertBlock(table, rows, token) {
       if (rows.length === 0) return;
-      await blockWriter.insert({
-        table,
-        values: rows,
-        format: 'JSONEachRow',
-        clickhouse_settings: { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 },
-      });
+      await onBlockWriter(() =>
+        blockWriter.insert({
+          table,
+          values: rows,
+          format: 'JSONEachRow',
+          clickhouse_settings: { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 },
+        }),
+      );
     },
     async readOnlyQuery(sql) {
-      const result = await reader.query({ query: sql, format: 'JSONEachRow', clickhouse_settings: readerSettings });
-      return result.text();
+      return onReader(async () => {
+        const result = await reader.query({ query: sql, format: 'JSONEachRow', clickhouse_settings: readerSettings });
+        return result.text();
+      });
     },
     async ping() {
       const result = await writer.ping();
