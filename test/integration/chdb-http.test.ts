@@ -44,6 +44,11 @@ test('query parameters arrive as ClickHouse text, quotes and all', async () => {
   ]);
 });
 
+test('a query whose parameters make a long URL is answered, as by a server (its limit is 1 MiB)', async () => {
+  const ids = Array.from({ length: 5_000 }, (_, i) => `${i}-0b9c6a1e-5f0e-4a8e-9d0e-2a1f3c4d5e6f`);
+  expect(await clickhouse.queryRows('SELECT length({ids:Array(String)}) AS n', { ids })).toEqual([{ n: 5_000 }]);
+});
+
 test('the analysts connection is read-only, and the writer can still write after it', async () => {
   await expect(clickhouse.readOnlyQuery("INSERT INTO t VALUES ('x', 9)")).rejects.toThrow(/readonly/i);
   expect(JSON.parse(await clickhouse.readOnlyQuery('SELECT count() AS n FROM t'))).toEqual({ n: 3 });

@@ -70,7 +70,9 @@ export function serveChdbOverHttp(dataPath: string): ChdbHttpServer {
     return next;
   }
 
-  const server = createServer((req, res) => {
+  // Query parameters travel in the URL; ClickHouse accepts URLs up to 1 MiB (http_max_uri_size),
+  // Node only 16 KiB by default.
+  const server = createServer({ maxHeaderSize: 1024 * 1024 + 64 * 1024 }, (req, res) => {
     handle(req, res).catch((error: unknown) => answerError(res, 500, errorMessage(error)));
   });
 
