@@ -1,8 +1,31 @@
 import type { ClickHouse } from '@sluice/clickhouse';
 import { dedupIdentity, type StoredKeys } from './steps/deduplicate';
 
-/** Keys per lookup query, so that a query (and its parameters) stays small. */
-const keysPerQuery = 1000;
+/**
+ * Keys per lookup query: many, because a query's cost per key falls with its size (1,000 keys
+ * cost 11-16 µs each, 10,000 about 7), but bounded in characters too, since over HTTP the keys
+ * travel in the URL, and ClickHouse caps URLs at 1 MiB.
+ */
+const maxKeysPerQuery = 10_000;
+const maxKeyCharactersPerQuery = 200_000;
+
+/** Consecutive runs of ids within both limits. */
+export function lookupChunks(ids: readonly string[]): string[][] {
+  const chunks: string[][] = [];
+  let current: string[] = [];
+  let characters = 0;
+  for (const id of ids) {
+    if (current.length > 0 && (current.length >= maxKeysPerQuery || characters + id.length > maxKeyCharactersPerQuery)) {
+      chunks.push(current);
+      current = [];
+      characters = 0;
+    }
+    current.push(id);
+    characters += id.length;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
 
 /**
  * Looks keys up in dedup_keys, a key-value table (EmbeddedRocksDB) that a materialized view fills
@@ -22,13 +45,13 @@ export function createStoredKeys(clickhouse: Pick<ClickHouse, 'queryRows'>, opti
       }
       const stored = new Set<string>();
       for (const [datasetId, ids] of idsByDataset) {
-        for (let start = 0; start < ids.length; start += keysPerQuery) {
+        for (const chunk of lookupChunks(ids)) {
           const rows = await clickhouse.queryRows<{ insert_id: string }>(
             `SELECT insert_id FROM dedup_keys
              WHERE dataset_id = {datasetId:String} AND insert_id IN {ids:Array(String)}
                AND received_at >= now64(3) - toIntervalMillisecond({windowMs:UInt64})
                AND NOT (kafka_partition = {partition:UInt32} AND kafka_offset BETWEEN {firstOffset:UInt64} AND {lastOffset:UInt64})`,
-            { datasetId, ids: ids.slice(start, start + keysPerQuery), windowMs: options.windowMs, ...own },
+            { datasetId, ids: chunk, windowMs: options.windowMs, ...own },
           );
           for (const row of rows) stored.add(dedupIdentity({ dataset_id: datasetId, insert_id: row.insert_id }));
         }
