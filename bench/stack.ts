@@ -134,14 +134,3 @@ export function cpuSeconds(pid: number): number | undefined {
 
 /** Linux's USER_HZ, 100 on every architecture Node runs on. */
 const clockTicksPerSecond = 100;
-
-/** Runs SQL through a worker's admin listener and parses the JSONEachRow answer. */
-export async function workerSql<T>(adminPort: number, sql: string): Promise<T[]> {
-  const response = await fetch(`http://127.0.0.1:${adminPort}/sql`, { method: 'POST', body: sql });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${response.status} ${text}`);
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as T);
-}

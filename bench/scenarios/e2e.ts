@@ -8,7 +8,8 @@
  */
 import { closedLoop, describeStatuses, openLoop, percentile, type LoadRequest } from '../load';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
-import { benchApiKey, residentMiB, startBenchBroker, startBenchGateway, startBenchWorker, workerSql } from '../stack';
+import { benchApiKey, residentMiB, startBenchBroker, startBenchGateway, startBenchWorker } from '../stack';
+import { adminSql } from '../../test/helpers/search-stream';
 
 const connections = 64;
 const gatewayPort = 49183;
@@ -80,7 +81,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     if (!(result.statuses.size === 1 && result.statuses.has(204))) failures.push(`${percent}% load got ${describeStatuses(result.statuses)}`);
     await waitForLag(context, broker.bus, groupId, 0, 180_000);
 
-    const stored = await workerSql<{ insert_id: string; stored: number }>(adminPort, `SELECT insert_id, toUnixTimestamp64Milli(stored_at) AS stored FROM events WHERE dataset_id = '${dataset}'`);
+    const stored = await adminSql(adminPort)<{ insert_id: string; stored: number }>(`SELECT insert_id, toUnixTimestamp64Milli(stored_at) AS stored FROM events WHERE dataset_id = '${dataset}'`);
     if (stored.length !== ackedAt.size) failures.push(`${percent}% load: ${ackedAt.size} events acknowledged, ${stored.length} rows stored`);
     const latencies = stored.flatMap((row) => {
       const acked = ackedAt.get(row.insert_id);

@@ -33,7 +33,8 @@ import { decideSample, parseSamplingRules, type SamplingRules } from '../../serv
 import { freePort } from '../../test/helpers/processes';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
 import type { EngineReport, EngineResult, EngineRun, EngineSettings } from './kafka-engine-process';
-import { residentMiB, startBenchBroker, startBenchWorker, workerSql, type BenchBroker } from '../stack';
+import { residentMiB, startBenchBroker, startBenchWorker, type BenchBroker } from '../stack';
+import { adminSql } from '../../test/helpers/search-stream';
 
 const topic = 'bench-worker-events';
 /** startBenchWorker's consumer group for the topic. */
@@ -285,9 +286,9 @@ async function measureWorker(
   );
   const side: Side = { ...timing, peakRssMiB, cpuSeconds: cpuSeconds(worker.pid) - cpuBefore, brokerCpuSeconds: cpuSeconds(broker.pid) - brokerCpuBefore };
 
-  const [stored] = await workerSql<{ rows: number; ids: number; sampled: number }>(adminPort, 'SELECT count() AS rows, uniqExact(dataset_id, insert_id) AS ids, countIf(sample_rate < 1) AS sampled FROM events');
-  const [rejected] = await workerSql<{ n: number }>(adminPort, 'SELECT count() AS n FROM events_rejected');
-  const [keys] = await workerSql<{ n: number }>(adminPort, 'SELECT count() AS n FROM dedup_keys');
+  const [stored] = await adminSql(adminPort)<{ rows: number; ids: number; sampled: number }>('SELECT count() AS rows, uniqExact(dataset_id, insert_id) AS ids, countIf(sample_rate < 1) AS sampled FROM events');
+  const [rejected] = await adminSql(adminPort)<{ n: number }>('SELECT count() AS n FROM events_rejected');
+  const [keys] = await adminSql(adminPort)<{ n: number }>('SELECT count() AS n FROM dedup_keys');
   const outcomes = await stepOutcomes(adminPort);
   await worker.stop();
 

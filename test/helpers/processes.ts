@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-
+import { startService, type RunningService } from '../../scripts/service-process';
+import { testBrokers } from './pipeline';
 
 /** A port nobody listens on right now. */
 export async function freePort(): Promise<number> {
@@ -41,4 +42,29 @@ export function spawnCaptured(command: string, args: string[], options: { cwd: s
       }
     },
   };
+}
+
+/**
+ * The worker as a process of its own, as users run it, on the test broker's 4-partition `topic`,
+ * answering on `adminPort`. `env` says where ClickHouse is (CHDB_PATH or CLICKHOUSE_URL) and
+ * anything else. A test that kills it expects the exit, so an exit is not reported.
+ */
+export function startWorkerProcess(options: { topic: string; groupId: string; adminPort: number; logDirectory: string; env: Record<string, string> }): Promise<RunningService> {
+  return startService({
+    name: 'worker',
+    entry: 'services/worker/src/main.ts',
+    env: {
+      KAFKA_BROKERS: testBrokers().join(','),
+      KAFKA_TOPIC: options.topic,
+      KAFKA_TOPIC_PARTITIONS: '4',
+      CONSUMER_GROUP: options.groupId,
+      ADMIN_PORT: String(options.adminPort),
+      LOG_LEVEL: 'error',
+      ...options.env,
+    },
+    healthUrl: `http://127.0.0.1:${options.adminPort}/healthz`,
+    logDirectory: options.logDirectory,
+    startTimeoutMs: 120_000,
+    onUnexpectedExit: () => undefined,
+  });
 }

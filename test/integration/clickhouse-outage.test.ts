@@ -13,7 +13,7 @@ import { createKafkaBus, isProcessAlive, type KafkaBus } from '@sluice/kafka';
 import { createNativeProducer, type NativeProducer } from '@sluice/producer';
 import { startService, type RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName, waitFor } from '../helpers/pipeline';
-import { freePort } from '../helpers/processes';
+import { freePort, startWorkerProcess } from '../helpers/processes';
 import { adminSql, expectStoredExactlyOnce, searchStream, withRetriedCopies } from '../helpers/search-stream';
 
 const totalEvents = 20_000;
@@ -64,23 +64,7 @@ function startClickHouse(): Promise<RunningService> {
 }
 
 function startWorker(): Promise<RunningService> {
-  return startService({
-    name: 'worker',
-    entry: 'services/worker/src/main.ts',
-    env: {
-      KAFKA_BROKERS: testBrokers().join(','),
-      KAFKA_TOPIC: topic,
-      KAFKA_TOPIC_PARTITIONS: '4',
-      CONSUMER_GROUP: groupId,
-      CLICKHOUSE_URL: `http://127.0.0.1:${clickhousePort}`,
-      ADMIN_PORT: String(adminPort),
-      LOG_LEVEL: 'error',
-    },
-    healthUrl: `http://127.0.0.1:${adminPort}/healthz`,
-    logDirectory,
-    startTimeoutMs: 120_000,
-    onUnexpectedExit: () => undefined,
-  });
+  return startWorkerProcess({ topic, groupId, adminPort, logDirectory, env: { CLICKHOUSE_URL: `http://127.0.0.1:${clickhousePort}` } });
 }
 
 test('ClickHouse gone for 30 s mid-stream: the worker waits without committing, then every event is stored exactly once', async () => {

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { eventsTopicConfig, sleep } from '@sluice/core';
 import { createKafkaBus, isProcessAlive } from '@sluice/kafka';
 import { createNativeProducer, type NativeProducer } from '@sluice/producer';
-import { startService, type RunningService } from '../../scripts/service-process';
+import type { RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName, waitFor } from '../helpers/pipeline';
-import { freePort } from '../helpers/processes';
+import { freePort, startWorkerProcess } from '../helpers/processes';
 import { adminSql, expectStoredExactlyOnce, searchStream, withRetriedCopies } from '../helpers/search-stream';
 
 const totalEvents = 50_000;
@@ -45,25 +45,14 @@ afterAll(async () => {
   removeTestDirectory(logDirectory);
 });
 
-async function startWorker(): Promise<RunningService> {
-  return startService({
-    name: 'worker',
-    entry: 'services/worker/src/main.ts',
-    env: {
-      KAFKA_BROKERS: testBrokers().join(','),
-      KAFKA_TOPIC: topic,
-      KAFKA_TOPIC_PARTITIONS: '4',
-      CONSUMER_GROUP: groupId,
-      CHDB_PATH: chdbPath,
-      ADMIN_PORT: String(adminPort),
-      LOG_LEVEL: 'error',
-      // Widens the moment between a stored block and its commit, so that kills land there too.
-      PAUSE_BEFORE_COMMIT_MS: '300',
-    },
-    healthUrl: `http://127.0.0.1:${adminPort}/healthz`,
+function startWorker(): Promise<RunningService> {
+  return startWorkerProcess({
+    topic,
+    groupId,
+    adminPort,
     logDirectory,
-    startTimeoutMs: 120_000,
-    onUnexpectedExit: () => undefined,
+    // Widens the moment between a stored block and its commit, so that kills land there too.
+    env: { CHDB_PATH: chdbPath, PAUSE_BEFORE_COMMIT_MS: '300' },
   });
 }
 

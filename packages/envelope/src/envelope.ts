@@ -1,4 +1,4 @@
-import { maxEnvelopeBytes, type OutgoingMessage } from '@sluice/core';
+import { maxEnvelopeBytes, type DatasetNamespace, type OutgoingMessage } from '@sluice/core';
 import type { Envelope } from './generated/schema-types';
 import { createValidator, type Validator } from './validation';
 
@@ -10,6 +10,15 @@ export type { Envelope, BatchItem } from './generated/schema-types';
 
 /** The dialect an envelope arrived in. */
 export type Source = Envelope['source'];
+
+/** The key file's namespace of each source's datasets: Trieve's CTR endpoint writes to Trieve datasets. */
+export const namespaceOfSource: Record<Source, DatasetNamespace> = {
+  trieve: 'trieve',
+  trieve_ctr: 'trieve',
+  neuralens: 'neuralens',
+  greenflash: 'greenflash',
+  native: 'native',
+};
 export type ValueType = NonNullable<Envelope['value_type']>;
 export type Influence = NonNullable<Envelope['influence']>;
 export type Geo = NonNullable<Envelope['geo']>;

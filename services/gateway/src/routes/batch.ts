@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { SluiceError, errorMessage, type OutgoingMessage, type DatasetNamespace, type Principal } from '@sluice/core';
-import { createValidator, envelopeKey, envelopeMessage, oversizeReason, validateEnvelope, type BatchItem, type Envelope, type ValidationIssue, type ValidationResult, type Validator } from '@sluice/envelope';
+import { createValidator, envelopeKey, envelopeMessage, namespaceOfSource, oversizeReason, validateEnvelope, type BatchItem, type Envelope, type ValidationIssue, type ValidationResult, type Validator } from '@sluice/envelope';
 import { dialectEndpoints, refuseWithCode, type DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
 import { jsonDepth, maxJsonDepth } from '../json-body';
@@ -31,14 +31,6 @@ let batchItemValidator: Validator<BatchItem> | undefined;
 const validateBatchItem = (value: unknown): ValidationResult<BatchItem> => (batchItemValidator ??= createValidator<BatchItem>('batch-item.v1.json'))(value);
 
 const endpointsBySource = new Map<string, DialectEndpoint<unknown>>(dialectEndpoints.map((e) => [e.name, e]));
-
-const namespaceOfSource: Record<Envelope['source'], DatasetNamespace> = {
-  trieve: 'trieve',
-  trieve_ctr: 'trieve',
-  neuralens: 'neuralens',
-  greenflash: 'greenflash',
-  native: 'native',
-};
 
 /** What the first step of the route learns for the last: who is asking, and how the body is framed. */
 interface BatchLocals {

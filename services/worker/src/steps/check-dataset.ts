@@ -1,15 +1,6 @@
-import type { DatasetNamespace, KeyStore } from '@sluice/core';
-import type { Envelope } from '@sluice/envelope';
+import type { KeyStore } from '@sluice/core';
+import { namespaceOfSource, type Envelope } from '@sluice/envelope';
 import { deadLetter, ok, type StepResult } from './step-result';
-
-/** The key file's namespace of each envelope source: Trieve's CTR endpoint writes to Trieve datasets. */
-const namespaceOfSource: Record<Envelope['source'], DatasetNamespace> = {
-  trieve: 'trieve',
-  trieve_ctr: 'trieve',
-  neuralens: 'neuralens',
-  greenflash: 'greenflash',
-  native: 'native',
-};
 
 /**
  * Kafka-native producers never present a key, so the worker checks that the dataset they name is
