@@ -7,7 +7,7 @@
 import { createServer } from 'node:http';
 import { validateTrieveEvent } from '@sluice/envelope';
 
-const port = Number(process.env.BASELINE_PORT ?? '49180');
+const port = Number(process.env.BASELINE_PORT ?? '29180');
 
 createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/healthz') {

@@ -1,6 +1,6 @@
 /**
  * The pieces of the pipeline a benchmark starts for itself: a Kafka broker of its own (ports
- * 49092/49093, away from `npm start` and `npm test`), the gateway and the worker as processes, as
+ * 29092/29093, below the range the system hands out to outgoing connections, and away from `npm start` and `npm test`), the gateway and the worker as processes, as
  * users run them. Each piece is stopped by the scenario's cleanup, however the scenario ends.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -24,7 +24,7 @@ export interface BenchBroker {
 export async function startBenchBroker(context: ScenarioContext): Promise<BenchBroker> {
   const dataDirectory = join(repositoryRoot, '.data', 'bench', 'kafka');
   removeBrokerData(dataDirectory);
-  const broker = await startLocalBroker({ dataDirectory, port: 49092, controllerPort: 49093, heapMegabytes: 1024, logger: createLogger({ level: 'warn', bindings: { service: 'bench-kafka' } }) });
+  const broker = await startLocalBroker({ dataDirectory, port: 29092, controllerPort: 29093, heapMegabytes: 1024, logger: createLogger({ level: 'warn', bindings: { service: 'bench-kafka' } }) });
   context.onCleanup(async () => {
     await broker.stop();
     removeBrokerData(dataDirectory);

@@ -12,8 +12,8 @@ import { benchApiKey, residentMiB, startBenchBroker, startBenchGateway, startBen
 import { adminSql } from '../../test/helpers/search-stream';
 
 const connections = 64;
-const gatewayPort = 49183;
-const adminPort = 49184;
+const gatewayPort = 29183;
+const adminPort = 29184;
 const topic = 'bench-e2e';
 const partitions = 6;
 const loads = [0.5, 0.9] as const;

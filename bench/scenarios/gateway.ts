@@ -16,8 +16,8 @@ const connections = 64;
 const warmupMs = 3_000;
 const batchEvents = 1_000;
 const batchConnections = 8;
-const gatewayPort = 49181;
-const baselinePort = 49180;
+const gatewayPort = 29181;
+const baselinePort = 29180;
 const topic = 'bench-gateway';
 const partitions = 6;
 
