@@ -76,7 +76,8 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
     // Tokened inserts get a connection of their own: chDB keeps a query's settings on its
     // connection, and a token left behind would silently drop every later untokened insert.
     // Every insert on it carries its own token, so what stays behind is always overwritten.
-    const blockWriter = createClient({ connection: chdbConnection(dataPath) });
+    const blockConnection = createChdbConnection({ path: dataPath });
+    const blockWriter = createClient({ connection: blockConnection as unknown as ClientConnection });
     opened.push(blockWriter);
     await writer.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
     for (const client of [writer, reader, blockWriter]) {
@@ -86,7 +87,13 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
     }
     await reader.command({ query: 'SET readonly = 1' });
     options.logger.info('ClickHouse is embedded (chDB)', { dataPath, database: db });
-    return wrap('embedded', db, { writer, reader, blockWriter }, {});
+    // chDB's own insert takes the rows as bytes, parses them on its threads, and scopes the
+    // settings to the insert; @clickhouse/client's path would first turn them into query text.
+    const insertBlock: BlockInsert = async (table, block, token) => {
+      const lines = block.values.map((values) => JSON.stringify(values)).join('\n');
+      await blockConnection.chdb.rawInsert({ table, columns: block.columns, values: Buffer.from(lines), format: 'JSONCompactEachRow', settings: blockSettings(token) });
+    };
+    return wrap('embedded', db, { writer, reader, blockWriter }, {}, insertBlock);
   } catch (error) {
     await Promise.allSettled(opened.map((client) => client.close()));
     throw new SluiceError(
@@ -118,7 +125,10 @@ async function openServer(options: ClickHouseOptions, url: string): Promise<Clic
   options.logger.info('ClickHouse is a server', { url: redact(url), database: options.database });
   // Over HTTP, settings are per request; readonly=2 still forbids writes but lets the
   // request carry our session settings.
-  return wrap('server', options.database, { writer, reader: writer, blockWriter: writer }, { readonly: '2' });
+  const insertBlock: BlockInsert = async (table, block, token) => {
+    await writer.insert({ table, columns: block.columns, values: block.values, format: 'JSONCompactEachRow', clickhouse_settings: blockSettings(token) });
+  };
+  return wrap('server', options.database, { writer, reader: writer, blockWriter: writer }, { readonly: '2' }, insertBlock);
 }
 
 interface Connections {
@@ -142,7 +152,32 @@ function oneAtATime(): <T>(call: () => Promise<T>) => Promise<T> {
   };
 }
 
-function wrap(mode: ClickHouse['mode'], database: string, { writer, reader, blockWriter }: Connections, readerSettings: ClickHouseSettings): ClickHouse {
+/**
+ * Rows as JSONCompactEachRow: one JSON array of values a line, in the order of `columns`.
+ * ClickHouse parses it in about two thirds of the time it takes for JSONEachRow, whose every row
+ * repeats the column names, and it is quicker to write.
+ */
+interface CompactRows {
+  columns: [string, ...string[]];
+  values: unknown[][];
+}
+
+/** The columns are the first row's keys; every row has the same. */
+function compactRows(rows: readonly object[]): CompactRows | undefined {
+  const [first, ...others] = Object.keys(rows[0] ?? {});
+  if (first === undefined) return undefined;
+  const columns: [string, ...string[]] = [first, ...others];
+  return { columns, values: rows.map((row) => columns.map((column) => (row as Record<string, unknown>)[column])) };
+}
+
+/** One tokened insert: ClickHouse stores a block with a token it has seen once, in the table and in each view. */
+function blockSettings(token: string): { insert_deduplication_token: string; deduplicate_blocks_in_dependent_materialized_views: 1 } {
+  return { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 };
+}
+
+type BlockInsert = (table: string, block: CompactRows, token: string) => Promise<void>;
+
+function wrap(mode: ClickHouse['mode'], database: string, { writer, reader, blockWriter }: Connections, readerSettings: ClickHouseSettings, insertBlock: BlockInsert): ClickHouse {
   // Over HTTP every request carries its own settings, so calls may overlap.
   const concurrent = <T>(call: () => Promise<T>): Promise<T> => call();
   const onWriter = mode === 'embedded' ? oneAtATime() : concurrent;
@@ -165,15 +200,9 @@ function wrap(mode: ClickHouse['mode'], database: string, { writer, reader, bloc
       await onWriter(() => writer.insert({ table, values: rows, format: 'JSONEachRow' }));
     },
     async insertBlock(table, rows, token) {
-      if (rows.length === 0) return;
-      await onBlockWriter(() =>
-        blockWriter.insert({
-          table,
-          values: rows,
-          format: 'JSONEachRow',
-          clickhouse_settings: { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 },
-        }),
-      );
+      const block = compactRows(rows);
+      if (block === undefined) return;
+      await onBlockWriter(() => insertBlock(table, block, token));
     },
     async readOnlyQuery(sql) {
       return onReader(async () => {
