@@ -6,8 +6,9 @@
  * called"), and so that its memory and CPU are measured as the worker's are.
  *
  * Protocol: argv[2] is an EngineRun as JSON. The process reports on stdout, one line each,
- * `engine <EngineReport as JSON>`, and reads commands on stdin, one a line: `go` (start consuming)
- * and `stop` (stop waiting; also when stdin closes).
+ * `engine <EngineReport as JSON>`, and reads commands on stdin, one a line: `go` (start consuming),
+ * `stop` (stop waiting; also when stdin closes) and `rows <dataset id>` (report the insert id and
+ * stored_at of each of the dataset's rows in events).
  */
 import { createInterface } from 'node:readline';
 import { applyMigrations, openClickHouse } from '@sluice/clickhouse';
@@ -51,7 +52,16 @@ export type EngineReport =
   /** Every message is stored: seconds from the start of consumption, and to the first rows. */
   | { finished: { seconds: number; firstSeconds: number | null } }
   | { result: EngineResult }
+  | { rows: { dataset: string; rows: StoredRow[] } }
   | { error: string };
+
+export type EngineCommand = 'go' | 'stop' | `rows ${string}`;
+
+/** A row of events: its insert id, and when ClickHouse stored it (Unix milliseconds). */
+export interface StoredRow {
+  insert_id: string;
+  stored: number;
+}
 
 export function engineSettingsSql(run: Pick<EngineRun, 'brokers' | 'topic' | 'group'> & EngineSettings): string {
   return [
@@ -107,17 +117,26 @@ async function main(): Promise<void> {
   const started = new Promise<void>((resolve) => (go = resolve));
   let stopRequested = false;
   const input = createInterface({ input: process.stdin });
+  const logger = createLogger({ level: 'warn' });
+  const clickhouse = await openClickHouse({ dataPath: run.dataPath, database: run.database, logger });
   input.on('line', (line) => {
     if (line === 'go') go();
     if (line === 'stop') stopRequested = true;
+    if (line.startsWith('rows ')) {
+      const dataset = line.slice('rows '.length);
+      clickhouse
+        .queryRows<StoredRow>('SELECT insert_id, toUnixTimestamp64Milli(stored_at) AS stored FROM events WHERE dataset_id = {dataset:String}', { dataset })
+        .then(
+          (rows) => report({ rows: { dataset, rows } }),
+          (error: unknown) => report({ error: errorMessage(error) }),
+        );
+    }
   });
   input.on('close', () => {
     stopRequested = true;
     go();
   });
 
-  const logger = createLogger({ level: 'warn' });
-  const clickhouse = await openClickHouse({ dataPath: run.dataPath, database: run.database, logger });
   try {
     await applyMigrations(clickhouse, logger);
     const [about] = await clickhouse.queryRows<{ version: string }>('SELECT version() AS version');

@@ -20,11 +20,10 @@
  * included) on both sides. The engine neither samples nor dedups, so it stores every message; that
  * is the answer it is checked against.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { errorMessage, sleep, type OutgoingMessage } from '@sluice/core';
 import { envelopeMessage, type Envelope } from '@sluice/envelope';
 import { isProcessAlive } from '@sluice/kafka';
@@ -32,7 +31,8 @@ import { buildEnvelope } from '@sluice/producer';
 import { decideSample, parseSamplingRules, type SamplingRules } from '../../services/worker/src/sampling';
 import { freePort } from '../../test/helpers/processes';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
-import type { EngineReport, EngineResult, EngineRun, EngineSettings } from './kafka-engine-process';
+import type { EngineReport, EngineResult, EngineSettings } from './kafka-engine-process';
+import { startEngineProcess } from './kafka-engine';
 import { residentMiB, startBenchBroker, startBenchWorker, type BenchBroker } from '../stack';
 import { adminSql } from '../../test/helpers/search-stream';
 
@@ -308,77 +308,6 @@ async function measureWorker(
   return { side, startupSeconds, checks, failures };
 }
 
-/** The next report of the engine process, undefined once it has exited, or 'timeout'. */
-interface EngineProcess {
-  pid: number;
-  next(timeoutMs: number): Promise<EngineReport | undefined | 'timeout'>;
-  send(command: 'go' | 'stop'): void;
-  /** Asks it to stop, and kills it if it has not exited 20 s later. */
-  end(): Promise<void>;
-  /** The end of its stderr, for error messages. */
-  stderrTail(): string;
-  exited: Promise<void>;
-}
-
-function startEngineProcess(context: ScenarioContext, run: EngineRun): EngineProcess {
-  // A process group of its own, as the services': a Ctrl-C in the terminal reaches only the bench, which stops it in order.
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'kafka-engine-process.ts'), JSON.stringify(run)], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('could not start the Kafka engine process');
-  const reports: EngineReport[] = [];
-  let wake: () => void = () => undefined;
-  let stderr = '';
-  let gone = false;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      gone = true;
-      wake();
-      resolve();
-    }),
-  );
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    if (!line.startsWith('engine ')) return;
-    try {
-      reports.push(JSON.parse(line.slice('engine '.length)) as EngineReport);
-    } catch {
-      reports.push({ error: `an unreadable report: ${line.slice(0, 200)}` });
-    }
-    wake();
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));
-  const end = async (): Promise<void> => {
-    if (gone) return;
-    child.stdin.end();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(timer);
-  };
-  // Cleanups run last-registered first: this one runs before the data directory is removed.
-  context.onCleanup(end);
-  return {
-    pid,
-    exited,
-    end,
-    stderrTail: () => stderr.trim().split('\n').slice(-5).join('\n'),
-    send: (command) => void (gone ? undefined : child.stdin.write(`${command}\n`)),
-    async next(timeoutMs) {
-      const deadline = Date.now() + timeoutMs;
-      while (reports.length === 0) {
-        if (gone) return undefined;
-        const left = deadline - Date.now();
-        if (left <= 0) return 'timeout';
-        let timer: NodeJS.Timeout | undefined;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          timer = setTimeout(resolve, left);
-        });
-        clearTimeout(timer);
-      }
-      return reports.shift();
-    },
-  };
-}
-
 /**
  * ClickHouse's Kafka engine in chDB, in a process of its own (bench/scenarios/kafka-engine-process.ts):
  * started and ready (migrations applied, Kafka table created), then timed from the creation of its
@@ -440,7 +369,7 @@ async function measureEngine(
         cpuSeconds: cpuSeconds(engine.pid) - cpuBefore,
         brokerCpuSeconds: cpuSeconds(broker.pid) - brokerCpuBefore,
       };
-    } else {
+    } else if ('result' in report) {
       result = report.result;
     }
   }
