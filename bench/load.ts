@@ -68,6 +68,8 @@ export interface ClosedLoopOptions {
   onProgress?(elapsedMs: number, totalMs: number): void;
   /** Called once, when the warm-up ends and counting starts. */
   onMeasureStart?(): void;
+  /** Ctrl-C: no new requests; the loop throws the abort reason once those in flight are answered. */
+  signal?: AbortSignal;
 }
 
 export async function closedLoop(options: ClosedLoopOptions): Promise<LoadResult> {
@@ -81,7 +83,7 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<LoadResult
   const progress = setInterval(() => options.onProgress?.(Math.min(performance.now() - started, options.warmupMs + options.durationMs), options.warmupMs + options.durationMs), 500);
   const measureStart = setTimeout(() => options.onMeasureStart?.(), options.warmupMs);
   const connection = async (): Promise<void> => {
-    while (performance.now() < end) {
+    while (performance.now() < end && !options.signal?.aborted) {
       const i = counter++;
       const next = options.next(i);
       const answer = await send(agent, base, next);
@@ -92,6 +94,7 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<LoadResult
   };
   try {
     await Promise.all(Array.from({ length: options.connections }, connection));
+    options.signal?.throwIfAborted();
   } finally {
     clearInterval(progress);
     clearTimeout(measureStart);
@@ -109,6 +112,7 @@ export interface OpenLoopOptions {
   next(i: number): LoadRequest;
   onAnswer?(answer: Answer, i: number): void;
   onProgress?(elapsedMs: number, totalMs: number): void;
+  signal?: AbortSignal;
 }
 
 /**
@@ -124,7 +128,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<LoadResult & {
   const inFlight = new Set<Promise<void>>();
   const progress = setInterval(() => options.onProgress?.(Math.min(performance.now() - started, options.durationMs), options.durationMs), 500);
   try {
-    for (let i = 0; i < total; i++) {
+    for (let i = 0; i < total && !options.signal?.aborted; i++) {
       const scheduled = started + (i * 1000) / options.ratePerSecond;
       const wait = scheduled - performance.now();
       if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -138,6 +142,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<LoadResult & {
       void pending.finally(() => inFlight.delete(pending));
     }
     await Promise.all(inFlight);
+    options.signal?.throwIfAborted();
   } finally {
     clearInterval(progress);
     options.onProgress?.(1, 1);

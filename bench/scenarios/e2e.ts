@@ -73,6 +73,7 @@ async function runLoad(context: ScenarioContext, broker: BenchBroker, consumer: 
     for (const [name, pid] of Object.entries(consumer.processes)) (memory[name] ??= []).push(residentMiB(pid) ?? 0);
   }, 1_000);
   const result = await openLoop({
+    signal: context.signal,
     url: `http://127.0.0.1:${gatewayPort}`,
     connections,
     ratePerSecond: rate,
@@ -110,6 +111,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const gateway = await startBenchGateway(context, { brokers: broker.brokers, topic, partitions, port: gatewayPort });
 
   const peak = await closedLoop({
+    signal: context.signal,
     url: `http://127.0.0.1:${gatewayPort}`,
     connections,
     warmupMs: 3_000,

@@ -68,7 +68,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   });
   context.onCleanup(() => baselineServer.stop());
   const baselineCpu = cpuDuring(baselineServer.pid);
-  const baseline = await closedLoop({ url: `http://127.0.0.1:${baselinePort}`, connections, warmupMs, durationMs, next: () => trieveRequest, onProgress: progress('single events: baseline'), onMeasureStart: () => baselineCpu.start() });
+  const baseline = await closedLoop({ signal: context.signal, url: `http://127.0.0.1:${baselinePort}`, connections, warmupMs, durationMs, next: () => trieveRequest, onProgress: progress('single events: baseline'), onMeasureStart: () => baselineCpu.start() });
   const baselineCpuSeconds = baselineCpu.stop();
   await baselineServer.stop();
 
@@ -79,7 +79,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const sampleMemory = setInterval(() => (gatewayPeakMiB = Math.max(gatewayPeakMiB, residentMiB(gateway.pid) ?? 0)), 500);
   context.onCleanup(() => clearInterval(sampleMemory));
   const gatewayCpu = cpuDuring(gateway.pid);
-  const single = await closedLoop({ url: `http://127.0.0.1:${gatewayPort}`, connections, warmupMs, durationMs, next: () => trieveRequest, onProgress: progress('single events: gateway'), onMeasureStart: () => gatewayCpu.start() });
+  const single = await closedLoop({ signal: context.signal, url: `http://127.0.0.1:${gatewayPort}`, connections, warmupMs, durationMs, next: () => trieveRequest, onProgress: progress('single events: gateway'), onMeasureStart: () => gatewayCpu.start() });
   const gatewayCpuSeconds = gatewayCpu.stop();
 
   const ok = (result: LoadResult, status: number): boolean => result.statuses.size === 1 && result.statuses.has(status);
@@ -123,6 +123,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   let acceptedEvents = 0;
   let countedAnswers = 0;
   const batch = await closedLoop({
+    signal: context.signal,
     url: `http://127.0.0.1:${gatewayPort}`,
     connections: batchConnections,
     warmupMs,
@@ -149,7 +150,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const nativeEnd = nativeStart + warmupMs + durationMs;
   let nativeCounted = 0;
   const sender = async (): Promise<void> => {
-    while (performance.now() < nativeEnd) {
+    while (performance.now() < nativeEnd && !context.signal.aborted) {
       const started = performance.now();
       await producer.send(envelopes);
       nativeEvents += batchEvents;
@@ -158,6 +159,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     }
   };
   await Promise.all(Array.from({ length: batchConnections }, sender));
+  context.signal.throwIfAborted();
   context.progress('batch door: native producer', 1, 1);
   const nativeEventsPerSecond = nativeCounted / seconds;
   const batchPhase = `batch door, ${batchEvents}-event NDJSON, ${batchConnections} connections`;
