@@ -231,10 +231,10 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       {
         phase,
         name: 'peak RSS of the consumer',
-        value: ours.peakMiB.worker ?? 0,
+        value: ours.peakMiB[sluice.consumerProcess] ?? 0,
         unit: 'MiB',
         better: 'lower',
-        baseline: { value: theirs.peakMiB.engine ?? 0, what: engineBaseline },
+        baseline: { value: theirs.peakMiB[baseline.consumerProcess] ?? 0, what: engineBaseline },
         goal: null,
         check: null,
         note: `${rss(ours, sluice)} MiB; with the engine: ${rss(theirs, baseline)} MiB`,

@@ -1,5 +1,5 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
+import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
 import { SluiceError, errorMessage, rejectUnknownKeys, type Logger } from '@sluice/core';
 
 /**
@@ -69,15 +69,15 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
   const opened: ClickHouseClient[] = [];
   const db = options.database;
   try {
-    const writer = createClient({ connection: chdbConnection(dataPath) });
+    const writer = createClient({ connection: asClientConnection(createChdbConnection({ path: dataPath })) });
     opened.push(writer);
-    const reader = createClient({ connection: chdbConnection(dataPath) });
+    const reader = createClient({ connection: asClientConnection(createChdbConnection({ path: dataPath })) });
     opened.push(reader);
-    // Tokened inserts get a connection of their own: chDB keeps a query's settings on its
-    // connection, and a token left behind would silently drop every later untokened insert.
-    // Every insert on it carries its own token, so what stays behind is always overwritten.
+    // Tokened inserts get a connection (a chDB session) of their own, so that one runs while the
+    // writer looks up keys. Each carries its token in its own SETTINGS clause, scoped to it: a
+    // token left on a session would silently drop every later untokened insert there.
     const blockConnection = createChdbConnection({ path: dataPath });
-    const blockWriter = createClient({ connection: blockConnection as unknown as ClientConnection });
+    const blockWriter = createClient({ connection: asClientConnection(blockConnection) });
     opened.push(blockWriter);
     await writer.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
     for (const client of [writer, reader, blockWriter]) {
@@ -135,7 +135,7 @@ interface Connections {
   writer: ClickHouseClient;
   /** Analysts' queries, read-only. */
   reader: ClickHouseClient;
-  /** Tokened inserts only (insertBlock). */
+  /** The session of the tokened inserts (insertBlock), set up and closed with the others. */
   blockWriter: ClickHouseClient;
 }
 
@@ -226,8 +226,8 @@ type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[
  * chdb types its connection against @clickhouse/client-common, of which @clickhouse/client
  * bundles its own copy; the two declarations are the same shape but not the same symbols.
  */
-function chdbConnection(path: string): ClientConnection {
-  return createChdbConnection({ path }) as unknown as ClientConnection;
+function asClientConnection(connection: ChdbConnection): ClientConnection {
+  return connection as unknown as ClientConnection;
 }
 
 function redact(url: string): string {
