@@ -4,9 +4,11 @@ import { removeBrokerData, repositoryRoot, startLocalBroker, type LocalBroker } 
 
 /**
  * Ports of the test suite's own Kafka: away from `npm start` (9092/9093), so both can run at
- * once. Tests that stop a broker start their own on the next ports.
+ * once; TEST_KAFKA_PORT moves them, for a second checkout's run beside this one. Tests that stop a
+ * broker start their own on the next ports.
  */
-export const testBrokerPorts = { port: 39092, controllerPort: 39093 };
+const basePort = Number(process.env.TEST_KAFKA_PORT ?? 39092);
+export const testBrokerPorts = { port: basePort, controllerPort: basePort + 1 };
 
 export const testDataRoot = join(repositoryRoot, '.data', 'test');
 
