@@ -7,7 +7,7 @@ import { removeBrokerData, repositoryRoot, startLocalBroker, type LocalBroker } 
  * once; TEST_KAFKA_PORT moves them, for a second checkout's run beside this one. Tests that stop a
  * broker start their own on the next ports.
  */
-const basePort = Number(process.env.TEST_KAFKA_PORT ?? 39092);
+const basePort = Number(process.env.TEST_KAFKA_PORT ?? 19092);
 export const testBrokerPorts = { port: basePort, controllerPort: basePort + 1 };
 
 export const testDataRoot = join(repositoryRoot, '.data', 'test');

@@ -7,7 +7,7 @@ import type { LocalBroker } from '@sluice/kafka';
 import { startTestBroker } from '../helpers/test-broker';
 import { startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 
-const ports = { port: 39094, controllerPort: 39095 };
+const ports = { port: 19094, controllerPort: 19095 };
 let broker: LocalBroker;
 let pipeline: InProcessPipeline;
 

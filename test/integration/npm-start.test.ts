@@ -19,7 +19,7 @@ function readmeExample(name: string): string {
   return match[1];
 }
 
-const ports = { kafka: 39096, controller: 39097 };
+const ports = { kafka: 19096, controller: 19097 };
 let dataDirectory: string;
 let gatewayPort: number;
 let adminPort: number;
