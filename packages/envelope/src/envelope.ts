@@ -1,8 +1,7 @@
 import { maxEnvelopeBytes, type DatasetNamespace, type OutgoingMessage } from '@sluice/core';
 import type { Envelope } from './generated/schema-types';
-import { createValidator, type Validator } from './validation';
-
-export const envelopeSchemaFile = 'envelope.v1.json';
+import { maxEnvelopeDepth, valueIssues } from './column-domains';
+import { createValidator, envelopeSchemaFile, type Validator } from './validation';
 export const envelopeContentType = 'application/vnd.sluice.envelope.v1+json';
 
 // Generated from schemas/envelope.v1.json and schemas/batch-item.v1.json (scripts/generate-types.ts).
@@ -25,10 +24,16 @@ export type Geo = NonNullable<Envelope['geo']>;
 
 let envelopeValidator: Validator<Envelope> | undefined;
 
-/** Validates (and fills the schema's defaults into) an envelope; compiled on first use. */
+/**
+ * Validates (and fills the schema's defaults into) an envelope: its schema with the events table's
+ * column limits, and every value within, so that what passes can be stored. Compiled on first use.
+ */
 export function validateEnvelope(value: unknown): ReturnType<Validator<Envelope>> {
   envelopeValidator ??= createValidator<Envelope>(envelopeSchemaFile);
-  return envelopeValidator(value);
+  const valueProblems = valueIssues(value, maxEnvelopeDepth);
+  const result = envelopeValidator(value);
+  if (valueProblems.length === 0) return result;
+  return { ok: false, issues: [...valueProblems, ...(result.ok ? [] : result.issues)] };
 }
 
 /**

@@ -1,5 +1,6 @@
 export * from './validation';
 export * from './envelope';
+export * from './column-domains';
 export * from './dialects/common';
 export * from './dialects/trieve-events';
 export * from './dialects/trieve-ctr';

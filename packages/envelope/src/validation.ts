@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
+import { withColumnLimits } from './column-domains';
 
 /** The repository's schemas/ folder: the single source of every schema we validate against. */
 export const schemaDirectory = join(__dirname, '..', '..', '..', 'schemas');
@@ -19,8 +20,13 @@ export type Validator<T> = (value: unknown) => ValidationResult<T>;
 const ajv = new Ajv2020({ allErrors: true, discriminator: true, strict: true, strictTypes: false, useDefaults: true });
 addFormats(ajv, ['uuid', 'date-time', 'uri']);
 
+/** The envelope's schema file; loaded, it carries the events table's column limits too. */
+export const envelopeSchemaFile = 'envelope.v1.json';
+
+/** A schema from schemas/, as everything that validates or publishes it sees it. */
 export function loadSchema(relativePath: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(join(schemaDirectory, relativePath), 'utf8')) as Record<string, unknown>;
+  const schema = JSON.parse(readFileSync(join(schemaDirectory, relativePath), 'utf8')) as Record<string, unknown>;
+  return relativePath === envelopeSchemaFile ? withColumnLimits(schema) : schema;
 }
 
 /** Compiles a schema from schemas/ once and returns a typed validator with field-naming issues. */

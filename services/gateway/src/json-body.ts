@@ -1,31 +1,20 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { SluiceError } from '@sluice/core';
+import { formatIssues, maxNestingDepth, valueIssues } from '@sluice/envelope';
 
 /** The largest single-event body by default (MAX_BODY_BYTES); larger ones get 413. */
 export const defaultMaxBodyBytes = 1024 * 1024;
 
-/** Deeper JSON than this is refused: no dialect nests more than a few levels. */
-export const maxJsonDepth = 32;
-
-/** The nesting depth of a parsed JSON value, measured without recursion so no input can overflow the stack. */
-export function jsonDepth(value: unknown): number {
-  let deepest = 0;
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop() as [unknown, number];
-    if (typeof current !== 'object' || current === null) continue;
-    deepest = Math.max(deepest, depth);
-    if (deepest > maxJsonDepth) return deepest;
-    for (const child of Object.values(current)) stack.push([child, depth + 1]);
-  }
-  return deepest;
+/**
+ * Every value of a body lands in a column (the body is kept whole as raw), so its strings must be
+ * well-formed Unicode and it may nest at most maxNestingDepth deep; refused naming the field.
+ */
+export function assertStorableValues(body: unknown): void {
+  const issues = valueIssues(body, maxNestingDepth);
+  if (issues.length > 0) throw new SluiceError('INVALID_EVENT', formatIssues(issues), { field: issues[0]?.path });
 }
 
-export function assertDepth(value: unknown, where = 'The body'): void {
-  if (jsonDepth(value) > maxJsonDepth) throw new SluiceError('INVALID_JSON', `${where} is nested deeper than ${maxJsonDepth} levels`);
-}
-
-/** JSON bodies only, up to `limit` bytes (after gzip or deflate is undone), nested at most maxJsonDepth deep. */
+/** JSON bodies only, up to `limit` bytes (after gzip or deflate is undone), every value storable. */
 export function jsonBody(limit: number): RequestHandler[] {
   return [
     (req: Request, _res: Response, next: NextFunction) => {
@@ -34,7 +23,7 @@ export function jsonBody(limit: number): RequestHandler[] {
     },
     express.json({ limit, strict: false, type: () => true }),
     (req: Request, _res: Response, next: NextFunction) => {
-      assertDepth(req.body);
+      assertStorableValues(req.body);
       next();
     },
   ];

@@ -202,7 +202,7 @@ describe('valid Greenflash events', () => {
     ['a space for the T', '2024-05-14 10:00:00Z', 1715680800000],
     ['the epoch itself', '1970-01-01T00:00:00Z', 0],
     ['the epoch written with an offset', '1970-01-01T01:00:00+01:00', 0],
-    ['the last millisecond of 9999', '9999-12-31T23:59:59.999Z', 253402300799999],
+    ['the last millisecond a Date column holds', '2149-06-06T23:59:59.999Z', 5662310399999],
     ['a leap day', '2024-02-29T00:00:00Z', 1709164800000],
   ])('eventAt in %s becomes occurred_at in milliseconds', (_name, eventAt, ms) => {
     const envelope = normalised(minimalWith({ eventAt }));
@@ -307,7 +307,7 @@ describe('rejected Greenflash events', () => {
 
   const notADateTime = 'must match format "date-time"';
   const unreadable = 'must be an ISO 8601 date-time with a time zone, such as "2024-05-14T10:00:00Z"';
-  const outOfRange = 'must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z';
+  const outOfRange = 'must be between 1970-01-01T00:00:00Z and 2149-06-06T23:59:59.999Z';
 
   test.each([
     ['words', 'yesterday', notADateTime],
@@ -323,7 +323,8 @@ describe('rejected Greenflash events', () => {
     ['a time before 1970', '1969-12-31T23:59:59Z', outOfRange],
     ['the year 0', '0000-01-01T00:00:00Z', outOfRange],
     ['1970 in local time that is still 1969 in UTC', '1970-01-01T00:30:00+01:00', outOfRange],
-    ['9999 in local time that is already 10000 in UTC', '9999-12-31T23:30:00-01:00', outOfRange],
+    ['2149-06-06 in local time that is already 2149-06-07 in UTC', '2149-06-06T23:30:00-01:00', outOfRange],
+    ['the year 9999', '9999-12-31T23:59:59Z', outOfRange],
   ])('eventAt as %s is rejected, naming /eventAt', (_name, eventAt, message) => {
     expect(rejected(minimalWith({ eventAt }))).toEqual({ paths: ['/eventAt'], message: `Invalid field "/eventAt": ${message}` });
   });

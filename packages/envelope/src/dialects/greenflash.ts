@@ -1,3 +1,4 @@
+import { latestEventTime } from '../column-domains';
 import type { Envelope, Influence } from '../envelope';
 import type { GreenflashEvent } from '../generated/schema-types';
 import { createValidator, type ValidationIssue, type ValidationResult, type Validator } from '../validation';
@@ -11,15 +12,12 @@ export type { GreenflashEvent } from '../generated/schema-types';
 
 export const greenflashEventSchemaFile = 'dialects/greenflash-event.json';
 
-/** The range of the envelope's occurred_at, UTC epoch milliseconds. */
-const earliestEventAt = 0;
-const latestEventAt = 253402300799999;
 
 let validator: Validator<GreenflashEvent> | undefined;
 
 /**
  * The schema, then one check JSON Schema cannot express: eventAt must be a time the envelope can
- * hold (1970 to 9999, UTC) and one that Date.parse reads the way the schema's date-time does
+ * hold (1970 to 2149, UTC) and one that Date.parse reads the way the schema's date-time does
  * (it reads neither a leap second nor an offset of hours only, such as "+01").
  */
 export function validateGreenflashEvent(value: unknown): ValidationResult<GreenflashEvent> {
@@ -35,7 +33,7 @@ function checkEventAt(value: unknown): ValidationIssue | undefined {
   if (typeof value !== 'object' || value === null || !('eventAt' in value) || typeof value.eventAt !== 'string') return undefined;
   const ms = Date.parse(value.eventAt);
   if (Number.isNaN(ms)) return { path: '/eventAt', message: 'must be an ISO 8601 date-time with a time zone, such as "2024-05-14T10:00:00Z"' };
-  if (ms < earliestEventAt || ms > latestEventAt) return { path: '/eventAt', message: 'must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z' };
+  if (ms < 0 || ms > latestEventTime) return { path: '/eventAt', message: `must be between 1970-01-01T00:00:00Z and ${new Date(latestEventTime).toISOString()}` };
   return undefined;
 }
 

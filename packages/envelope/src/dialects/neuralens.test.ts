@@ -152,7 +152,7 @@ describe('valid Neuralens events', () => {
     ['a geo with an undeclared field (dropped from geo, kept in raw)', bodyOf({ geo: { lat: 1, long: 2, city: 'Pune' } }), { geo: { lat: 1, long: 2 } }],
     ['no geo', without('geo'), { geo: null }],
     ['timestamp 0', bodyOf({ timestamp: 0 }), { occurred_at: 0 }],
-    ['the last second of 9999', bodyOf({ timestamp: 253402300799 }), { occurred_at: 253402300799000 }],
+    ['the last second a Date column holds (2149-06-06)', bodyOf({ timestamp: 5662310399 }), { occurred_at: 5662310399000 }],
     ['an undeclared property (ignored, kept in raw)', bodyOf({ session: 'abc' }), {}],
     ['an undeclared property of an item (ignored)', bodyOf({ items: [{ id: 'AV768', price: 10 }] }), {}],
     ['a PURCHASE of several items', bodyOf({ event: 'PURCHASE', items: [{ id: 'AV768' }, { id: 'AV769' }, { id: 'AV768' }] }), { event_type: 'purchase', event_name: 'PURCHASE', items: ['AV768', 'AV769', 'AV768'] }],
@@ -219,7 +219,7 @@ describe('rejected Neuralens events', () => {
     ['timestamp as a fraction', bodyOf({ timestamp: 1715644800.5 }), '/timestamp', 'must be integer'],
     ['timestamp as a string', bodyOf({ timestamp: '1715644800' }), '/timestamp', 'must be integer'],
     ['timestamp as an ISO date', bodyOf({ timestamp: '2024-05-14T00:00:00Z' }), '/timestamp', 'must be integer'],
-    ['timestamp in milliseconds', bodyOf({ timestamp: 1715644800000 }), '/timestamp', 'must be <= 253402300799'],
+    ['timestamp in milliseconds', bodyOf({ timestamp: 1715644800000 }), '/timestamp', 'must be <= 5662310399'],
   ])('%s is rejected, naming the field', (_name, body, path, message) => {
     expectRejectedAt(body, path, message);
     expect(rejected(body).paths).toEqual([path]);

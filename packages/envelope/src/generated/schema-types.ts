@@ -6,7 +6,7 @@
 /**
  * Sluice canonical event envelope, version 1: schemas/envelope.v1.json.
  *
- * What the gateway publishes to Kafka and what Kafka-native producers write directly. Field names are the ClickHouse column names. Times are UTC milliseconds since the Unix epoch. Free-text fields have no length limit of their own: a whole message is at most 1 MiB.
+ * What the gateway publishes to Kafka and what Kafka-native producers write directly. Field names are the ClickHouse column names. Times are UTC milliseconds since the Unix epoch. Loaded by Sluice, each field also gets the limits of its ClickHouse column (packages/envelope/src/column-domains.ts; GET /openapi.json shows them), every string must be well-formed Unicode, and values nest at most 32 levels below a field. Free-text fields have no length limit of their own: a whole message is at most 1 MiB.
  */
 export interface Envelope {
   /**
@@ -354,7 +354,7 @@ export interface TrieveCtrBody {
 /**
  * Neuralens event (POST /analytics/event): schemas/dialects/neuralens-event.json.
  *
- * The request body of Neuralens' Event Tracking API. The application is named by the X-Neuralens-Application-ID header, not the body. Unknown properties are ignored. Bounds the page leaves out: index is an int32 (it becomes the envelope's position) and timestamp is at most 253402300799 (9999-12-31T23:59:59Z), which also refuses a timestamp sent in milliseconds by mistake.
+ * The request body of Neuralens' Event Tracking API. The application is named by the X-Neuralens-Application-ID header, not the body. Unknown properties are ignored. Bounds the page leaves out: index is an int32 (it becomes the envelope's position) and timestamp is at most 5662310399 (2149-06-06T23:59:59Z, the last day the views can hold), which also refuses a timestamp sent in milliseconds by mistake.
  */
 export interface NeuralensEvent {
   /**
@@ -407,7 +407,7 @@ export interface NeuralensEvent {
 /**
  * Greenflash create event (POST /api/v1/events): schemas/dialects/greenflash-event.json.
  *
- * The request payload for creating a Greenflash event, in the camelCase the Greenflash SDK sends. Unknown properties are ignored. productId names the dataset and insertId is the idempotency key, so both are bounded like the gateway's key headers (1 to 256 characters). eventAt must also fall between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z, a check validateGreenflashEvent adds in code.
+ * The request payload for creating a Greenflash event, in the camelCase the Greenflash SDK sends. Unknown properties are ignored. productId names the dataset and insertId is the idempotency key, so both are bounded like the gateway's key headers (1 to 256 characters). eventAt must also fall between 1970-01-01T00:00:00Z and 2149-06-06T23:59:59.999Z (the last day the views can hold), a check validateGreenflashEvent adds in code.
  */
 export interface GreenflashEvent {
   /**

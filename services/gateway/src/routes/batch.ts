@@ -1,10 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { SluiceError, errorMessage, type OutgoingMessage, type DatasetNamespace, type Principal } from '@sluice/core';
-import { createValidator, envelopeKey, envelopeMessage, namespaceOfSource, oversizeReason, validateEnvelope, type BatchItem, type Envelope, type ValidationIssue, type ValidationResult, type Validator } from '@sluice/envelope';
+import {
+  createValidator,
+  envelopeKey,
+  envelopeMessage,
+  maxNestingDepth,
+  namespaceOfSource,
+  oversizeReason,
+  validateEnvelope,
+  valueIssues,
+  type BatchItem,
+  type Envelope,
+  type ValidationIssue,
+  type ValidationResult,
+  type Validator,
+} from '@sluice/envelope';
 import { dialectEndpoints, refuseWithCode, type DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
-import { jsonDepth, maxJsonDepth } from '../json-body';
 import { keyHeader, maxKeyLength } from '../key-headers';
 import { authenticatedPrincipal, forbiddenMessage, publish, type SingleEventDeps } from './single-event';
 import { keyFromAuthorization } from '../auth';
@@ -146,9 +159,11 @@ function parseItems(text: string, format: 'ndjson' | 'json', limits: BatchLimits
   }
   if (items.length === 0) throw new SluiceError('INVALID_EVENT', 'The batch holds no events', { field: '' });
   if (items.length > limits.maxEvents) throw new SluiceError('PAYLOAD_TOO_LARGE', `The batch holds ${items.length} events; the limit is ${limits.maxEvents}`);
-  return items.map((item, index) =>
-    item.ok && jsonDepth(item.value) > maxJsonDepth ? { ok: false, issue: { path: `/${index}`, message: `is nested deeper than ${maxJsonDepth} levels` } } : item,
-  );
+  return items.map((item, index) => {
+    // A canonical envelope nests one level more than a dialect body (raw), and its own check says so.
+    const issue = item.ok ? valueIssues(item.value, maxNestingDepth + 1)[0] : undefined;
+    return issue === undefined ? item : { ok: false, issue: { path: `/${index}${issue.path}`, message: issue.message } };
+  });
 }
 
 function prefixed(issues: readonly ValidationIssue[], prefix: string): ValidationIssue[] {
@@ -170,12 +185,17 @@ function toEnvelope(value: unknown, index: number, principal: Principal, receive
   if (!event.ok) return { ok: false, result: { status: 'invalid', errors: prefixed(event.issues, `/${index}/event`) } };
   const datasetId = wrapper.dataset_id ?? ('fromBody' in endpoint.dataset ? endpoint.dataset.fromBody(event.value) : undefined);
   if (datasetId === undefined) return { ok: false, result: { status: 'invalid', errors: [{ path: `/${index}/dataset_id`, message: `is required for ${wrapper.source} events` }] } };
-  const fallbackKey = idempotencyKey === undefined ? undefined : `${idempotencyKey}/${index}`;
+  const derivedKey = wrapper.insert_id === undefined && idempotencyKey !== undefined ? `${idempotencyKey}/${index}` : undefined;
+  if (derivedKey !== undefined && derivedKey.length > maxKeyLength) {
+    // A random id instead would make a retried batch store this event twice.
+    const message = `gets the insert_id ${JSON.stringify(derivedKey.slice(0, 40) + '…')} from the Idempotency-Key, ${derivedKey.length} characters long; the limit is ${maxKeyLength}: send a shorter Idempotency-Key or give the item its own insert_id`;
+    return { ok: false, result: { status: 'invalid', errors: [{ path: `/${index}`, message }] } };
+  }
   const envelope = endpoint.normalise(event.value, {
     datasetId,
     eventId: randomUUID(),
     receivedAt,
-    idempotencyKey: wrapper.insert_id ?? (fallbackKey !== undefined && fallbackKey.length <= maxKeyLength ? fallbackKey : undefined),
+    idempotencyKey: wrapper.insert_id ?? derivedKey,
   });
   const checked = validateEnvelope(envelope);
   if (!checked.ok) {
