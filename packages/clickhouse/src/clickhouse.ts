@@ -170,9 +170,16 @@ function compactRows(rows: readonly object[]): CompactRows | undefined {
   return { columns, values: rows.map((row) => columns.map((column) => (row as Record<string, unknown>)[column])) };
 }
 
+/**
+ * The most partitions of a table one block insert may write to: ClickHouse's default, pinned on
+ * every block insert so that a server configured otherwise splits the same way. Callers split
+ * their blocks to stay within it.
+ */
+export const maxPartitionsPerInsert = 100;
+
 /** One tokened insert: ClickHouse stores a block with a token it has seen once, in the table and in each view. */
-function blockSettings(token: string): { insert_deduplication_token: string; deduplicate_blocks_in_dependent_materialized_views: 1 } {
-  return { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 };
+function blockSettings(token: string): { insert_deduplication_token: string; deduplicate_blocks_in_dependent_materialized_views: 1; max_partitions_per_insert_block: string } {
+  return { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1, max_partitions_per_insert_block: String(maxPartitionsPerInsert) };
 }
 
 type BlockInsert = (table: string, block: CompactRows, token: string) => Promise<void>;

@@ -187,14 +187,123 @@ test('a backoff longer than a second heartbeats every second, so the group never
   }
 });
 
-test('an insert ClickHouse keeps refusing is handed back to Kafka (thrown, so not committed)', async () => {
-  const insertRows = jest.fn(async () => {
-    throw new Error('Code: 53. Type mismatch');
+/**
+ * A ClickHouse that refuses, as a constraint would, every block holding a row whose insert_id
+ * starts with "poison", naming the first such row or not, and stores a block with a token it has
+ * seen once only.
+ */
+function refusingClickHouse(options: { crashAfterInserts?: number; namesRow?: boolean } = {}) {
+  const tokens = new Set<string>();
+  const stored: string[] = [];
+  const attempts: string[] = [];
+  let inserts = 0;
+  return {
+    stored,
+    attempts,
+    insertBlock: async (_table: string, rows: readonly object[], token: string): Promise<void> => {
+      attempts.push(token);
+      const ids = rows.map((row) => (row as { insert_id: string }).insert_id);
+      const poison = ids.findIndex((id) => id.startsWith('poison'));
+      const where = options.namesRow === false ? '' : ` at row ${poison + 1}`;
+      if (poison >= 0) throw new Error(`Query failed: Code: 469. DB::Exception: Constraint \`no_poison\` for table sluice.events is violated${where}. (VIOLATED_CONSTRAINT)`);
+      if (!tokens.has(token)) stored.push(...ids);
+      tokens.add(token);
+      if (options.crashAfterInserts !== undefined && ++inserts === options.crashAfterInserts) throw Object.assign(new Error('worker killed'), { code: 'ECONNRESET' });
+    },
+  };
+}
+
+describe('rows ClickHouse refuses', () => {
+  const send = (insertId: string, offset: string): ConsumedMessage => message(JSON.stringify({ ...envelope, insert_id: insertId }), offset);
+  const ids = ['a', 'b', 'poison-1', 'c', 'd', 'e', 'poison-2', 'f'];
+  const messages = (): ConsumedMessage[] => ids.map((id, i) => send(id, String(10 + i)));
+
+  test('are isolated, cut at the row ClickHouse names, and dead-lettered with its error; the rest is stored once and the batch committed', async () => {
+    const clickhouse = refusingClickHouse();
+    const letters: DeadLetter[] = [];
+    const { handle, stats } = createBatchHandler({ storedKeys: noneStored, blocks: memoryBlocks(), deadLetters: { store: async (l) => void letters.push(...l) }, clickhouse, logger: silentLogger });
+    expect(await handle(batch(messages()))).toEqual({ handledThrough: '17' });
+    expect(clickhouse.stored.sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect(letters.map((l) => [l.step, l.insertId, l.message.offset])).toEqual([
+      ['insert', 'poison-1', '12'],
+      ['insert', 'poison-2', '16'],
+    ]);
+    expect(letters[0]?.reason).toMatch(/^ClickHouse refused the row: .*Code: 469.*VIOLATED_CONSTRAINT/);
+    expect(stats).toMatchObject({ storedRows: 6, deadLetters: 2 });
+    // The tokens name each part's place in the block, so a rebuilt block is cut the same way.
+    expect(clickhouse.attempts).toEqual(['events/2/10-17', ...['[0,2)', '[2,3)', '[3,8)', '[3,6)', '[6,7)', '[7,8)'].map((range) => `events/2/10-17${range}`)]);
   });
-  const { handle } = createBatchHandler({ storedKeys: noneStored,
-    blocks: memoryBlocks(), deadLetters: discardDeadLetters, clickhouse: { insertBlock: insertRows }, logger: silentLogger, backoff: instantBackoff, maxRejectedInsertAttempts: 3 });
-  await expect(handle(batch([message(JSON.stringify(envelope), '1')]))).rejects.toThrow('Type mismatch');
-  expect(insertRows).toHaveBeenCalledTimes(3);
+
+  test('are found by bisecting when ClickHouse does not name the row', async () => {
+    const clickhouse = refusingClickHouse({ namesRow: false });
+    const letters: DeadLetter[] = [];
+    const { handle } = createBatchHandler({ storedKeys: noneStored, blocks: memoryBlocks(), deadLetters: { store: async (l) => void letters.push(...l) }, clickhouse, logger: silentLogger });
+    await handle(batch(messages()));
+    expect(clickhouse.stored.sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect(letters.map((l) => l.insertId)).toEqual(['poison-1', 'poison-2']);
+    expect(clickhouse.attempts.slice(0, 3)).toEqual(['events/2/10-17', 'events/2/10-17[0,4)', 'events/2/10-17[0,2)']);
+  });
+
+  test('a crash in the middle of isolating: the block rebuilt from the same messages stores each good row exactly once', async () => {
+    for (const [crashAfter, namesRow] of [1, 2, 3].flatMap((n) => [[n, true], [n, false]] as const)) {
+      const blocks = memoryBlocks();
+      const clickhouse = refusingClickHouse({ crashAfterInserts: crashAfter, namesRow });
+      const deps = { storedKeys: noneStored, blocks, deadLetters: discardDeadLetters, clickhouse, logger: silentLogger, backoff: instantBackoff };
+      // The crash: the partition is revoked while ClickHouse does not answer, and the batch is handed back.
+      await expect(createBatchHandler(deps).handle(batch(messages(), true))).rejects.toThrow();
+      await createBatchHandler(deps).handle(batch(messages()));
+      expect([crashAfter, namesRow, clickhouse.stored.sort()]).toEqual([crashAfter, namesRow, ['a', 'b', 'c', 'd', 'e', 'f']]);
+    }
+  });
+
+  test('an insert ClickHouse refuses for a reason of its own (memory, too many parts) is retried, never dead-lettered', async () => {
+    let calls = 0;
+    const letters: DeadLetter[] = [];
+    const insertBlock = jest.fn(async () => {
+      if (++calls <= 3) throw new Error(calls === 1 ? 'Code: 241. DB::Exception: Memory limit exceeded. (MEMORY_LIMIT_EXCEEDED)' : 'Code: 252. DB::Exception: Too many parts (300). (TOO_MANY_PARTS)');
+    });
+    const { handle, stats } = createBatchHandler({ storedKeys: noneStored, blocks: memoryBlocks(), deadLetters: { store: async (l) => void letters.push(...l) }, clickhouse: { insertBlock }, logger: silentLogger, backoff: instantBackoff });
+    await handle(batch([message(JSON.stringify(envelope), '1')]));
+    expect(insertBlock).toHaveBeenCalledTimes(4);
+    expect(letters).toEqual([]);
+    expect(stats.storedRows).toBe(1);
+  });
+});
+
+test('a step that throws on a message dead-letters that message instead of stalling the partition', async () => {
+  const letters: DeadLetter[] = [];
+  const inserted: object[] = [];
+  const { handle } = createBatchHandler({
+    storedKeys: noneStored,
+    blocks: memoryBlocks(),
+    deadLetters: { store: async (l) => void letters.push(...l) },
+    clickhouse: { insertBlock: async (_table, rows) => void inserted.push(...rows) },
+    validate: (value) => {
+      if ((value as Envelope).insert_id === 'boom') throw new RangeError('Maximum call stack size exceeded');
+      return { kind: 'ok', value: value as Envelope };
+    },
+    logger: silentLogger,
+  });
+  await handle(batch([message(JSON.stringify({ ...envelope, insert_id: 'boom' }), '1'), message(JSON.stringify(envelope), '2')]));
+  expect(letters.map((l) => [l.step, l.reason, l.insertId])).toEqual([['validate', 'the validate step failed on this message: Maximum call stack size exceeded', 'boom']]);
+  expect(inserted).toEqual([expect.objectContaining({ insert_id: 'order-1' })]);
+});
+
+test('bytes that are not UTF-8 are a dead letter, never stored as U+FFFD', async () => {
+  const letters: DeadLetter[] = [];
+  const inserted: object[] = [];
+  const text = JSON.stringify({ ...envelope, event_name: 'caf\u00e9' });
+  const latin1 = Buffer.from(text, 'latin1');
+  const { handle } = createBatchHandler({
+    storedKeys: noneStored,
+    blocks: memoryBlocks(),
+    deadLetters: { store: async (l) => void letters.push(...l) },
+    clickhouse: { insertBlock: async (_table, rows) => void inserted.push(...rows) },
+    logger: silentLogger,
+  });
+  await handle(batch([{ ...message(null, '1'), value: latin1 }]));
+  expect(inserted).toEqual([]);
+  expect(letters.map((l) => [l.step, l.reason])).toEqual([['parse', 'the message is not valid UTF-8: an envelope is JSON text in UTF-8']]);
 });
 
 test('a batch whose partition was revoked stops retrying at once', async () => {
@@ -315,7 +424,7 @@ test('when the dead letters cannot be stored, the batch is handed back to Kafka 
     clickhouse: { insertBlock: async () => undefined },
     logger: silentLogger,
     backoff: instantBackoff,
-    maxRejectedInsertAttempts: 2,
+    maxRefusedAttempts: 2,
   });
   await expect(handle(batch([message('{not json', '1')]))).rejects.toThrow('Memory limit exceeded');
 });

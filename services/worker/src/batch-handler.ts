@@ -1,17 +1,18 @@
 import { backoffDelay, defaultBackoff, errorMessage, sleep, type BackoffOptions, type BatchHandler, type ConsumedBatch, type ConsumedMessage, type KeyStore, type Logger } from '@sluice/core';
 import type { ClickHouse } from '@sluice/clickhouse';
-import { classifyQueryError } from '@sluice/clickhouse';
+import { classifyQueryError, isRefusalOfRows } from '@sluice/clickhouse';
 import type { Envelope } from '@sluice/envelope';
 import type { DeadLetter, DeadLetterSink } from './dead-letters';
-import { toEventRow, type EventRow } from './event-row';
+import { toEventRow } from './event-row';
 import { blockToken, type BlockLog, type InsertBlock } from './insert-blocks';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
+import { createBlockStore, type PendingRow } from './store-block';
 import { keepEverything, type SamplingRules } from './sampling';
 import { createCheckDatasetStep } from './steps/check-dataset';
 import { createDeduplicateStep, type StoredKeys } from './steps/deduplicate';
 import { createParseMessageStep } from './steps/parse-message';
 import { createSampleEventStep } from './steps/sample-event';
-import type { StepResult } from './steps/step-result';
+import { deadLetter, type StepResult } from './steps/step-result';
 import { createValidateEnvelopeStep } from './steps/validate-envelope';
 
 export interface BatchHandlerDeps {
@@ -31,8 +32,12 @@ export interface BatchHandlerDeps {
   backoff?: BackoffOptions;
   /** Fault injection for crash tests: wait this long between storing a block and letting it be committed. */
   pauseBeforeCommitMs?: number;
-  /** A ClickHouse call that is refused (rather than not received) is retried this many times before the batch is given back to Kafka. */
-  maxRejectedInsertAttempts?: number;
+  /**
+   * A block lookup, dedup lookup or dead-letter store that ClickHouse refuses (rather than not
+   * receives) is retried this many times before the batch is given back to Kafka. An insert is
+   * not: the rows it refuses are isolated and dead-lettered (store-block.ts).
+   */
+  maxRefusedAttempts?: number;
 }
 
 export interface WorkerStats {
@@ -80,22 +85,35 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
     return undefined;
   }
 
-  /** Runs one call of a step to ClickHouse (or, for dead letters, Kafka), retrying with backoff and heartbeating while it cannot answer. */
-  async function withRetry<T>(step: string, batch: ConsumedBatch, call: () => Promise<T>): Promise<T> {
+  /** Gives up on a refused call after maxRefusedAttempts; an unavailable ClickHouse or Kafka is waited for. */
+  const refusedTooOften = (error: unknown, attempt: number): boolean => classifyQueryError(error).code !== 'CLICKHOUSE_UNAVAILABLE' && attempt + 1 >= (deps.maxRefusedAttempts ?? 5);
+
+  /**
+   * Runs one call of a step to ClickHouse (or, for dead letters, Kafka), retrying with backoff and
+   * heartbeating until it succeeds, the partition is revoked, or `isFinal` says the error is for
+   * the caller to handle.
+   */
+  async function withRetry<T>(step: string, batch: ConsumedBatch, call: () => Promise<T>, isFinal: (error: unknown, attempt: number) => boolean = refusedTooOften): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await call();
       } catch (error) {
+        if (isFinal(error, attempt)) throw error;
         const failure = classifyQueryError(error);
         count(step, 'retry');
         stats.retries++;
-        const refused = failure.code !== 'CLICKHOUSE_UNAVAILABLE';
-        if (batch.isStale() || (refused && attempt + 1 >= (deps.maxRejectedInsertAttempts ?? 5))) throw failure;
+        if (batch.isStale()) throw failure;
         const delay = backoffDelay(attempt, deps.backoff ?? defaultBackoff);
         deps.logger.warn(`the ${step} step failed to reach ClickHouse or Kafka; retrying without committing`, { error: errorMessage(error), attempt, delayMs: delay });
         await waitHeartbeating(batch, delay);
       }
     }
+  }
+
+  async function storeDeadLetters(batch: ConsumedBatch, letters: DeadLetter[]): Promise<void> {
+    await withRetry('dead-letter', batch, () => deps.deadLetters.store(letters));
+    stats.deadLetters += letters.length;
+    for (const letter of letters) metrics.deadLetters.inc({ step: letter.step });
   }
 
   /**
@@ -117,50 +135,76 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
     const block: InsertBlock = { topic: batch.topic, partition: batch.partition, firstOffset: first.offset, lastOffset: recordedEnd ?? last.offset };
     const messages = recordedEnd === undefined ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) <= BigInt(recordedEnd));
 
-    const kept: { envelope: Envelope; message: ConsumedMessage }[] = [];
+    const kept: Origin[] = [];
     const rejected: DeadLetter[] = [];
     for (const message of messages) {
-      const parsed = accept('parse', parse(message), message, rejected);
-      if (parsed === undefined) continue;
-      const envelope = accept('validate', validate(parsed), message, rejected, parsed);
-      if (envelope === undefined) continue;
-      const known = accept('dataset', checkDataset(envelope), message, rejected, envelope);
-      if (known === undefined) continue;
-      const sampled = accept('sample', sample(known), message, rejected);
-      if (sampled !== undefined) kept.push({ envelope: sampled, message });
+      // A step that throws on some message must not stall the partition: the message is a dead letter.
+      let step = 'parse';
+      let identity: unknown;
+      try {
+        const parsed = accept(step, parse(message), message, rejected);
+        if (parsed === undefined) continue;
+        step = 'validate';
+        identity = parsed;
+        const envelope = accept(step, validate(parsed), message, rejected, parsed);
+        if (envelope === undefined) continue;
+        step = 'dataset';
+        const known = accept(step, checkDataset(envelope), message, rejected, envelope);
+        if (known === undefined) continue;
+        step = 'sample';
+        const sampled = accept(step, sample(known), message, rejected);
+        if (sampled !== undefined) kept.push({ envelope: sampled, message });
+      } catch (error) {
+        accept(step, deadLetter(`the ${step} step failed on this message: ${errorMessage(error)}`), message, rejected, identity);
+      }
     }
-    const rows: EventRow[] = [];
+    const rows: PendingRow<Origin>[] = [];
     if (kept.length > 0) {
       const own = { partition: block.partition, firstOffset: block.firstOffset, lastOffset: block.lastOffset };
       const decisions = await withRetry('dedup', batch, () => deduplicate(kept.map((k) => k.envelope), own));
-      kept.forEach(({ message }, i) => {
+      kept.forEach((origin, i) => {
         const decision = decisions[i];
-        const envelope = decision === undefined ? undefined : accept('dedup', decision, message, rejected);
-        if (envelope !== undefined) rows.push(toEventRow(envelope, message));
+        const envelope = decision === undefined ? undefined : accept('dedup', decision, origin.message, rejected);
+        if (envelope !== undefined) rows.push({ row: toEventRow(envelope, origin.message), origin });
       });
     }
     // Before the insert and the commit: a dead letter is stored somewhere, never just skipped, and
     // an event that is visible in ClickHouse means the poison before it is on record too.
-    if (rejected.length > 0) {
-      await withRetry('dead-letter', batch, () => deps.deadLetters.store(rejected));
-      stats.deadLetters += rejected.length;
-      for (const deadLetter of rejected) metrics.deadLetters.inc({ step: deadLetter.step });
-    }
+    if (rejected.length > 0) await storeDeadLetters(batch, rejected);
     if (rows.length > 0) {
       if (recordedEnd === undefined) await withRetry('block', batch, () => deps.blocks.record(block));
-      await withRetry('insert', batch, async () => {
-        const stopTimer = metrics.insertLatency.startTimer();
-        await deps.clickhouse.insertBlock(table, rows, blockToken(block));
-        stopTimer();
+      const storeBlock = createBlockStore({
+        insert: (blockRows, token) =>
+          withRetry(
+            'insert',
+            batch,
+            async () => {
+              const stopTimer = metrics.insertLatency.startTimer();
+              await deps.clickhouse.insertBlock(table, blockRows, token);
+              stopTimer();
+            },
+            isRefusalOfRows,
+          ),
+        logger: deps.logger,
       });
-      count('insert', 'ok');
-      stats.storedRows += rows.length;
-      metrics.rowsStored.inc(rows.length);
+      const { stored, refused } = await storeBlock(rows, blockToken(block));
+      const refusedLetters: DeadLetter[] = [];
+      for (const { origin, reason } of refused) accept('insert', deadLetter(`ClickHouse refused the row: ${reason}`), origin.message, refusedLetters, origin.envelope);
+      if (refusedLetters.length > 0) await storeDeadLetters(batch, refusedLetters);
+      if (stored > 0) count('insert', 'ok');
+      stats.storedRows += stored;
+      metrics.rowsStored.inc(stored);
     }
     if (deps.pauseBeforeCommitMs) await sleep(deps.pauseBeforeCommitMs);
     return { handledThrough: block.lastOffset };
   };
   return { handle, stats };
+}
+
+/** A kept message on its way to a row, and back to a dead letter if ClickHouse refuses it. */
+interface Origin {
+  envelope: Envelope;
+  message: ConsumedMessage;
 }
 
 const everyDatasetKnown: Pick<KeyStore, 'isKnownDataset'> = { isKnownDataset: () => true };

@@ -24,6 +24,12 @@ export const deadLetterHeaders = {
   offset: 'sluice-offset',
 } as const;
 
+/**
+ * A string ClickHouse can take: what a dead letter says of a message comes from the message, and
+ * a lone surrogate in it would make ClickHouse refuse the dead letter itself.
+ */
+const storable = (text: string): string => text.toWellFormed();
+
 /** The longest value republished to the dead-letter topic; the full bytes are always in events_rejected. */
 const maxDeadLetterTopicBytes = 512 * 1024;
 
@@ -46,7 +52,7 @@ export function createDeadLetterSink(deps: { publisher: EventPublisher; clickhou
             headers: {
               ...message.headers,
               [deadLetterHeaders.step]: step,
-              [deadLetterHeaders.reason]: reason.slice(0, 1000),
+              [deadLetterHeaders.reason]: storable(reason.slice(0, 1000)),
               [deadLetterHeaders.topic]: message.topic,
               [deadLetterHeaders.partition]: String(message.partition),
               [deadLetterHeaders.offset]: message.offset,
@@ -63,9 +69,9 @@ export function createDeadLetterSink(deps: { publisher: EventPublisher; clickhou
           kafka_offset: message.offset,
           kafka_key: message.key?.toString('utf8') ?? '',
           step,
-          reason,
-          dataset_id: datasetId,
-          insert_id: insertId,
+          reason: storable(reason),
+          dataset_id: storable(datasetId),
+          insert_id: storable(insertId),
           raw_bytes: message.value?.length ?? 0,
           raw_base64: message.value?.toString('base64') ?? '',
         })),

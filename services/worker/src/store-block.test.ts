@@ -1,0 +1,38 @@
+import { silentLogger } from '@sluice/core';
+import type { EventRow } from './event-row';
+import { createBlockStore, partitionRuns } from './store-block';
+
+const inMonth = (year: number, month: number): { row: Pick<EventRow, 'occurred_at'> } => ({ row: { occurred_at: Date.UTC(year, month - 1, 15) } });
+
+test('rows spanning more months than one insert may write to are cut into runs, in order, each as long as it can be', () => {
+  const rows = Array.from({ length: 250 }, (_, i) => inMonth(1990 + Math.floor(i / 12), (i % 12) + 1));
+  expect(partitionRuns(rows, 100).map((run) => run.length)).toEqual([100, 100, 50]);
+  const repeated = [inMonth(2024, 1), inMonth(2024, 2), inMonth(2024, 1), inMonth(2024, 3), inMonth(2024, 2)];
+  expect(partitionRuns(repeated, 2).map((run) => run.length)).toEqual([3, 2]);
+});
+
+test('the month is the UTC one, as toYYYYMM(occurred_at) computes it in a UTC column', () => {
+  const lastMillisecondOfJanuary = { row: { occurred_at: Date.UTC(2024, 0, 31, 23, 59, 59, 999) } };
+  const firstOfFebruary = { row: { occurred_at: Date.UTC(2024, 1, 1) } };
+  expect(partitionRuns([lastMillisecondOfJanuary, firstOfFebruary], 1)).toHaveLength(2);
+});
+
+test('a block within the limit goes in as one insert under its own token; more months go in as numbered runs', async () => {
+  const tokens: string[] = [];
+  const store = createBlockStore({ insert: async (_rows, token) => void tokens.push(token), logger: silentLogger });
+  const row = (year: number, month: number) => ({ row: { ...inMonth(year, month).row } as EventRow, origin: `${year}-${month}` });
+  await store([row(2024, 1), row(2024, 2)], 'events/0/1-2');
+  const manyMonths = Array.from({ length: 120 }, (_, i) => row(2000 + Math.floor(i / 12), (i % 12) + 1));
+  expect(await store(manyMonths, 'events/0/3-122')).toEqual({ stored: 120, refused: [] });
+  expect(tokens).toEqual(['events/0/1-2', 'events/0/3-122#0', 'events/0/3-122#1']);
+});
+
+test('an error that is not a refusal of rows (ClickHouse unreachable) is the caller\'s, not dead letters', async () => {
+  const store = createBlockStore({
+    insert: async () => {
+      throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    },
+    logger: silentLogger,
+  });
+  await expect(store([{ row: inMonth(2024, 1).row as EventRow, origin: 1 }], 't')).rejects.toThrow('ECONNREFUSED');
+});
