@@ -29,7 +29,8 @@ commands:
                        let the key write to more datasets
 
 A dataset id "*" means every dataset of that namespace. A Trieve dataset known by both its UUID
-and its tracking_id must be granted under both.
+and its tracking_id must be granted under both. Two keys may not hold one dataset id under two
+namespaces (a dataset is known by its id alone; docs/keys.md).
 
 --file PATH            the key file (default: $KEYS_FILE, else .data/keys.json)`;
 

@@ -79,6 +79,50 @@ describe('migrations', () => {
     }
   });
 
+  test("dedup keys take ClickHouse's clock, not the client's received_at, and keys in the future start their window now (migration 6)", async () => {
+    const upgraded = await openClickHouse({ database: uniqueName('upgrade'), dataPath: chdbPathForThisProcess(), logger: testLogger });
+    const clock = async (): Promise<string> => (await upgraded.queryRows<{ now: string }>('SELECT now64(3) AS now'))[0]?.now ?? '';
+    const keys = (): Promise<Array<{ insert_id: string; received_at: string }>> => upgraded.queryRows('SELECT insert_id, received_at FROM dedup_keys ORDER BY insert_id');
+    try {
+      const all = loadMigrations();
+      await applyMigrations(upgraded, testLogger, all.filter((m) => m.version < 6));
+      await upgraded.command(
+        "INSERT INTO events (dataset_id, insert_id, received_at, kafka_partition, kafka_offset) VALUES ('shop', 'from-2100', '2100-01-01 00:00:00.000', 0, 1), ('shop', 'from-1970', 0, 0, 2)",
+      );
+      expect(await keys()).toEqual([
+        { insert_id: 'from-1970', received_at: '1970-01-01 00:00:00.000' },
+        { insert_id: 'from-2100', received_at: '2100-01-01 00:00:00.000' },
+      ]);
+
+      const before = await clock();
+      await applyMigrations(upgraded, testLogger, all);
+      const after = await clock();
+      const [untouched, fixed] = await keys();
+      // Times as 'YYYY-MM-DD hh:mm:ss.sss' text compare in time order.
+      expect([fixed?.insert_id, (fixed?.received_at ?? '') >= before && (fixed?.received_at ?? '') <= after]).toEqual(['from-2100', true]);
+      // A key in the past only makes a copy count as new, as before; its window is not reopened.
+      expect(untouched).toEqual({ insert_id: 'from-1970', received_at: '1970-01-01 00:00:00.000' });
+
+      // From now on a key's time is the moment its event was stored, whatever the client said.
+      await upgraded.command(
+        "INSERT INTO events (dataset_id, insert_id, received_at, kafka_partition, kafka_offset) VALUES ('shop', 'new-1970', 0, 0, 3), ('shop', 'new-2100', '2100-01-01 00:00:00.000', 0, 4)",
+      );
+      expect(
+        await upgraded.queryRows(
+          `SELECT e.insert_id AS insert_id, k.received_at = e.stored_at AS at_stored_at FROM events AS e INNER JOIN dedup_keys AS k ON k.dataset_id = e.dataset_id AND k.insert_id = e.insert_id
+           WHERE e.insert_id LIKE 'new-%' ORDER BY insert_id`,
+        ),
+      ).toEqual([
+        { insert_id: 'new-1970', at_stored_at: 1 },
+        { insert_id: 'new-2100', at_stored_at: 1 },
+      ]);
+      expect(await applyMigrations(upgraded, testLogger, all)).toEqual([]);
+    } finally {
+      await upgraded.command(`DROP DATABASE IF EXISTS ${upgraded.database}`);
+      await upgraded.close();
+    }
+  });
+
   test('a gap in the numbering is refused', () => {
     const directory = mkdtempSync(join(tmpdir(), 'sluice-migrations-'));
     try {

@@ -8,13 +8,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRateLimiter } from '../../services/gateway/src/rate-limit';
 import { createKey, type Datasets } from '../../services/gateway/src/tenancy/key-admin';
-import { openKeyFile } from '@sluice/core';
+import { openKeyFile, type KeyFile } from '@sluice/core';
+import { repositoryRoot } from '@sluice/kafka';
 import { buildEnvelope, createNativeProducer } from '@sluice/producer';
 import { removeTestDirectory, startInProcessPipeline, testBrokers, testLogger, waitFor, type InProcessPipeline } from '../helpers/pipeline';
+import { freePort, spawnCaptured } from '../helpers/processes';
 
 let directory: string;
 let pipeline: InProcessPipeline;
 const keys: Record<'a' | 'b', string> = { a: '', b: '' };
+/** The issue's two tenants: "acme web" holds Trieve dataset `shop`, "bolt" Neuralens application `shop-b`. */
+const shopKeys = { acme: '', bolt: '' };
+/** The key file's text as the keys CLI left it. */
+let keyFileText = '';
 
 const datasetsOf = (tenant: 'a' | 'b'): Datasets => ({
   trieve: [`ds-${tenant}`],
@@ -31,8 +37,13 @@ beforeAll(async () => {
     contents = created.contents;
     keys[tenant] = created.key;
   }
+  const acme = createKey(contents, { name: 'acme web', datasets: { trieve: ['shop'] } }, new Date());
+  const bolt = createKey(acme.contents, { name: 'bolt', datasets: { neuralens: ['shop-b'] } }, new Date());
+  shopKeys.acme = acme.key;
+  shopKeys.bolt = bolt.key;
+  keyFileText = bolt.contents;
   const file = join(directory, 'keys.json');
-  writeFileSync(file, contents ?? '');
+  writeFileSync(file, keyFileText);
   pipeline = await startInProcessPipeline({ keyStore: openKeyFile(file, { logger: testLogger }) });
 });
 
@@ -180,6 +191,91 @@ test('straight onto Kafka, with no key to present: a dataset the key file lists 
     return found.length > 0 ? found : undefined;
   }, 'the listed dataset to be stored');
   expect(stored).toEqual([{ dataset_id: 'ds-b' }]);
+});
+
+describe('one dataset id, two namespaces: two tenants never share a dataset', () => {
+  test('a key file granting "shop" under trieve to one key and under neuralens to another stops the gateway, naming both', async () => {
+    // The keys CLI refuses such a grant, so make it as a hand edit would.
+    const edited = JSON.parse(keyFileText) as KeyFile;
+    const boltIndex = edited.keys.findIndex((k) => k.name === 'bolt');
+    const acmeIndex = edited.keys.findIndex((k) => k.name === 'acme web');
+    const bolt = edited.keys[boltIndex];
+    if (bolt === undefined) throw new Error('no key "bolt" in the key file');
+    bolt.datasets = { neuralens: ['shop'] };
+    const file = join(directory, 'colliding-keys.json');
+    writeFileSync(file, JSON.stringify(edited, null, 2));
+
+    const gateway = spawnCaptured(process.execPath, ['--import', 'tsx', 'services/gateway/src/main.ts'], {
+      cwd: repositoryRoot,
+      env: { ...process.env, KEYS_FILE: file, KAFKA_BROKERS: testBrokers().join(','), GATEWAY_PORT: String(await freePort()), LOG_LEVEL: 'error' },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const exited = await Promise.race([gateway.exit, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 60_000)))]);
+    clearTimeout(timer);
+    if (exited === undefined) gateway.child.kill('SIGKILL');
+    expect(exited).toEqual({ code: 1, signal: null });
+    expect(gateway.output()).toContain(
+      `gateway failed to start: ${file}: keys[${boltIndex}].datasets.neuralens lists "shop", which keys[${acmeIndex}] ("acme web") holds under trieve; ` +
+        'a dataset id names one dataset, so it may be granted under one namespace only (docs/keys.md)',
+    );
+  });
+
+  test("with distinct ids, each tenant's Idempotency-Key: order-1001 event is stored; neither drops the other's as a duplicate", async () => {
+    const trieve = await fetch(`${pipeline.gatewayUrl}/api/analytics/events`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: shopKeys.acme, 'tr-dataset': 'shop', 'idempotency-key': 'order-1001' },
+      body: JSON.stringify({ event_type: 'view', event_name: 'order page', items: ['sku-1'] }),
+    });
+    expect(trieve.status).toBe(204);
+    const neuralens = await fetch(`${pipeline.gatewayUrl}/analytics/event`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-neuralens-api-key': `Bearer ${shopKeys.bolt}`, 'x-neuralens-application-id': 'shop-b', 'idempotency-key': 'order-1001' },
+      body: JSON.stringify({ items: [{ id: 'x' }], page: 'PRODUCT_PAGE', event: 'SHARE', timestamp: 1715644800 }),
+    });
+    expect(neuralens.status).toBe(200);
+    const stored = await waitFor(async () => {
+      const rows = await pipeline.clickhouse.queryRows<{ dataset_id: string; source: string }>(
+        "SELECT dataset_id, source FROM events WHERE insert_id = 'order-1001' ORDER BY dataset_id",
+      );
+      return rows.length >= 2 ? rows : undefined;
+    }, 'both tenants\' order-1001 events to be stored');
+    expect(stored).toEqual([
+      { dataset_id: 'shop', source: 'trieve' },
+      { dataset_id: 'shop-b', source: 'neuralens' },
+    ]);
+  });
+
+  test("the other tenant cannot write to acme's shop under any namespace: 403", async () => {
+    const bearer = `Bearer ${shopKeys.bolt}`;
+    const attempts: Array<[string, RequestInit]> = [
+      ['/api/analytics/events', { method: 'PUT', headers: { 'content-type': 'application/json', authorization: bearer, 'tr-dataset': 'shop' }, body: JSON.stringify({ event_type: 'view', event_name: 'v', items: [] }) }],
+      [
+        '/analytics/event',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-neuralens-api-key': bearer, 'x-neuralens-application-id': 'shop' },
+          body: JSON.stringify({ items: [{ id: 'x' }], page: 'PRODUCT_PAGE', event: 'SHARE', timestamp: 1715644800 }),
+        },
+      ],
+      ['/api/v1/events', { method: 'POST', headers: { 'content-type': 'application/json', authorization: bearer }, body: JSON.stringify({ eventType: 'signup', productId: 'shop', value: '1' }) }],
+      [
+        '/v1/batch',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-ndjson', authorization: bearer },
+          body: [
+            JSON.stringify({ source: 'trieve', dataset_id: 'shop', event: { event_type: 'view', event_name: 'v', items: [] } }),
+            JSON.stringify(buildEnvelope({ dataset_id: 'shop', event_type: 'view', insert_id: 'bolt-native' })),
+          ].join('\n'),
+        },
+      ],
+    ];
+    for (const [path, init] of attempts) {
+      const response = await fetch(`${pipeline.gatewayUrl}${path}`, init);
+      await response.arrayBuffer();
+      expect([path, response.status]).toEqual([path, 403]);
+    }
+  });
 });
 
 describe('rate limit', () => {

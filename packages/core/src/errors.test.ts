@@ -84,6 +84,14 @@ describe('SluiceError', () => {
     expect('cause' in new SluiceError('INTERNAL', 'x')).toBe(false);
   });
 
+  test('withInsertIds names the insert ids on a new error and leaves the original, which other requests may share, alone', () => {
+    const shared = new SluiceError('KAFKA_UNAVAILABLE', 'Kafka did not acknowledge the event', { retryAfterSeconds: 2 });
+    const named = shared.withInsertIds([{ index: 0, insert_id: 'a' }]);
+    expect(named).toMatchObject({ code: 'KAFKA_UNAVAILABLE', status: 503, message: 'Kafka did not acknowledge the event', retryAfterSeconds: 2, insertIds: [{ index: 0, insert_id: 'a' }] });
+    expect(named.cause).toBe(shared);
+    expect(shared.insertIds).toBeUndefined();
+  });
+
   test('isSluiceError and errorMessage', () => {
     expect(isSluiceError(new SluiceError('NOT_FOUND', 'x'))).toBe(true);
     expect(isSluiceError(new Error('x'))).toBe(false);

@@ -13,7 +13,7 @@ export const errorCatalogue = {
   PAYLOAD_TOO_LARGE: { status: 413, retriable: false, summary: 'The body is larger than the configured limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retriable: false, summary: 'The Content-Type (or Content-Encoding) is not one this route accepts.' },
   RATE_LIMITED: { status: 429, retriable: true, summary: "The API key sent more events than its rate allows; wait for Retry-After seconds." },
-  KAFKA_UNAVAILABLE: { status: 503, retriable: true, summary: 'Kafka did not acknowledge the event in time; nothing was acknowledged, retry later.' },
+  KAFKA_UNAVAILABLE: { status: 503, retriable: true, summary: 'Kafka did not acknowledge the event in time; it may still arrive, so retry later with the same insert_id.' },
   PUBLISH_BUFFER_FULL: { status: 503, retriable: true, summary: "The gateway's publish buffer is full; retry later." },
   SHUTTING_DOWN: { status: 503, retriable: true, summary: 'The process is stopping and takes no new work; retry against another instance.' },
   SQL_EMPTY: { status: 400, retriable: false, summary: 'POST /sql was sent an empty query.' },
@@ -26,6 +26,12 @@ export const errorCatalogue = {
 
 export type ErrorCode = keyof typeof errorCatalogue;
 
+/** An event's insert_id, and its position in the request (0 for a single event). */
+export interface IndexedInsertId {
+  index: number;
+  insert_id: string;
+}
+
 export class SluiceError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
@@ -34,8 +40,13 @@ export class SluiceError extends Error {
   readonly field: string | undefined;
   /** For retriable errors: how long the client should wait, when we know better than the default. */
   readonly retryAfterSeconds: number | undefined;
+  /**
+   * For a refusal whose events may still reach Kafka (KAFKA_UNAVAILABLE): the insert ids a retry
+   * must reuse to be stored once, when the client could not know them.
+   */
+  readonly insertIds: readonly IndexedInsertId[] | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { field?: string; cause?: unknown; retryAfterSeconds?: number } = {}) {
+  constructor(code: ErrorCode, message: string, options: { field?: string; cause?: unknown; retryAfterSeconds?: number; insertIds?: readonly IndexedInsertId[] } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SluiceError';
     this.code = code;
@@ -43,6 +54,12 @@ export class SluiceError extends Error {
     this.retriable = errorCatalogue[code].retriable;
     this.field = options.field;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.insertIds = options.insertIds;
+  }
+
+  /** The same refusal, naming the insert ids of its events; a new error, since one may be shared by several requests. */
+  withInsertIds(insertIds: readonly IndexedInsertId[]): SluiceError {
+    return new SluiceError(this.code, this.message, { field: this.field, cause: this, retryAfterSeconds: this.retryAfterSeconds, insertIds });
   }
 }
 

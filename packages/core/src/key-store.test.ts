@@ -360,14 +360,14 @@ describe('parseKeyFile', () => {
       version: 1,
       keys: [
         { ...valid(), datasets: { trieve: ['ds-1', 'docs-site'], neuralens: ['*'], greenflash: [], native: ['orders'] } },
-        { ...valid(), id: idB, sha256: sha.toUpperCase(), revoked_at: '2025-02-01T08:30:00+02:00' },
+        { ...valid(), id: idB, sha256: sha.toUpperCase(), datasets: { neuralens: ['app_2'] }, revoked_at: '2025-02-01T08:30:00+02:00' },
       ],
     });
     expect(parseKeyFile(text, 'keys.json')).toEqual({
       version: 1,
       keys: [
         { ...valid(), datasets: { trieve: ['ds-1', 'docs-site'], neuralens: ['*'], greenflash: [], native: ['orders'] } },
-        { ...valid(), id: idB, sha256: sha, revoked_at: '2025-02-01T08:30:00+02:00' },
+        { ...valid(), id: idB, sha256: sha, datasets: { neuralens: ['app_2'] }, revoked_at: '2025-02-01T08:30:00+02:00' },
       ],
     });
   });
@@ -436,5 +436,90 @@ describe('parseKeyFile', () => {
     expect(error.code).toBe('INVALID_CONFIG');
     if (message.endsWith('(')) expect(error.message.startsWith(message)).toBe(true);
     else expect(error.message).toBe(message);
+  });
+});
+
+describe('one namespace per dataset id', () => {
+  const keyA = newKey(idA);
+  const keyB = newKey(idB);
+  const idC = 'c0ffee000001';
+  const keyC = newKey(idC);
+  const fileWith = (...keys: KeyRecord[]): string => JSON.stringify({ version: 1, keys } satisfies KeyFile);
+  const rule = 'a dataset id names one dataset, so it may be granted under one namespace only (docs/keys.md)';
+
+  test.each<[string, KeyRecord[], string]>([
+    [
+      'the same id under two namespaces, for two keys',
+      [record(idA, keyA, { name: 'acme web', datasets: { trieve: ['shop'] } }), record(idB, keyB, { datasets: { neuralens: ['shop'] } })],
+      `keys.json: keys[1].datasets.neuralens lists "shop", which keys[0] ("acme web") holds under trieve; ${rule}`,
+    ],
+    [
+      'an id under another namespace than an earlier key\'s "*"',
+      [record(idA, keyA, { name: 'acme web', datasets: { greenflash: ['*'] } }), record(idB, keyB, { datasets: { native: ['orders'] } })],
+      `keys.json: keys[1].datasets.native lists "orders", but keys[0] ("acme web") holds "*" under greenflash; ${rule}`,
+    ],
+    [
+      '"*" under another namespace than an earlier key\'s id',
+      [record(idA, keyA, { name: 'acme web', datasets: { native: ['orders'] } }), record(idB, keyB, { datasets: { trieve: ['docs'], greenflash: ['*'] } })],
+      `keys.json: keys[1].datasets.greenflash lists "*", but keys[0] ("acme web") holds "orders" under native; ${rule}`,
+    ],
+    [
+      '"*" under two namespaces, for two keys',
+      [record(idA, keyA, { name: 'acme web', datasets: { trieve: ['*'] } }), record(idB, keyB, { datasets: { neuralens: ['*'] } })],
+      `keys.json: keys[1].datasets.neuralens lists "*", which keys[0] ("acme web") holds under trieve; ${rule}`,
+    ],
+    [
+      'a revoked key\'s id (its events are stored under it)',
+      [
+        record(idA, keyA, { name: 'old web', datasets: { trieve: ['shop'] }, revoked_at: '2025-02-01T00:00:00.000Z' }),
+        record(idB, keyB, { datasets: { trieve: ['other'] } }),
+        record(idC, keyC, { datasets: { native: ['shop'] } }),
+      ],
+      `keys.json: keys[2].datasets.native lists "shop", which keys[0] ("old web") holds under trieve; ${rule}`,
+    ],
+    [
+      'a third key whose namespace differs from one of a key holding the id under two',
+      [record(idA, keyA, { name: 'acme', datasets: { trieve: ['shop'], neuralens: ['shop'] } }), record(idB, keyB, { datasets: { trieve: ['shop'] } })],
+      `keys.json: keys[1].datasets.trieve lists "shop", which keys[0] ("acme") holds under neuralens; ${rule}`,
+    ],
+  ])('%s is refused, naming both keys', (_what, keys, message) => {
+    expectInvalidConfig(() => parseKeyFile(fileWith(...keys), 'keys.json'), message);
+  });
+
+  test.each<[string, KeyRecord[]]>([
+    ['one key holding an id under several namespaces (one tenant, whose dialects share it)', [record(idA, keyA, { datasets: { trieve: ['shop', '*'], neuralens: ['shop'], native: ['*'] } })]],
+    [
+      'two keys holding an id under the same namespace (rotation; a server and a browser key)',
+      [record(idA, keyA, { datasets: { trieve: ['shop'] }, revoked_at: '2025-02-01T00:00:00.000Z' }), record(idB, keyB, { datasets: { trieve: ['shop', '*'] } }), record(idC, keyC, { datasets: { trieve: ['*'] } })],
+    ],
+    ['different ids under different namespaces', [record(idA, keyA, { datasets: { trieve: ['shop'], native: ['orders'] } }), record(idB, keyB, { datasets: { neuralens: ['shop-b'], greenflash: [] } })]],
+  ])('%s is allowed', (_what, keys) => {
+    expect(parseKeyFile(fileWith(...keys), 'keys.json').keys).toHaveLength(keys.length);
+  });
+
+  test('a key file that has such a collision stops the store at open', () => {
+    writeKeys([record(idA, keyA, { name: 'acme web', datasets: { trieve: ['shop'] } }), record(idB, keyB, { datasets: { neuralens: ['shop'] } })]);
+    expectInvalidConfig(() => openKeyFile(file, { logger: silentLogger }), `${file}: keys[1].datasets.neuralens lists "shop", which keys[0] ("acme web") holds under trieve; ${rule}`);
+  });
+
+  test('a key file edited into a collision keeps the last good keys and logs why', () => {
+    writeKeys([record(idA, keyA, { name: 'acme web', datasets: { trieve: ['shop'] } }), record(idB, keyB, { datasets: { neuralens: ['shop-b'] } })]);
+    let clock = 0;
+    const { logger, lines } = capturingLogger();
+    const store = openKeyFile(file, { logger, now: () => clock });
+    writeKeys([record(idA, keyA, { name: 'acme web', datasets: { trieve: ['shop'] } }), record(idB, keyB, { datasets: { neuralens: ['shop-b', 'shop'] } })]);
+    bumpMtime(10);
+    clock += 1000;
+    const principal = store.authenticate(keyB);
+    expect(principal?.canWrite('neuralens', 'shop-b')).toBe(true);
+    expect(principal?.canWrite('neuralens', 'shop')).toBe(false);
+    expect(store.isKnownDataset('neuralens', 'shop')).toBe(false);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'error',
+        msg: 'API key file is invalid; keeping the last good keys',
+        error: `${file}: keys[1].datasets.neuralens lists "shop", which keys[0] ("acme web") holds under trieve; ${rule}`,
+      }),
+    ]);
   });
 });

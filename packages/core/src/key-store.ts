@@ -34,6 +34,9 @@
  *   compared exactly, so a Trieve dataset known by both its UUID and its tracking_id must be
  *   listed under both.
  * - `revoked_at` is optional; a key that has one is revoked (refused) whatever its value.
+ * - A dataset id is granted under one namespace only, unless a single key holds it under several:
+ *   dedup and the analytics views know a dataset by its id alone, so two keys holding `shop` under
+ *   two namespaces would be two tenants sharing one dataset (see createGrantIndex).
  * - Every level is checked: unknown fields, wrong types, duplicate ids and a sha256 that is not
  *   64 hex characters are refused with a message naming the path, such as
  *   `keys.json: keys[2].datasets has an unknown namespace "trieve_ctr"; known: trieve, ...`.
@@ -200,7 +203,71 @@ export function parseKeyFile(text: string, source: string): KeyFile {
     const revokedAt = timestamp('revoked_at', false);
     return { id, name, sha256: sha256.toLowerCase(), datasets, created_at: createdAt, ...(revokedAt === undefined ? {} : { revoked_at: revokedAt }) };
   });
+
+  // Revoked keys count: their datasets stay known, and the events they wrote are stored under those ids.
+  const grants = createGrantIndex();
+  keys.forEach((record, index) => {
+    for (const [namespace, datasetIds] of Object.entries(record.datasets) as [DatasetNamespace, string[]][]) {
+      for (const datasetId of datasetIds) {
+        const held = grants.conflictWith(index, namespace, datasetId);
+        if (held === undefined) continue;
+        const holder = `keys[${held.keyIndex}] (${JSON.stringify(keys[held.keyIndex]?.name)})`;
+        const clash = held.datasetId === datasetId ? `which ${holder} holds under ${held.namespace}` : `but ${holder} holds ${JSON.stringify(held.datasetId)} under ${held.namespace}`;
+        fail(`keys[${index}].datasets.${namespace} lists ${JSON.stringify(datasetId)}, ${clash}; ${oneNamespaceRule}`);
+      }
+    }
+    grants.add(index, record);
+  });
   return { version: 1, keys };
+}
+
+/** Why two keys may not hold one dataset id under two namespaces, as every refusal ends. */
+export const oneNamespaceRule = 'a dataset id names one dataset, so it may be granted under one namespace only (docs/keys.md)';
+
+/** One key's grant of one dataset id (or "*") under one namespace. */
+export interface DatasetGrant {
+  /** Which key: its position in the key file. */
+  keyIndex: number;
+  namespace: DatasetNamespace;
+  datasetId: string;
+}
+
+export interface GrantIndex {
+  add(keyIndex: number, record: Pick<KeyRecord, 'datasets'>): void;
+  /** A grant of another key, under another namespace, that this one would share a dataset with; undefined when none. */
+  conflictWith(keyIndex: number, namespace: DatasetNamespace, datasetId: string): DatasetGrant | undefined;
+}
+
+/**
+ * The keys' grants, to find the one a grant collides with. Dedup and the analytics views tell
+ * datasets apart by dataset_id alone, not by namespace: were Trieve dataset `shop` of one key and
+ * Neuralens application `shop` of another both granted, one tenant's `Idempotency-Key: order-1`
+ * would drop the other's event as a duplicate, and their views would mix. So two different keys
+ * may not hold one id under two namespaces; `"*"` holds every id of its namespace. One key holding
+ * an id under two namespaces is one tenant, whose dialects share the dataset; two keys holding it
+ * under the same namespace are one tenant's keys (rotation, a server and a browser key).
+ */
+export function createGrantIndex(): GrantIndex {
+  const byDataset = new Map<string, DatasetGrant[]>();
+  const all: DatasetGrant[] = [];
+  return {
+    add(keyIndex, record) {
+      for (const [namespace, datasetIds] of Object.entries(record.datasets) as [DatasetNamespace, string[]][]) {
+        for (const datasetId of datasetIds) {
+          const grant = { keyIndex, namespace, datasetId };
+          all.push(grant);
+          const holders = byDataset.get(datasetId);
+          if (holders === undefined) byDataset.set(datasetId, [grant]);
+          else holders.push(grant);
+        }
+      }
+    },
+    conflictWith(keyIndex, namespace, datasetId) {
+      const collides = (grant: DatasetGrant): boolean => grant.keyIndex !== keyIndex && grant.namespace !== namespace;
+      if (datasetId === anyDataset) return all.find(collides);
+      return byDataset.get(datasetId)?.find(collides) ?? byDataset.get(anyDataset)?.find(collides);
+    },
+  };
 }
 
 /** Every dataset some key lists, per namespace. */

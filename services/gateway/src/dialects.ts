@@ -39,6 +39,12 @@ function withRetryAfter(res: Response, error: SluiceError): Response {
   return res.status(error.status);
 }
 
+/** A single event's refusal names the insert_id the gateway made up, when a retry must reuse it (SluiceError.insertIds). */
+function madeUpInsertId(error: SluiceError): { insert_id?: string } {
+  const insertId = error.insertIds?.[0]?.insert_id;
+  return insertId === undefined ? {} : { insert_id: insertId };
+}
+
 /** Both Trieve routes: the key in Authorization (bare or Bearer), the dataset in TR-Dataset, 204 or {message}. */
 const trieveShared = {
   method: 'put',
@@ -46,7 +52,7 @@ const trieveShared = {
   presentedKey: (req: Request) => keyFromAuthorization(req.get('Authorization')),
   dataset: { header: 'TR-Dataset' },
   accepted: (res: Response) => void res.status(204).end(),
-  refused: (res: Response, error: SluiceError) => void withRetryAfter(res, error).json({ message: error.message }),
+  refused: (res: Response, error: SluiceError) => void withRetryAfter(res, error).json({ message: error.message, ...madeUpInsertId(error) }),
 } as const;
 
 export const trieveEvents: DialectEndpoint<Parameters<typeof normaliseTrieveEvent>[0]> = {
@@ -76,7 +82,7 @@ export const neuralens: DialectEndpoint<Parameters<typeof normaliseNeuralensEven
   validate: validateNeuralensEvent,
   normalise: normaliseNeuralensEvent,
   accepted: (res) => void res.status(200).json({ status: 'success', message: '' }),
-  refused: (res, error) => void withRetryAfter(res, error).json({ status: 'failure', message: error.message }),
+  refused: (res, error) => void withRetryAfter(res, error).json({ status: 'failure', message: error.message, ...madeUpInsertId(error) }),
 };
 
 export const greenflash: DialectEndpoint<Parameters<typeof normaliseGreenflashEvent>[0]> = {
@@ -89,13 +95,13 @@ export const greenflash: DialectEndpoint<Parameters<typeof normaliseGreenflashEv
   validate: validateGreenflashEvent,
   normalise: normaliseGreenflashEvent,
   accepted: (res, envelope) => void res.status(200).json({ eventId: envelope.event_id, success: true }),
-  refused: (res, error) => void withRetryAfter(res, error).json({ success: false, code: error.code, message: error.message }),
+  refused: (res, error) => void withRetryAfter(res, error).json({ success: false, code: error.code, message: error.message, ...madeUpInsertId(error) }),
 };
 
 /** Each endpoint's validate produces exactly the body its normalise takes, so the list may forget the body type. */
 export const dialectEndpoints: readonly DialectEndpoint<unknown>[] = [trieveEvents, trieveCtr, neuralens, greenflash];
 
-/** Our own routes (batch, health) answer errors as {code, message}. */
+/** Our own routes (batch, health) answer errors as {code, message}, and a batch's 503 after a send the insert ids a retry must reuse. */
 export function refuseWithCode(res: Response, error: SluiceError): void {
-  withRetryAfter(res, error).json({ code: error.code, message: error.message });
+  withRetryAfter(res, error).json({ code: error.code, message: error.message, ...(error.insertIds === undefined ? {} : { insert_ids: error.insertIds }) });
 }

@@ -282,6 +282,13 @@ describe('buildOpenApiDocument', () => {
     expect(validate('GreenflashError', { success: false, code: 'INVALID_EVENT', message: 'Invalid field "/value": must be string' })).toBe(true);
     expect(validate('GreenflashError', { success: false, code: 'NO_SUCH_CODE', message: 'x' })).toBe(false);
     expect(validate('ErrorResponse', { code: 'KAFKA_UNAVAILABLE', message: 'Kafka is unavailable' })).toBe(true);
+    // After a send timed out, the insert ids a retry must reuse.
+    expect(validate('TrieveError', { message: 'Kafka did not acknowledge the event', insert_id: randomUUID() })).toBe(true);
+    expect(validate('NeuralensError', { status: 'failure', message: 'Kafka did not acknowledge the event', insert_id: randomUUID() })).toBe(true);
+    expect(validate('GreenflashError', { success: false, code: 'KAFKA_UNAVAILABLE', message: 'm', insert_id: randomUUID() })).toBe(true);
+    expect(validate('GreenflashError', { success: false, code: 'KAFKA_UNAVAILABLE', message: 'm', insert_id: 7 })).toBe(false);
+    expect(validate('ErrorResponse', { code: 'KAFKA_UNAVAILABLE', message: 'm', insert_ids: [{ index: 0, insert_id: randomUUID() }, { index: 3, insert_id: 'env-1' }] })).toBe(true);
+    expect(validate('ErrorResponse', { code: 'KAFKA_UNAVAILABLE', message: 'm', insert_ids: [{ insert_id: 'env-1' }] })).toBe(false);
     expect(validate('ErrorResponse', { message: 'x' })).toBe(false);
     expect(validate('Health', { status: 'ok' })).toBe(true);
     expect(validate('Ready', { status: 'ready' })).toBe(true);

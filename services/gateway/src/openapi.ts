@@ -335,6 +335,12 @@ const paths = (): JsonObject => ({
 
 function replySchemas(): Record<string, JsonObject> {
   const message = { type: 'string', description: 'What went wrong; a schema failure names every bad field by its JSON pointer.' };
+  const insertId = {
+    type: 'string',
+    description:
+      'Only on a 503 KAFKA_UNAVAILABLE whose request named no insert id (no Idempotency-Key, no insertId in the body): the insert_id the gateway gave the event. ' +
+      'The event may still reach Kafka; retry with this value as Idempotency-Key and it is stored once.',
+  };
   return {
     ErrorCode: {
       type: 'string',
@@ -344,22 +350,36 @@ function replySchemas(): Record<string, JsonObject> {
     ErrorResponse: {
       type: 'object',
       required: ['code', 'message'],
-      properties: { code: schemaRef('ErrorCode'), message },
+      properties: {
+        code: schemaRef('ErrorCode'),
+        message,
+        insert_ids: {
+          type: 'array',
+          description:
+            'Only on a 503 KAFKA_UNAVAILABLE from POST /v1/batch: the insert_id of every event that was being published, by its index in the request. ' +
+            'They may still reach Kafka; a retry that gives each event the same insert_id (in the event, or the same Idempotency-Key) is stored once.',
+          items: {
+            type: 'object',
+            required: ['index', 'insert_id'],
+            properties: { index: { type: 'integer', minimum: 0 }, insert_id: { type: 'string' } },
+          },
+        },
+      },
     },
-    TrieveError: { type: 'object', required: ['message'], properties: { message } },
+    TrieveError: { type: 'object', required: ['message'], properties: { message, insert_id: insertId } },
     NeuralensSuccess: {
       type: 'object',
       required: ['status', 'message'],
       properties: { status: { const: 'success' }, message: { type: 'string', const: '' } },
       examples: [{ status: 'success', message: '' }],
     },
-    NeuralensError: { type: 'object', required: ['status', 'message'], properties: { status: { const: 'failure' }, message } },
+    NeuralensError: { type: 'object', required: ['status', 'message'], properties: { status: { const: 'failure' }, message, insert_id: insertId } },
     GreenflashSuccess: {
       type: 'object',
       required: ['eventId', 'success'],
       properties: { eventId: { type: 'string', format: 'uuid', description: 'The id the gateway gave the event.' }, success: { const: true } },
     },
-    GreenflashError: { type: 'object', required: ['success', 'code', 'message'], properties: { success: { const: false }, code: schemaRef('ErrorCode'), message } },
+    GreenflashError: { type: 'object', required: ['success', 'code', 'message'], properties: { success: { const: false }, code: schemaRef('ErrorCode'), message, insert_id: insertId } },
     Health: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } },
     Ready: { type: 'object', required: ['status'], properties: { status: { const: 'ready' } } },
     NotReady: { type: 'object', required: ['status', 'reason'], properties: { status: { const: 'not ready' }, reason: { type: 'string', description: 'Why Kafka is considered unreachable.' } } },

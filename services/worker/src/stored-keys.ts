@@ -32,7 +32,8 @@ export function lookupChunks(ids: readonly string[]): string[][] {
  * from every insert into events (deploy/clickhouse/migrations/0005_dedup_keys.sql). The condition
  * `dataset_id = X AND insert_id IN (...)` is what makes ClickHouse read the keys point by point;
  * other shapes (a tuple IN, an OR) scan the whole table. Keys stored longer ago than the window
- * count as new.
+ * count as new. dedup_keys.received_at is when the key was stored, by ClickHouse's clock (migration
+ * 6), so a client's own received_at cannot move an event out of the window, nor hold it open.
  */
 export function createStoredKeys(clickhouse: Pick<ClickHouse, 'queryRows'>, options: { windowMs: number }): StoredKeys {
   return {

@@ -100,7 +100,9 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
         results.push({ index, status: 'accepted', event_id: envelope.event_id, insert_id: envelope.insert_id });
       });
 
-      if (accepted.length > 0) await publish(deps, accepted);
+      // A retry after an ambiguous 503 must reuse every accepted event's insert_id, made up ones included.
+      const acceptedIds = results.flatMap((r) => (r.status === 'accepted' && r.insert_id !== undefined ? [{ index: r.index, insert_id: r.insert_id }] : []));
+      if (accepted.length > 0) await publish(deps, accepted, acceptedIds);
       const counts = { accepted: accepted.length, duplicates: 0, rejected: 0 };
       for (const r of results) {
         if (r.status === 'duplicate') counts.duplicates++;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { SluiceError, type EventPublisher, type Logger, type OutgoingMessage, type DatasetNamespace, type KeyStore, type Principal } from '@sluice/core';
+import { SluiceError, type EventPublisher, type IndexedInsertId, type Logger, type OutgoingMessage, type DatasetNamespace, type KeyStore, type Principal } from '@sluice/core';
 import { formatIssues } from '@sluice/envelope';
 import type { DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
@@ -51,7 +51,9 @@ export function createSingleEventRoute<Body>(endpoint: DialectEndpoint<Body>, de
       receivedAt: deps.clock(),
       idempotencyKey: keyHeader(req, 'Idempotency-Key', false),
     });
-    await publish(deps, [checkedMessage(envelope)]);
+    // An insert_id the client sent it knows already; one the gateway made up (the event id) it learns from a 503.
+    const madeUp = envelope.insert_id === envelope.event_id;
+    await publish(deps, [checkedMessage(envelope)], madeUp ? [{ index: 0, insert_id: envelope.insert_id }] : []);
     deps.metrics.eventsAccepted.inc({ dialect: endpoint.name });
     endpoint.accepted(res, envelope);
   });
@@ -80,10 +82,18 @@ export function authorise(principal: Principal, endpoint: Pick<DialectEndpoint<u
   if (!principal.canWrite(endpoint.namespace, datasetId)) throw new SluiceError('FORBIDDEN', forbiddenMessage(endpoint.namespace, datasetId));
 }
 
-export async function publish(deps: Pick<SingleEventDeps, 'publisher' | 'metrics'>, messages: OutgoingMessage[]): Promise<void> {
+/**
+ * Publishes and waits for Kafka's acknowledgement. KAFKA_UNAVAILABLE is ambiguous (a send that
+ * timed out may still land), so that refusal names `insertIds`: a retry that reuses them is stored
+ * once, by the worker's dedup.
+ */
+export async function publish(deps: Pick<SingleEventDeps, 'publisher' | 'metrics'>, messages: OutgoingMessage[], insertIds: readonly IndexedInsertId[]): Promise<void> {
   const stopTimer = deps.metrics.publishLatency.startTimer();
   try {
     await deps.publisher.publish(messages);
+  } catch (error) {
+    if (error instanceof SluiceError && error.code === 'KAFKA_UNAVAILABLE' && insertIds.length > 0) throw error.withInsertIds(insertIds);
+    throw error;
   } finally {
     stopTimer();
   }

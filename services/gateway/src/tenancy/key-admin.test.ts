@@ -136,8 +136,8 @@ describe('revokeKey, grantDatasets, listKeys', () => {
     const { contents, id } = base();
     const granted = grantDatasets(contents, id, 'trieve', ['ds-2', 'ds-1', 'ds-2']);
     expect(granted.key.datasets).toEqual({ trieve: ['ds-1', 'ds-2'] });
-    const more = grantDatasets(granted.contents, id, 'neuralens', ['*']);
-    expect(listKeys(more.contents)[1]?.datasets).toEqual({ trieve: ['ds-1', 'ds-2'], neuralens: ['*'] });
+    const more = grantDatasets(granted.contents, id, 'native', ['*']);
+    expect(listKeys(more.contents)[1]?.datasets).toEqual({ trieve: ['ds-1', 'ds-2'], native: ['*'] });
     expect(listKeys(more.contents)[0]?.datasets).toEqual({ native: ['x'] });
     expect(parseKeyFile(more.contents, 'x').keys[1]?.sha256).toBe(parseKeyFile(contents, 'x').keys[1]?.sha256);
   });
@@ -174,6 +174,78 @@ describe('revokeKey, grantDatasets, listKeys', () => {
     expect(principal?.canWrite('trieve', 'ds-2')).toBe(false);
     writeKeyFileAtomic(file, revokeKey(contents, id, t1).contents);
     expect(openKeyFile(file, { logger: silentLogger }).authenticate(key)).toBeUndefined();
+  });
+});
+
+describe('one namespace per dataset id', () => {
+  const rule = 'a dataset id names one dataset, so it may be granted under one namespace only (docs/keys.md)';
+  /** Key A ("acme web", id 101112131415) holds Trieve dataset "shop"; key B ("bolt", id 404142434445) holds Neuralens "shop-b". */
+  const twoTenants = (): { contents: string; a: string; b: string } => {
+    const a = createKey(undefined, { name: 'acme web', datasets: { trieve: ['shop'] } }, t0, countingRandom([0x10, 0x20]));
+    const b = createKey(a.contents, { name: 'bolt', datasets: { neuralens: ['shop-b'] } }, t0, countingRandom([0x40, 0x50]));
+    return { contents: b.contents, a: a.id, b: b.id };
+  };
+
+  test('a new key may not take an id another key holds under another namespace', () => {
+    const { contents } = twoTenants();
+    expectInvalidConfig(
+      () => createKey(contents, { name: 'cobalt', datasets: { native: ['orders'], neuralens: ['shop'] } }, t1),
+      `A new key may not be granted neuralens "shop": key 101112131415 ("acme web") holds "shop" under trieve; ${rule}. Nothing was changed.`,
+    );
+    expectInvalidConfig(
+      () => createKey(contents, { name: 'cobalt', datasets: { greenflash: ['*'] } }, t1),
+      `A new key may not be granted greenflash "*": key 101112131415 ("acme web") holds "shop" under trieve; ${rule}. Nothing was changed.`,
+    );
+    // Under the same namespace it may: a second key of the same tenant.
+    expect(listKeys(createKey(contents, { name: 'acme browser', datasets: { trieve: ['shop'] } }, t1).contents)).toHaveLength(3);
+  });
+
+  test("a grant may not put an id under another namespace than another key's, revoked keys included", () => {
+    const { contents, a, b } = twoTenants();
+    expectInvalidConfig(
+      () => grantDatasets(contents, b, 'neuralens', ['shop-c', 'shop']),
+      `Key ${b} may not be granted neuralens "shop": key ${a} ("acme web") holds "shop" under trieve; ${rule}. Nothing was changed.`,
+    );
+    expectInvalidConfig(
+      () => grantDatasets(revokeKey(contents, a, t1).contents, b, 'native', ['shop']),
+      `Key ${b} may not be granted native "shop": key ${a} ("acme web", revoked at 2025-02-01T08:30:00.000Z) holds "shop" under trieve; ${rule}. Nothing was changed.`,
+    );
+    // "*" holds every id of its namespace, so it collides with any id under another namespace.
+    expectInvalidConfig(
+      () => grantDatasets(contents, a, 'greenflash', ['*']),
+      `Key ${a} may not be granted greenflash "*": key ${b} ("bolt") holds "shop-b" under neuralens; ${rule}. Nothing was changed.`,
+    );
+    const wildcard = createKey(undefined, { name: 'everything', datasets: { greenflash: ['*'] } }, t0, countingRandom([0x10, 0x20]));
+    const empty = createKey(wildcard.contents, { name: 'empty', datasets: {} }, t0, countingRandom([0x40, 0x50]));
+    expectInvalidConfig(
+      () => grantDatasets(empty.contents, empty.id, 'native', ['orders']),
+      `Key ${empty.id} may not be granted native "orders": key ${wildcard.id} ("everything") holds "*" under greenflash; ${rule}. Nothing was changed.`,
+    );
+  });
+
+  test('the key that holds an id may take it under another namespace too, and another key under the same one', () => {
+    const { contents, a, b } = twoTenants();
+    const both = grantDatasets(contents, a, 'neuralens', ['shop']);
+    expect(both.key.datasets).toEqual({ trieve: ['shop'], neuralens: ['shop'] });
+    expect(grantDatasets(contents, b, 'trieve', ['shop']).key.datasets).toEqual({ neuralens: ['shop-b'], trieve: ['shop'] });
+  });
+
+  test('the CLI refuses such a grant with exit 1 and one line, and leaves the file as it was', () => {
+    const file = join(dir, 'keys.json');
+    const { contents, a, b } = twoTenants();
+    writeFileSync(file, contents);
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/keys.ts', 'grant', b, '--native', 'orders', '--neuralens', 'shop', '--file', file], {
+      cwd: repositoryRoot,
+      encoding: 'utf8',
+      env: { ...process.env, KEYS_FILE: '' },
+      timeout: 60_000,
+    });
+    expect({ status: result.status, stdout: result.stdout, stderr: result.stderr }).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: `keys: Key ${b} may not be granted neuralens "shop": key ${a} ("acme web") holds "shop" under trieve; ${rule}. Nothing was changed.\n`,
+    });
+    expect(readFileSync(file, 'utf8')).toBe(contents);
   });
 });
 

@@ -9,7 +9,18 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
-import { SluiceError, datasetNamespaces, hashKey, keyIdPattern, parseKeyFile, type DatasetNamespace, type KeyFile, type KeyRecord } from '@sluice/core';
+import {
+  SluiceError,
+  createGrantIndex,
+  datasetNamespaces,
+  hashKey,
+  keyIdPattern,
+  oneNamespaceRule,
+  parseKeyFile,
+  type DatasetNamespace,
+  type KeyFile,
+  type KeyRecord,
+} from '@sluice/core';
 
 /** Where a message says a problem is, when the caller does not name the file. */
 const defaultSource = 'the key file';
@@ -78,6 +89,27 @@ function merged(existing: readonly string[] | undefined, added: readonly string[
   return result;
 }
 
+/**
+ * Refuses a grant that would put one dataset id under two namespaces for two different keys
+ * (createGrantIndex says why), before anything is written. The grantee is keys[granteeIndex], or
+ * the key about to be appended when that is the file's length; `grantee` names it in the message.
+ */
+function refuseNamespaceCollision(file: KeyFile, granteeIndex: number, grantee: string, datasets: Datasets): void {
+  const grants = createGrantIndex();
+  file.keys.forEach((record, index) => grants.add(index, record));
+  for (const [namespace, datasetIds] of Object.entries(datasets) as [DatasetNamespace, string[]][]) {
+    for (const datasetId of datasetIds) {
+      const held = grants.conflictWith(granteeIndex, namespace, datasetId);
+      const holder = held === undefined ? undefined : file.keys[held.keyIndex];
+      if (held === undefined || holder === undefined) continue;
+      const state = holder.revoked_at === undefined ? '' : `, revoked at ${holder.revoked_at}`;
+      invalid(
+        `${grantee} may not be granted ${namespace} ${JSON.stringify(datasetId)}: key ${holder.id} (${JSON.stringify(holder.name)}${state}) holds ${JSON.stringify(held.datasetId)} under ${held.namespace}; ${oneNamespaceRule}. Nothing was changed.`,
+      );
+    }
+  }
+}
+
 function findKey(file: KeyFile, id: string, source: string): KeyRecord {
   const record = file.keys.find((k) => k.id === id);
   if (record === undefined) {
@@ -103,6 +135,7 @@ export function createKey(
     checkDatasetIds(namespace, datasetIds);
     datasets[namespace as DatasetNamespace] = merged(undefined, datasetIds);
   }
+  refuseNamespaceCollision(file, file.keys.length, 'A new key', datasets);
   const taken = new Set(file.keys.map((k) => k.id));
   let id = '';
   for (let attempt = 0; attempt < 100 && (id === '' || taken.has(id)); attempt++) id = random(6).toString('hex');
@@ -147,6 +180,7 @@ export function grantDatasets(
   if (record.revoked_at !== undefined) invalid(`Key ${id} was revoked at ${record.revoked_at}; create a new key instead`);
   if (datasetIds.length === 0) invalid(`Name at least one ${namespace} dataset to grant`);
   checkDatasetIds(namespace, datasetIds);
+  refuseNamespaceCollision(file, file.keys.indexOf(record), `Key ${id}`, { [namespace]: datasetIds });
   const granted: KeyRecord = { ...record, datasets: { ...record.datasets, [namespace]: merged(record.datasets[namespace], datasetIds) } };
   const keys = file.keys.map((k) => (k.id === id ? granted : k));
   return { contents: serialise({ version: 1, keys }, source), key: toListing(granted) };
