@@ -50,8 +50,25 @@ export interface BatchProgress {
  */
 export type BatchHandler = (batch: ConsumedBatch) => Promise<BatchProgress | void>;
 
+/**
+ * What a consumer reports as it goes, so that a partition that stopped moving can be told from
+ * one that is merely idle. Offsets are decimal strings, as Kafka's.
+ */
+export type ConsumerProgressEvent =
+  /** The partitions this consumer owns after (re)joining its group; any it held before and is not given were revoked. */
+  | { kind: 'assigned'; partitions: readonly { topic: string; partition: number }[] }
+  /** A batch reached the handler: it starts at firstOffset, and the partition's next offset to be written is highWatermark. */
+  | { kind: 'fetched'; topic: string; partition: number; firstOffset: string; highWatermark: string }
+  /** The group committed offset (the next message to handle) after the handler stored what came before it. */
+  | { kind: 'committed'; topic: string; partition: number; offset: string }
+  /** The handler threw: nothing was committed and the batch will be delivered again. */
+  | { kind: 'failed'; topic: string; partition: number; error: string };
+
+export type ConsumerProgressListener = (event: ConsumerProgressEvent) => void;
+
 export interface EventConsumer {
-  run(handler: BatchHandler): Promise<void>;
+  /** onProgress, when given, hears every assignment, batch, commit and handler failure. */
+  run(handler: BatchHandler, onProgress?: ConsumerProgressListener): Promise<void>;
   stop(): Promise<void>;
   /** Why the consumer stopped for good (a crash it will not restart from), or undefined while it runs. */
   failure(): string | undefined;

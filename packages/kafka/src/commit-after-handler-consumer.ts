@@ -1,5 +1,16 @@
 import type { Consumer, ConsumerRunConfig, IHeaders } from 'kafkajs';
-import { backoffDelay, defaultBackoff, errorMessage, type BackoffOptions, type BatchHandler, type BatchProgress, type ConsumedMessage, type EventConsumer, type Logger } from '@sluice/core';
+import {
+  backoffDelay,
+  defaultBackoff,
+  errorMessage,
+  type BackoffOptions,
+  type BatchHandler,
+  type BatchProgress,
+  type ConsumedMessage,
+  type ConsumerProgressListener,
+  type EventConsumer,
+  type Logger,
+} from '@sluice/core';
 
 /**
  * A handler that throws means "not stored: deliver this batch again". kafkajs restarts a crashed
@@ -19,6 +30,8 @@ class RedeliverBatchError extends Error {
 export interface RunnableConsumer {
   /** kafkajs's CRASH event: `restart` says whether kafkajs restarts the consumer itself. */
   onCrash(listener: (crash: { error: Error; groupId: string; restart: boolean }) => void): void;
+  /** kafkajs's GROUP_JOIN event: the partitions of each topic this member owns from now on. */
+  onGroupJoin(listener: (assignment: Record<string, number[]>) => void): void;
   connect(): Promise<void>;
   run(config: ConsumerRunConfig): Promise<void>;
   commitOffsets: Consumer['commitOffsets'];
@@ -29,6 +42,7 @@ export interface RunnableConsumer {
 export function runnable(consumer: Consumer): RunnableConsumer {
   return {
     onCrash: (listener) => void consumer.on(consumer.events.CRASH, ({ payload }) => listener(payload)),
+    onGroupJoin: (listener) => void consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => listener(payload.memberAssignment)),
     connect: () => consumer.connect(),
     run: (config) => consumer.run(config),
     commitOffsets: (offsets) => consumer.commitOffsets(offsets),
@@ -50,6 +64,7 @@ export class CommitAfterHandlerConsumer implements EventConsumer {
   private runConfig: ConsumerRunConfig | undefined;
   private stopping = false;
   private restarting = false;
+  private onProgress: ConsumerProgressListener = () => undefined;
 
   constructor(
     private readonly consumer: RunnableConsumer,
@@ -62,6 +77,9 @@ export class CommitAfterHandlerConsumer implements EventConsumer {
       logger.warn('the Kafka consumer stopped on an error kafkajs does not retry; restarting it', { error: crash.error.message, groupId: crash.groupId });
       void this.restart();
     });
+    consumer.onGroupJoin((assignment) =>
+      this.onProgress({ kind: 'assigned', partitions: Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition }))) }),
+    );
   }
 
   failure(): string | undefined {
@@ -92,38 +110,45 @@ export class CommitAfterHandlerConsumer implements EventConsumer {
     }
   }
 
-  async run(handler: BatchHandler): Promise<void> {
+  async run(handler: BatchHandler, onProgress?: ConsumerProgressListener): Promise<void> {
+    if (onProgress) this.onProgress = onProgress;
     this.runConfig = {
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: async (payload) => {
         const { batch } = payload;
-        if (batch.messages.length === 0) return;
+        const { topic, partition } = batch;
+        const first = batch.messages[0];
+        if (first === undefined) return;
         const messages: ConsumedMessage[] = batch.messages.map((m) => ({
-          topic: batch.topic,
-          partition: batch.partition,
+          topic,
+          partition,
           offset: m.offset,
           key: m.key,
           value: m.value,
           headers: stringHeaders(m.headers),
           timestamp: Number(m.timestamp),
         }));
+        this.onProgress({ kind: 'fetched', topic, partition, firstOffset: first.offset, highWatermark: batch.highWatermark });
         let progress: BatchProgress | void;
         try {
           progress = await handler({
-            topic: batch.topic,
-            partition: batch.partition,
+            topic,
+            partition,
             messages,
             heartbeat: () => payload.heartbeat(),
             isStale: () => payload.isStale() || !payload.isRunning(),
           });
         } catch (error) {
-          throw new RedeliverBatchError(batch.topic, batch.partition, error);
+          this.onProgress({ kind: 'failed', topic, partition, error: errorMessage(error) });
+          throw new RedeliverBatchError(topic, partition, error);
         }
         // Messages after handledThrough stay unresolved, so kafkajs fetches them again.
         const last = progress ? progress.handledThrough : batch.lastOffset();
         payload.resolveOffset(last);
-        await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+        const next = (BigInt(last) + 1n).toString();
+        await this.consumer.commitOffsets([{ topic, partition, offset: next }]);
+        this.onProgress({ kind: 'committed', topic, partition, offset: next });
       },
     };
     await this.consumer.run(this.runConfig);

@@ -4,6 +4,7 @@ import { silentLogger } from '@sluice/core';
 import { createAdminApp, type AdminDeps } from './admin-app';
 import { createBatchHandler } from './batch-handler';
 import { createWorkerMetrics } from './metrics';
+import { createPartitionProgress, type StalledPartition } from './partition-progress';
 
 let server: Server | undefined;
 
@@ -11,6 +12,7 @@ async function start(overrides: Partial<AdminDeps> = {}): Promise<string> {
   const deps: AdminDeps = {
     clickhouse: { ping: async () => true, readOnlyQuery: async () => '{"n":1}\n' },
     consumerFailure: () => undefined,
+    stalledPartitions: () => [],
     metrics: createWorkerMetrics().registry,
     logger: silentLogger,
     ...overrides,
@@ -38,6 +40,43 @@ test('unhealthy once the consumer stopped for good, so a supervisor restarts the
 test('unhealthy while ClickHouse does not answer', async () => {
   const response = await fetch(`${await start({ clickhouse: { ping: async () => false, readOnlyQuery: async () => '' } })}/healthz`);
   expect([response.status, await response.json()]).toEqual([503, { status: 'clickhouse unavailable' }]);
+});
+
+describe('a stalled partition', () => {
+  const stalled: StalledPartition = { topic: 'events', partition: 5, committed_offset: '1234', lag: 17, stalled_seconds: 75, last_error: 'ClickHouse refused the block' };
+
+  test('makes the worker unhealthy, naming the partition, its offset and the last error', async () => {
+    const response = await fetch(`${await start({ stalledPartitions: () => [stalled] })}/healthz`);
+    expect([response.status, await response.json()]).toEqual([503, { status: 'stalled', partitions: [stalled] }]);
+  });
+
+  test('is named even while ClickHouse does not answer, with that as the likely cause', async () => {
+    const response = await fetch(`${await start({ stalledPartitions: () => [stalled], clickhouse: { ping: async () => false, readOnlyQuery: async () => '' } })}/healthz`);
+    expect([response.status, await response.json()]).toEqual([503, { status: 'stalled', partitions: [stalled], clickhouse: 'unavailable' }]);
+  });
+
+  test('comes after a consumer that stopped for good, which no partition can recover from', async () => {
+    const response = await fetch(`${await start({ stalledPartitions: () => [stalled], consumerFailure: () => 'The group is rebalancing' })}/healthz`);
+    expect([response.status, await response.json()]).toEqual([503, { status: 'not consuming', reason: 'The group is rebalancing' }]);
+  });
+
+  test('shows as sluice_worker_partition_stalled 1, back to 0 once its offset moves, and gone once revoked', async () => {
+    let clock = 0;
+    const progress = createPartitionProgress({ stallMs: 3_000, now: () => clock });
+    const metrics = createWorkerMetrics(() => progress.partitions());
+    const url = await start({ metrics: metrics.registry, stalledPartitions: () => progress.stalled() });
+    const scrape = async (): Promise<string[]> => (await (await fetch(`${url}/metrics`)).text()).split('\n').filter((line) => line.startsWith('sluice_worker_partition_stalled{'));
+    progress.record({ kind: 'assigned', partitions: [4, 5].map((partition) => ({ topic: 'events', partition })) });
+    progress.record({ kind: 'fetched', topic: 'events', partition: 5, firstOffset: '1234', highWatermark: '1251' });
+    clock += 3_000;
+    expect(await scrape()).toEqual(['sluice_worker_partition_stalled{topic="events",partition="4"} 0', 'sluice_worker_partition_stalled{topic="events",partition="5"} 1']);
+    expect((await fetch(`${url}/healthz`)).status).toBe(503);
+    progress.record({ kind: 'committed', topic: 'events', partition: 5, offset: '1251' });
+    expect(await scrape()).toEqual(['sluice_worker_partition_stalled{topic="events",partition="4"} 0', 'sluice_worker_partition_stalled{topic="events",partition="5"} 0']);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    progress.record({ kind: 'assigned', partitions: [{ topic: 'events', partition: 4 }] });
+    expect(await scrape()).toEqual(['sluice_worker_partition_stalled{topic="events",partition="4"} 0']);
+  });
 });
 
 test('POST /sql answers JSONEachRow, and names what is wrong otherwise', async () => {

@@ -2,12 +2,15 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { SluiceError, type Logger } from '@sluice/core';
 import { classifyQueryError, type ClickHouse } from '@sluice/clickhouse';
 import type { Registry } from 'prom-client';
+import type { StalledPartition } from './partition-progress';
 import { parseReplayRequest, type ReplayRequest, type ReplaySummary } from './replay';
 
 export interface AdminDeps {
   clickhouse: Pick<ClickHouse, 'readOnlyQuery' | 'ping'>;
   /** Why consuming stopped for good, or undefined while the worker consumes. */
   consumerFailure: () => string | undefined;
+  /** The partitions this worker owns whose messages wait while their committed offset has not moved for the stall time. */
+  stalledPartitions: () => readonly StalledPartition[];
   /** Runs POST /replay; absent where replay is not offered. */
   replay?: (request: ReplayRequest) => Promise<ReplaySummary>;
   /** Served at GET /metrics. */
@@ -26,6 +29,9 @@ export function createAdminApp(deps: AdminDeps): Express {
     const consumerFailure = deps.consumerFailure();
     if (consumerFailure !== undefined) return void res.status(503).json({ status: 'not consuming', reason: consumerFailure });
     const up = await deps.clickhouse.ping().catch(() => false);
+    // A stalled partition means events are acknowledged and not stored: named first, with ClickHouse's state as a likely cause.
+    const stalled = deps.stalledPartitions();
+    if (stalled.length > 0) return void res.status(503).json({ status: 'stalled', partitions: stalled, ...(up ? {} : { clickhouse: 'unavailable' }) });
     res.status(up ? 200 : 503).json({ status: up ? 'ok' : 'clickhouse unavailable' });
   });
   app.get('/metrics', async (_req: Request, res: Response) => {

@@ -9,6 +9,7 @@ import { createBatchHandler } from './batch-handler';
 import { createDeadLetterSink } from './dead-letters';
 import { createBlockLog } from './insert-blocks';
 import { createWorkerMetrics } from './metrics';
+import { createPartitionProgress } from './partition-progress';
 import { createReplayer } from './replay';
 import { keepEverything, parseSamplingRules, type SamplingRules } from './sampling';
 import { createStoredKeys } from './stored-keys';
@@ -34,6 +35,11 @@ const settings = {
     description: "The gateway's API key file: a message naming a dataset no key lists is a dead letter; unset, every dataset is accepted",
   } as Setting<string>,
   SAMPLING_FILE: { parse: parsers.nonEmpty, default: '', description: 'JSON file of sampling rates per dataset (docs/sampling.md); unset keeps every event' } as Setting<string>,
+  STALL_SECONDS: {
+    parse: parsers.positiveInt,
+    default: 60,
+    description: 'A partition whose messages wait while its committed offset does not move for this long is stalled: /healthz answers 503 naming it',
+  } as Setting<number>,
   PAUSE_BEFORE_COMMIT_MS: {
     parse: parsers.nonNegativeInt,
     default: 0,
@@ -70,11 +76,14 @@ async function main(): Promise<void> {
     maxWaitMs: config.BLOCK_MAX_WAIT_MS,
   });
 
-  const metrics = createWorkerMetrics();
+  const progress = createPartitionProgress({ stallMs: config.STALL_SECONDS * 1000 });
+  const metrics = createWorkerMetrics(() => progress.partitions());
   // Replay publishes rejected messages back onto the events topic, keyed as the gateway keys them.
   const replayPublisher = await bus.createPublisher({ topic: config.KAFKA_TOPIC });
   const replay = createReplayer({ clickhouse, publisher: replayPublisher });
-  const admin = createServer(createAdminApp({ clickhouse, consumerFailure: () => consumer.failure(), replay, metrics: metrics.registry, logger }));
+  const admin = createServer(
+    createAdminApp({ clickhouse, consumerFailure: () => consumer.failure(), stalledPartitions: () => progress.stalled(), replay, metrics: metrics.registry, logger }),
+  );
   await new Promise<void>((done) => admin.listen(config.ADMIN_PORT, config.ADMIN_HOST, done));
   logger.info('admin listening', { url: `http://${config.ADMIN_HOST}:${config.ADMIN_PORT}` });
   const storedKeys = createStoredKeys(clickhouse, { windowMs: config.DEDUP_WINDOW_HOURS * 3_600_000 });
@@ -90,7 +99,7 @@ async function main(): Promise<void> {
     ...(config.KEYS_FILE === '' ? {} : { datasets: openKeyFile(config.KEYS_FILE, { logger }) }),
     logger,
   });
-  await consumer.run(handle);
+  await consumer.run(handle, progress.record);
   logger.info('worker consuming', { topic: config.KAFKA_TOPIC, group: config.CONSUMER_GROUP });
 
   onShutdownSignal(logger, async () => {

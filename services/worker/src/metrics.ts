@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PartitionHealth } from './partition-progress';
 
 /** ClickHouse insert latency: 5 ms to 30 s. */
 export const insertLatencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -17,10 +18,15 @@ export interface WorkerMetrics {
   retries: Counter<'step'>;
   insertLatency: Histogram;
   batchSize: Histogram;
+  /** 1 for each partition this worker owns that is stalled, 0 for the others; read from `partitions` at each scrape. */
+  partitionStalled: Gauge<'topic' | 'partition'>;
 }
 
-/** The worker's Prometheus metrics, on a registry of their own (never prom-client's global one). */
-export function createWorkerMetrics(): WorkerMetrics {
+/**
+ * The worker's Prometheus metrics, on a registry of their own (never prom-client's global one).
+ * `partitions` are the partitions the worker owns, as its partition progress judges them.
+ */
+export function createWorkerMetrics(partitions: () => readonly PartitionHealth[] = () => []): WorkerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -52,5 +58,16 @@ export function createWorkerMetrics(): WorkerMetrics {
       registers,
     }),
     batchSize: new Histogram({ name: 'sluice_worker_batch_messages', help: 'Messages per Kafka batch handled.', buckets: batchSizeBuckets, registers }),
+    partitionStalled: new Gauge({
+      name: 'sluice_worker_partition_stalled',
+      help: '1 while messages wait on a partition this worker owns and its committed offset has not moved for STALL_SECONDS, else 0.',
+      labelNames: ['topic', 'partition'] as const,
+      registers,
+      collect() {
+        // Rebuilt at each scrape, so a partition that moved to another worker disappears from here.
+        this.reset();
+        for (const p of partitions()) this.set({ topic: p.topic, partition: String(p.partition) }, p.stalled ? 1 : 0);
+      },
+    }),
   };
 }
