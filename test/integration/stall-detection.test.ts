@@ -126,6 +126,8 @@ test('Stall detection: a partition whose offset stops with messages waiting turn
     expect(partition.lag).toBeGreaterThan(0);
     expect(partition.stalled_seconds).toBeGreaterThanOrEqual(stallSeconds);
   }
+  // The batch stuck in the handler names why it waits: its retried call to ClickHouse.
+  expect(named.map((p) => p.last_error).filter((error) => error !== null)).toContainEqual(expect.stringMatching(/^(block|dedup|insert|dead-letter): ClickHouse is unavailable/));
   const gauge = await stalledGauge();
   for (const partition of named) expect(gauge.get(partition.partition)).toBe(1);
   expect(isProcessAlive(workerPid)).toBe(true);

@@ -1,4 +1,4 @@
-import { backoffDelay, defaultBackoff, errorMessage, sleep, type BackoffOptions, type BatchHandler, type ConsumedBatch, type ConsumedMessage, type KeyStore, type Logger } from '@sluice/core';
+import { backoffDelay, defaultBackoff, errorMessage, sleep, type BackoffOptions, type BatchHandler, type ConsumedBatch, type ConsumedMessage, type ConsumerProgressListener, type KeyStore, type Logger } from '@sluice/core';
 import type { ClickHouse } from '@sluice/clickhouse';
 import { classifyQueryError, isRefusalOfRows } from '@sluice/clickhouse';
 import type { Envelope } from '@sluice/envelope';
@@ -25,6 +25,8 @@ export interface BatchHandlerDeps {
   datasets?: Pick<KeyStore, 'isKnownDataset'>;
   /** The envelope check; the envelope schema's by default. */
   validate?: (value: unknown) => StepResult<Envelope>;
+  /** Told of every failed call the handler retries, so that a partition's health can name why it waits. */
+  progress?: ConsumerProgressListener;
   /** Where outcomes are counted for Prometheus; a private set when not given. */
   metrics?: WorkerMetrics;
   logger: Logger;
@@ -100,6 +102,7 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
       } catch (error) {
         if (isFinal(error, attempt)) throw error;
         const failure = classifyQueryError(error);
+        deps.progress?.({ kind: 'failed', topic: batch.topic, partition: batch.partition, error: `${step}: ${failure.message}` });
         count(step, 'retry');
         stats.retries++;
         if (batch.isStale()) throw failure;

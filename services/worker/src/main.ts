@@ -94,6 +94,7 @@ async function main(): Promise<void> {
     blocks: createBlockLog(clickhouse),
     deadLetters,
     metrics,
+    progress: progress.record,
     pauseBeforeCommitMs: config.PAUSE_BEFORE_COMMIT_MS,
     sampling: readSamplingFile(config.SAMPLING_FILE),
     ...(config.KEYS_FILE === '' ? {} : { datasets: openKeyFile(config.KEYS_FILE, { logger }) }),
