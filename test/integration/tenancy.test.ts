@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRateLimiter } from '../../services/gateway/src/rate-limit';
 import { createKey, type Datasets } from '../../services/gateway/src/tenancy/key-admin';
-import { openKeyFile, type KeyFile } from '@sluice/core';
+import { oneTenantRule, openKeyFile, type KeyFile } from '@sluice/core';
 import { repositoryRoot } from '@sluice/kafka';
 import { buildEnvelope, createNativeProducer } from '@sluice/producer';
 import { removeTestDirectory, startInProcessPipeline, testBrokers, testLogger, waitFor, type InProcessPipeline } from '../helpers/pipeline';
@@ -215,8 +215,7 @@ describe('one dataset id, two namespaces: two tenants never share a dataset', ()
     if (exited === undefined) gateway.child.kill('SIGKILL');
     expect(exited).toEqual({ code: 1, signal: null });
     expect(gateway.output()).toContain(
-      `gateway failed to start: ${file}: keys[${boltIndex}].datasets.neuralens lists "shop", which keys[${acmeIndex}] ("acme web") holds under trieve; ` +
-        'a dataset id names one dataset, so it may be granted under one namespace only (docs/keys.md)',
+      `gateway failed to start: ${file}: keys[${boltIndex}].datasets.neuralens lists "shop", which keys[${acmeIndex}] ("acme web") holds under trieve; ${oneTenantRule}`,
     );
   });
 

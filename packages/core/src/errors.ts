@@ -5,7 +5,7 @@
  */
 export const errorCatalogue = {
   INVALID_JSON: { status: 400, retriable: false, summary: 'The body is not well-formed JSON.' },
-  INVALID_EVENT: { status: 400, retriable: false, summary: 'The body does not match the schema; the message names the field.' },
+  INVALID_EVENT: { status: 400, retriable: false, summary: 'The body does not match the schema, or holds a value no column can store (a lone surrogate, a time past 2149-06-06); the message names the field.' },
   MISSING_HEADER: { status: 400, retriable: false, summary: 'A required header (such as TR-Dataset) is absent or empty.' },
   UNAUTHORIZED: { status: 401, retriable: false, summary: 'No API key, or an API key that is not known.' },
   FORBIDDEN: { status: 403, retriable: false, summary: 'The API key is valid but may not write to this dataset.' },

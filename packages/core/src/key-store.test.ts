@@ -3,7 +3,7 @@ import { mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SluiceError } from './errors';
-import { createDevKeyStore, hashKey, keyIdOf, openKeyFile, parseKeyFile, type KeyFile, type KeyRecord } from './key-store';
+import { createDevKeyStore, hashKey, keyIdOf, oneTenantRule, openKeyFile, parseKeyFile, type KeyFile, type KeyRecord } from './key-store';
 import { createLogger, silentLogger, type Logger } from './logger';
 
 let dir: string;
@@ -445,7 +445,7 @@ describe('one namespace per dataset id', () => {
   const idC = 'c0ffee000001';
   const keyC = newKey(idC);
   const fileWith = (...keys: KeyRecord[]): string => JSON.stringify({ version: 1, keys } satisfies KeyFile);
-  const rule = 'a dataset id names one dataset, so it may be granted under one namespace only (docs/keys.md)';
+  const rule = oneTenantRule;
 
   test.each<[string, KeyRecord[], string]>([
     [
@@ -478,9 +478,13 @@ describe('one namespace per dataset id', () => {
       `keys.json: keys[2].datasets.native lists "shop", which keys[0] ("old web") holds under trieve; ${rule}`,
     ],
     [
-      'a third key whose namespace differs from one of a key holding the id under two',
-      [record(idA, keyA, { name: 'acme', datasets: { trieve: ['shop'], neuralens: ['shop'] } }), record(idB, keyB, { datasets: { trieve: ['shop'] } })],
-      `keys.json: keys[1].datasets.trieve lists "shop", which keys[0] ("acme") holds under neuralens; ${rule}`,
+      'a third key that shares the id with neither of two keys sharing it',
+      [
+        record(idA, keyA, { name: 'acme', datasets: { trieve: ['shop'] } }),
+        record(idB, keyB, { datasets: { trieve: ['shop'] } }),
+        record(idC, keyC, { datasets: { neuralens: ['shop'] } }),
+      ],
+      `keys.json: keys[2].datasets.neuralens lists "shop", which keys[0] ("acme") holds under trieve; ${rule}`,
     ],
   ])('%s is refused, naming both keys', (_what, keys, message) => {
     expectInvalidConfig(() => parseKeyFile(fileWith(...keys), 'keys.json'), message);
@@ -491,6 +495,14 @@ describe('one namespace per dataset id', () => {
     [
       'two keys holding an id under the same namespace (rotation; a server and a browser key)',
       [record(idA, keyA, { datasets: { trieve: ['shop'] }, revoked_at: '2025-02-01T00:00:00.000Z' }), record(idB, keyB, { datasets: { trieve: ['shop', '*'] } }), record(idC, keyC, { datasets: { trieve: ['*'] } })],
+    ],
+    [
+      'the replacement of a key that holds an id under two namespaces, with the same grants',
+      [record(idA, keyA, { datasets: { trieve: ['shop'], neuralens: ['shop'] }, revoked_at: '2025-02-01T00:00:00.000Z' }), record(idB, keyB, { datasets: { trieve: ['shop'], neuralens: ['shop'] } })],
+    ],
+    [
+      'keys joined into one tenant through a key that shares the id with each (a server key under two dialects, a browser key per dialect)',
+      [record(idA, keyA, { datasets: { trieve: ['shop'], neuralens: ['shop'] } }), record(idB, keyB, { datasets: { trieve: ['shop'] } }), record(idC, keyC, { datasets: { neuralens: ['shop'] } })],
     ],
     ['different ids under different namespaces', [record(idA, keyA, { datasets: { trieve: ['shop'], native: ['orders'] } }), record(idB, keyB, { datasets: { neuralens: ['shop-b'], greenflash: [] } })]],
   ])('%s is allowed', (_what, keys) => {

@@ -34,9 +34,8 @@
  *   compared exactly, so a Trieve dataset known by both its UUID and its tracking_id must be
  *   listed under both.
  * - `revoked_at` is optional; a key that has one is revoked (refused) whatever its value.
- * - A dataset id is granted under one namespace only, unless a single key holds it under several:
- *   dedup and the analytics views know a dataset by its id alone, so two keys holding `shop` under
- *   two namespaces would be two tenants sharing one dataset (see createGrantIndex).
+ * - Two tenants may not hold one dataset id under two namespaces: dedup and the analytics views
+ *   know a dataset by its id alone (see tenantCollision).
  * - Every level is checked: unknown fields, wrong types, duplicate ids and a sha256 that is not
  *   64 hex characters are refused with a message naming the path, such as
  *   `keys.json: keys[2].datasets has an unknown namespace "trieve_ctr"; known: trieve, ...`.
@@ -205,69 +204,85 @@ export function parseKeyFile(text: string, source: string): KeyFile {
   });
 
   // Revoked keys count: their datasets stay known, and the events they wrote are stored under those ids.
-  const grants = createGrantIndex();
-  keys.forEach((record, index) => {
-    for (const [namespace, datasetIds] of Object.entries(record.datasets) as [DatasetNamespace, string[]][]) {
-      for (const datasetId of datasetIds) {
-        const held = grants.conflictWith(index, namespace, datasetId);
-        if (held === undefined) continue;
-        const holder = `keys[${held.keyIndex}] (${JSON.stringify(keys[held.keyIndex]?.name)})`;
-        const clash = held.datasetId === datasetId ? `which ${holder} holds under ${held.namespace}` : `but ${holder} holds ${JSON.stringify(held.datasetId)} under ${held.namespace}`;
-        fail(`keys[${index}].datasets.${namespace} lists ${JSON.stringify(datasetId)}, ${clash}; ${oneNamespaceRule}`);
-      }
-    }
-    grants.add(index, record);
-  });
+  const collision = tenantCollision(keys);
+  if (collision !== undefined) {
+    const { first, second } = collision;
+    const holder = `keys[${first.keyIndex}] (${JSON.stringify(keys[first.keyIndex]?.name)})`;
+    const held = first.grant === second.grant ? `which ${holder} holds under ${first.namespace}` : `but ${holder} holds ${JSON.stringify(first.grant)} under ${first.namespace}`;
+    fail(`keys[${second.keyIndex}].datasets.${second.namespace} lists ${JSON.stringify(second.grant)}, ${held}; ${oneTenantRule}`);
+  }
   return { version: 1, keys };
 }
 
 /** Why two keys may not hold one dataset id under two namespaces, as every refusal ends. */
-export const oneNamespaceRule = 'a dataset id names one dataset, so it may be granted under one namespace only (docs/keys.md)';
+export const oneTenantRule =
+  'a dataset id names one dataset, so keys that hold it under different namespaces must be one tenant\'s, sharing it under some namespace too (docs/keys.md)';
 
-/** One key's grant of one dataset id (or "*") under one namespace. */
-export interface DatasetGrant {
+/** One key's grant that puts a dataset id under a namespace: the id itself, or "*". */
+export interface HeldGrant {
   /** Which key: its position in the key file. */
   keyIndex: number;
   namespace: DatasetNamespace;
-  datasetId: string;
+  grant: string;
 }
 
-export interface GrantIndex {
-  add(keyIndex: number, record: Pick<KeyRecord, 'datasets'>): void;
-  /** A grant of another key, under another namespace, that this one would share a dataset with; undefined when none. */
-  conflictWith(keyIndex: number, namespace: DatasetNamespace, datasetId: string): DatasetGrant | undefined;
+/** Two keys that would be two tenants of one dataset id: `second` holds it under another namespace than `first`. */
+export interface TenantCollision {
+  datasetId: string;
+  first: HeldGrant;
+  second: HeldGrant;
 }
 
 /**
- * The keys' grants, to find the one a grant collides with. Dedup and the analytics views tell
- * datasets apart by dataset_id alone, not by namespace: were Trieve dataset `shop` of one key and
- * Neuralens application `shop` of another both granted, one tenant's `Idempotency-Key: order-1`
- * would drop the other's event as a duplicate, and their views would mix. So two different keys
- * may not hold one id under two namespaces; `"*"` holds every id of its namespace. One key holding
- * an id under two namespaces is one tenant, whose dialects share the dataset; two keys holding it
- * under the same namespace are one tenant's keys (rotation, a server and a browser key).
+ * The first dataset id that two tenants would share, or undefined. Dedup and the analytics views
+ * tell datasets apart by dataset_id alone, not by namespace: were Trieve dataset `shop` of one key
+ * and Neuralens application `shop` of another both granted, one tenant's `Idempotency-Key: order-1`
+ * would drop the other's event as a duplicate, and their views would mix.
+ *
+ * Keys that hold an id under the same namespace are one tenant's (a key and its replacement, a
+ * server and a browser key), and so, by way of them, are all keys joined to them that way. For
+ * each id, the keys holding it (by the id itself or by `"*"`) must form one such tenant; one key
+ * holding an id under several namespaces is one tenant whose dialects share the dataset.
  */
-export function createGrantIndex(): GrantIndex {
-  const byDataset = new Map<string, DatasetGrant[]>();
-  const all: DatasetGrant[] = [];
-  return {
-    add(keyIndex, record) {
-      for (const [namespace, datasetIds] of Object.entries(record.datasets) as [DatasetNamespace, string[]][]) {
-        for (const datasetId of datasetIds) {
-          const grant = { keyIndex, namespace, datasetId };
-          all.push(grant);
-          const holders = byDataset.get(datasetId);
-          if (holders === undefined) byDataset.set(datasetId, [grant]);
-          else holders.push(grant);
-        }
+export function tenantCollision(keys: readonly Pick<KeyRecord, 'datasets'>[]): TenantCollision | undefined {
+  const holders = new Map<string, HeldGrant[]>();
+  const wildcards: HeldGrant[] = [];
+  keys.forEach((record, keyIndex) => {
+    for (const [namespace, datasetIds] of Object.entries(record.datasets) as [DatasetNamespace, string[]][]) {
+      for (const grant of datasetIds) {
+        const held = { keyIndex, namespace, grant };
+        if (grant === anyDataset) wildcards.push(held);
+        else holders.set(grant, [...(holders.get(grant) ?? []), held]);
       }
-    },
-    conflictWith(keyIndex, namespace, datasetId) {
-      const collides = (grant: DatasetGrant): boolean => grant.keyIndex !== keyIndex && grant.namespace !== namespace;
-      if (datasetId === anyDataset) return all.find(collides);
-      return byDataset.get(datasetId)?.find(collides) ?? byDataset.get(anyDataset)?.find(collides);
-    },
+    }
+  });
+  const candidates: [string, HeldGrant[]][] = [...[...holders].map(([datasetId, held]): [string, HeldGrant[]] => [datasetId, [...held, ...wildcards]]), [anyDataset, wildcards]];
+  for (const [datasetId, held] of candidates) {
+    const ordered = [...held].sort((a, b) => a.keyIndex - b.keyIndex);
+    const tenantOf = tenantsOf(ordered);
+    const [first] = ordered;
+    const second = ordered.find((h) => first !== undefined && tenantOf(h.keyIndex) !== tenantOf(first.keyIndex));
+    if (first !== undefined && second !== undefined) return { datasetId, first, second };
+  }
+  return undefined;
+}
+
+/** Joins the keys that hold a grant under the same namespace; answers each key's tenant (a representative key). */
+function tenantsOf(held: readonly HeldGrant[]): (keyIndex: number) => number {
+  const parent = new Map<number, number>();
+  const find = (key: number): number => {
+    let root = key;
+    while ((parent.get(root) ?? root) !== root) root = parent.get(root) ?? root;
+    parent.set(key, root);
+    return root;
   };
+  const firstInNamespace = new Map<DatasetNamespace, number>();
+  for (const { keyIndex, namespace } of held) {
+    const other = firstInNamespace.get(namespace);
+    if (other === undefined) firstInNamespace.set(namespace, keyIndex);
+    else parent.set(find(keyIndex), find(other));
+  }
+  return find;
 }
 
 /** Every dataset some key lists, per namespace. */

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { SluiceError, silentLogger, hashKey, openKeyFile, parseKeyFile, type KeyFile } from '@sluice/core';
+import { SluiceError, silentLogger, hashKey, oneTenantRule, openKeyFile, parseKeyFile, type KeyFile } from '@sluice/core';
 import { createKey, grantDatasets, listKeys, readKeyFileText, revokeKey, updateKeyFile, writeKeyFileAtomic, type RandomBytes } from './key-admin';
 
 const repositoryRoot = resolve(__dirname, '../../../..');
@@ -178,7 +178,7 @@ describe('revokeKey, grantDatasets, listKeys', () => {
 });
 
 describe('one namespace per dataset id', () => {
-  const rule = 'a dataset id names one dataset, so it may be granted under one namespace only (docs/keys.md)';
+  const rule = oneTenantRule;
   /** Key A ("acme web", id 101112131415) holds Trieve dataset "shop"; key B ("bolt", id 404142434445) holds Neuralens "shop-b". */
   const twoTenants = (): { contents: string; a: string; b: string } => {
     const a = createKey(undefined, { name: 'acme web', datasets: { trieve: ['shop'] } }, t0, countingRandom([0x10, 0x20]));

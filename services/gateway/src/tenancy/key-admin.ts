@@ -11,11 +11,11 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
 import {
   SluiceError,
-  createGrantIndex,
   datasetNamespaces,
   hashKey,
   keyIdPattern,
-  oneNamespaceRule,
+  oneTenantRule,
+  tenantCollision,
   parseKeyFile,
   type DatasetNamespace,
   type KeyFile,
@@ -90,24 +90,24 @@ function merged(existing: readonly string[] | undefined, added: readonly string[
 }
 
 /**
- * Refuses a grant that would put one dataset id under two namespaces for two different keys
- * (createGrantIndex says why), before anything is written. The grantee is keys[granteeIndex], or
- * the key about to be appended when that is the file's length; `grantee` names it in the message.
+ * Refuses a grant that would make two tenants of one dataset id (tenantCollision says why), before
+ * anything is written. The grantee is keys[granteeIndex], or the key about to be appended when that
+ * is the file's length; `grantee` names it in the message.
  */
 function refuseNamespaceCollision(file: KeyFile, granteeIndex: number, grantee: string, datasets: Datasets): void {
-  const grants = createGrantIndex();
-  file.keys.forEach((record, index) => grants.add(index, record));
-  for (const [namespace, datasetIds] of Object.entries(datasets) as [DatasetNamespace, string[]][]) {
-    for (const datasetId of datasetIds) {
-      const held = grants.conflictWith(granteeIndex, namespace, datasetId);
-      const holder = held === undefined ? undefined : file.keys[held.keyIndex];
-      if (held === undefined || holder === undefined) continue;
-      const state = holder.revoked_at === undefined ? '' : `, revoked at ${holder.revoked_at}`;
-      invalid(
-        `${grantee} may not be granted ${namespace} ${JSON.stringify(datasetId)}: key ${holder.id} (${JSON.stringify(holder.name)}${state}) holds ${JSON.stringify(held.datasetId)} under ${held.namespace}; ${oneNamespaceRule}. Nothing was changed.`,
-      );
-    }
-  }
+  const after = file.keys.map((record) => record.datasets);
+  const current = after[granteeIndex] ?? {};
+  const granted: Datasets = { ...current };
+  for (const [namespace, datasetIds] of Object.entries(datasets) as [DatasetNamespace, string[]][]) granted[namespace] = merged(current[namespace], datasetIds);
+  after[granteeIndex] = granted;
+  const collision = tenantCollision(after.map((keyDatasets) => ({ datasets: keyDatasets })));
+  if (collision === undefined) return;
+  const [own, other] = collision.second.keyIndex === granteeIndex ? [collision.second, collision.first] : [collision.first, collision.second];
+  const holder = file.keys[other.keyIndex];
+  const state = holder?.revoked_at === undefined ? '' : `, revoked at ${holder.revoked_at}`;
+  invalid(
+    `${grantee} may not be granted ${own.namespace} ${JSON.stringify(own.grant)}: key ${holder?.id} (${JSON.stringify(holder?.name)}${state}) holds ${JSON.stringify(other.grant)} under ${other.namespace}; ${oneTenantRule}. Nothing was changed.`,
+  );
 }
 
 function findKey(file: KeyFile, id: string, source: string): KeyRecord {
