@@ -101,19 +101,22 @@ export function valueIssues(value: unknown, maxDepth: number): ValidationIssue[]
       issues.push({ path: pointer(visit), message: `is nested deeper than ${maxDepth} levels` });
       continue;
     }
+    // Strings are checked where they are met and numbers skipped: only containers, and strings to
+    // name, take a place on the stack.
     if (Array.isArray(current)) {
-      for (let i = current.length - 1; i >= 0; i--) stack.push({ value: current[i], depth: visit.depth + 1, parent: visit, key: String(i) });
+      for (let i = current.length - 1; i >= 0; i--) {
+        const item: unknown = current[i];
+        if (typeof item === 'object' ? item !== null : typeof item === 'string' && !item.isWellFormed()) stack.push({ value: item, depth: visit.depth + 1, parent: visit, key: String(i) });
+      }
       continue;
     }
-    const keys = Object.keys(current);
-    for (let i = keys.length - 1; i >= 0; i--) {
-      const key = keys[i] as string;
-      const child: Visit = { value: (current as JsonObject)[key], depth: visit.depth + 1, parent: visit, key };
-      if (!key.isWellFormed()) issues.push({ path: pointer(child), message: `has a name that is ${notWellFormed}` });
-      else stack.push(child);
+    for (const key in current) {
+      const item: unknown = (current as JsonObject)[key];
+      if (!key.isWellFormed()) issues.push({ path: pointer({ value: item, depth: visit.depth + 1, parent: visit, key }), message: `has a name that is ${notWellFormed}` });
+      else if (typeof item === 'object' ? item !== null : typeof item === 'string' && !item.isWellFormed()) stack.push({ value: item, depth: visit.depth + 1, parent: visit, key });
     }
   }
-  return issues;
+  return issues.length > maxIssues ? issues.slice(0, maxIssues) : issues;
 }
 
 const notWellFormed = 'not well-formed Unicode: it holds a lone surrogate (\\ud800-\\udfff without its pair)';
