@@ -55,6 +55,19 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, what: stri
   }
 }
 
+/**
+ * Polls until `done` holds or the time is up, and gives back what it saw last instead of throwing,
+ * so a test can compare everything it observed at once (and show all of it when it fails).
+ */
+export async function lastSeen<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(250);
+  }
+}
+
 export async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -86,7 +99,17 @@ export interface InProcessPipeline {
 
 /** Gateway and worker in this process, wired to the real test broker and real chDB. */
 export async function startInProcessPipeline(
-  options: { brokers?: string[]; partitions?: number; topicConfig?: Record<string, string>; keyStore?: KeyStore; rateLimiter?: RateLimiter; sampling?: SamplingRules; validate?: (value: unknown) => StepResult<Envelope> } = {},
+  options: {
+    brokers?: string[];
+    partitions?: number;
+    topicConfig?: Record<string, string>;
+    keyStore?: KeyStore;
+    rateLimiter?: RateLimiter;
+    sampling?: SamplingRules;
+    validate?: (value: unknown) => StepResult<Envelope>;
+    /** The gateway's single-event body limit; 64 KiB unless a test needs the deployed 1 MiB. */
+    maxBodyBytes?: number;
+  } = {},
 ): Promise<InProcessPipeline> {
   const brokers = options.brokers ?? testBrokers();
   const topic = uniqueName('events');
@@ -100,7 +123,7 @@ export async function startInProcessPipeline(
     publisher,
     keyStore,
     logger: testLogger,
-    maxBodyBytes: 64 * 1024,
+    maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
     kafkaReadiness: () => bus.checkReachable(topic),
     ...(options.rateLimiter ? { rateLimiter: options.rateLimiter } : {}),
   });

@@ -23,6 +23,7 @@ import {
   type Row,
   type StoredFact,
 } from '../helpers/analytics-fixture';
+import { fetchRetrying } from '../helpers/http';
 import { startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 
 let pipeline: InProcessPipeline;
@@ -42,7 +43,7 @@ async function sendAll(requests: readonly HttpRequest[], concurrency: number): P
     while (next < requests.length) {
       const request = requests[next++];
       if (request === undefined) return;
-      const response = await fetch(`${pipeline.gatewayUrl}${request.path}`, { method: request.method, headers: request.headers, body: request.body });
+      const response = await fetchRetrying(`${pipeline.gatewayUrl}${request.path}`, { method: request.method, headers: request.headers, body: request.body });
       const text = await response.text();
       const refusedInBatch = request.path === '/v1/batch' && (JSON.parse(text) as { rejected: number }).rejected > 0;
       if (!response.ok || refusedInBatch) failures.push(`${request.method} ${request.path} -> ${response.status} ${text}`);

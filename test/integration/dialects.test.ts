@@ -3,6 +3,7 @@
  * event lands in ClickHouse normalised. Then the batch door, health, metrics and OpenAPI.
  */
 import { gzipSync } from 'node:zlib';
+import { fetchRetrying } from '../helpers/http';
 import { startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 import { samplePoint } from '../../services/worker/src/sampling';
 
@@ -19,7 +20,7 @@ afterAll(async () => {
 const requestId = '6f2b6a56-2f5e-4c3b-8a0f-0d6c1f2e3a4b';
 
 async function send(method: string, path: string, headers: Record<string, string>, body: unknown): Promise<Response> {
-  return fetch(`${pipeline.gatewayUrl}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return fetchRetrying(`${pipeline.gatewayUrl}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 }
 
 async function row<T>(where: string, params: Record<string, unknown>): Promise<T> {
@@ -197,7 +198,7 @@ describe('POST /v1/batch', () => {
 
   test('a gzip-compressed JSON array is accepted', async () => {
     const body = gzipSync(JSON.stringify([{ source: 'trieve_ctr', dataset_id: 'ds-gzip', event: { request_id: requestId, ctr_type: 'rag', position: 0 } }]));
-    const response = await fetch(`${pipeline.gatewayUrl}/v1/batch`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json', 'content-encoding': 'gzip' }, body });
+    const response = await fetchRetrying(`${pipeline.gatewayUrl}/v1/batch`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json', 'content-encoding': 'gzip' }, body });
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ accepted: 1, duplicates: 0, rejected: 0 });
   });

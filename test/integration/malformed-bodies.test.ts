@@ -4,6 +4,7 @@
  * crashes the gateway, gets a 5xx, or reaches Kafka.
  */
 import fc from 'fast-check';
+import { fetchRetrying } from '../helpers/http';
 import { startInProcessPipeline, type InProcessPipeline } from '../helpers/pipeline';
 
 let pipeline: InProcessPipeline;
@@ -127,7 +128,7 @@ test('10,000 malformed bodies all get a 4xx and nothing reaches Kafka', async ()
 
   // Still alive and still accepting good events.
   expect((await fetch(`${pipeline.gatewayUrl}/healthz`)).status).toBe(200);
-  const good = await fetch(`${pipeline.gatewayUrl}/api/analytics/events`, {
+  const good = await fetchRetrying(`${pipeline.gatewayUrl}/api/analytics/events`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json', authorization: pipeline.apiKey, 'tr-dataset': 'fuzz' },
     body: JSON.stringify(targets[0]?.valid),

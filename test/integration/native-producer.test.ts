@@ -4,6 +4,7 @@
  * straight onto Kafka) is stored once.
  */
 import { buildEnvelope, createNativeProducer, type NativeProducer } from '@sluice/producer';
+import { fetchRetrying } from '../helpers/http';
 import { startInProcessPipeline, testBrokers, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 
 let pipeline: InProcessPipeline;
@@ -59,7 +60,7 @@ test('one insert_id sent five ways, through three endpoints, the batch door and 
     ['POST', '/v1/batch', auth, [{ source: 'greenflash', event: { eventType: 'signup', productId: 'ds-five', value: '1', valueType: 'numeric', insertId: id } }]],
   ];
   for (const [method, path, headers, body] of sends) {
-    const response = await fetch(`${pipeline.gatewayUrl}${path}`, { method, headers, body: JSON.stringify(body) });
+    const response = await fetchRetrying(`${pipeline.gatewayUrl}${path}`, { method, headers, body: JSON.stringify(body) });
     expect(response.status).toBeLessThan(300);
   }
   await producer.send([buildEnvelope({ dataset_id: 'ds-five', event_type: 'signup', insert_id: id })]);

@@ -12,6 +12,7 @@ import { loadMigrations } from '@sluice/clickhouse';
 import { isPortOpen, repositoryRoot } from '@sluice/kafka';
 import { startService, type RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, uniqueName, waitFor } from '../helpers/pipeline';
+import { fetchRetrying } from '../helpers/http';
 import { freePort } from '../helpers/processes';
 
 const apiKey = 'sk_services_test';
@@ -73,12 +74,15 @@ function sql(query: string): string {
   });
 }
 
-function put(insertId: string): Promise<Response> {
-  return fetch(`http://127.0.0.1:${gatewayPort}/api/analytics/events`, {
+/** One Trieve view, retried after a 503 or 429 as a client would; `once` sends it once, for a test that counts a 503 as an answer. */
+function put(insertId: string, once = false): Promise<Response> {
+  const url = `http://127.0.0.1:${gatewayPort}/api/analytics/events`;
+  const init = {
     method: 'PUT',
     headers: { authorization: `Bearer ${apiKey}`, 'tr-dataset': 'ds-services', 'content-type': 'application/json', 'idempotency-key': insertId },
     body: JSON.stringify({ event_type: 'view', event_name: 'services', items: [insertId] }),
-  });
+  };
+  return once ? fetch(url, init) : fetchRetrying(url, init);
 }
 
 const storedIds = (): Set<string> =>
@@ -105,7 +109,7 @@ test('stopping the gateway drains requests in flight; every 204 is stored', asyn
   if (!gateway) throw new Error('gateway not running');
   const ids = Array.from({ length: 300 }, (_v, i) => `drain-${i}`);
   const outcomes = ids.map((id) =>
-    put(id).then(
+    put(id, true).then(
       (r) => ({ id, status: r.status }),
       () => ({ id, status: 0 }),
     ),

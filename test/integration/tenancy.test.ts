@@ -11,6 +11,7 @@ import { createKey, type Datasets } from '../../services/gateway/src/tenancy/key
 import { oneTenantRule, openKeyFile, type KeyFile } from '@sluice/core';
 import { repositoryRoot } from '@sluice/kafka';
 import { buildEnvelope, createNativeProducer } from '@sluice/producer';
+import { fetchRetrying, type RepeatableRequest } from '../helpers/http';
 import { removeTestDirectory, startInProcessPipeline, testBrokers, testLogger, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 import { freePort, spawnCaptured } from '../helpers/processes';
 
@@ -54,7 +55,7 @@ afterAll(async () => {
 
 interface Door {
   name: string;
-  request(key: string | undefined, tenant: 'a' | 'b'): [string, RequestInit];
+  request(key: string | undefined, tenant: 'a' | 'b'): [string, RepeatableRequest];
   ok: number;
   /** The dialect's error body for a refusal with this message. */
   errorShape(message: string): unknown;
@@ -120,7 +121,7 @@ const doors: Door[] = [
 
 async function call(door: Door, key: string | undefined, tenant: 'a' | 'b'): Promise<{ status: number; body: unknown }> {
   const [path, init] = door.request(key, tenant);
-  const response = await fetch(`${pipeline.gatewayUrl}${path}`, init);
+  const response = await fetchRetrying(`${pipeline.gatewayUrl}${path}`, init);
   const text = await response.text();
   return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
 }
@@ -156,7 +157,7 @@ describe.each(doors.map((d) => [d.name, d] as const))('%s', (_name, door) => {
 });
 
 test('a batch mixing own and foreign datasets stores only its own and answers 207', async () => {
-  const response = await fetch(`${pipeline.gatewayUrl}/v1/batch`, {
+  const response = await fetchRetrying(`${pipeline.gatewayUrl}/v1/batch`, {
     method: 'POST',
     headers: { authorization: `Bearer ${keys.a}`, 'content-type': 'application/json' },
     body: JSON.stringify([

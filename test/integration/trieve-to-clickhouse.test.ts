@@ -2,6 +2,7 @@
  * The walking skeleton: real HTTP requests to the gateway, through the real Kafka broker, into
  * real ClickHouse rows, read back field by field.
  */
+import { fetchRetrying } from '../helpers/http';
 import { startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 
 let pipeline: InProcessPipeline;
@@ -15,7 +16,7 @@ afterAll(async () => {
 });
 
 function put(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${pipeline.gatewayUrl}/api/analytics/events`, {
+  return fetchRetrying(`${pipeline.gatewayUrl}/api/analytics/events`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${pipeline.apiKey}`, 'tr-dataset': 'ds-skeleton', 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),

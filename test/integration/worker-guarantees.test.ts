@@ -3,9 +3,9 @@
  * chDB: Greenflash's sampleRate keeps its share, deterministically; forceSample always keeps; and an
  * insert_id is stored once across sends and a worker restart.
  */
-import { sleep } from '@sluice/core';
 import { createKafkaBus } from '@sluice/kafka';
 import { buildEnvelope, createNativeProducer } from '@sluice/producer';
+import { fetchRetrying } from '../helpers/http';
 import { startInProcessPipeline, testBrokers, testLogger, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 
 let pipeline: InProcessPipeline;
@@ -18,27 +18,20 @@ afterAll(async () => {
   await pipeline.stop();
 });
 
-/** Sends NDJSON batches of at most 10,000 events, waiting out 429s as Retry-After says. */
+/** Sends NDJSON batches of at most 10,000 events, waiting out 429s and 503s as Retry-After says. */
 async function sendThroughBatchDoor(events: readonly object[]): Promise<void> {
   for (let start = 0; start < events.length; start += 10_000) {
     const body = events
       .slice(start, start + 10_000)
       .map((event) => JSON.stringify({ source: 'greenflash', event }))
       .join('\n');
-    for (;;) {
-      const response = await fetch(`${pipeline.gatewayUrl}/v1/batch`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${pipeline.apiKey}`, 'content-type': 'application/x-ndjson' },
-        body,
-      });
-      if (response.status === 429) {
-        await sleep(1000 * Number(response.headers.get('retry-after') ?? '1'));
-        continue;
-      }
-      const reply = (await response.json()) as { rejected?: number; message?: string };
-      expect([response.status, reply.rejected, reply.message]).toEqual([200, 0, undefined]);
-      break;
-    }
+    const response = await fetchRetrying(`${pipeline.gatewayUrl}/v1/batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${pipeline.apiKey}`, 'content-type': 'application/x-ndjson' },
+      body,
+    });
+    const reply = (await response.json()) as { rejected?: number; message?: string };
+    expect([response.status, reply.rejected, reply.message]).toEqual([200, 0, undefined]);
   }
 }
 
