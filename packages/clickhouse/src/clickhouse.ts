@@ -85,6 +85,8 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
       await client.command({ query: `USE ${db}` });
       for (const [name, value] of Object.entries(sessionSettings)) await client.command({ query: `SET ${name} = '${String(value)}'` });
     }
+    // Limits first: once read-only, the session can change no setting, and neither can an analyst.
+    for (const [name, value] of Object.entries(analystLimits)) await reader.command({ query: `SET ${name} = ${value}` });
     await reader.command({ query: 'SET readonly = 1' });
     options.logger.info('ClickHouse is embedded (chDB)', { dataPath, database: db });
     // chDB's own insert takes the rows as bytes, parses them on its threads, and scopes the
@@ -129,6 +131,43 @@ async function openServer(options: ClickHouseOptions, url: string): Promise<Clic
     await writer.insert({ table, columns: block.columns, values: block.values, format: 'JSONCompactEachRow', clickhouse_settings: blockSettings(token) });
   };
   return wrap('server', options.database, { writer, reader: writer, blockWriter: writer }, { readonly: '2' }, insertBlock);
+}
+
+/**
+ * What one analyst query may take on the embedded read-only session: a bound on time, memory and
+ * result size, so that a heavy or abandoned query cannot take the worker's memory or the session
+ * for long. Set before `readonly = 1`, which then forbids changing them.
+ */
+export const analystLimits = {
+  max_execution_time: 60,
+  max_memory_usage: 4 * 1024 ** 3,
+  max_result_rows: 10_000_000,
+  max_result_bytes: 1024 ** 3,
+} as const;
+
+/**
+ * Why an analyst's statement may not run on the embedded read-only session, from ClickHouse's own
+ * parser (formatQuerySingleLine), or undefined. chDB is clickhouse-local, which lets even a
+ * read-only session write files with INTO OUTFILE, and the session is shared, so a USE would
+ * change the database of every later analyst; ClickHouse's HTTP interface refuses both, and one
+ * request holds one statement there too.
+ */
+async function analystStatementProblem(reader: ClickHouseClient, sql: string): Promise<string | undefined> {
+  let formatted: string;
+  try {
+    const result = await reader.query({ query: 'SELECT formatQuerySingleLine({statement:String}) AS statement', query_params: { statement: sql }, format: 'JSONEachRow' });
+    const [row] = await result.json<{ statement: string }>();
+    formatted = row?.statement ?? '';
+  } catch (error) {
+    const message = errorMessage(error);
+    // A syntax error is reported by running the statement, as ClickHouse words it; only several statements are ours to refuse.
+    return /Multi-statements are not allowed/.test(message) ? 'Send one statement per request (several statements separated by ";" are not allowed)' : undefined;
+  }
+  // The formatter writes keywords in capitals and string literals quoted, so a capitalised
+  // "INTO OUTFILE" in a literal is refused too: an inconvenience, never a way around the check.
+  if (/ INTO OUTFILE /.test(formatted)) return 'INTO OUTFILE is not allowed: it would write a file on the worker\'s machine; read the result from the answer instead';
+  if (/^USE /.test(formatted)) return `USE is not allowed: the read-only session is shared, so it would change the database for every later analyst; name tables as database.table instead`;
+  return undefined;
 }
 
 interface Connections {
@@ -213,6 +252,8 @@ function wrap(mode: ClickHouse['mode'], database: string, { writer, reader, bloc
     },
     async readOnlyQuery(sql) {
       return onReader(async () => {
+        const problem = mode === 'embedded' ? await analystStatementProblem(reader, sql) : undefined;
+        if (problem !== undefined) throw new SluiceError('SQL_REJECTED', problem);
         const result = await reader.query({ query: sql, format: 'JSONEachRow', clickhouse_settings: readerSettings });
         return result.text();
       });
