@@ -1,5 +1,5 @@
 import { createServer, request, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { silentLogger, type OutgoingMessage } from '@sluice/core';
 import { createAdminApp, type AdminDeps } from './admin-app';
 import { createBatchHandler } from './batch-handler';
@@ -245,6 +245,16 @@ describe("the admin listener's refusals", () => {
       expect(replay).not.toHaveBeenCalled();
     });
 
+    test('a charset or Content-Encoding the listener cannot read gets 415 UNSUPPORTED_MEDIA_TYPE', async () => {
+      const replay = jest.fn(async () => summary);
+      const url = await start({ replay, adminToken });
+      const charset = await send(url, '/replay', { headers: { ...withToken, 'content-type': 'application/json; charset=no-such-charset' }, body: replayAll });
+      expect([charset.status, (charset.body as { code: string }).code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+      const encoding = await send(url, '/sql', { headers: { 'content-type': 'text/plain', 'content-encoding': 'no-such-encoding' }, body: 'SELECT 1' });
+      expect([encoding.status, (encoding.body as { code: string }).code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+      expect(replay).not.toHaveBeenCalled();
+    });
+
     test('an empty body is refused (400 INVALID_REQUEST), never read as "replay everything"', async () => {
       const replay = jest.fn(async () => summary);
       const url = await start({ replay, adminToken });
@@ -312,6 +322,16 @@ describe("the admin listener's refusals", () => {
       // The right name on another port is another origin too.
       const otherPort = await send(url, '/sql', { headers: { host: '127.0.0.1:1', 'content-type': 'text/plain' }, body: 'SELECT 1' });
       expect((otherPort.body as { code: string }).code).toBe('HOST_NOT_ALLOWED');
+      // HTTP/1.0 may leave Host out (Node refuses that only in HTTP/1.1).
+      const noHost = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.end('POST /sql HTTP/1.0\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n\r\nSELECT 1'));
+        const chunks: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        socket.on('error', reject);
+      });
+      expect(noHost).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+      expect(noHost).toContain('{"code":"HOST_NOT_ALLOWED","message":"The request has no Host header; the admin listener answers only requests naming it"}');
       expect(readOnlyQuery).not.toHaveBeenCalled();
       expect(replay).not.toHaveBeenCalled();
     });
