@@ -16,6 +16,7 @@ const settings = {
   KAFKA_PORT: { parse: parsers.port, default: 9092, description: 'Port of the local Kafka broker' } as Setting<number>,
   KAFKA_CONTROLLER_PORT: { parse: parsers.port, default: 9093, description: 'Port of the local KRaft controller' } as Setting<number>,
   DEV_API_KEY: { parse: parsers.nonEmpty, default: '', description: 'The local API key; generated once when unset' } as Setting<string>,
+  ADMIN_TOKEN: { parse: parsers.nonEmpty, default: '', description: "The worker's admin token (POST /replay); generated once when unset" } as Setting<string>,
   KEYS_FILE: { parse: parsers.nonEmpty, default: '', description: 'API key file; unset: the dev key may write to any dataset' } as Setting<string>,
   DATA_DIR: { parse: parsers.nonEmpty, default: join(repositoryRoot, '.data'), description: 'Where Kafka, chDB, logs and the dev key live' } as Setting<string>,
 };
@@ -32,6 +33,17 @@ function devApiKey(configured: string, dataDirectory: string): string {
   return key;
 }
 
+/**
+ * ADMIN_TOKEN when set; otherwise one generated once and kept in <data>/admin-token (readable by
+ * its owner only), where `npm run replay` finds it.
+ */
+function adminToken(configured: string, dataDirectory: string): string {
+  const file = join(dataDirectory, 'admin-token');
+  const token = configured !== '' ? configured : existsSync(file) ? readFileSync(file, 'utf8').trim() : `sa_${randomBytes(24).toString('hex')}`;
+  writeFileSync(file, token + '\n', { mode: 0o600 });
+  return token;
+}
+
 async function main(): Promise<void> {
   const config = readSettings(settings, process.env);
   const dataDirectory = resolve(config.DATA_DIR);
@@ -39,6 +51,7 @@ async function main(): Promise<void> {
   mkdirSync(logDirectory, { recursive: true });
   const logger = createLogger({ bindings: { service: 'start' } });
   const apiKey = devApiKey(config.DEV_API_KEY, dataDirectory);
+  const token = adminToken(config.ADMIN_TOKEN, dataDirectory);
 
   const broker = await startLocalBroker({
     dataDirectory: join(dataDirectory, 'kafka'),
@@ -65,7 +78,7 @@ async function main(): Promise<void> {
       await startService({
         name: 'worker',
         entry: 'services/worker/src/main.ts',
-        env: { ...shared, ADMIN_PORT: String(config.ADMIN_PORT), CHDB_PATH: join(dataDirectory, 'chdb') },
+        env: { ...shared, ADMIN_PORT: String(config.ADMIN_PORT), ADMIN_TOKEN: token, CHDB_PATH: join(dataDirectory, 'chdb') },
         healthUrl: `http://127.0.0.1:${config.ADMIN_PORT}/healthz`,
         logDirectory,
         onUnexpectedExit: () => void stopAll().then(() => process.exit(1)),
@@ -109,6 +122,10 @@ ${
     (or POST the SQL to http://127.0.0.1:${config.ADMIN_PORT}/sql; answers are JSONEachRow)
     Analyst views: ctr_daily, ctr_by_query, ctr_by_position, search_conversion_daily,
     item_ctr_by_position, conversion_daily, outcomes_daily (docs/analysts.md)
+
+  Admin token      ${token}   (kept in ${join(dataDirectory, 'admin-token')})
+    POST /replay on http://127.0.0.1:${config.ADMIN_PORT} needs it as Authorization: Bearer <token>;
+    npm run replay sends it for you
 
   Logs in ${logDirectory} (warnings and errors are shown here). Ctrl-C stops everything.
 `);

@@ -16,6 +16,7 @@ import { fetchRetrying } from '../helpers/http';
 import { freePort } from '../helpers/processes';
 
 const apiKey = 'sk_services_test';
+const adminToken = 'sa_services_test_admin_token';
 let chdbPath: string;
 let logDirectory: string;
 let env: Record<string, string>;
@@ -37,6 +38,7 @@ beforeAll(async () => {
     ADMIN_PORT: String(adminPort),
     GATEWAY_PORT: String(gatewayPort),
     DEV_API_KEY: apiKey,
+    ADMIN_TOKEN: adminToken,
     LOG_LEVEL: 'warn',
   };
 });
@@ -150,4 +152,30 @@ test('the admin endpoint refuses writes and empty queries with clear errors', as
   const unknown = await fetch(`http://127.0.0.1:${adminPort}/sql`, { method: 'POST', body: 'SELECT * FROM no_such_table' });
   expect(unknown.status).toBe(400);
   expect(((await unknown.json()) as { message: string }).message).toContain('no_such_table');
+});
+
+/** `npm run replay` against the worker process, with `token` as ADMIN_TOKEN (and no token file to fall back on). */
+function replay(token: string, ...args: string[]): { status: number; output: string } {
+  try {
+    const output = execFileSync(process.execPath, [join(repositoryRoot, 'scripts', 'replay.mjs'), ...args], {
+      env: { ...process.env, ADMIN_PORT: String(adminPort), ADMIN_TOKEN: token, DATA_DIR: logDirectory },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return { status: 0, output };
+  } catch (error) {
+    const failed = error as { status: number; stdout: string; stderr: string };
+    return { status: failed.status, output: failed.stdout + failed.stderr };
+  }
+}
+
+test('the worker process takes ADMIN_TOKEN: npm run replay works with it and is refused without it', async () => {
+  expect(replay(adminToken, '--dry-run')).toEqual({ status: 0, output: expect.stringMatching(/^examined \d+ rejected messages; would publish \d+; \d+ still rejected\n/) as unknown });
+  expect(replay('sa_not_the_workers_token')).toEqual({ status: 1, output: "error 401: The admin token sent for POST /replay is not the worker's ADMIN_TOKEN\n" });
+  expect(replay('')).toEqual({ status: 2, output: `No admin token: set ADMIN_TOKEN to the worker's, or run \`npm start\`, which keeps one in ${join(logDirectory, 'admin-token')}\n` });
+});
+
+test('the worker process refuses a cross-site form POST to /sql', async () => {
+  const response = await fetch(`http://127.0.0.1:${adminPort}/sql`, { method: 'POST', headers: { 'content-type': 'text/plain', origin: 'https://evil.example' }, body: 'SELECT 1' });
+  expect([response.status, ((await response.json()) as { code: string }).code]).toEqual([403, 'CROSS_ORIGIN']);
 });

@@ -61,12 +61,25 @@ function environmentOf(serviceLines: readonly string[]): Map<string, string> {
   return env;
 }
 
+/** A service's published ports as Compose 1.29 prints them (`- 127.0.0.1:8091:8091/tcp`), without the protocol. */
+function publishedPorts(serviceLines: readonly string[]): string[] {
+  const start = serviceLines.findIndex((line) => line.trim() === 'ports:');
+  if (start === -1) return [];
+  const items: string[] = [];
+  for (const line of serviceLines.slice(start + 1)) {
+    const item = /^\s*- (.*)$/.exec(line)?.[1];
+    if (item === undefined) break;
+    items.push(item.replace(/^(["'])(.*)\1$/, '$2').replace(/\/tcp$/, ''));
+  }
+  return items;
+}
+
 describe('docker-compose.yml', () => {
   let result: SpawnSyncReturns<string>;
   let services: Map<string, string[]>;
 
   beforeAll(() => {
-    result = compose({ ...process.env, DEV_API_KEY: 'docker-compose-test-key' });
+    result = compose({ ...process.env, DEV_API_KEY: 'docker-compose-test-key', ADMIN_TOKEN: 'docker-compose-test-admin-token' });
     services = children(topLevel(result.stdout, 'services'), 2);
   });
 
@@ -101,10 +114,27 @@ describe('docker-compose.yml', () => {
   });
 
   it('refuses to start the gateway without DEV_API_KEY', () => {
-    const env: NodeJS.ProcessEnv = { ...process.env };
+    const env: NodeJS.ProcessEnv = { ...process.env, ADMIN_TOKEN: 'docker-compose-test-admin-token' };
     delete env.DEV_API_KEY;
     const missing = compose(env);
     expect(missing.status).not.toBe(0);
     expect(missing.stderr).toContain('DEV_API_KEY');
+  });
+
+  it("gives the worker's admin listener the ADMIN_TOKEN, and refuses to start without one", () => {
+    expect(environmentOf(service('worker')).get('ADMIN_TOKEN')).toBe('docker-compose-test-admin-token');
+    const env: NodeJS.ProcessEnv = { ...process.env, DEV_API_KEY: 'docker-compose-test-key' };
+    delete env.ADMIN_TOKEN;
+    const missing = compose(env);
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toContain('set ADMIN_TOKEN');
+    // An empty token counts as none.
+    const empty = compose({ ...env, ADMIN_TOKEN: '' });
+    expect([empty.status === 0, empty.stderr]).toEqual([false, expect.stringContaining('set ADMIN_TOKEN')]);
+  });
+
+  it("publishes the worker's admin listener and ClickHouse on loopback only", () => {
+    expect(publishedPorts(service('worker'))).toEqual(['127.0.0.1:8091:8091']);
+    expect(publishedPorts(service('clickhouse'))).toEqual(['127.0.0.1:8123:8123']);
   });
 });

@@ -1,10 +1,11 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { silentLogger } from '@sluice/core';
+import { createServer, request, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { silentLogger, type OutgoingMessage } from '@sluice/core';
 import { createAdminApp, type AdminDeps } from './admin-app';
 import { createBatchHandler } from './batch-handler';
 import { createWorkerMetrics } from './metrics';
 import { createPartitionProgress, type StalledPartition } from './partition-progress';
+import { createReplayer } from './replay';
 
 let server: Server | undefined;
 
@@ -122,15 +123,18 @@ test('GET /metrics counts outcomes per step, as the batch handler reports them',
   expect(text).toContain('sluice_worker_batch_messages_count 1');
 });
 
+const adminToken = 'admin-token-for-tests';
+const withToken = { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` };
+
 describe('POST /replay', () => {
   const summary = { examined: 2, published: 1, stillRejected: [], dryRun: false };
 
   test('passes the checked request to the replayer and answers its summary', async () => {
     const replay = jest.fn(async () => summary);
-    const url = await start({ replay });
+    const url = await start({ replay, adminToken });
     const response = await fetch(`${url}/replay`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: withToken,
       body: JSON.stringify({ dataset_id: 'ds', since: '2024-05-14T00:00:00Z', limit: 5, dry_run: true }),
     });
     expect([response.status, await response.json()]).toEqual([200, summary]);
@@ -145,16 +149,292 @@ describe('POST /replay', () => {
     [{ dataset_id: '' }, 'dataset_id must be a non-empty string, got ""', '/dataset_id'],
   ])('%j gets 400 INVALID_REQUEST naming the field', async (body, message, field) => {
     const replay = jest.fn(async () => summary);
-    const response = await fetch(`${await start({ replay })}/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${await start({ replay, adminToken })}/replay`, { method: 'POST', headers: withToken, body: JSON.stringify(body) });
     expect([response.status, await response.json()]).toEqual([400, { code: 'INVALID_REQUEST', message, field }]);
     expect(replay).not.toHaveBeenCalled();
   });
 
   test('a body that is not JSON gets 400 INVALID_JSON; an array gets INVALID_REQUEST', async () => {
-    const url = await start({ replay: async () => summary });
-    const broken = await fetch(`${url}/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"limit":' });
+    const url = await start({ replay: async () => summary, adminToken });
+    const broken = await fetch(`${url}/replay`, { method: 'POST', headers: withToken, body: '{"limit":' });
     expect([broken.status, ((await broken.json()) as { code: string }).code]).toEqual([400, 'INVALID_JSON']);
-    const array = await fetch(`${url}/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[]' });
-    expect([array.status, await array.json()]).toEqual([400, { code: 'INVALID_REQUEST', message: 'The replay request must be a JSON object' }]);
+    const array = await fetch(`${url}/replay`, { method: 'POST', headers: withToken, body: '[]' });
+    expect([array.status, await array.json()]).toEqual([400, { code: 'INVALID_REQUEST', message: 'The replay request must be a JSON object (send {} to replay every rejected message)' }]);
+  });
+});
+
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: unknown;
+}
+
+/** A request through node:http, which sends any Host and Origin given, as an attacker's page can make a browser do. */
+function send(url: string, path: string, options: { method?: string; headers?: OutgoingHttpHeaders; body?: string } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const outgoing = request(`${url}${path}`, { method: options.method ?? 'POST', headers: options.headers ?? {} }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const json = (response.headers['content-type'] ?? '').startsWith('application/json');
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: json ? (JSON.parse(text) as unknown) : text });
+      });
+    });
+    outgoing.on('error', reject);
+    outgoing.end(options.body);
+  });
+}
+
+const portOf = (url: string): string => new URL(url).port;
+
+describe("the admin listener's refusals", () => {
+  const summary = { examined: 0, published: 0, stillRejected: [], dryRun: false };
+  const replayAll = JSON.stringify({});
+
+  describe('POST /replay changes state, so it needs the admin token', () => {
+    test('with no ADMIN_TOKEN set it is off (403 ADMIN_DISABLED), never open', async () => {
+      const replay = jest.fn(async () => summary);
+      const answer = await send(await start({ replay }), '/replay', { headers: withToken, body: replayAll });
+      expect([answer.status, answer.body]).toEqual([403, { code: 'ADMIN_DISABLED', message: 'POST /replay is off: set ADMIN_TOKEN on the worker to turn it on (npm start sets one)' }]);
+      expect(replay).not.toHaveBeenCalled();
+    });
+
+    test('without a token: 401 ADMIN_TOKEN_MISSING, with a Bearer challenge', async () => {
+      const replay = jest.fn(async () => summary);
+      const url = await start({ replay, adminToken });
+      for (const authorization of [undefined, '', 'Basic YWRtaW46YWRtaW4=', 'Bearer ']) {
+        const answer = await send(url, '/replay', { headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) }, body: replayAll });
+        expect([answer.status, answer.body, answer.headers['www-authenticate']]).toEqual([
+          401,
+          { code: 'ADMIN_TOKEN_MISSING', message: 'POST /replay needs the admin token: send Authorization: Bearer <ADMIN_TOKEN> (npm start keeps it in .data/admin-token)' },
+          'Bearer realm="sluice admin"',
+        ]);
+      }
+      expect(replay).not.toHaveBeenCalled();
+    });
+
+    test('with a wrong token (same length or not, or the token with a character more): 401 ADMIN_TOKEN_WRONG', async () => {
+      const replay = jest.fn(async () => summary);
+      const url = await start({ replay, adminToken });
+      for (const wrong of ['x'.repeat(adminToken.length), 'short', `${adminToken}x`, adminToken.toUpperCase()]) {
+        const answer = await send(url, '/replay', { headers: { ...withToken, authorization: `Bearer ${wrong}` }, body: replayAll });
+        expect([answer.status, answer.body]).toEqual([401, { code: 'ADMIN_TOKEN_WRONG', message: "The admin token sent for POST /replay is not the worker's ADMIN_TOKEN" }]);
+      }
+      expect(replay).not.toHaveBeenCalled();
+    });
+
+    test('with the right token, an explicit {} sent as application/json replays everything', async () => {
+      const replay = jest.fn(async () => summary);
+      const answer = await send(await start({ replay, adminToken }), '/replay', { headers: { ...withToken, authorization: `bearer ${adminToken}` }, body: replayAll });
+      expect([answer.status, answer.body]).toEqual([200, summary]);
+      expect(replay).toHaveBeenCalledWith({});
+    });
+  });
+
+  describe('POST /replay takes only an explicit JSON object', () => {
+    test.each([
+      ['text/plain', '"text/plain"'],
+      ['application/x-www-form-urlencoded', '"application/x-www-form-urlencoded"'],
+      [undefined, 'none'],
+    ])('Content-Type %p gets 415 UNSUPPORTED_MEDIA_TYPE, even with the token', async (type, got) => {
+      const replay = jest.fn(async () => summary);
+      const headers = { authorization: withToken.authorization, ...(type === undefined ? {} : { 'content-type': type }) };
+      const answer = await send(await start({ replay, adminToken }), '/replay', { headers, body: replayAll });
+      expect([answer.status, answer.body]).toEqual([415, { code: 'UNSUPPORTED_MEDIA_TYPE', message: `POST /replay takes Content-Type: application/json, got ${got}` }]);
+      expect(replay).not.toHaveBeenCalled();
+    });
+
+    test('a charset or Content-Encoding the listener cannot read gets 415 UNSUPPORTED_MEDIA_TYPE', async () => {
+      const replay = jest.fn(async () => summary);
+      const url = await start({ replay, adminToken });
+      const charset = await send(url, '/replay', { headers: { ...withToken, 'content-type': 'application/json; charset=no-such-charset' }, body: replayAll });
+      expect([charset.status, (charset.body as { code: string }).code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+      const encoding = await send(url, '/sql', { headers: { 'content-type': 'text/plain', 'content-encoding': 'no-such-encoding' }, body: 'SELECT 1' });
+      expect([encoding.status, (encoding.body as { code: string }).code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+      expect(replay).not.toHaveBeenCalled();
+    });
+
+    test('an empty body is refused (400 INVALID_REQUEST), never read as "replay everything"', async () => {
+      const replay = jest.fn(async () => summary);
+      const url = await start({ replay, adminToken });
+      for (const body of [undefined, '', '  ']) {
+        const answer = await send(url, '/replay', { headers: withToken, ...(body === undefined ? {} : { body }) });
+        expect([answer.status, answer.body]).toEqual([400, { code: 'INVALID_REQUEST', message: 'The request body is empty: send a JSON object' }]);
+      }
+      const nothing = await send(url, '/replay', { headers: withToken, body: 'null' });
+      expect([nothing.status, nothing.body]).toEqual([400, { code: 'INVALID_REQUEST', message: 'The replay request must be a JSON object (send {} to replay every rejected message)' }]);
+      expect(replay).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('a web page cannot reach the admin routes through a browser', () => {
+    const formPost = { 'content-type': 'text/plain', origin: 'https://evil.example' };
+
+    test('a cross-site form POST to /sql gets 403 CROSS_ORIGIN and runs no query', async () => {
+      const readOnlyQuery = jest.fn(async () => '{"n":1}\n');
+      const url = await start({ clickhouse: { ping: async () => true, readOnlyQuery } });
+      const answer = await send(url, '/sql', { headers: formPost, body: 'SELECT * FROM events' });
+      expect([answer.status, answer.body]).toEqual([
+        403,
+        { code: 'CROSS_ORIGIN', message: 'A request from origin "https://evil.example" may not use the admin listener: only the listener\'s own origin may' },
+      ]);
+      expect(readOnlyQuery).not.toHaveBeenCalled();
+    });
+
+    test('a cross-site POST to /replay gets 403 CROSS_ORIGIN, even carrying the token and JSON', async () => {
+      const replay = jest.fn(async () => summary);
+      const url = await start({ replay, adminToken });
+      for (const headers of [formPost, { ...withToken, origin: 'https://evil.example' }, { ...withToken, origin: 'null' }]) {
+        const answer = await send(url, '/replay', { headers, body: replayAll });
+        expect([answer.status, (answer.body as { code: string }).code]).toEqual([403, 'CROSS_ORIGIN']);
+      }
+      expect(replay).not.toHaveBeenCalled();
+    });
+
+    test("the listener's own origin may post (its own page, or a proxy in front of it over https)", async () => {
+      const url = await start();
+      for (const origin of [url, `https://127.0.0.1:${portOf(url)}`]) {
+        const answer = await send(url, '/sql', { headers: { 'content-type': 'text/plain', origin }, body: 'SELECT 1' });
+        expect([origin, answer.status]).toEqual([origin, 200]);
+      }
+    });
+
+    test('a Host that is not one of the listener\'s names gets 403 HOST_NOT_ALLOWED (DNS rebinding), on /sql and /replay', async () => {
+      const readOnlyQuery = jest.fn(async () => '{"n":1}\n');
+      const replay = jest.fn(async () => summary);
+      const url = await start({ clickhouse: { ping: async () => true, readOnlyQuery }, replay, adminToken });
+      const port = portOf(url);
+      const rebound = `evil.example:${port}`;
+      const own = `127.0.0.1:${port}, localhost:${port}, [::1]:${port}`;
+      for (const [path, body, headers] of [
+        ['/sql', 'SELECT 1', { 'content-type': 'text/plain' }],
+        ['/replay', replayAll, withToken],
+      ] as const) {
+        // A rebinding page is same-origin with its own name, so its Origin matches its Host: only the Host check stops it.
+        const answer = await send(url, path, { headers: { ...headers, host: rebound, origin: `http://${rebound}` }, body });
+        expect([path, answer.status, answer.body]).toEqual([
+          path,
+          403,
+          { code: 'HOST_NOT_ALLOWED', message: `Host "${rebound}" is not a name of this admin listener (${own}); add it to ADMIN_ALLOWED_HOSTS if the worker is reached by that name` },
+        ]);
+      }
+      // The right name on another port is another origin too.
+      const otherPort = await send(url, '/sql', { headers: { host: '127.0.0.1:1', 'content-type': 'text/plain' }, body: 'SELECT 1' });
+      expect((otherPort.body as { code: string }).code).toBe('HOST_NOT_ALLOWED');
+      // HTTP/1.0 may leave Host out (Node refuses that only in HTTP/1.1).
+      const noHost = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.end('POST /sql HTTP/1.0\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n\r\nSELECT 1'));
+        const chunks: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        socket.on('error', reject);
+      });
+      expect(noHost).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+      expect(noHost).toContain('{"code":"HOST_NOT_ALLOWED","message":"The request has no Host header; the admin listener answers only requests naming it"}');
+      expect(readOnlyQuery).not.toHaveBeenCalled();
+      expect(replay).not.toHaveBeenCalled();
+    });
+
+    test('every loopback name, ADMIN_HOST on the port, and ADMIN_ALLOWED_HOSTS as written are accepted', async () => {
+      const url = await start({ listenHost: 'sluice-worker', allowedHosts: ['admin.example.com', 'Proxy.Internal:8443'] });
+      const port = portOf(url);
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`, `sluice-worker:${port}`, 'admin.example.com', 'proxy.internal:8443']) {
+        const answer = await send(url, '/sql', { headers: { host, 'content-type': 'text/plain' }, body: 'SELECT 1' });
+        expect([host, answer.status]).toEqual([host, 200]);
+      }
+      const unlisted = await send(url, '/sql', { headers: { host: `admin.example.com:${port}`, 'content-type': 'text/plain' }, body: 'SELECT 1' });
+      expect(unlisted.status).toBe(403);
+    });
+
+    test('GET /healthz and GET /metrics answer any Host, as probes call them by addresses the listener cannot know', async () => {
+      const url = await start();
+      for (const path of ['/healthz', '/metrics']) {
+        const answer = await send(url, path, { method: 'GET', headers: { host: '10.1.2.3:8091' } });
+        expect([path, answer.status]).toEqual([path, 200]);
+      }
+    });
+  });
+
+  describe('replay through the listener', () => {
+    const envelope = (insertId: string, datasetId: string): string =>
+      JSON.stringify({
+        schema_version: 1,
+        event_id: '1f0e4a52-8d1c-4b8e-9a4e-2f6f5c1d9b10',
+        insert_id: insertId,
+        dataset_id: datasetId,
+        source: 'native',
+        event_type: 'signup',
+        event_name: 'signup',
+        occurred_at: 1715644800000,
+        received_at: 1715644800123,
+      });
+    const rejected = (offset: number, value: string) => ({
+      kafka_topic: 'events',
+      kafka_partition: 0,
+      kafka_offset: String(offset),
+      kafka_key: '',
+      raw_base64: Buffer.from(value).toString('base64'),
+    });
+
+    /** A replayer over `rows`; with `firstHeld`, the first replay waits inside it until released. */
+    function replayer(rows: object[], options: { firstHeld?: { entered: () => void; released: Promise<void> }; datasets?: (datasetId: string) => boolean } = {}) {
+      const published: OutgoingMessage[] = [];
+      let calls = 0;
+      const replay = createReplayer({
+        clickhouse: {
+          queryRows: async <T>() => {
+            if (calls++ === 0 && options.firstHeld !== undefined) {
+              options.firstHeld.entered();
+              await options.firstHeld.released;
+            }
+            return rows as T[];
+          },
+          insertRows: async () => undefined,
+        },
+        publisher: { publish: async (messages) => void published.push(...messages), isConnected: () => true, close: async () => undefined },
+        ...(options.datasets === undefined ? {} : { datasets: { isKnownDataset: (_namespace: string, datasetId: string) => options.datasets?.(datasetId) === true } }),
+      });
+      return { replay, published };
+    }
+
+    test('a second replay while one runs gets 409 REPLAY_IN_PROGRESS and publishes nothing; the next one after it runs', async () => {
+      let entered = (): void => undefined;
+      let release = (): void => undefined;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const { replay, published } = replayer([rejected(1, envelope('a', 'shop'))], { firstHeld: { entered, released } });
+      const url = await start({ replay, adminToken });
+      const first = send(url, '/replay', { headers: withToken, body: replayAll });
+      await inside;
+      const second = await send(url, '/replay', { headers: withToken, body: replayAll });
+      const publishedMeanwhile = published.length;
+      // Released before any assertion, so a failing one cannot leave the first request open.
+      release();
+      expect([second.status, second.body]).toEqual([409, { code: 'REPLAY_IN_PROGRESS', message: 'A replay is already running on this worker; send the request again once it has finished' }]);
+      expect(publishedMeanwhile).toBe(0);
+      const done = await first;
+      expect([done.status, done.body]).toMatchObject([200, { examined: 1, published: 1 }]);
+      expect(published).toHaveLength(1);
+      const after = await send(url, '/replay', { headers: withToken, body: replayAll });
+      expect(after.status).toBe(200);
+    });
+
+    test('a message whose dataset no key lists stays rejected at the dataset step and is not published', async () => {
+      const { replay, published } = replayer([rejected(1, envelope('a', 'shop')), rejected(2, envelope('b', 'unlisted'))], { datasets: (datasetId) => datasetId === 'shop' });
+      const answer = await send(await start({ replay, adminToken }), '/replay', { headers: withToken, body: replayAll });
+      expect([answer.status, answer.body]).toEqual([
+        200,
+        {
+          examined: 2,
+          published: 1,
+          stillRejected: [
+            { topic: 'events', partition: 0, offset: '2', step: 'dataset', reason: 'dataset "unlisted" is not known: no key in KEYS_FILE lists it under "native" (source native)' },
+          ],
+          dryRun: false,
+        },
+      ]);
+      expect(published.map((message) => message.key)).toEqual(['shop/a']);
+    });
   });
 });

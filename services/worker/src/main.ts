@@ -24,6 +24,21 @@ const settings = {
   CHDB_PATH: { parse: parsers.nonEmpty, default: '.data/chdb', description: 'chDB data directory (embedded mode)' } as Setting<string>,
   ADMIN_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: 'Interface of the admin listener (POST /sql)' } as Setting<string>,
   ADMIN_PORT: { parse: parsers.port, default: 8091, description: 'Port of the admin listener (POST /sql)' } as Setting<number>,
+  ADMIN_TOKEN: {
+    parse: (raw) => (/^\S{16,}$/.test(raw) ? { ok: true, value: raw } : { ok: false, expected: 'a token of 16 or more characters without spaces (openssl rand -hex 32 makes one)' }),
+    default: '',
+    description: 'Bearer token of the state-changing admin routes (POST /replay); unset turns them off',
+  } as Setting<string>,
+  ADMIN_ALLOWED_HOSTS: {
+    parse: (raw) => {
+      const hosts = raw.split(',').map((host) => host.trim()).filter((host) => host !== '');
+      return hosts.length > 0 && hosts.every((host) => /^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+)(:\d{1,5})?$/.test(host))
+        ? { ok: true, value: hosts }
+        : { ok: false, expected: 'a comma-separated list of host or host:port, as clients send them in the Host header' };
+    },
+    default: [],
+    description: 'Host header values the admin listener accepts besides its own names (a proxy in front of it)',
+  } as Setting<string[]>,
   DEAD_LETTER_TOPIC: { parse: parsers.nonEmpty, default: '', description: 'Topic for messages that can never be stored; unset means <KAFKA_TOPIC>.dead-letters' } as Setting<string>,
   BLOCK_MAX_BYTES: { parse: parsers.positiveInt, default: 4 * 1024 * 1024, description: 'A block closes at this many bytes per partition' } as Setting<number>,
   BLOCK_MIN_BYTES: { parse: parsers.positiveInt, default: 64 * 1024, description: 'A block waits for this many bytes, up to BLOCK_MAX_WAIT_MS' } as Setting<number>,
@@ -80,12 +95,25 @@ async function main(): Promise<void> {
   const metrics = createWorkerMetrics(() => progress.partitions());
   // Replay publishes rejected messages back onto the events topic, keyed as the gateway keys them.
   const replayPublisher = await bus.createPublisher({ topic: config.KAFKA_TOPIC });
-  const replay = createReplayer({ clickhouse, publisher: replayPublisher });
+  // Replay checks datasets against the same key file as the batch handler.
+  const datasets = config.KEYS_FILE === '' ? undefined : openKeyFile(config.KEYS_FILE, { logger });
+  const replay = createReplayer({ clickhouse, publisher: replayPublisher, ...(datasets === undefined ? {} : { datasets }) });
   const admin = createServer(
-    createAdminApp({ clickhouse, consumerFailure: () => consumer.failure(), stalledPartitions: () => progress.stalled(), replay, metrics: metrics.registry, logger }),
+    createAdminApp({
+      clickhouse,
+      consumerFailure: () => consumer.failure(),
+      stalledPartitions: () => progress.stalled(),
+      replay,
+      metrics: metrics.registry,
+      adminToken: config.ADMIN_TOKEN,
+      listenHost: config.ADMIN_HOST,
+      allowedHosts: config.ADMIN_ALLOWED_HOSTS,
+      logger,
+    }),
   );
   await new Promise<void>((done) => admin.listen(config.ADMIN_PORT, config.ADMIN_HOST, done));
   logger.info('admin listening', { url: `http://${config.ADMIN_HOST}:${config.ADMIN_PORT}` });
+  if (config.ADMIN_TOKEN === '') logger.warn('POST /replay is off: set ADMIN_TOKEN to turn it on');
   const storedKeys = createStoredKeys(clickhouse, { windowMs: config.DEDUP_WINDOW_HOURS * 3_600_000 });
   const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse });
   const { handle } = createBatchHandler({
@@ -97,7 +125,7 @@ async function main(): Promise<void> {
     progress: progress.record,
     pauseBeforeCommitMs: config.PAUSE_BEFORE_COMMIT_MS,
     sampling: readSamplingFile(config.SAMPLING_FILE),
-    ...(config.KEYS_FILE === '' ? {} : { datasets: openKeyFile(config.KEYS_FILE, { logger }) }),
+    ...(datasets === undefined ? {} : { datasets }),
     logger,
   });
   await consumer.run(handle, progress.record);

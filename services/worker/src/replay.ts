@@ -1,6 +1,7 @@
-import { SluiceError, type ConsumedMessage, type EventPublisher } from '@sluice/core';
+import { SluiceError, type ConsumedMessage, type EventPublisher, type KeyStore } from '@sluice/core';
 import type { ClickHouse } from '@sluice/clickhouse';
 import { envelopeKey, type Envelope } from '@sluice/envelope';
+import { createCheckDatasetStep } from './steps/check-dataset';
 import { createParseMessageStep } from './steps/parse-message';
 import type { StepResult } from './steps/step-result';
 import { createValidateEnvelopeStep } from './steps/validate-envelope';
@@ -19,7 +20,7 @@ export interface ReplayRequest {
 export interface ReplaySummary {
   examined: number;
   published: number;
-  stillRejected: { topic: string; partition: number; offset: string; step: string; reason: string }[];
+  stillRejected: { topic: string; partition: number; offset: string; step: 'parse' | 'validate' | 'dataset'; reason: string }[];
   dryRun: boolean;
 }
 
@@ -34,9 +35,14 @@ interface RejectedRow {
 const defaultLimit = 10_000;
 const replayFields = ['dataset_id', 'since', 'limit', 'dry_run'];
 
-/** Checks a replay request's JSON body, naming the exact field that is wrong. */
+/**
+ * Checks a replay request's JSON body, naming the exact field that is wrong. Only an explicit
+ * object replays anything: an empty or missing body is refused, never read as "everything".
+ */
 export function parseReplayRequest(body: unknown): ReplayRequest {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SluiceError('INVALID_REQUEST', 'The replay request must be a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new SluiceError('INVALID_REQUEST', 'The replay request must be a JSON object (send {} to replay every rejected message)');
+  }
   const request = body as Record<string, unknown>;
   const unknown = Object.keys(request).filter((key) => !replayFields.includes(key));
   if (unknown.length > 0) {
@@ -62,17 +68,34 @@ export function parseReplayRequest(body: unknown): ReplayRequest {
  * Re-validates rejected messages (after a schema fix, say) and publishes the valid ones to the
  * events topic again: the exact bytes, keyed as the gateway keys them, so each keeps its insert_id
  * and deduplication still holds. Each outcome is recorded in events_replayed; a message already
- * published by an earlier replay is not examined again.
+ * published by an earlier replay is not examined again. A message must pass the worker's own
+ * checks (parse, envelope, dataset), so replay cannot carry what the worker would refuse.
+ * One replay runs at a time: two at once would both read a message as not yet published and
+ * publish it twice.
  */
 export function createReplayer(deps: {
   clickhouse: Pick<ClickHouse, 'queryRows' | 'insertRows'>;
   publisher: EventPublisher;
   /** The envelope check; the envelope schema's by default. */
   validate?: (value: unknown) => StepResult<Envelope>;
+  /** The datasets the key file knows (KEYS_FILE), as the worker checks them; every dataset when not given. */
+  datasets?: Pick<KeyStore, 'isKnownDataset'>;
 }) {
   const parse = createParseMessageStep();
   const validate = deps.validate ?? createValidateEnvelopeStep();
+  const checkDataset = deps.datasets === undefined ? undefined : createCheckDatasetStep({ datasets: deps.datasets });
+  let running = false;
   return async function replay(request: ReplayRequest): Promise<ReplaySummary> {
+    if (running) throw new SluiceError('REPLAY_IN_PROGRESS', 'A replay is already running on this worker; send the request again once it has finished');
+    running = true;
+    try {
+      return await replayOnce(request);
+    } finally {
+      running = false;
+    }
+  };
+
+  async function replayOnce(request: ReplayRequest): Promise<ReplaySummary> {
     const rows = await deps.clickhouse.queryRows<RejectedRow>(
       `SELECT kafka_topic, kafka_partition, toString(kafka_offset) AS kafka_offset, kafka_key, raw_base64
        FROM events_rejected FINAL
@@ -89,13 +112,22 @@ export function createReplayer(deps: {
     for (const row of rows) {
       const value = Buffer.from(row.raw_base64, 'base64');
       const message: ConsumedMessage = { topic: row.kafka_topic, partition: row.kafka_partition, offset: row.kafka_offset, key: null, value, headers: {}, timestamp: 0 };
+      const rejectedAt = (step: ReplaySummary['stillRejected'][number]['step'], reason: string): void => {
+        summary.stillRejected.push({ topic: row.kafka_topic, partition: row.kafka_partition, offset: row.kafka_offset, step, reason });
+      };
       const parsed = parse(message);
-      const result = parsed.kind === 'ok' ? validate(parsed.value) : parsed;
-      if (result.kind === 'ok') publish.push({ row, envelope: result.value, value });
-      else {
-        const step = parsed.kind === 'ok' ? 'validate' : 'parse';
-        summary.stillRejected.push({ topic: row.kafka_topic, partition: row.kafka_partition, offset: row.kafka_offset, step, reason: result.reason });
+      if (parsed.kind !== 'ok') {
+        rejectedAt('parse', parsed.reason);
+        continue;
       }
+      const valid = validate(parsed.value);
+      if (valid.kind !== 'ok') {
+        rejectedAt('validate', valid.reason);
+        continue;
+      }
+      const known = checkDataset === undefined ? valid : checkDataset(valid.value);
+      if (known.kind === 'ok') publish.push({ row, envelope: known.value, value });
+      else rejectedAt('dataset', known.reason);
     }
     if (summary.dryRun) return { ...summary, published: publish.length };
     if (publish.length > 0) {
@@ -114,5 +146,5 @@ export function createReplayer(deps: {
     ];
     await deps.clickhouse.insertRows('events_replayed', outcomes);
     return summary;
-  };
+  }
 }
