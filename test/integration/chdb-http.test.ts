@@ -4,6 +4,8 @@
  * the next request.
  */
 import type { AddressInfo } from 'node:net';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { createClient } from '@clickhouse/client';
 import { openClickHouse, serveChdbOverHttp, type ChdbHttpServer, type ClickHouse } from '@sluice/clickhouse';
 import { SluiceError } from '@sluice/core';
 import { chdbPathForThisProcess, testLogger, uniqueName } from '../helpers/pipeline';
@@ -88,4 +90,41 @@ test('a ClickHouse that does not answer is CLICKHOUSE_UNAVAILABLE from the start
   const closed = openClickHouse({ url: 'http://127.0.0.1:1', database: 'nowhere', logger: testLogger });
   await expect(closed).rejects.toBeInstanceOf(SluiceError);
   await expect(closed).rejects.toMatchObject({ code: 'CLICKHOUSE_UNAVAILABLE' });
+});
+
+describe('compressed request bodies', () => {
+  beforeAll(async () => {
+    await clickhouse.command('CREATE TABLE compressed (id String) ENGINE = MergeTree ORDER BY id');
+  });
+
+  test('a body in an encoding the front cannot decode is refused and nothing is stored', async () => {
+    // An lz4 frame (its magic number, then bytes), as clickhouse-connect sends an insert by default.
+    const lz4 = Buffer.concat([Buffer.from([0x04, 0x22, 0x4d, 0x18]), Buffer.from('{"id":"lz4"}\n')]);
+    const insert = `${url}/?database=${clickhouse.database}&query=${encodeURIComponent('INSERT INTO compressed FORMAT JSONEachRow')}`;
+    const refused = await fetch(insert, { method: 'POST', headers: { 'Content-Encoding': 'lz4' }, body: lz4 });
+    expect(refused.status).toBe(415);
+    expect(refused.headers.get('x-clickhouse-exception-code')).toBe('48');
+    expect(await refused.text()).toMatch(/^Code: 48\. DB::Exception: Content-Encoding "lz4" is not supported/);
+    const nativeBlocks = await fetch(`${insert}&decompress=1`, { method: 'POST', body: lz4 });
+    expect(nativeBlocks.status).toBe(415);
+    expect(await nativeBlocks.text()).toMatch(/^Code: 48\. DB::Exception: decompress=1/);
+    const corrupt = await fetch(insert, { method: 'POST', headers: { 'Content-Encoding': 'gzip' }, body: lz4 });
+    expect(corrupt.status).toBe(400);
+    expect(await clickhouse.queryRows('SELECT count() AS n FROM compressed')).toEqual([{ n: 0 }]);
+  });
+
+  test('gzip, deflate and br bodies are decoded, as from the official client', async () => {
+    const client = createClient({ url, database: clickhouse.database, compression: { request: true } });
+    try {
+      await client.insert({ table: 'compressed', values: [{ id: 'gzip-from-client' }], format: 'JSONEachRow' });
+    } finally {
+      await client.close();
+    }
+    const insert = `${url}/?database=${clickhouse.database}&query=${encodeURIComponent('INSERT INTO compressed FORMAT JSONEachRow')}`;
+    for (const [encoding, compress] of [['gzip', gzipSync], ['deflate', deflateSync], ['br', brotliCompressSync]] as const) {
+      const response = await fetch(insert, { method: 'POST', headers: { 'Content-Encoding': encoding }, body: compress(`{"id":"${encoding}"}\n`) });
+      expect(response.status).toBe(200);
+    }
+    expect(await clickhouse.queryRows('SELECT id FROM compressed ORDER BY id')).toEqual([{ id: 'br' }, { id: 'deflate' }, { id: 'gzip' }, { id: 'gzip-from-client' }]);
+  });
 });
