@@ -128,3 +128,24 @@ describe('compressed request bodies', () => {
     expect(await clickhouse.queryRows('SELECT id FROM compressed ORDER BY id')).toEqual([{ id: 'br' }, { id: 'deflate' }, { id: 'gzip' }, { id: 'gzip-from-client' }]);
   });
 });
+
+test('with enable_http_compression=1 the answer comes compressed in an encoding the client accepts', async () => {
+  const client = createClient({ url, database: clickhouse.database, compression: { response: true } });
+  try {
+    const result = await client.query({ query: 'SELECT number AS n FROM numbers(3)', format: 'JSONEachRow' });
+    expect(result.response_headers['content-encoding']).toBe('gzip');
+    expect(await result.json()).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
+  } finally {
+    await client.close();
+  }
+  const query = `${url}/?enable_http_compression=1&query=${encodeURIComponent('SELECT 42 AS n FORMAT JSONEachRow')}`;
+  for (const encoding of ['gzip', 'deflate', 'br']) {
+    // fetch undoes the encoding it was sent, so the text is only right if the header names it.
+    const response = await fetch(query, { headers: { 'Accept-Encoding': encoding } });
+    expect(response.headers.get('content-encoding')).toBe(encoding);
+    expect(await response.text()).toBe('{"n":42}\n');
+  }
+  const plain = await fetch(`${url}/?query=${encodeURIComponent('SELECT 42 AS n FORMAT JSONEachRow')}`, { headers: { 'Accept-Encoding': 'gzip' } });
+  expect(plain.headers.get('content-encoding')).toBeNull();
+  expect(await plain.text()).toBe('{"n":42}\n');
+});

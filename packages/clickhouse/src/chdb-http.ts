@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { brotliCompressSync, brotliDecompressSync, deflateSync, gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import { Session } from 'chdb';
 import { SluiceError, errorMessage } from '@sluice/core';
 
@@ -100,14 +100,16 @@ export function serveChdbOverHttp(dataPath: string): ChdbHttpServer {
     const queryId = url.searchParams.get('query_id') ?? randomUUID();
     try {
       const output = await run(parsed);
+      const encoding = url.searchParams.get('enable_http_compression') === '1' ? answerEncoding(req.headers['accept-encoding']) : undefined;
       res.writeHead(200, {
         'Content-Type': 'text/plain; charset=UTF-8',
+        ...(encoding === undefined ? {} : { 'Content-Encoding': encoding }),
         'X-ClickHouse-Query-Id': queryId,
         'X-ClickHouse-Format': parsed.format,
         'X-ClickHouse-Timezone': 'UTC',
         'X-ClickHouse-Summary': '{}',
       });
-      res.end(output);
+      res.end(encoding === undefined ? output : answerEncoders[encoding](output));
     } catch (error) {
       answerError(res, 500, errorMessage(error), queryId);
     }
@@ -166,6 +168,22 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** The answer encodings this front offers, with node:zlib, in the order it prefers them. */
+const answerEncoders = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync } as const;
+type AnswerEncoding = keyof typeof answerEncoders;
+
+/** The first encoding we offer that Accept-Encoding names (without q=0), as ClickHouse picks one. */
+function answerEncoding(acceptEncoding: string | undefined): AnswerEncoding | undefined {
+  const accepted = new Set(
+    (acceptEncoding ?? '')
+      .split(',')
+      .map((part) => part.trim().toLowerCase().split(';'))
+      .filter(([, quality]) => quality === undefined || !/^\s*q\s*=\s*0(\.0*)?\s*$/.test(quality))
+      .map(([name]) => name ?? ''),
+  );
+  return (Object.keys(answerEncoders) as AnswerEncoding[]).find((name) => accepted.has(name));
 }
 
 interface Refusal {
