@@ -74,7 +74,7 @@ test('the snippet in docs/analysts.md connects and runs a parameterised query on
 });
 
 test('query parameters, JSON and JSONEachRow come back as from a ClickHouse server', async () => {
-  const params = { n: 41, s: "it's\ta \\ test", names: ['a', "b'c"] };
+  const params = { n: 41, s: "it's\ta \\ test \\N é", names: ['a', "b'c", 'd\\e'] };
   const eachRow = await client.query({ query: 'SELECT {n:UInt32} + 1 AS next, {s:String} AS s, {names:Array(String)} AS names', query_params: params, format: 'JSONEachRow' });
   expect(eachRow.response_headers['x-clickhouse-format']).toBe('JSONEachRow');
   expect(await eachRow.json()).toEqual([{ next: 42, s: params.s, names: params.names }]);
@@ -87,6 +87,12 @@ test('query parameters, JSON and JSONEachRow come back as from a ClickHouse serv
   ]);
   expect(answer.meta?.map((column) => column.name)).toEqual(['db', 'n']);
   expect(JSON.parse(String(json.response_headers['x-clickhouse-summary']))).toMatchObject({ read_rows: '2' });
+  // A parameter is the one request's: a later query that lacks it is refused, as by a server.
+  expect(await errorCodeOf(client.query({ query: 'SELECT {s:String} AS s' }))).toBe('456');
+  const literal = await client.query({ query: "SELECT 'it''s {s:String}' AS text", format: 'JSONEachRow' });
+  expect(await literal.json()).toEqual([{ text: "it's {s:String}" }]);
+  const nullable = await client.query({ query: 'SELECT {maybe:Nullable(String)} AS maybe', query_params: { maybe: null }, format: 'JSONEachRow' });
+  expect(await nullable.json()).toEqual([{ maybe: null }]);
 });
 
 test('writes and DDL are refused with READONLY (164), and nothing changes', async () => {

@@ -143,9 +143,14 @@ function serveAnalysts(dataPath: string, access: AnalystAccess): ChdbHttpServer 
       // Nothing runs that ClickHouse's parser could not read as one statement: this session runs
       // every statement of a text, so the check must not be bypassed by a text it cannot read.
       if (unreadable !== undefined) throw unreadable;
+      // A parameter set with SET param_ stays on the session (chDB's binder, which would scope it,
+      // escapes the HTTP text a second time), so a placeholder this request does not fill is
+      // refused as a server refuses it, never filled with an earlier request's value.
+      const unfilled = placeholders(inspected.formatted).find((name) => !request.queryParams.has(name));
+      if (unfilled !== undefined) throw new Error(`Code: 456. DB::Exception: Substitution \`${unfilled}\` is not set. (UNKNOWN_QUERY_PARAMETER)`);
       const statements = [`USE ${request.database}`];
       for (const [name, value] of request.queryParams) statements.push(`SET param_${name} = ${quoted(value)}`);
-      const format = inspected.format ?? request.format;
+      const format = / FORMAT (\w+)$/.exec(inspected.formatted ?? '')?.[1] ?? request.format;
       const result = await session.queryAsync(`${statements.join('; ')}; ${request.sql}`, { format });
       return answer(result, format);
     });
@@ -319,6 +324,12 @@ function parseRequest(url: URL, body: string, defaultDatabase: string, analysts:
     else settings.set(name, value);
   }
   return { sql, database, format: url.searchParams.get('default_format') ?? 'TabSeparated', settings, queryParams, readonly };
+}
+
+/** The names of the {name:Type} placeholders in a formatted statement, its string literals left out. */
+function placeholders(formatted: string | undefined): string[] {
+  const code = (formatted ?? '').replace(/'(?:[^'\\]|\\.)*'/g, "''");
+  return [...code.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*):/g)].map((match) => match[1] ?? '');
 }
 
 /** A ClickHouse string literal: backslashes escaped, quotes doubled. */

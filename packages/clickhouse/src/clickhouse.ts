@@ -147,27 +147,28 @@ export const analystLimits = {
 
 /**
  * What ClickHouse's own parser makes of an analyst's statement on the embedded read-only session:
- * why it may not run, or the output format it names (FORMAT clause), if any. `formatSingleLine`
+ * why it may not run, or the statement as the parser formats it on one line (undefined when it
+ * cannot parse it). `formatSingleLine`
  * runs formatQuerySingleLine on the statement. chDB is clickhouse-local, which lets even a
  * read-only session write files with INTO OUTFILE, and the session is shared, so a USE would
  * change the database of every later analyst (readonly = 1 already refuses SET); ClickHouse's HTTP
  * interface refuses both, and one request holds one statement there too. The HTTP interface
  * (chdb-http.ts) and POST /sql share this check.
  */
-export async function inspectAnalystStatement(sql: string, formatSingleLine: (statement: string) => Promise<string>): Promise<{ problem: string } | { format: string | undefined }> {
+export async function inspectAnalystStatement(sql: string, formatSingleLine: (statement: string) => Promise<string>): Promise<{ problem: string } | { formatted: string | undefined }> {
   let formatted: string;
   try {
     formatted = await formatSingleLine(sql);
   } catch (error) {
     const message = errorMessage(error);
     // A syntax error is reported by running the statement, as ClickHouse words it; only several statements are ours to refuse.
-    return /Multi-statements are not allowed/.test(message) ? { problem: 'Send one statement per request (several statements separated by ";" are not allowed)' } : { format: undefined };
+    return /Multi-statements are not allowed/.test(message) ? { problem: 'Send one statement per request (several statements separated by ";" are not allowed)' } : { formatted: undefined };
   }
   // The formatter writes keywords in capitals and string literals quoted, so a capitalised
   // "INTO OUTFILE" in a literal is refused too: an inconvenience, never a way around the check.
   if (/ INTO OUTFILE /.test(formatted)) return { problem: 'INTO OUTFILE is not allowed: it would write a file on the worker\'s machine; read the result from the answer instead' };
   if (/^USE /.test(formatted)) return { problem: 'USE is not allowed: the read-only session is shared, so it would change the database for every later analyst; name tables as database.table instead' };
-  return { format: / FORMAT (\w+)$/.exec(formatted)?.[1] };
+  return { formatted };
 }
 
 /** formatQuerySingleLine through a client, for inspectAnalystStatement. */
