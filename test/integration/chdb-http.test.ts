@@ -149,3 +149,34 @@ test('with enable_http_compression=1 the answer comes compressed in an encoding 
   expect(plain.headers.get('content-encoding')).toBeNull();
   expect(await plain.text()).toBe('{"n":42}\n');
 });
+
+describe("the analysts' front (serveChdbOverHttp with analysts)", () => {
+  let analysts: ChdbHttpServer;
+  let analystsUrl: string;
+
+  beforeAll(async () => {
+    analysts = serveChdbOverHttp(chdbPathForThisProcess(), { database: clickhouse.database, password: 'secret' });
+    await new Promise<void>((resolve) => analysts.server.listen(0, '127.0.0.1', resolve));
+    analystsUrl = `http://127.0.0.1:${(analysts.server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(() => analysts.close());
+
+  test('a configured password is required of analyst and default, however it is sent', async () => {
+    const query = `${analystsUrl}/?query=${encodeURIComponent('SELECT count() AS n FROM t')}&default_format=JSONCompact`;
+    const basic = (credentials: string): Record<string, string> => ({ Authorization: `Basic ${Buffer.from(credentials).toString('base64')}` });
+    for (const headers of [{}, basic('analyst:'), basic('default:wrong'), { 'X-ClickHouse-User': 'analyst', 'X-ClickHouse-Key': 'Secret' }]) {
+      const refused = await fetch(query, { headers });
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('x-clickhouse-exception-code')).toBe('516');
+    }
+    for (const headers of [basic('analyst:secret'), basic('default:secret'), { 'X-ClickHouse-User': 'analyst', 'X-ClickHouse-Key': 'secret' }]) {
+      const answered = await fetch(query, { headers });
+      expect(answered.status).toBe(200);
+      expect(answered.headers.get('x-clickhouse-format')).toBe('JSONCompact');
+      expect(await answered.json()).toMatchObject({ meta: [{ name: 'n' }], rows: 1 });
+    }
+    const byUrl = await fetch(`${query}&user=analyst&password=secret`);
+    expect(byUrl.status).toBe(200);
+  });
+});
