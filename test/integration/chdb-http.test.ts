@@ -179,4 +179,11 @@ describe("the analysts' front (serveChdbOverHttp with analysts)", () => {
     const byUrl = await fetch(`${query}&user=analyst&password=secret`);
     expect(byUrl.status).toBe(200);
   });
+
+  test('a body past 1 MiB is refused with 413, before the query runs', async () => {
+    const padded = `SELECT 1 /* ${'x'.repeat(1024 * 1024)} */`;
+    const response = await fetch(`${analystsUrl}/?user=analyst&password=secret`, { method: 'POST', body: padded });
+    expect(response.status).toBe(413);
+    expect(await response.text()).toMatch(/^Code: \d+\. DB::Exception: The request body is larger than 1048576 bytes/);
+  });
 });
