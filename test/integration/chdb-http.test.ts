@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { createClient } from '@clickhouse/client';
-import { openClickHouse, serveChdbOverHttp, type ChdbHttpServer, type ClickHouse } from '@sluice/clickhouse';
+import { listenChdbOverHttp, openClickHouse, serveChdbOverHttp, type ChdbHttpServer, type ClickHouse } from '@sluice/clickhouse';
 import { SluiceError } from '@sluice/core';
 import { chdbPathForThisProcess, testLogger, uniqueName } from '../helpers/pipeline';
 
@@ -178,6 +178,14 @@ describe("the analysts' front (serveChdbOverHttp with analysts)", () => {
     }
     const byUrl = await fetch(`${query}&user=analyst&password=secret`);
     expect(byUrl.status).toBe(200);
+  });
+
+  test('a port already taken is a configuration error that names it', async () => {
+    const port = (analysts.server.address() as AddressInfo).port;
+    await expect(listenChdbOverHttp(chdbPathForThisProcess(), port, '127.0.0.1', { database: clickhouse.database, password: '' })).rejects.toMatchObject({
+      code: 'INVALID_CONFIG',
+      message: expect.stringContaining(`cannot listen on 127.0.0.1:${port}`) as unknown,
+    });
   });
 
   test('a body past 1 MiB is refused with 413, before the query runs', async () => {

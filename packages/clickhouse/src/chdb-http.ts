@@ -422,9 +422,14 @@ export async function listenChdbOverHttp(dataPath: string, port: number, host: s
   } catch (error) {
     throw new SluiceError('CLICKHOUSE_UNAVAILABLE', `Could not open chDB at ${dataPath}: ${errorMessage(error)}. Only one process may open a chDB data directory.`, { cause: error });
   }
-  await new Promise<void>((resolve, reject) => {
-    front.server.once('error', reject);
-    front.server.listen(port, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      front.server.once('error', reject);
+      front.server.listen(port, host, () => resolve());
+    });
+  } catch (error) {
+    await front.close();
+    throw new SluiceError('INVALID_CONFIG', `ClickHouse's HTTP interface cannot listen on ${host}:${port}: ${errorMessage(error)}. Choose another port, or 0 to turn it off.`, { cause: error });
+  }
   return front;
 }
