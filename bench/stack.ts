@@ -98,6 +98,8 @@ export async function startBenchWorker(
       CONSUMER_GROUP: `bench-${options.topic}`,
       CHDB_PATH: chdbPath,
       ADMIN_PORT: String(options.adminPort),
+      // Analysts' HTTP interface off: its default port, 8123, is one for the whole machine.
+      CLICKHOUSE_HTTP_PORT: '0',
       LOG_LEVEL: 'warn',
       ...options.env,
     },

@@ -13,6 +13,7 @@ const settings = {
   ...kafkaSettings,
   GATEWAY_PORT: { parse: parsers.port, default: 8090, description: 'Gateway HTTP port' } as Setting<number>,
   ADMIN_PORT: { parse: parsers.port, default: 8091, description: 'Worker admin port (POST /sql)' } as Setting<number>,
+  CLICKHOUSE_HTTP_PORT: { parse: parsers.port, default: 8123, description: "Worker's ClickHouse HTTP interface for analysts; 0 turns it off" } as Setting<number>,
   KAFKA_PORT: { parse: parsers.port, default: 9092, description: 'Port of the local Kafka broker' } as Setting<number>,
   KAFKA_CONTROLLER_PORT: { parse: parsers.port, default: 9093, description: 'Port of the local KRaft controller' } as Setting<number>,
   DEV_API_KEY: { parse: parsers.nonEmpty, default: '', description: 'The local API key; generated once when unset' } as Setting<string>,
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
       await startService({
         name: 'worker',
         entry: 'services/worker/src/main.ts',
-        env: { ...shared, ADMIN_PORT: String(config.ADMIN_PORT), ADMIN_TOKEN: token, CHDB_PATH: join(dataDirectory, 'chdb') },
+        env: { ...shared, ADMIN_PORT: String(config.ADMIN_PORT), ADMIN_TOKEN: token, CLICKHOUSE_HTTP_PORT: String(config.CLICKHOUSE_HTTP_PORT), CHDB_PATH: join(dataDirectory, 'chdb') },
         healthUrl: `http://127.0.0.1:${config.ADMIN_PORT}/healthz`,
         logDirectory,
         onUnexpectedExit: () => void stopAll().then(() => process.exit(1)),
@@ -120,7 +121,11 @@ ${
     npm run sql -- "SELECT event_type, count() FROM events GROUP BY event_type"
     npm run sql -- "SELECT day, request_type, searches, searches_with_click, ctr FROM ctr_daily"
     (or POST the SQL to http://127.0.0.1:${config.ADMIN_PORT}/sql; answers are JSONEachRow)
-    Analyst views: ctr_daily, ctr_by_query, ctr_by_position, search_conversion_daily,
+${
+    config.CLICKHOUSE_HTTP_PORT === 0
+      ? ''
+      : `    ClickHouse clients (@clickhouse/client, curl): http://analyst@127.0.0.1:${config.CLICKHOUSE_HTTP_PORT} (read-only, database sluice)\n`
+  }    Analyst views: ctr_daily, ctr_by_query, ctr_by_position, search_conversion_daily,
     item_ctr_by_position, conversion_daily, outcomes_daily (docs/analysts.md)
 
   Admin token      ${token}   (kept in ${join(dataDirectory, 'admin-token')})

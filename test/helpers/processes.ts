@@ -59,6 +59,8 @@ export function startWorkerProcess(options: { topic: string; groupId: string; ad
       KAFKA_TOPIC_PARTITIONS: '4',
       CONSUMER_GROUP: options.groupId,
       ADMIN_PORT: String(options.adminPort),
+      // Off unless a test asks for it: its default port, 8123, is one for the whole machine.
+      CLICKHOUSE_HTTP_PORT: '0',
       LOG_LEVEL: 'error',
       ...options.env,
     },

@@ -36,6 +36,7 @@ beforeAll(async () => {
       DATA_DIR: dataDirectory,
       GATEWAY_PORT: String(gatewayPort),
       ADMIN_PORT: String(adminPort),
+      CLICKHOUSE_HTTP_PORT: String(await freePort()),
       KAFKA_PORT: String(ports.kafka),
       KAFKA_CONTROLLER_PORT: String(ports.controller),
       DEV_API_KEY: '',

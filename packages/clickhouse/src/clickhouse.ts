@@ -45,13 +45,13 @@ export interface ClickHouse {
  * insert_deduplication_token: given as clickhouse_settings it stays, and every later insert is
  * silently dropped as a duplicate. A SETTINGS clause in the query text is scoped to that query.
  */
-const sessionSettings: ClickHouseSettings = {
+export const sessionSettings = {
   // Without this, DateTime functions follow the host's time zone in chDB.
   session_timezone: 'UTC',
   date_time_input_format: 'basic',
   // Counts as JSON numbers, the same in chDB and on a server (their defaults differ).
   output_format_json_quote_64bit_integers: 0,
-};
+} as const satisfies ClickHouseSettings;
 
 export async function openClickHouse(options: ClickHouseOptions): Promise<ClickHouse> {
   rejectUnknownKeys(options, ['url', 'username', 'password', 'database', 'dataPath', 'logger'], 'ClickHouse options');
@@ -146,28 +146,36 @@ export const analystLimits = {
 } as const;
 
 /**
- * Why an analyst's statement may not run on the embedded read-only session, from ClickHouse's own
- * parser (formatQuerySingleLine), or undefined. chDB is clickhouse-local, which lets even a
+ * What ClickHouse's own parser makes of an analyst's statement on the embedded read-only session:
+ * why it may not run, or the statement as the parser formats it on one line (undefined when it
+ * cannot parse it). `formatSingleLine`
+ * runs formatQuerySingleLine on the statement. chDB is clickhouse-local, which lets even a
  * read-only session write files with INTO OUTFILE, and the session is shared, so a USE would
- * change the database of every later analyst; ClickHouse's HTTP interface refuses both, and one
- * request holds one statement there too.
+ * change the database of every later analyst (readonly = 1 already refuses SET); ClickHouse's HTTP
+ * interface refuses both, and one request holds one statement there too. The HTTP interface
+ * (chdb-http.ts) and POST /sql share this check.
  */
-async function analystStatementProblem(reader: ClickHouseClient, sql: string): Promise<string | undefined> {
+export async function inspectAnalystStatement(sql: string, formatSingleLine: (statement: string) => Promise<string>): Promise<{ problem: string } | { formatted: string | undefined }> {
   let formatted: string;
   try {
-    const result = await reader.query({ query: 'SELECT formatQuerySingleLine({statement:String}) AS statement', query_params: { statement: sql }, format: 'JSONEachRow' });
-    const [row] = await result.json<{ statement: string }>();
-    formatted = row?.statement ?? '';
+    formatted = await formatSingleLine(sql);
   } catch (error) {
     const message = errorMessage(error);
     // A syntax error is reported by running the statement, as ClickHouse words it; only several statements are ours to refuse.
-    return /Multi-statements are not allowed/.test(message) ? 'Send one statement per request (several statements separated by ";" are not allowed)' : undefined;
+    return /Multi-statements are not allowed/.test(message) ? { problem: 'Send one statement per request (several statements separated by ";" are not allowed)' } : { formatted: undefined };
   }
   // The formatter writes keywords in capitals and string literals quoted, so a capitalised
   // "INTO OUTFILE" in a literal is refused too: an inconvenience, never a way around the check.
-  if (/ INTO OUTFILE /.test(formatted)) return 'INTO OUTFILE is not allowed: it would write a file on the worker\'s machine; read the result from the answer instead';
-  if (/^USE /.test(formatted)) return `USE is not allowed: the read-only session is shared, so it would change the database for every later analyst; name tables as database.table instead`;
-  return undefined;
+  if (/ INTO OUTFILE /.test(formatted)) return { problem: 'INTO OUTFILE is not allowed: it would write a file on the worker\'s machine; read the result from the answer instead' };
+  if (/^USE /.test(formatted)) return { problem: 'USE is not allowed: the read-only session is shared, so it would change the database for every later analyst; name tables as database.table instead' };
+  return { formatted };
+}
+
+/** formatQuerySingleLine through a client, for inspectAnalystStatement. */
+async function formatWithClient(client: ClickHouseClient, statement: string): Promise<string> {
+  const result = await client.query({ query: 'SELECT formatQuerySingleLine({statement:String}) AS statement', query_params: { statement }, format: 'JSONEachRow' });
+  const [row] = await result.json<{ statement: string }>();
+  return row?.statement ?? '';
 }
 
 interface Connections {
@@ -252,8 +260,8 @@ function wrap(mode: ClickHouse['mode'], database: string, { writer, reader, bloc
     },
     async readOnlyQuery(sql) {
       return onReader(async () => {
-        const problem = mode === 'embedded' ? await analystStatementProblem(reader, sql) : undefined;
-        if (problem !== undefined) throw new SluiceError('SQL_REJECTED', problem);
+        const inspected = mode === 'embedded' ? await inspectAnalystStatement(sql, (statement) => formatWithClient(reader, statement)) : undefined;
+        if (inspected !== undefined && 'problem' in inspected) throw new SluiceError('SQL_REJECTED', inspected.problem);
         const result = await reader.query({ query: sql, format: 'JSONEachRow', clickhouse_settings: readerSettings });
         return result.text();
       });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { SluiceError, createLogger, openKeyFile, errorMessage, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
-import { applyMigrations, openClickHouse } from '@sluice/clickhouse';
+import { applyMigrations, listenChdbOverHttp, openClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
@@ -22,6 +22,9 @@ const settings = {
   CLICKHOUSE_PASSWORD: { parse: (raw) => ({ ok: true, value: raw }), default: '', description: 'ClickHouse password (server mode)' } as Setting<string>,
   CLICKHOUSE_DATABASE: { parse: parsers.nonEmpty, default: 'sluice', description: 'ClickHouse database' } as Setting<string>,
   CHDB_PATH: { parse: parsers.nonEmpty, default: '.data/chdb', description: 'chDB data directory (embedded mode)' } as Setting<string>,
+  CLICKHOUSE_HTTP_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: "Interface of analysts' ClickHouse HTTP interface (embedded mode)" } as Setting<string>,
+  CLICKHOUSE_HTTP_PORT: { parse: parsers.port, default: 8123, description: "Port of analysts' ClickHouse HTTP interface (embedded mode); 0 turns it off" } as Setting<number>,
+  CLICKHOUSE_HTTP_PASSWORD: { parse: (raw) => ({ ok: true, value: raw }), default: '', description: "Password of analysts' ClickHouse HTTP interface; empty: none" } as Setting<string>,
   ADMIN_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: 'Interface of the admin listener (POST /sql)' } as Setting<string>,
   ADMIN_PORT: { parse: parsers.port, default: 8091, description: 'Port of the admin listener (POST /sql)' } as Setting<number>,
   ADMIN_TOKEN: {
@@ -75,6 +78,12 @@ async function main(): Promise<void> {
     logger,
   });
   await applyMigrations(clickhouse, logger);
+  // Analysts reach embedded chDB only through this process; a server has an HTTP interface of its own.
+  const analystsHttp =
+    clickhouse.mode === 'embedded' && config.CLICKHOUSE_HTTP_PORT !== 0
+      ? await listenChdbOverHttp(resolve(config.CHDB_PATH), config.CLICKHOUSE_HTTP_PORT, config.CLICKHOUSE_HTTP_HOST, { database: config.CLICKHOUSE_DATABASE, password: config.CLICKHOUSE_HTTP_PASSWORD })
+      : undefined;
+  if (analystsHttp !== undefined) logger.info("analysts' ClickHouse HTTP interface listening", { url: `http://analyst@${config.CLICKHOUSE_HTTP_HOST}:${config.CLICKHOUSE_HTTP_PORT}` });
 
   const bus = createKafkaBus({ brokers: config.KAFKA_BROKERS, clientId: 'sluice-worker', logger });
   const deadLetterTopic = config.DEAD_LETTER_TOPIC || `${config.KAFKA_TOPIC}.dead-letters`;
@@ -137,6 +146,7 @@ async function main(): Promise<void> {
     await deadLetterPublisher.close();
     await replayPublisher.close();
     await new Promise<void>((done) => admin.close(() => done()));
+    await analystsHttp?.close();
     await clickhouse.close();
   });
 }
