@@ -2,7 +2,7 @@ import { createLogger, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownS
 import { createKafkaBus } from '@sluice/kafka';
 import { createApp } from './app';
 import { defaultMaxBodyBytes } from './json-body';
-import { createRateLimiter, unlimited } from './rate-limit';
+import { createRateLimiter, defaultBatchBytesPerEvent, unlimited } from './rate-limit';
 import { defaultBatchLimits } from './routes/batch';
 import { createGatewayServer, defaultConnectionLimits } from './server';
 
@@ -17,6 +17,7 @@ const settings = {
   BATCH_MAX_BYTES: { parse: parsers.positiveInt, default: defaultBatchLimits.maxBytes, description: 'Largest POST /v1/batch body after gzip is undone' } as Setting<number>,
   RATE_LIMIT_EVENTS_PER_SECOND: { parse: parsers.nonNegativeInt, default: 50_000, description: 'Events per second per API key; 0 turns the limit off' } as Setting<number>,
   RATE_LIMIT_BURST: { parse: parsers.nonNegativeInt, default: 0, description: 'Events an API key may send at once; 0 means twice the rate' } as Setting<number>,
+  RATE_LIMIT_BATCH_BYTES_PER_EVENT: { parse: parsers.positiveInt, default: defaultBatchBytesPerEvent, description: 'Batch body bytes each event of the rate allows, taken before the batch is read' } as Setting<number>,
   GATEWAY_HEADERS_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.headersTimeoutMs, description: 'Time a client has to send its request headers; then 408 and the connection is closed' } as Setting<number>,
   GATEWAY_REQUEST_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.requestTimeoutMs, description: 'Time a client has to send a whole request, body included' } as Setting<number>,
   GATEWAY_KEEP_ALIVE_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.keepAliveTimeoutMs, description: 'How long an idle keep-alive connection stays open' } as Setting<number>,
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
     keyStore,
     logger,
     kafkaReadiness: cachedReadiness(() => bus.checkReachable(config.KAFKA_TOPIC)),
-    rateLimiter: rate === 0 ? unlimited : createRateLimiter({ eventsPerSecond: rate, burst: config.RATE_LIMIT_BURST || 2 * rate }),
+    rateLimiter: rate === 0 ? unlimited : createRateLimiter({ eventsPerSecond: rate, burst: config.RATE_LIMIT_BURST || 2 * rate, batchBytesPerEvent: config.RATE_LIMIT_BATCH_BYTES_PER_EVENT }),
     maxBodyBytes: config.MAX_BODY_BYTES,
     batchLimits: { maxEvents: config.BATCH_MAX_EVENTS, maxBytes: config.BATCH_MAX_BYTES },
   });

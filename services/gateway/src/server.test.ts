@@ -4,10 +4,11 @@
  * of createGatewayServer hold. The publisher is a stand-in: Kafka is not what is tested here.
  */
 import type { Server } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createDevKeyStore, silentLogger, type EventPublisher } from '@sluice/core';
 import { createApp, type GatewayDeps } from './app';
 import { createRateLimiter } from './rate-limit';
+import { acceptedSockets, bytesReadByServer, chunkedFrame, lastChunk, openSocket, upload, type Exchange } from '../../../test/helpers/raw-http';
 import { createGatewayServer, defaultConnectionLimits, type ConnectionLimits } from './server';
 
 const apiKey = 'sk_dev_slow_clients';
@@ -15,7 +16,6 @@ const publisher: EventPublisher = { publish: () => Promise.resolve(), isConnecte
 
 interface Gateway {
   port: number;
-  /** The server's side of every connection, to see how many bytes it read. */
   accepted: Socket[];
 }
 
@@ -31,65 +31,14 @@ async function startGateway(limits: Partial<ConnectionLimits> = {}, deps: Partia
   const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined), ...deps });
   const server = createGatewayServer(app, { ...defaultConnectionLimits, ...limits });
   servers.push(server);
-  const accepted: Socket[] = [];
-  server.on('connection', (socket: Socket) => accepted.push(socket));
+  const accepted = acceptedSockets(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { port: (server.address() as AddressInfo).port, accepted };
 }
 
-function open(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
-interface Exchange {
-  /** Everything the server answered. */
-  response: string;
-  /** Whether the server closed the connection before the client was done. */
-  closedByServer: boolean;
-  /** Bytes the client had handed to its socket when the first answer arrived. */
-  sentWhenAnswered: number | undefined;
-}
-
-const chunk = Buffer.alloc(64 * 1024, 'x');
-const chunkFrame = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]);
-
-/**
- * Sends `head`, then chunked frames as fast as the server takes them, up to `total` bytes; ends
- * the body and waits for the answer if the server is still reading by then.
- */
-async function chunkedUpload(port: number, head: string, total: number): Promise<Exchange> {
-  const socket = await open(port);
-  let response = '';
-  let sent = 0;
-  let sentWhenAnswered: number | undefined;
-  let closed = false;
-  socket.on('data', (data: Buffer) => {
-    sentWhenAnswered ??= sent;
-    response += data.toString('latin1');
-  });
-  socket.on('error', () => undefined);
-  const closedPromise = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  void closedPromise.then(() => (closed = true));
-  socket.write(head);
-  while (!closed && sent < total) {
-    sent += chunkFrame.length;
-    if (!socket.write(chunkFrame)) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closedPromise]);
-  }
-  if (closed) return { response, closedByServer: true, sentWhenAnswered };
-  // The server read it all: finish the body and take its answer.
-  socket.write('0\r\n\r\n');
-  if (sentWhenAnswered === undefined) await Promise.race([closedPromise, new Promise<void>((resolve) => socket.once('data', () => resolve()))]);
-  const closedByServer = closed;
-  socket.destroy();
-  return { response, closedByServer, sentWhenAnswered };
-}
-
 /** Sends `head` and then one header line every `everyMs`, up to `lines`, unless the server closes first. */
 async function dripHeaders(port: number, head: string, lines: number, everyMs: number): Promise<Exchange> {
-  const socket = await open(port);
+  const socket = await openSocket(port);
   let response = '';
   let closed = false;
   socket.on('data', (data: Buffer) => (response += data.toString('latin1')));
@@ -105,14 +54,6 @@ async function dripHeaders(port: number, head: string, lines: number, everyMs: n
   return { response, closedByServer, sentWhenAnswered: undefined };
 }
 
-/** The server side's bytes read, once it has closed the connection. */
-async function bytesReadByServer(gateway: Gateway): Promise<number> {
-  const socket = gateway.accepted.at(-1);
-  if (socket === undefined) throw new Error('no connection was accepted');
-  if (!socket.destroyed) await new Promise((resolve) => socket.once('close', resolve));
-  return socket.bytesRead;
-}
-
 describe('a request refused before its body is read is answered at once and its body is not read', () => {
   const total = 64 * 1024 * 1024;
   const chunked = 'Transfer-Encoding: chunked\r\n';
@@ -124,13 +65,13 @@ describe('a request refused before its body is read is answered at once and its 
     { name: 'POST /api/v1/events with a key and an unknown type', status: '415', head: `POST /api/v1/events HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${apiKey}\r\nContent-Type: text/plain\r\n` },
   ])('$name: $status, Connection: close, and the server stops reading', async ({ head, status }) => {
     const gateway = await startGateway();
-    const exchange = await chunkedUpload(gateway.port, `${head}${chunked}\r\n`, total);
+    const exchange = await upload(gateway.port, { head: `${head}${chunked}\r\n`, frame: chunkedFrame, total, end: lastChunk });
     expect(exchange.response).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
     expect(exchange.response).toMatch(/\r\nConnection: close\r\n/i);
     expect(exchange.closedByServer).toBe(true);
     expect(exchange.sentWhenAnswered).toBeLessThan(total);
     // What the server read is what was in flight before it answered, not the 64 MiB offered.
-    expect(await bytesReadByServer(gateway)).toBeLessThan(4 * 1024 * 1024);
+    expect(await bytesReadByServer(gateway.accepted)).toBeLessThan(4 * 1024 * 1024);
   });
 
   test('a key over its rate: 429 with Retry-After, Connection: close, and the server stops reading', async () => {
@@ -138,16 +79,16 @@ describe('a request refused before its body is read is answered at once and its 
     rateLimiter.take('dev', 1);
     const gateway = await startGateway({}, { rateLimiter });
     const head = `PUT /api/analytics/events HTTP/1.1\r\nHost: gw\r\nAuthorization: ${apiKey}\r\nContent-Type: application/json\r\nTR-Dataset: shop\r\n`;
-    const exchange = await chunkedUpload(gateway.port, `${head}${chunked}\r\n`, total);
+    const exchange = await upload(gateway.port, { head: `${head}${chunked}\r\n`, frame: chunkedFrame, total, end: lastChunk });
     expect(exchange.response).toMatch(/^HTTP\/1\.1 429 /);
     expect(exchange.response).toMatch(/\r\nRetry-After: 1\r\n/i);
     expect(exchange.closedByServer).toBe(true);
-    expect(await bytesReadByServer(gateway)).toBeLessThan(4 * 1024 * 1024);
+    expect(await bytesReadByServer(gateway.accepted)).toBeLessThan(4 * 1024 * 1024);
   });
 
   test('a refusal after the whole body was read keeps the connection alive', async () => {
     const gateway = await startGateway();
-    const socket = await open(gateway.port);
+    const socket = await openSocket(gateway.port);
     const answers: string[] = [];
     socket.on('data', (data: Buffer) => answers.push(data.toString('latin1')));
     const body = '{"not": "a trieve event"}';
@@ -173,7 +114,7 @@ describe('createGatewayServer bounds slow and numerous clients', () => {
 
   test('a client sending its body slowly is cut off after requestTimeout', async () => {
     const gateway = await startGateway({ headersTimeoutMs: 300, requestTimeoutMs: 600 });
-    const socket = await open(gateway.port);
+    const socket = await openSocket(gateway.port);
     let closed = false;
     socket.on('error', () => undefined);
     socket.once('close', () => (closed = true));
@@ -190,7 +131,7 @@ describe('createGatewayServer bounds slow and numerous clients', () => {
 
   test('an idle keep-alive connection is not cut off by headersTimeout, only by keepAliveTimeout', async () => {
     const gateway = await startGateway({ headersTimeoutMs: 300, requestTimeoutMs: 1_000, keepAliveTimeoutMs: 10_000 });
-    const socket = await open(gateway.port);
+    const socket = await openSocket(gateway.port);
     const answers: string[] = [];
     socket.on('data', (data: Buffer) => answers.push(data.toString('latin1')));
     socket.write('GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n');
@@ -204,10 +145,10 @@ describe('createGatewayServer bounds slow and numerous clients', () => {
 
   test('connections beyond maxConnections are closed as they arrive; those within are served', async () => {
     const gateway = await startGateway({ maxConnections: 2 });
-    const first = await open(gateway.port);
-    const second = await open(gateway.port);
+    const first = await openSocket(gateway.port);
+    const second = await openSocket(gateway.port);
     while (gateway.accepted.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
-    const third = await open(gateway.port);
+    const third = await openSocket(gateway.port);
     third.on('error', () => undefined);
     let thirdAnswer = '';
     third.on('data', (data: Buffer) => (thirdAnswer += data.toString('latin1')));

@@ -49,6 +49,12 @@ const endpointsBySource = new Map<string, DialectEndpoint<unknown>>(dialectEndpo
 interface BatchLocals {
   principal: Principal;
   format: 'ndjson' | 'json';
+  /** Set once a 429 went out while the body was still streaming in: nothing of it is parsed. */
+  refusedWhileReading?: boolean;
+}
+
+function rateLimited(what: string, retryAfterSeconds: number): SluiceError {
+  return new SluiceError('RATE_LIMITED', `Rate limit exceeded for this API key: ${what}; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
 }
 
 type Outcome = { ok: true; envelope: Envelope; message: OutgoingMessage } | { ok: false; result: Omit<BatchResult, 'index'> };
@@ -61,6 +67,11 @@ type Outcome = { ok: true; envelope: Envelope; message: OutgoingMessage } | { ok
 export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }): Router {
   const router = express.Router();
   const readBody = express.text({ type: () => true, limit: deps.limits.maxBytes });
+  const refuse = (res: Response, failure: SluiceError): void => {
+    deps.metrics.eventsRejected.inc({ dialect: 'batch', reason: failure.code });
+    refuseWithCode(res, failure);
+  };
+
 
   router.post(
     '/v1/batch',
@@ -73,16 +84,36 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
       res.locals.format = format;
       next();
     },
+    // The key's byte allowance is taken before the body is read: by Content-Length when declared,
+    // else chunk by chunk as it streams in, refusing as soon as it runs out.
+    (req: Request, res: Response<unknown, BatchLocals>, next: NextFunction) => {
+      const keyId = res.locals.principal.keyId;
+      const declared = req.get('Content-Length');
+      if (declared !== undefined) {
+        const rate = deps.rateLimiter.takeBytes(keyId, Number(declared));
+        if (!rate.allowed) throw rateLimited(`a batch of ${declared} bytes`, rate.retryAfterSeconds);
+        return next();
+      }
+      let received = 0;
+      const meter = (chunk: Buffer): void => {
+        received += chunk.length;
+        const rate = deps.rateLimiter.takeBytes(keyId, chunk.length);
+        if (rate.allowed) return;
+        req.off('data', meter);
+        res.locals.refusedWhileReading = true;
+        refuse(res, rateLimited(`a batch past ${received} bytes`, rate.retryAfterSeconds));
+      };
+      // Registered before the body reader's own listener, in the same tick, so both see every chunk.
+      req.on('data', meter);
+      next();
+    },
     readBody,
     async (req: Request, res: Response<unknown, BatchLocals>) => {
+      if (res.locals.refusedWhileReading) return;
       const items = parseItems(typeof req.body === 'string' ? req.body : '', res.locals.format, deps.limits);
       const principal = res.locals.principal;
       const rate = deps.rateLimiter.take(principal.keyId, items.length);
-      if (!rate.allowed) {
-        throw new SluiceError('RATE_LIMITED', `Rate limit exceeded for this API key: ${items.length} events; retry in ${rate.retryAfterSeconds} s`, {
-          retryAfterSeconds: rate.retryAfterSeconds,
-        });
-      }
+      if (!rate.allowed) throw rateLimited(`${items.length} events`, rate.retryAfterSeconds);
       const idempotencyKey = keyHeader(req, 'Idempotency-Key', false);
       const receivedAt = deps.clock();
       const results: BatchResult[] = [];
@@ -118,11 +149,11 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
     },
   );
 
-  router.use('/v1/batch', (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+  router.use('/v1/batch', (error: unknown, _req: Request, res: Response<unknown, BatchLocals>, next: NextFunction) => {
+    // The body reader fails once the connection of a refused batch closes: the refusal was the answer.
+    if (res.locals.refusedWhileReading) return;
     if (res.headersSent) return next(error);
-    const failure = toSluiceError(error, deps.logger);
-    deps.metrics.eventsRejected.inc({ dialect: 'batch', reason: failure.code });
-    refuseWithCode(res, failure);
+    refuse(res, toSluiceError(error, deps.logger));
   });
   return router;
 }
