@@ -103,6 +103,29 @@ describe('a request refused before its body is read is answered at once and its 
   });
 });
 
+describe('a body past its size limit gets 413 at once, and the rest of it is not read', () => {
+  const limits = { maxBodyBytes: 64 * 1024, batchLimits: { maxEvents: 10_000, maxBytes: 256 * 1024 } };
+  const total = 64 * 1024 * 1024;
+  const plain = Buffer.alloc(64 * 1024, ' ');
+  const batch = `POST /v1/batch HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${apiKey}\r\nContent-Type: application/x-ndjson\r\n`;
+  const trieve = `PUT /api/analytics/events HTTP/1.1\r\nHost: gw\r\nAuthorization: ${apiKey}\r\nContent-Type: application/json\r\nTR-Dataset: shop\r\n`;
+
+  test.each([
+    { name: 'a batch declaring 64 MiB', head: `${batch}Content-Length: ${total}\r\n\r\n`, frame: plain, message: `"message":"The body is larger than the limit: ${total} bytes; the limit is 262144 bytes"` },
+    { name: 'a chunked batch of 64 MiB', head: `${batch}Transfer-Encoding: chunked\r\n\r\n`, frame: chunkedFrame, message: 'bytes so far; the limit is 262144 bytes"' },
+    { name: 'a Trieve event declaring 64 MiB', head: `${trieve}Content-Length: ${total}\r\n\r\n`, frame: plain, message: `{"message":"The body is larger than the limit: ${total} bytes; the limit is 65536 bytes"}` },
+    { name: 'a chunked Trieve event of 64 MiB', head: `${trieve}Transfer-Encoding: chunked\r\n\r\n`, frame: chunkedFrame, message: 'bytes so far; the limit is 65536 bytes"}' },
+  ])('$name: 413, Connection: close, and the server stops reading', async ({ head, frame, message }) => {
+    const gateway = await startGateway({}, limits);
+    const exchange = await upload(gateway.port, { head, frame, total, end: lastChunk });
+    expect(exchange.response).toMatch(/^HTTP\/1\.1 413 /);
+    expect(exchange.response).toContain(message);
+    expect(exchange.response).toMatch(/\r\nConnection: close\r\n/i);
+    expect(exchange.closedByServer).toBe(true);
+    expect(await bytesReadByServer(gateway.accepted)).toBeLessThan(4 * 1024 * 1024);
+  });
+});
+
 describe('createGatewayServer bounds slow and numerous clients', () => {
   test('a client sending its headers slowly gets 408 and is cut off after headersTimeout', async () => {
     const gateway = await startGateway({ headersTimeoutMs: 300, requestTimeoutMs: 1_000 });

@@ -16,6 +16,7 @@ import {
   type ValidationResult,
   type Validator,
 } from '@sluice/envelope';
+import { bodyGate, wasRefusedWhileReading } from '../body-gate';
 import { dialectEndpoints, refuseWithCode, type DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
 import { keyHeader, maxKeyLength } from '../key-headers';
@@ -49,8 +50,6 @@ const endpointsBySource = new Map<string, DialectEndpoint<unknown>>(dialectEndpo
 interface BatchLocals {
   principal: Principal;
   format: 'ndjson' | 'json';
-  /** Set once a 429 went out while the body was still streaming in: nothing of it is parsed. */
-  refusedWhileReading?: boolean;
 }
 
 function rateLimited(what: string, retryAfterSeconds: number): SluiceError {
@@ -72,7 +71,6 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
     refuseWithCode(res, failure);
   };
 
-
   router.post(
     '/v1/batch',
     (req: Request, res: Response<unknown, BatchLocals>, next: NextFunction) => {
@@ -84,32 +82,23 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
       res.locals.format = format;
       next();
     },
-    // The key's byte allowance is taken before the body is read: by Content-Length when declared,
-    // else chunk by chunk as it streams in, refusing as soon as it runs out.
+    // The key's byte allowance is taken before the body is read, so a key over its rate is
+    // refused without the gateway reading or parsing megabytes first.
     (req: Request, res: Response<unknown, BatchLocals>, next: NextFunction) => {
       const keyId = res.locals.principal.keyId;
-      const declared = req.get('Content-Length');
-      if (declared !== undefined) {
-        const rate = deps.rateLimiter.takeBytes(keyId, Number(declared));
-        if (!rate.allowed) throw rateLimited(`a batch of ${declared} bytes`, rate.retryAfterSeconds);
-        return next();
-      }
-      let received = 0;
-      const meter = (chunk: Buffer): void => {
-        received += chunk.length;
-        const rate = deps.rateLimiter.takeBytes(keyId, chunk.length);
-        if (rate.allowed) return;
-        req.off('data', meter);
-        res.locals.refusedWhileReading = true;
-        refuse(res, rateLimited(`a batch past ${received} bytes`, rate.retryAfterSeconds));
-      };
-      // Registered before the body reader's own listener, in the same tick, so both see every chunk.
-      req.on('data', meter);
-      next();
+      bodyGate({
+        limit: deps.limits.maxBytes,
+        take: (bytes, size) => {
+          const rate = deps.rateLimiter.takeBytes(keyId, bytes);
+          return rate.allowed ? undefined : rateLimited(`a batch of ${size}`, rate.retryAfterSeconds);
+        },
+        refuse,
+      })(req, res, next);
     },
     readBody,
     async (req: Request, res: Response<unknown, BatchLocals>) => {
-      if (res.locals.refusedWhileReading) return;
+      // The body ended just as it was refused: the refusal stands.
+      if (wasRefusedWhileReading(res)) return;
       const items = parseItems(typeof req.body === 'string' ? req.body : '', res.locals.format, deps.limits);
       const principal = res.locals.principal;
       const rate = deps.rateLimiter.take(principal.keyId, items.length);
@@ -149,9 +138,9 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
     },
   );
 
-  router.use('/v1/batch', (error: unknown, _req: Request, res: Response<unknown, BatchLocals>, next: NextFunction) => {
+  router.use('/v1/batch', (error: unknown, _req: Request, res: Response, next: NextFunction) => {
     // The body reader fails once the connection of a refused batch closes: the refusal was the answer.
-    if (res.locals.refusedWhileReading) return;
+    if (wasRefusedWhileReading(res)) return;
     if (res.headersSent) return next(error);
     refuse(res, toSluiceError(error, deps.logger));
   });
