@@ -18,7 +18,7 @@ export const errorCatalogue = {
   REPLAY_IN_PROGRESS: { status: 409, retriable: false, summary: 'A replay is already running on this worker; send the request again once it has finished.' },
   PAYLOAD_TOO_LARGE: { status: 413, retriable: false, summary: 'The body is larger than the configured limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retriable: false, summary: 'The Content-Type (or Content-Encoding) is not one this route accepts.' },
-  RATE_LIMITED: { status: 429, retriable: true, summary: "The API key sent more events than its rate allows; wait for Retry-After seconds." },
+  RATE_LIMITED: { status: 429, retriable: true, summary: "The API key sent more events (or, for a batch, more bytes) than its rate allows; wait for Retry-After seconds." },
   KAFKA_UNAVAILABLE: { status: 503, retriable: true, summary: 'Kafka did not acknowledge the event in time; it may still arrive, so retry later with the same insert_id.' },
   PUBLISH_BUFFER_FULL: { status: 503, retriable: true, summary: "The gateway's publish buffer is full; retry later." },
   SHUTTING_DOWN: { status: 503, retriable: true, summary: 'The process is stopping and takes no new work; retry against another instance.' },

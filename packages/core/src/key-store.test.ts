@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SluiceError } from './errors';
@@ -24,6 +24,8 @@ function record(id: string, key: string, overrides: Partial<KeyRecord> = {}): Ke
 
 function writeKeys(keys: KeyRecord[]): void {
   writeFileSync(file, JSON.stringify({ version: 1, keys } satisfies KeyFile, null, 2));
+  // Whatever the umask: only the world-writable tests make the file world-writable.
+  chmodSync(file, 0o644);
 }
 
 /** Moves the file's mtime on, as an edit would, whatever the file system's timestamp resolution. */
@@ -294,6 +296,36 @@ describe('reloading', () => {
     expect(lines[2]).toMatchObject({ level: 'info', msg: 'API key file reloaded' });
   });
 
+  test('a file made world-writable keeps the last good keys and logs one error, even with a key planted in it; chmod o-w reads it again', () => {
+    writeKeys([record(idA, keyA)]);
+    let clock = 0;
+    const { logger, lines } = capturingLogger();
+    const store = openKeyFile(file, { logger, now: () => clock });
+
+    chmodSync(file, 0o666);
+    clock += 1000;
+    expect(store.authenticate(keyA)?.keyId).toBe(`key_${idA}`);
+    const planted = newKey(idB);
+    writeFileSync(file, JSON.stringify({ version: 1, keys: [record(idA, keyA), record(idB, planted)] }));
+    bumpMtime(10);
+    clock += 1000;
+    expect(store.authenticate(planted)).toBeUndefined();
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'error',
+        msg: 'API key file is invalid; keeping the last good keys',
+        file,
+        error: `${file}: the API key file is world-writable (mode 0666), so anyone on this machine could add a key; run \`chmod o-w ${file}\``,
+      }),
+      expect.objectContaining({ level: 'error', msg: 'API key file is invalid; keeping the last good keys' }),
+    ]);
+
+    chmodSync(file, 0o664);
+    clock += 1000;
+    expect(store.authenticate(planted)?.keyId).toBe(`key_${idB}`);
+    expect(lines[2]).toMatchObject({ level: 'info', msg: 'API key file reloaded' });
+  });
+
   test('a file that disappears keeps the last good keys and logs one error; when it comes back it is read', () => {
     writeKeys([record(idA, keyA)]);
     let clock = 0;
@@ -325,6 +357,19 @@ describe('openKeyFile at open', () => {
   test('an invalid file throws INVALID_CONFIG with the exact message', () => {
     writeFileSync(file, JSON.stringify({ version: 1, keys: [{ id: idA }] }));
     expectInvalidConfig(() => openKeyFile(file, { logger: silentLogger }), `${file}: keys[0].name is required`);
+  });
+
+  test.each(['0666', '0602', '0777'])('a world-writable file (mode %s) throws INVALID_CONFIG naming the file, its mode and the fix', (shown) => {
+    writeKeys([record(idA, newKey(idA))]);
+    chmodSync(file, parseInt(shown, 8));
+    expectInvalidConfig(() => openKeyFile(file, { logger: silentLogger }), `${file}: the API key file is world-writable (mode ${shown}), so anyone on this machine could add a key; run \`chmod o-w ${file}\``);
+  });
+
+  test('a file writable by its group only is accepted', () => {
+    const key = newKey(idA);
+    writeKeys([record(idA, key)]);
+    chmodSync(file, 0o664);
+    expect(openKeyFile(file, { logger: silentLogger }).authenticate(key)).toBeDefined();
   });
 
   test('an empty key list is valid: no key is known', () => {

@@ -42,7 +42,8 @@
  *
  * The file is re-read when it changes (checked at most once per reloadIntervalMs, when a key is
  * presented), so keys can be added, granted and revoked without a restart. A file that turns
- * invalid (or disappears) is logged and the last good keys stay in force.
+ * invalid (or disappears, or becomes world-writable) is logged and the last good keys stay in
+ * force. A world-writable file is refused at open too.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
@@ -350,10 +351,25 @@ export function createDevKeyStore(devKey: string): KeyStore {
   };
 }
 
-/** What identifies one version of the file: a rename (new inode), a write (mtime, size). */
+/** What identifies one version of the file: a rename (new inode), a write (mtime, size), a chmod (mode). */
 function versionOf(path: string): string {
   const stats = statSync(path);
-  return `${stats.ino}:${stats.mtimeMs}:${stats.size}`;
+  return `${stats.ino}:${stats.mtimeMs}:${stats.size}:${stats.mode}`;
+}
+
+/** Anyone on the machine could plant a `"*"` key in a world-writable key file, so it is refused. */
+function assertNotWorldWritable(path: string): void {
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o002) !== 0) {
+    throw new SluiceError('INVALID_CONFIG', `${path}: the API key file is world-writable (mode ${mode.toString(8).padStart(4, '0')}), so anyone on this machine could add a key; run \`chmod o-w ${path}\``);
+  }
+}
+
+/** The key file's text, once it is known to be readable and not world-writable. */
+function readKeyFileText(path: string): string {
+  const text = readOrExplain(path);
+  assertNotWorldWritable(path);
+  return text;
 }
 
 function readOrExplain(path: string): string {
@@ -389,7 +405,7 @@ export function openKeyFile(path: string, options: { logger: Logger; reloadInter
   } catch {
     version = '';
   }
-  const opened = parseKeyFile(readOrExplain(path), path);
+  const opened = parseKeyFile(readKeyFileText(path), path);
   let keys = indexKeys(opened);
   let known = knownDatasetsOf(opened);
   let checkedAt = now();
@@ -413,7 +429,7 @@ export function openKeyFile(path: string, options: { logger: Logger; reloadInter
     // Remember this version even when it is invalid, so a bad file is logged once, not every check.
     version = current;
     try {
-      const file = parseKeyFile(readOrExplain(path), path);
+      const file = parseKeyFile(readKeyFileText(path), path);
       keys = indexKeys(file);
       known = knownDatasetsOf(file);
       logger.info('API key file reloaded', { file: path, keys: file.keys.length, active: file.keys.filter((k) => k.revoked_at === undefined).length });

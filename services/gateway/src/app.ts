@@ -23,6 +23,20 @@ export interface GatewayDeps {
 }
 
 
+/** The `route` label of a request that matched no route. */
+export const unmatchedRoute = 'unmatched';
+
+/**
+ * Labels from the route that matched, never from the raw path: routing ignores case and trailing
+ * slashes, so `/V1/Batch/` and any random path would each make a series of their own.
+ */
+function metricLabels(req: Request): { route: string; dialect: string } {
+  const matched: unknown = (req.route as { path?: unknown } | undefined)?.path;
+  if (typeof matched !== 'string') return { route: unmatchedRoute, dialect: 'none' };
+  const dialect = dialectEndpoints.find((e) => e.path === matched)?.name ?? (matched === '/v1/batch' ? 'batch' : 'none');
+  return { route: matched, dialect };
+}
+
 /** Builds the gateway's HTTP app without listening, so tests drive it in-process. */
 export function createApp(deps: GatewayDeps): Express {
   const metrics = deps.metrics ?? createGatewayMetrics();
@@ -41,10 +55,12 @@ export function createApp(deps: GatewayDeps): Express {
   app.set('etag', false);
 
   app.use((req: Request, res: Response, next: NextFunction) => {
-    const dialect = dialectEndpoints.find((e) => e.path === req.path)?.name ?? (req.path === '/v1/batch' ? 'batch' : 'none');
-    const bytes = Number(req.get('Content-Length') ?? 0);
-    if (bytes > 0) metrics.bodyBytes.observe({ dialect }, bytes);
-    res.on('finish', () => metrics.requests.inc({ route: req.route ? req.path : 'unmatched', method: req.method, status: String(res.statusCode), dialect }));
+    res.on('finish', () => {
+      const { route, dialect } = metricLabels(req);
+      const bytes = Number(req.get('Content-Length') ?? 0);
+      if (bytes > 0) metrics.bodyBytes.observe({ dialect }, bytes);
+      metrics.requests.inc({ route, method: req.method, status: String(res.statusCode), dialect });
+    });
     next();
   });
 

@@ -34,8 +34,14 @@ export interface DialectEndpoint<Body> {
   refused(res: Response, error: SluiceError): void;
 }
 
-function withRetryAfter(res: Response, error: SluiceError): Response {
+/**
+ * Every refusal's status and headers. A refusal sent before the body was read (401, 415, 429, ...)
+ * closes the connection: kept alive, Node would read and discard the whole body first, however
+ * large, for a client that may not even have a key.
+ */
+function refusal(res: Response, error: SluiceError): Response {
   if (error.retriable) res.set('Retry-After', String(error.retryAfterSeconds ?? defaultRetryAfterSeconds));
+  if (!res.req.complete) res.set('Connection', 'close');
   return res.status(error.status);
 }
 
@@ -52,7 +58,7 @@ const trieveShared = {
   presentedKey: (req: Request) => keyFromAuthorization(req.get('Authorization')),
   dataset: { header: 'TR-Dataset' },
   accepted: (res: Response) => void res.status(204).end(),
-  refused: (res: Response, error: SluiceError) => void withRetryAfter(res, error).json({ message: error.message, ...madeUpInsertId(error) }),
+  refused: (res: Response, error: SluiceError) => void refusal(res, error).json({ message: error.message, ...madeUpInsertId(error) }),
 } as const;
 
 export const trieveEvents: DialectEndpoint<Parameters<typeof normaliseTrieveEvent>[0]> = {
@@ -82,7 +88,7 @@ export const neuralens: DialectEndpoint<Parameters<typeof normaliseNeuralensEven
   validate: validateNeuralensEvent,
   normalise: normaliseNeuralensEvent,
   accepted: (res) => void res.status(200).json({ status: 'success', message: '' }),
-  refused: (res, error) => void withRetryAfter(res, error).json({ status: 'failure', message: error.message, ...madeUpInsertId(error) }),
+  refused: (res, error) => void refusal(res, error).json({ status: 'failure', message: error.message, ...madeUpInsertId(error) }),
 };
 
 export const greenflash: DialectEndpoint<Parameters<typeof normaliseGreenflashEvent>[0]> = {
@@ -95,7 +101,7 @@ export const greenflash: DialectEndpoint<Parameters<typeof normaliseGreenflashEv
   validate: validateGreenflashEvent,
   normalise: normaliseGreenflashEvent,
   accepted: (res, envelope) => void res.status(200).json({ eventId: envelope.event_id, success: true }),
-  refused: (res, error) => void withRetryAfter(res, error).json({ success: false, code: error.code, message: error.message, ...madeUpInsertId(error) }),
+  refused: (res, error) => void refusal(res, error).json({ success: false, code: error.code, message: error.message, ...madeUpInsertId(error) }),
 };
 
 /** Each endpoint's validate produces exactly the body its normalise takes, so the list may forget the body type. */
@@ -103,5 +109,5 @@ export const dialectEndpoints: readonly DialectEndpoint<unknown>[] = [trieveEven
 
 /** Our own routes (batch, health) answer errors as {code, message}, and a batch's 503 after a send the insert ids a retry must reuse. */
 export function refuseWithCode(res: Response, error: SluiceError): void {
-  withRetryAfter(res, error).json({ code: error.code, message: error.message, ...(error.insertIds === undefined ? {} : { insert_ids: error.insertIds }) });
+  refusal(res, error).json({ code: error.code, message: error.message, ...(error.insertIds === undefined ? {} : { insert_ids: error.insertIds }) });
 }

@@ -1,10 +1,10 @@
-import { createServer } from 'node:http';
 import { createLogger, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting, createDevKeyStore, openKeyFile } from '@sluice/core';
 import { createKafkaBus } from '@sluice/kafka';
 import { createApp } from './app';
 import { defaultMaxBodyBytes } from './json-body';
-import { createRateLimiter, unlimited } from './rate-limit';
+import { createRateLimiter, defaultBatchBytesPerEvent, unlimited } from './rate-limit';
 import { defaultBatchLimits } from './routes/batch';
+import { createGatewayServer, defaultConnectionLimits } from './server';
 
 const settings = {
   ...kafkaSettings,
@@ -17,6 +17,11 @@ const settings = {
   BATCH_MAX_BYTES: { parse: parsers.positiveInt, default: defaultBatchLimits.maxBytes, description: 'Largest POST /v1/batch body after gzip is undone' } as Setting<number>,
   RATE_LIMIT_EVENTS_PER_SECOND: { parse: parsers.nonNegativeInt, default: 50_000, description: 'Events per second per API key; 0 turns the limit off' } as Setting<number>,
   RATE_LIMIT_BURST: { parse: parsers.nonNegativeInt, default: 0, description: 'Events an API key may send at once; 0 means twice the rate' } as Setting<number>,
+  RATE_LIMIT_BATCH_BYTES_PER_EVENT: { parse: parsers.positiveInt, default: defaultBatchBytesPerEvent, description: 'Batch body bytes each event of the rate allows, taken before the batch is read' } as Setting<number>,
+  GATEWAY_HEADERS_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.headersTimeoutMs, description: 'Time a client has to send its request headers; then 408 and the connection is closed' } as Setting<number>,
+  GATEWAY_REQUEST_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.requestTimeoutMs, description: 'Time a client has to send a whole request, body included' } as Setting<number>,
+  GATEWAY_KEEP_ALIVE_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.keepAliveTimeoutMs, description: 'How long an idle keep-alive connection stays open' } as Setting<number>,
+  GATEWAY_MAX_CONNECTIONS: { parse: parsers.positiveInt, default: defaultConnectionLimits.maxConnections, description: 'Most client connections at once; more are closed as they arrive' } as Setting<number>,
   SHUTDOWN_GRACE_MS: { parse: parsers.positiveInt, default: 10_000, description: 'How long shutdown waits for requests in flight' } as Setting<number>,
   LOG_LEVEL: { parse: parsers.oneOf('debug', 'info', 'warn', 'error'), default: 'info', description: 'Log level' } as Setting<string>,
 };
@@ -46,12 +51,16 @@ async function main(): Promise<void> {
     keyStore,
     logger,
     kafkaReadiness: cachedReadiness(() => bus.checkReachable(config.KAFKA_TOPIC)),
-    rateLimiter: rate === 0 ? unlimited : createRateLimiter({ eventsPerSecond: rate, burst: config.RATE_LIMIT_BURST || 2 * rate }),
+    rateLimiter: rate === 0 ? unlimited : createRateLimiter({ eventsPerSecond: rate, burst: config.RATE_LIMIT_BURST || 2 * rate, batchBytesPerEvent: config.RATE_LIMIT_BATCH_BYTES_PER_EVENT }),
     maxBodyBytes: config.MAX_BODY_BYTES,
     batchLimits: { maxEvents: config.BATCH_MAX_EVENTS, maxBytes: config.BATCH_MAX_BYTES },
   });
-  const server = createServer(app);
-  server.keepAliveTimeout = 65_000;
+  const server = createGatewayServer(app, {
+    headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: config.GATEWAY_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+    maxConnections: config.GATEWAY_MAX_CONNECTIONS,
+  });
   await new Promise<void>((resolve) => server.listen(config.GATEWAY_PORT, config.GATEWAY_HOST, resolve));
   logger.info('gateway listening', { url: `http://${config.GATEWAY_HOST}:${config.GATEWAY_PORT}`, keys: config.KEYS_FILE || 'DEV_API_KEY' });
 

@@ -16,6 +16,7 @@ import {
   type ValidationResult,
   type Validator,
 } from '@sluice/envelope';
+import { bodyGate, wasRefusedWhileReading } from '../body-gate';
 import { dialectEndpoints, refuseWithCode, type DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
 import { keyHeader, maxKeyLength } from '../key-headers';
@@ -51,6 +52,10 @@ interface BatchLocals {
   format: 'ndjson' | 'json';
 }
 
+function rateLimited(what: string, retryAfterSeconds: number): SluiceError {
+  return new SluiceError('RATE_LIMITED', `Rate limit exceeded for this API key: ${what}; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+}
+
 type Outcome = { ok: true; envelope: Envelope; message: OutgoingMessage } | { ok: false; result: Omit<BatchResult, 'index'> };
 
 /**
@@ -61,6 +66,10 @@ type Outcome = { ok: true; envelope: Envelope; message: OutgoingMessage } | { ok
 export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }): Router {
   const router = express.Router();
   const readBody = express.text({ type: () => true, limit: deps.limits.maxBytes });
+  const refuse = (res: Response, failure: SluiceError): void => {
+    deps.metrics.eventsRejected.inc({ dialect: 'batch', reason: failure.code });
+    refuseWithCode(res, failure);
+  };
 
   router.post(
     '/v1/batch',
@@ -73,16 +82,27 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
       res.locals.format = format;
       next();
     },
+    // The key's byte allowance is taken before the body is read, so a key over its rate is
+    // refused without the gateway reading or parsing megabytes first.
+    (req: Request, res: Response<unknown, BatchLocals>, next: NextFunction) => {
+      const keyId = res.locals.principal.keyId;
+      bodyGate({
+        limit: deps.limits.maxBytes,
+        take: (bytes, size) => {
+          const rate = deps.rateLimiter.takeBytes(keyId, bytes);
+          return rate.allowed ? undefined : rateLimited(`a batch of ${size}`, rate.retryAfterSeconds);
+        },
+        refuse,
+      })(req, res, next);
+    },
     readBody,
     async (req: Request, res: Response<unknown, BatchLocals>) => {
+      // The body ended just as it was refused: the refusal stands.
+      if (wasRefusedWhileReading(res)) return;
       const items = parseItems(typeof req.body === 'string' ? req.body : '', res.locals.format, deps.limits);
       const principal = res.locals.principal;
       const rate = deps.rateLimiter.take(principal.keyId, items.length);
-      if (!rate.allowed) {
-        throw new SluiceError('RATE_LIMITED', `Rate limit exceeded for this API key: ${items.length} events; retry in ${rate.retryAfterSeconds} s`, {
-          retryAfterSeconds: rate.retryAfterSeconds,
-        });
-      }
+      if (!rate.allowed) throw rateLimited(`${items.length} events`, rate.retryAfterSeconds);
       const idempotencyKey = keyHeader(req, 'Idempotency-Key', false);
       const receivedAt = deps.clock();
       const results: BatchResult[] = [];
@@ -119,10 +139,10 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
   );
 
   router.use('/v1/batch', (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    // The body reader fails once the connection of a refused batch closes: the refusal was the answer.
+    if (wasRefusedWhileReading(res)) return;
     if (res.headersSent) return next(error);
-    const failure = toSluiceError(error, deps.logger);
-    deps.metrics.eventsRejected.inc({ dialect: 'batch', reason: failure.code });
-    refuseWithCode(res, failure);
+    refuse(res, toSluiceError(error, deps.logger));
   });
   return router;
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { SluiceError, type EventPublisher, type IndexedInsertId, type Logger, type OutgoingMessage, type DatasetNamespace, type KeyStore, type Principal } from '@sluice/core';
 import { formatIssues } from '@sluice/envelope';
+import { wasRefusedWhileReading } from '../body-gate';
 import type { DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
 import { jsonBody } from '../json-body';
@@ -37,7 +38,12 @@ export function createSingleEventRoute<Body>(endpoint: DialectEndpoint<Body>, de
     next();
   };
 
-  router[endpoint.method](endpoint.path, authenticate, ...jsonBody(deps.maxBodyBytes), async (req: Request, res: Authenticated) => {
+  const refuse = (res: Response, failure: SluiceError): void => {
+    deps.metrics.eventsRejected.inc({ dialect: endpoint.name, reason: failure.code });
+    endpoint.refused(res, failure);
+  };
+
+  router[endpoint.method](endpoint.path, authenticate, ...jsonBody(deps.maxBodyBytes, refuse), async (req: Request, res: Authenticated) => {
     const { dataset } = endpoint;
     // A missing dataset header is reported before the body's problems, as the vendors' APIs do.
     const headerDataset = 'header' in dataset ? keyHeader(req, dataset.header, true) : undefined;
@@ -59,10 +65,10 @@ export function createSingleEventRoute<Body>(endpoint: DialectEndpoint<Body>, de
   });
 
   router.use(endpoint.path, (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    // The body reader fails once the connection of a refused body closes: the refusal was the answer.
+    if (wasRefusedWhileReading(res)) return;
     if (res.headersSent) return next(error);
-    const failure = toSluiceError(error, deps.logger);
-    deps.metrics.eventsRejected.inc({ dialect: endpoint.name, reason: failure.code });
-    endpoint.refused(res, failure);
+    refuse(res, toSluiceError(error, deps.logger));
   });
   return router;
 }

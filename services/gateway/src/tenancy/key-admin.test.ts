@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SluiceError, silentLogger, hashKey, oneTenantRule, openKeyFile, parseKeyFile, type KeyFile } from '@sluice/core';
@@ -261,6 +261,19 @@ describe('reading and writing the file', () => {
     expect(readFileSync(file, 'utf8')).toBe('{"version": 1, "keys": []}\n');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(readdirSync(join(dir, 'a', 'b'))).toEqual(['keys.json']);
+  });
+
+  test('a rewrite of a world-writable file is 0600 even under umask 000, so the gateway accepts it', () => {
+    const file = join(dir, 'keys.json');
+    writeFileSync(file, 'old');
+    chmodSync(file, 0o666);
+    const umask = process.umask(0);
+    try {
+      writeKeyFileAtomic(file, '{"version": 1, "keys": []}\n');
+    } finally {
+      process.umask(umask);
+    }
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
   test('a rewrite replaces the file (a new inode) and makes a readable-by-all file 0600', () => {

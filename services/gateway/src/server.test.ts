@@ -1,0 +1,198 @@
+/**
+ * Slow and greedy clients, as a raw socket sees the gateway: requests refused before their body
+ * is read close the connection instead of reading the body, and the timeouts and connection cap
+ * of createGatewayServer hold. The publisher is a stand-in: Kafka is not what is tested here.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { createDevKeyStore, silentLogger, type EventPublisher } from '@sluice/core';
+import { createApp, type GatewayDeps } from './app';
+import { createRateLimiter } from './rate-limit';
+import { acceptedSockets, bytesReadByServer, chunkedFrame, lastChunk, openSocket, upload, type Exchange } from '../../../test/helpers/raw-http';
+import { createGatewayServer, defaultConnectionLimits, type ConnectionLimits } from './server';
+
+const apiKey = 'sk_dev_slow_clients';
+const publisher: EventPublisher = { publish: () => Promise.resolve(), isConnected: () => true, close: () => Promise.resolve() };
+
+interface Gateway {
+  port: number;
+  accepted: Socket[];
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
+async function startGateway(limits: Partial<ConnectionLimits> = {}, deps: Partial<GatewayDeps> = {}): Promise<Gateway> {
+  const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined), ...deps });
+  const server = createGatewayServer(app, { ...defaultConnectionLimits, ...limits });
+  servers.push(server);
+  const accepted = acceptedSockets(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as AddressInfo).port, accepted };
+}
+
+/** Sends `head` and then one header line every `everyMs`, up to `lines`, unless the server closes first. */
+async function dripHeaders(port: number, head: string, lines: number, everyMs: number): Promise<Exchange> {
+  const socket = await openSocket(port);
+  let response = '';
+  let closed = false;
+  socket.on('data', (data: Buffer) => (response += data.toString('latin1')));
+  socket.on('error', () => undefined);
+  socket.once('close', () => (closed = true));
+  socket.write(head);
+  for (let i = 0; i < lines && !closed; i++) {
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+    if (!closed) socket.write(`X-Slow-${i}: x\r\n`);
+  }
+  const closedByServer = closed;
+  socket.destroy();
+  return { response, closedByServer, sentWhenAnswered: undefined };
+}
+
+describe('a request refused before its body is read is answered at once and its body is not read', () => {
+  const total = 64 * 1024 * 1024;
+  const chunked = 'Transfer-Encoding: chunked\r\n';
+
+  test.each([
+    { name: 'POST /v1/batch without a key', status: '401', head: 'POST /v1/batch HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-ndjson\r\n' },
+    { name: 'PUT /api/analytics/events without a key', status: '401', head: 'PUT /api/analytics/events HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nTR-Dataset: shop\r\n' },
+    { name: 'POST /v1/batch with a key and an unknown type', status: '415', head: `POST /v1/batch HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${apiKey}\r\nContent-Type: text/plain\r\n` },
+    { name: 'POST /api/v1/events with a key and an unknown type', status: '415', head: `POST /api/v1/events HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${apiKey}\r\nContent-Type: text/plain\r\n` },
+  ])('$name: $status, Connection: close, and the server stops reading', async ({ head, status }) => {
+    const gateway = await startGateway();
+    const exchange = await upload(gateway.port, { head: `${head}${chunked}\r\n`, frame: chunkedFrame, total, end: lastChunk });
+    expect(exchange.response).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(exchange.response).toMatch(/\r\nConnection: close\r\n/i);
+    expect(exchange.closedByServer).toBe(true);
+    expect(exchange.sentWhenAnswered).toBeLessThan(total);
+    // What the server read is what was in flight before it answered, not the 64 MiB offered.
+    expect(await bytesReadByServer(gateway.accepted)).toBeLessThan(4 * 1024 * 1024);
+  });
+
+  test('a key over its rate: 429 with Retry-After, Connection: close, and the server stops reading', async () => {
+    const rateLimiter = createRateLimiter({ eventsPerSecond: 1, burst: 1, clock: () => 0 });
+    rateLimiter.take('dev', 1);
+    const gateway = await startGateway({}, { rateLimiter });
+    const head = `PUT /api/analytics/events HTTP/1.1\r\nHost: gw\r\nAuthorization: ${apiKey}\r\nContent-Type: application/json\r\nTR-Dataset: shop\r\n`;
+    const exchange = await upload(gateway.port, { head: `${head}${chunked}\r\n`, frame: chunkedFrame, total, end: lastChunk });
+    expect(exchange.response).toMatch(/^HTTP\/1\.1 429 /);
+    expect(exchange.response).toMatch(/\r\nRetry-After: 1\r\n/i);
+    expect(exchange.closedByServer).toBe(true);
+    expect(await bytesReadByServer(gateway.accepted)).toBeLessThan(4 * 1024 * 1024);
+  });
+
+  test('a refusal after the whole body was read keeps the connection alive', async () => {
+    const gateway = await startGateway();
+    const socket = await openSocket(gateway.port);
+    const answers: string[] = [];
+    socket.on('data', (data: Buffer) => answers.push(data.toString('latin1')));
+    const body = '{"not": "a trieve event"}';
+    const request = `PUT /api/analytics/events HTTP/1.1\r\nHost: gw\r\nAuthorization: ${apiKey}\r\nContent-Type: application/json\r\nTR-Dataset: shop\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    socket.write(request);
+    await new Promise((resolve) => socket.once('data', resolve));
+    socket.write(request);
+    await new Promise((resolve) => socket.once('data', resolve));
+    socket.destroy();
+    expect(answers.join('').match(/HTTP\/1\.1 400 /g)).toHaveLength(2);
+    expect(answers.join('')).not.toMatch(/Connection: close/i);
+  });
+});
+
+describe('a body past its size limit gets 413 at once, and the rest of it is not read', () => {
+  const limits = { maxBodyBytes: 64 * 1024, batchLimits: { maxEvents: 10_000, maxBytes: 256 * 1024 } };
+  const total = 64 * 1024 * 1024;
+  const plain = Buffer.alloc(64 * 1024, ' ');
+  const batch = `POST /v1/batch HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${apiKey}\r\nContent-Type: application/x-ndjson\r\n`;
+  const trieve = `PUT /api/analytics/events HTTP/1.1\r\nHost: gw\r\nAuthorization: ${apiKey}\r\nContent-Type: application/json\r\nTR-Dataset: shop\r\n`;
+
+  test.each([
+    { name: 'a batch declaring 64 MiB', head: `${batch}Content-Length: ${total}\r\n\r\n`, frame: plain, message: `"message":"The body is larger than the limit: ${total} bytes; the limit is 262144 bytes"` },
+    { name: 'a chunked batch of 64 MiB', head: `${batch}Transfer-Encoding: chunked\r\n\r\n`, frame: chunkedFrame, message: 'bytes so far; the limit is 262144 bytes"' },
+    { name: 'a Trieve event declaring 64 MiB', head: `${trieve}Content-Length: ${total}\r\n\r\n`, frame: plain, message: `{"message":"The body is larger than the limit: ${total} bytes; the limit is 65536 bytes"}` },
+    { name: 'a chunked Trieve event of 64 MiB', head: `${trieve}Transfer-Encoding: chunked\r\n\r\n`, frame: chunkedFrame, message: 'bytes so far; the limit is 65536 bytes"}' },
+  ])('$name: 413, Connection: close, and the server stops reading', async ({ head, frame, message }) => {
+    const gateway = await startGateway({}, limits);
+    const exchange = await upload(gateway.port, { head, frame, total, end: lastChunk });
+    expect(exchange.response).toMatch(/^HTTP\/1\.1 413 /);
+    expect(exchange.response).toContain(message);
+    expect(exchange.response).toMatch(/\r\nConnection: close\r\n/i);
+    expect(exchange.closedByServer).toBe(true);
+    expect(await bytesReadByServer(gateway.accepted)).toBeLessThan(4 * 1024 * 1024);
+  });
+});
+
+describe('createGatewayServer bounds slow and numerous clients', () => {
+  test('a client sending its headers slowly gets 408 and is cut off after headersTimeout', async () => {
+    const gateway = await startGateway({ headersTimeoutMs: 300, requestTimeoutMs: 1_000 });
+    // Up to 6 s of headers, one line every 100 ms: far past the 300 ms allowed.
+    const exchange = await dripHeaders(gateway.port, 'GET /healthz HTTP/1.1\r\nHost: gw\r\n', 60, 100);
+    expect(exchange.closedByServer).toBe(true);
+    expect(exchange.response).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
+  test('a client sending its body slowly is cut off after requestTimeout', async () => {
+    const gateway = await startGateway({ headersTimeoutMs: 300, requestTimeoutMs: 600 });
+    const socket = await openSocket(gateway.port);
+    let closed = false;
+    socket.on('error', () => undefined);
+    socket.once('close', () => (closed = true));
+    socket.write(`POST /v1/batch HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${apiKey}\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    // Up to 6 s of body, one byte every 100 ms.
+    for (let i = 0; i < 60 && !closed; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      if (!closed) socket.write('1\r\n \r\n');
+    }
+    const closedByServer = closed;
+    socket.destroy();
+    expect(closedByServer).toBe(true);
+  });
+
+  test('an idle keep-alive connection is not cut off by headersTimeout, only by keepAliveTimeout', async () => {
+    const gateway = await startGateway({ headersTimeoutMs: 300, requestTimeoutMs: 1_000, keepAliveTimeoutMs: 10_000 });
+    const socket = await openSocket(gateway.port);
+    const answers: string[] = [];
+    socket.on('data', (data: Buffer) => answers.push(data.toString('latin1')));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n');
+    await new Promise((resolve) => socket.once('data', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n');
+    await Promise.race([new Promise((resolve) => socket.once('data', resolve)), new Promise((resolve) => socket.once('close', resolve))]);
+    socket.destroy();
+    expect(answers.join('').match(/HTTP\/1\.1 200 /g)).toHaveLength(2);
+  });
+
+  test('connections beyond maxConnections are closed as they arrive; those within are served', async () => {
+    const gateway = await startGateway({ maxConnections: 2 });
+    const first = await openSocket(gateway.port);
+    const second = await openSocket(gateway.port);
+    while (gateway.accepted.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    const third = await openSocket(gateway.port);
+    third.on('error', () => undefined);
+    let thirdAnswer = '';
+    third.on('data', (data: Buffer) => (thirdAnswer += data.toString('latin1')));
+    third.write('GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n');
+    await new Promise((resolve) => third.once('close', resolve));
+    expect(thirdAnswer).toBe('');
+
+    first.write('GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n');
+    const answer = await new Promise<string>((resolve) => first.once('data', (data: Buffer) => resolve(data.toString('latin1'))));
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    first.destroy();
+    second.destroy();
+  });
+
+  test('a headers timeout above the request timeout is refused', () => {
+    let thrown: unknown;
+    try {
+      createGatewayServer(() => undefined, { ...defaultConnectionLimits, headersTimeoutMs: 2_000, requestTimeoutMs: 1_000 });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ code: 'INVALID_CONFIG', message: 'GATEWAY_HEADERS_TIMEOUT_MS (2000) must not be above GATEWAY_REQUEST_TIMEOUT_MS (1000)' });
+  });
+});
