@@ -118,9 +118,13 @@ function serveFront(dataPath: string): ChdbHttpServer {
  */
 function serveAnalysts(dataPath: string, access: AnalystAccess): ChdbHttpServer {
   const session = new Session(dataPath);
+  let httpCompression: string;
   try {
     for (const [name, value] of Object.entries({ ...sessionSettings, ...analystLimits })) session.query(`SET ${name} = ${quoted(String(value))}`);
     session.query('SET readonly = 1');
+    // A client that reads system.settings (clickhouse-connect) sees it and, as the user may not
+    // change it, does not send it: the answer is compressed on the session's value, as by a server.
+    httpCompression = session.query("SELECT value FROM system.settings WHERE name = 'enable_http_compression'", 'TabSeparatedRaw').trim();
   } catch (error) {
     session.close();
     throw error;
@@ -163,6 +167,7 @@ function serveAnalysts(dataPath: string, access: AnalystAccess): ChdbHttpServer 
     parse: (url, body) => parseRequest(url, body, access.database, true),
     authenticate: (req, url) => authenticateAnalyst(req, url, access.password),
     bodyLimit: analystBodyLimit,
+    httpCompression,
   });
   return {
     server,
@@ -181,6 +186,8 @@ interface Handling {
   /** Why the request's user may not come in, or undefined. */
   authenticate?(req: IncomingMessage, url: URL): Refusal | undefined;
   bodyLimit: number;
+  /** enable_http_compression when the request does not set it: the session's value. */
+  httpCompression?: string;
 }
 
 function serveHttp(handling: Handling): Server {
@@ -226,7 +233,7 @@ function serveHttp(handling: Handling): Server {
     const queryId = url.searchParams.get('query_id') ?? randomUUID();
     try {
       const { output, format, summary } = await handling.run(parsed);
-      const encoding = url.searchParams.get('enable_http_compression') === '1' ? answerEncoding(req.headers['accept-encoding']) : undefined;
+      const encoding = (url.searchParams.get('enable_http_compression') ?? handling.httpCompression) === '1' ? answerEncoding(req.headers['accept-encoding']) : undefined;
       res.writeHead(200, {
         'Content-Type': 'text/plain; charset=UTF-8',
         ...(encoding === undefined ? {} : { 'Content-Encoding': encoding }),
