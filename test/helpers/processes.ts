@@ -70,3 +70,19 @@ export function startWorkerProcess(options: { topic: string; groupId: string; ad
     onUnexpectedExit: () => undefined,
   });
 }
+
+/**
+ * ClickHouse as a process of its own: chDB's data directory served over ClickHouse's HTTP interface
+ * (packages/clickhouse/src/chdb-http-main.ts), so a test can kill it or change its schema while a
+ * worker uses it as a server. A test that kills it expects the exit, so an exit is not reported.
+ */
+export function startChdbFront(options: { chdbPath: string; port: number; logDirectory: string }): Promise<RunningService> {
+  return startService({
+    name: 'chdb-http',
+    entry: 'packages/clickhouse/src/chdb-http-main.ts',
+    env: { CHDB_PATH: options.chdbPath, CHDB_HTTP_PORT: String(options.port) },
+    healthUrl: `http://127.0.0.1:${options.port}/ping`,
+    logDirectory: options.logDirectory,
+    onUnexpectedExit: () => undefined,
+  });
+}

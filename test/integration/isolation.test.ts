@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { eventsTopicConfig, sleep } from '@sluice/core';
 import { createKafkaBus, isProcessAlive, type KafkaBus } from '@sluice/kafka';
 import { createNativeProducer, type NativeProducer } from '@sluice/producer';
-import { startService, type RunningService } from '../../scripts/service-process';
+import type { RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName, waitFor } from '../helpers/pipeline';
-import { freePort, startWorkerProcess } from '../helpers/processes';
+import { freePort, startChdbFront, startWorkerProcess } from '../helpers/processes';
 import { adminSql, expectStoredExactlyOnce, searchStream, withRetriedCopies } from '../helpers/search-stream';
 
 const totalEvents = 20_000;
@@ -44,14 +44,7 @@ beforeAll(async () => {
   bus = createKafkaBus({ brokers: testBrokers(), clientId: 'sluice-isolation-test', logger: testLogger });
   await bus.ensureTopics([{ name: topic, partitions: 4, config: eventsTopicConfig }]);
   producer = await createNativeProducer({ brokers: testBrokers(), topic });
-  clickhouse = await startService({
-    name: 'chdb-http',
-    entry: 'packages/clickhouse/src/chdb-http-main.ts',
-    env: { CHDB_PATH: chdbPath, CHDB_HTTP_PORT: String(clickhousePort) },
-    healthUrl: `http://127.0.0.1:${clickhousePort}/ping`,
-    logDirectory,
-    onUnexpectedExit: () => testLogger.error('the chDB HTTP front exited before the test ended'),
-  });
+  clickhouse = await startChdbFront({ chdbPath, port: clickhousePort, logDirectory });
 });
 
 afterAll(async () => {

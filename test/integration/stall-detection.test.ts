@@ -16,10 +16,10 @@ import { join } from 'node:path';
 import { eventsTopicConfig, silentLogger, type ConsumedBatch } from '@sluice/core';
 import { createKafkaBus, isProcessAlive, type KafkaBus } from '@sluice/kafka';
 import { createNativeProducer, type NativeProducer } from '@sluice/producer';
-import { startService, type RunningService } from '../../scripts/service-process';
+import type { RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName, waitFor } from '../helpers/pipeline';
 import { createPartitionProgress } from '../../services/worker/src/partition-progress';
-import { freePort, startWorkerProcess } from '../helpers/processes';
+import { freePort, startChdbFront, startWorkerProcess } from '../helpers/processes';
 import { adminSql, searchStream } from '../helpers/search-stream';
 
 const stallSeconds = 3;
@@ -62,14 +62,7 @@ afterAll(async () => {
 });
 
 function startClickHouse(): Promise<RunningService> {
-  return startService({
-    name: 'chdb-http',
-    entry: 'packages/clickhouse/src/chdb-http-main.ts',
-    env: { CHDB_PATH: chdbPath, CHDB_HTTP_PORT: String(clickhousePort) },
-    healthUrl: `http://127.0.0.1:${clickhousePort}/ping`,
-    logDirectory,
-    onUnexpectedExit: () => undefined,
-  });
+  return startChdbFront({ chdbPath, port: clickhousePort, logDirectory });
 }
 
 async function health(): Promise<{ status: number; body: Health }> {
