@@ -257,9 +257,10 @@ export function tenantCollision(keys: readonly Pick<KeyRecord, 'datasets'>[]): T
       }
     }
   });
-  const candidates: [string, HeldGrant[]][] = [...[...holders].map(([datasetId, held]): [string, HeldGrant[]] => [datasetId, [...held, ...wildcards]]), [anyDataset, wildcards]];
-  for (const [datasetId, held] of candidates) {
-    const ordered = [...held].sort((a, b) => a.keyIndex - b.keyIndex);
+  // Each id is held by its own grants and by every "*"; the "*" grants alone stand for every other id.
+  holders.set(anyDataset, []);
+  for (const [datasetId, held] of holders) {
+    const ordered = [...held, ...wildcards].sort((a, b) => a.keyIndex - b.keyIndex);
     const tenantOf = tenantsOf(ordered);
     const [first] = ordered;
     const second = ordered.find((h) => first !== undefined && tenantOf(h.keyIndex) !== tenantOf(first.keyIndex));

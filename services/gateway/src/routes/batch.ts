@@ -5,7 +5,7 @@ import {
   createValidator,
   envelopeKey,
   envelopeMessage,
-  maxNestingDepth,
+  maxEnvelopeDepth,
   namespaceOfSource,
   oversizeReason,
   validateEnvelope,
@@ -182,8 +182,8 @@ function parseItems(text: string, format: 'ndjson' | 'json', limits: BatchLimits
   if (items.length === 0) throw new SluiceError('INVALID_EVENT', 'The batch holds no events', { field: '' });
   if (items.length > limits.maxEvents) throw new SluiceError('PAYLOAD_TOO_LARGE', `The batch holds ${items.length} events; the limit is ${limits.maxEvents}`);
   return items.map((item, index) => {
-    // A canonical envelope nests one level more than a dialect body (raw), and its own check says so.
-    const issue = item.ok ? valueIssues(item.value, maxNestingDepth + 1)[0] : undefined;
+    // An item nests one level more than the body it wraps, as an envelope does its raw body.
+    const issue = item.ok ? valueIssues(item.value, maxEnvelopeDepth)[0] : undefined;
     return issue === undefined ? item : { ok: false, issue: { path: `/${index}${issue.path}`, message: issue.message } };
   });
 }
