@@ -2,8 +2,11 @@
  * The exact-numbers test: a few thousand events in every dialect, with duplicates, sampled and
  * late events and multi-item purchases, go through the real gateway, Kafka and worker into chDB.
  * Every analyst view must then return exactly the numbers the fixture module computes from the
- * facts alone (test/helpers/analytics-fixture.ts).
+ * facts alone (test/helpers/analytics-fixture.ts), read by the worker's own connection and by the
+ * analysts' clients through ClickHouse's HTTP interface: @clickhouse/client and clickhouse-connect.
  */
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { serveChdbOverHttp, type ChdbHttpServer } from '@sluice/clickhouse';
 import { sleep } from '@sluice/core';
 import {
   buildFacts,
@@ -23,12 +26,17 @@ import {
   type Row,
   type StoredFact,
 } from '../helpers/analytics-fixture';
+import { clickhouseConnectPython, clientScript, runFile } from '../helpers/clickhouse-connect';
 import { fetchRetrying } from '../helpers/http';
-import { startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
+import { chdbPathForThisProcess, listen, startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 
 let pipeline: InProcessPipeline;
 let facts: Fact[];
 let stored: StoredFact[];
+let analystsInterface: ChdbHttpServer;
+let analystClient: ClickHouseClient;
+/** Every view's rows as clickhouse-connect read them (one Python process reads them all). */
+let pythonRows: Record<string, Row[]>;
 
 /** Trieve events happen "now": keep the run from straddling midnight UTC, which would split their day. */
 async function awayFromMidnight(): Promise<void> {
@@ -87,9 +95,20 @@ beforeAll(async () => {
     'the worker to store the fixture',
     120_000,
   );
-}, 300_000);
+
+  // The analysts' interface, as the worker serves it, on the same chDB data directory.
+  analystsInterface = serveChdbOverHttp(chdbPathForThisProcess(), { database: pipeline.clickhouse.database, password: '' });
+  const url = await listen(analystsInterface.server);
+  analystClient = createClient({ url, username: 'analyst' });
+  const python = await clickhouseConnectPython();
+  const child = runFile(python, [clientScript('clickhouse_connect_views.py'), new URL(url).port, pipeline.clickhouse.database], { timeout: 120_000 });
+  child.child.stdin?.end(JSON.stringify(Object.fromEntries(views.map(({ name, expected }) => [name, viewQuery(name, expected(stored))]))));
+  pythonRows = JSON.parse((await child).stdout) as Record<string, Row[]>;
+}, 420_000);
 
 afterAll(async () => {
+  await analystClient?.close();
+  await analystsInterface?.close();
   await pipeline.stop();
 });
 
@@ -108,17 +127,30 @@ function sorted(rows: readonly Row[]): Row[] {
   return rows.map(normalise).sort((a, b) => JSON.stringify(Object.values(a)).localeCompare(JSON.stringify(Object.values(b))));
 }
 
-async function view(name: string, columns: readonly string[]): Promise<Row[]> {
-  return pipeline.clickhouse.queryRows<Row>(`SELECT ${columns.join(', ')} FROM ${name} WHERE dataset_id IN ('shop', 'shop-app', 'gf-product', 'gf-other')`);
-}
+const views: { name: string; expected: (stored: readonly StoredFact[]) => Row[] }[] = [
+  { name: 'ctr_daily', expected: expectedCtrDaily },
+  { name: 'ctr_by_query', expected: expectedCtrByQuery },
+  { name: 'ctr_by_position', expected: expectedCtrByPosition },
+  { name: 'search_conversion_daily', expected: expectedSearchConversionDaily },
+  { name: 'item_ctr_by_position', expected: expectedItemCtrByPosition },
+  { name: 'conversion_daily', expected: expectedConversionDaily },
+  { name: 'outcomes_daily', expected: expectedOutcomesDaily },
+];
 
-async function expectView(name: string, expected: readonly Row[]): Promise<void> {
+/** The query that reads a view's fixture rows, with the columns the expected rows hold. */
+function viewQuery(name: string, expected: readonly Row[]): string {
   const [first] = expected;
   if (first === undefined) throw new Error(`the fixture gives no rows for ${name}`);
   const columns = Object.keys(first).map((c) => (c.endsWith('_micros') ? c.replace(/_micros$/, c.startsWith('revenue') ? '' : '_sum') : c));
-  const actual = await view(name, columns);
-  expect(sorted(actual)).toEqual(sorted(expected));
+  return `SELECT ${columns.join(', ')} FROM ${name} WHERE dataset_id IN ('shop', 'shop-app', 'gf-product', 'gf-other')`;
 }
+
+/** How each reader gets a view's rows. */
+const readers: Record<string, (name: string, sql: string) => Promise<Row[]>> = {
+  "the worker's connection": (_name, sql) => pipeline.clickhouse.queryRows<Row>(sql),
+  '@clickhouse/client': async (_name, sql) => (await analystClient.query({ query: sql, format: 'JSONEachRow' })).json<Row>(),
+  'clickhouse-connect': async (name) => pythonRows[name] ?? [],
+};
 
 test('the fixture holds what it must: duplicates, sampled-out events, late events and multi-item purchases', () => {
   const identities = new Set(facts.map((f) => `${f.dataset}/${f.key}`));
@@ -142,30 +174,10 @@ test('events holds each kept event once, with the sample rate it was kept at', a
   expect(actual).toEqual(expected);
 });
 
-test('ctr_daily', async () => {
-  await expectView('ctr_daily', expectedCtrDaily(stored));
-});
-
-test('ctr_by_query', async () => {
-  await expectView('ctr_by_query', expectedCtrByQuery(stored));
-});
-
-test('ctr_by_position', async () => {
-  await expectView('ctr_by_position', expectedCtrByPosition(stored));
-});
-
-test('search_conversion_daily', async () => {
-  await expectView('search_conversion_daily', expectedSearchConversionDaily(stored));
-});
-
-test('item_ctr_by_position', async () => {
-  await expectView('item_ctr_by_position', expectedItemCtrByPosition(stored));
-});
-
-test('conversion_daily', async () => {
-  await expectView('conversion_daily', expectedConversionDaily(stored));
-});
-
-test('outcomes_daily', async () => {
-  await expectView('outcomes_daily', expectedOutcomesDaily(stored));
+describe.each(Object.keys(readers))('read by %s', (reader) => {
+  test.each(views.map((view) => [view.name, view] as const))('%s has exactly the fixture\'s numbers', async (_name, { name, expected }) => {
+    const rows = expected(stored);
+    const actual = await readers[reader]?.(name, viewQuery(name, rows));
+    expect(sorted(actual ?? [])).toEqual(sorted(rows));
+  });
 });
