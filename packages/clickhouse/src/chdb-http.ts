@@ -225,6 +225,11 @@ function serveHttp(handling: Handling): Server {
       answerError(res, body.status, body.message);
       return;
     }
+    // As a server does, these headers win over database= and default_format= (the JDBC driver sends only the headers).
+    for (const [name, parameter] of [['x-clickhouse-database', 'database'], ['x-clickhouse-format', 'default_format']] as const) {
+      const value = header(req, name);
+      if (value !== undefined && value !== '') url.searchParams.set(parameter, value);
+    }
     const parsed = handling.parse(url, body);
     if ('status' in parsed) {
       answerError(res, parsed.status, parsed.message);
