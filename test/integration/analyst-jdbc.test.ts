@@ -7,23 +7,19 @@
  * request the driver makes goes through a recording proxy here, so the test sees what it sent.
  * The jars are fetched with Maven into .cache/jdbc on first use.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { eventsTopicConfig } from '@sluice/core';
 import { createKafkaBus } from '@sluice/kafka';
 import type { RunningService } from '../../scripts/service-process';
+import { jdbcCheckProgram, jdbcJars, runJdbcCheck } from '../helpers/jdbc';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName } from '../helpers/pipeline';
 import { freePort, startWorkerProcess } from '../helpers/processes';
 
-const run = promisify(execFile);
 const repositoryRoot = join(__dirname, '..', '..');
-const clientDirectory = join(repositoryRoot, 'test', 'clients', 'jdbc');
-const checkProgram = join(clientDirectory, 'JdbcCheck.java');
 
 /** The snippet of docs/analysts.md; the check program runs it with the proxy's port. */
 const documentedSnippet = `Properties properties = new Properties();
@@ -70,26 +66,6 @@ interface CheckSummary {
   native: { reader: string; rows: unknown[][]; format_header: string };
   json_each_row: string;
   documented_output: string;
-}
-
-function jdbcVersion(): string {
-  const version = /<clickhouse-jdbc\.version>([^<]+)</.exec(readFileSync(join(clientDirectory, 'pom.xml'), 'utf8'))?.[1];
-  if (version === undefined) throw new Error('test/clients/jdbc/pom.xml has no <clickhouse-jdbc.version>');
-  return version;
-}
-
-/** The driver's jars, fetched once into .cache/jdbc/<version>/libs; a rename makes the cache whole or absent. */
-async function jdbcJars(): Promise<string> {
-  const version = jdbcVersion();
-  const libs = join(repositoryRoot, '.cache', 'jdbc', version, 'libs');
-  if (existsSync(join(libs, `clickhouse-jdbc-${version}.jar`))) return libs;
-  const staging = `${libs}.partial-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(join(libs, '..'), { recursive: true });
-  await run('mvn', ['-q', '-B', '-f', join(clientDirectory, 'pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${staging}`, '-DincludeScope=runtime'], { timeout: 300_000 });
-  rmSync(libs, { recursive: true, force: true });
-  renameSync(staging, libs);
-  return libs;
 }
 
 function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -142,7 +118,7 @@ beforeAll(async () => {
   await createKafkaBus({ brokers: testBrokers(), clientId: 'sluice-analyst-jdbc-test', logger: testLogger }).ensureTopics([{ name: topic, partitions: 4, config: eventsTopicConfig }]);
   const httpPort = await freePort();
   interfaceUrl = `http://127.0.0.1:${httpPort}`;
-  const [libs] = await Promise.all([
+  await Promise.all([
     jdbcJars(),
     startWorkerProcess({ topic, groupId: uniqueName('analyst-jdbc-group'), adminPort: await freePort(), logDirectory, env: { CHDB_PATH: chdbPath, CLICKHOUSE_HTTP_PORT: String(httpPort) } }).then((started) => {
       worker = started;
@@ -150,8 +126,7 @@ beforeAll(async () => {
   ]);
   const recording = await startRecordingProxy(httpPort, requests);
   proxy = recording.server;
-  const { stdout } = await run('java', ['-cp', join(libs, '*'), checkProgram, String(recording.port)], { timeout: 120_000 });
-  summary = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as CheckSummary;
+  summary = await runJdbcCheck<CheckSummary>([String(recording.port)]);
 }, 420_000);
 
 afterAll(async () => {
@@ -170,7 +145,7 @@ function requestsFor(sql: string | RegExp): RecordedRequest[] {
 test('the JDBC snippet in docs/analysts.md is the one the check runs, and it runs', () => {
   const guide = readFileSync(join(repositoryRoot, 'docs', 'analysts.md'), 'utf8');
   expect(guide).toContain(documentedSnippet);
-  expect(readFileSync(checkProgram, 'utf8')).toContain(documentedSnippet.replace('127.0.0.1:8123', '127.0.0.1:" + port + "').replace(/^/gm, '        '));
+  expect(readFileSync(jdbcCheckProgram, 'utf8')).toContain(documentedSnippet.replace('127.0.0.1:8123', '127.0.0.1:" + port + "').replace(/^/gm, '        '));
   // The fixture-less worker has no events: the query ran and printed no rows.
   expect(summary.documented_output).toBe('');
   expect(requestsFor("SELECT event_type, count() AS events FROM events WHERE dataset_id = 'demo' GROUP BY event_type").map((recorded) => recorded.status)).toEqual([200]);

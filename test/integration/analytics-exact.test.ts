@@ -3,7 +3,8 @@
  * late events and multi-item purchases, go through the real gateway, Kafka and worker into chDB.
  * Every analyst view must then return exactly the numbers the fixture module computes from the
  * facts alone (test/helpers/analytics-fixture.ts), read by the worker's own connection and by the
- * analysts' clients through ClickHouse's HTTP interface: @clickhouse/client and clickhouse-connect.
+ * analysts' clients through ClickHouse's HTTP interface: @clickhouse/client, clickhouse-connect and
+ * the JDBC driver.
  */
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { serveChdbOverHttp, type ChdbHttpServer } from '@sluice/clickhouse';
@@ -28,6 +29,7 @@ import {
 } from '../helpers/analytics-fixture';
 import { clickhouseConnectPython, clientScript, runFile } from '../helpers/clickhouse-connect';
 import { fetchRetrying } from '../helpers/http';
+import { runJdbcCheck } from '../helpers/jdbc';
 import { chdbPathForThisProcess, listen, startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 
 let pipeline: InProcessPipeline;
@@ -37,6 +39,8 @@ let analystsInterface: ChdbHttpServer;
 let analystClient: ClickHouseClient;
 /** Every view's rows as clickhouse-connect read them (one Python process reads them all). */
 let pythonRows: Record<string, Row[]>;
+/** The same, read through JDBC (one Java process). */
+let jdbcRows: Record<string, Row[]>;
 
 /** Trieve events happen "now": keep the run from straddling midnight UTC, which would split their day. */
 async function awayFromMidnight(): Promise<void> {
@@ -100,10 +104,13 @@ beforeAll(async () => {
   analystsInterface = serveChdbOverHttp(chdbPathForThisProcess(), { database: pipeline.clickhouse.database, password: '' });
   const url = await listen(analystsInterface.server);
   analystClient = createClient({ url, username: 'analyst' });
+  const port = new URL(url).port;
+  const queries = views.map(({ name, expected }) => [name, viewQuery(name, expected(stored))] as const);
   const python = await clickhouseConnectPython();
-  const child = runFile(python, [clientScript('clickhouse_connect_views.py'), new URL(url).port, pipeline.clickhouse.database], { timeout: 120_000 });
-  child.child.stdin?.end(JSON.stringify(Object.fromEntries(views.map(({ name, expected }) => [name, viewQuery(name, expected(stored))]))));
+  const child = runFile(python, [clientScript('clickhouse_connect_views.py'), port, pipeline.clickhouse.database], { timeout: 120_000 });
+  child.child.stdin?.end(JSON.stringify(Object.fromEntries(queries)));
   pythonRows = JSON.parse((await child).stdout) as Record<string, Row[]>;
+  jdbcRows = await runJdbcCheck<Record<string, Row[]>>(['views', port, pipeline.clickhouse.database, ...queries.flat()]);
 }, 420_000);
 
 afterAll(async () => {
@@ -150,6 +157,7 @@ const readers: Record<string, (name: string, sql: string) => Promise<Row[]>> = {
   "the worker's connection": (_name, sql) => pipeline.clickhouse.queryRows<Row>(sql),
   '@clickhouse/client': async (_name, sql) => (await analystClient.query({ query: sql, format: 'JSONEachRow' })).json<Row>(),
   'clickhouse-connect': async (name) => pythonRows[name] ?? [],
+  'the JDBC driver': async (name) => jdbcRows[name] ?? [],
 };
 
 test('the fixture holds what it must: duplicates, sampled-out events, late events and multi-item purchases', () => {

@@ -7,6 +7,11 @@
  * It prints one JSON object as its last line, which the test asserts on; the test also records
  * every HTTP request the driver makes (through a proxy on <port>).
  *
+ * test/integration/analytics-exact.test.ts runs it as
+ *   java -cp '<jars>/*' JdbcCheck.java views <port> <database> <name> <sql> [<name> <sql> ...]
+ * to read the analyst views as a JDBC tool does; it prints {name: rows}, each row an object by
+ * column label, decimals and dates as text.
+ *
  * The driver's own compression (compress=1: answers in ClickHouse's LZ4 blocks) is turned off with
  * its property `compress`: the interface does not write those blocks. Compressed answers come by
  * gzip, which the driver decodes by the answer's Content-Encoding.
@@ -43,6 +48,10 @@ public class JdbcCheck {
         // Before any driver class loads: its warnings reach stderr, its debug chatter does not.
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
         System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
+        if (args[0].equals("views")) {
+            System.out.println(json(views(Integer.parseInt(args[1]), args[2], Arrays.copyOfRange(args, 3, args.length))));
+            return;
+        }
         int port = Integer.parseInt(args[0]);
         String url = "jdbc:clickhouse://127.0.0.1:" + port + "/sluice";
         Map<String, Object> summary = new LinkedHashMap<>();
@@ -78,6 +87,32 @@ public class JdbcCheck {
         properties.setProperty("password", "");
         properties.setProperty("compress", "false");
         return properties;
+    }
+
+    /** Each named query's rows through JDBC's ResultSet, as a BI tool reads them. */
+    static Map<String, Object> views(int port, String database, String[] namedQueries) throws SQLException {
+        Map<String, Object> result = new LinkedHashMap<>();
+        try (Connection connection = DriverManager.getConnection("jdbc:clickhouse://127.0.0.1:" + port + "/" + database, analyst())) {
+            for (int i = 0; i + 1 < namedQueries.length; i += 2) {
+                List<Object> rows = new ArrayList<>();
+                try (Statement statement = connection.createStatement(); ResultSet resultSet = statement.executeQuery(namedQueries[i + 1])) {
+                    ResultSetMetaData columns = resultSet.getMetaData();
+                    while (resultSet.next()) {
+                        Map<String, Object> row = new LinkedHashMap<>();
+                        for (int column = 1; column <= columns.getColumnCount(); column++) {
+                            Object value = resultSet.getObject(column);
+                            // Exact decimals as text; dates and other objects as their text too.
+                            if (value instanceof java.math.BigDecimal decimal) value = decimal.toPlainString();
+                            else if (value != null && !(value instanceof Number)) value = value.toString();
+                            row.put(columns.getColumnLabel(column), value);
+                        }
+                        rows.add(row);
+                    }
+                }
+                result.put(namedQueries[i], rows);
+            }
+        }
+        return result;
     }
 
     /** A PreparedStatement's `?` values, read back with their columns' names and types. */
