@@ -1,19 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SluiceError } from './errors';
 
 /**
  * Replaces a file in one step: writes a temporary file beside it with exactly `mode` (whatever the
  * umask), flushes it, then renames it over the old one, so that a reader sees the old file or the
- * new, never half of one. Creates the directory (0700) when missing. `what` names the file in the
- * error, such as "the key file".
+ * new, never half of one. Creates the directory when missing, with directoryMode (default 0700).
+ * `what` names the file in the error, such as "the key file".
  */
-export function writeFileAtomically(path: string, contents: string, options: { mode: number; what: string }): void {
+export function writeFileAtomically(path: string, contents: string, options: { mode: number; what: string; directoryMode?: number }): void {
   const directory = dirname(path);
   const temporary = join(directory, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    mkdirSync(directory, { recursive: true, mode: 0o700 });
+    const directoryMode = options.directoryMode ?? 0o700;
+    // The umask narrows mkdir's mode; the directories made here get exactly directoryMode.
+    const firstCreated = mkdirSync(directory, { recursive: true, mode: directoryMode });
+    if (firstCreated !== undefined) for (let made = directory; made.length >= firstCreated.length; made = dirname(made)) chmodSync(made, directoryMode);
     const fd = openSync(temporary, 'wx', options.mode);
     try {
       fchmodSync(fd, options.mode);

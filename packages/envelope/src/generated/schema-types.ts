@@ -485,7 +485,7 @@ export interface GreenflashEvent {
 // schemas/analysts.v1.json
 
 /**
- * A dataset id as the key file has it (docs/keys.md): not empty, no whitespace at either end; "*" only alone.
+ * A dataset id as the key file has it (docs/keys.md): not empty, no whitespace at either end. "*", every dataset, comes alone.
  */
 export type AnalystsDatasetId = string;
 
@@ -513,7 +513,9 @@ export interface AnalystsAnalyst {
   password_sha256: string;
   /**
    * The dataset ids the analyst may read, or ["*"] for every dataset.
+   *
+   * @minItems 1
    */
-  datasets: ['*'] | AnalystsDatasetId[];
+  datasets: AnalystsDatasetId[];
   created_at: string;
 }
