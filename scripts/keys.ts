@@ -3,10 +3,28 @@
  * API keys in the key file (docs/keys.md). The file is --file PATH, else $KEYS_FILE, else
  * .data/keys.json in the current directory. A running gateway picks changes up within a second.
  *
+ * `analyst ...` commands do the same for the SQL analysts of a ClickHouse server and the datasets
+ * each may read, in the analysts file (--file PATH, else .data/analysts.json), and render it as the
+ * server's users.d file (docs/analysts.md, "Per-dataset access (server mode)").
+ *
  * Exit codes: 0 done, 1 the command failed (one line on stderr), 2 a usage error.
  */
 import { resolve } from 'node:path';
-import { errorMessage, datasetNamespaces, type DatasetNamespace } from '@sluice/core';
+import { SluiceError, errorMessage, datasetNamespaces, type DatasetNamespace } from '@sluice/core';
+import {
+  addAnalyst,
+  describeAnalystDatasets,
+  listAnalysts,
+  parseAnalystsFile,
+  parseDatasetList,
+  readAnalystsFileText,
+  removeAnalyst,
+  renderAnalystUsers,
+  setAnalystDatasets,
+  writeAnalystUsers,
+  writeAnalystsFile,
+  type AnalystListing,
+} from '@sluice/clickhouse';
 import {
   createKey,
   grantDatasets,
@@ -32,12 +50,33 @@ A dataset id "*" means every dataset of that namespace. A Trieve dataset known b
 and its tracking_id must be granted under both. Two keys may not hold one dataset id under two
 namespaces (a dataset is known by its id alone; docs/keys.md).
 
---file PATH            the key file (default: $KEYS_FILE, else .data/keys.json)`;
+analyst commands: SQL analysts of a ClickHouse server, each reading only some datasets, enforced
+by the server's own users, grants and row policies (server mode only; docs/analysts.md):
+  analyst add NAME --datasets ID[,ID]...
+                       add an analyst; prints their password once ("*": every dataset)
+  analyst list [--json]
+                       every analyst: name, datasets, created (never the password)
+  analyst datasets NAME ID[,ID]...
+                       replace the analyst's datasets
+  analyst remove NAME  remove the analyst
+  analyst render [--database NAME] [--out PATH]
+                       the server's users.d file for them, on stdout or written to PATH;
+                       the database is $CLICKHOUSE_DATABASE, else sluice
+
+--file PATH            the key file (default: $KEYS_FILE, else .data/keys.json); for analyst
+                       commands, the analysts file (default: .data/analysts.json)`;
 
 class UsageError extends Error {}
 
-type Command = 'create' | 'list' | 'revoke' | 'grant';
-const commands: readonly Command[] = ['create', 'list', 'revoke', 'grant'];
+type KeyCommand = 'create' | 'list' | 'revoke' | 'grant';
+type AnalystCommand = 'analyst add' | 'analyst list' | 'analyst remove' | 'analyst datasets' | 'analyst render';
+type Command = KeyCommand | AnalystCommand;
+const commands: readonly KeyCommand[] = ['create', 'list', 'revoke', 'grant'];
+const analystCommands: readonly AnalystCommand[] = ['analyst add', 'analyst list', 'analyst remove', 'analyst datasets', 'analyst render'];
+
+function isAnalystCommand(command: Command): command is AnalystCommand {
+  return (analystCommands as readonly string[]).includes(command);
+}
 
 /** Flags each command takes, besides --file (every command) and the namespaces (create, grant). */
 const commandFlags: Record<Command, readonly string[]> = {
@@ -45,9 +84,25 @@ const commandFlags: Record<Command, readonly string[]> = {
   list: ['--json'],
   revoke: [],
   grant: datasetNamespaces.map((n) => `--${n}`),
+  'analyst add': ['--datasets'],
+  'analyst list': ['--json'],
+  'analyst remove': [],
+  'analyst datasets': [],
+  'analyst render': ['--database', '--out'],
 };
 const booleanFlags = new Set(['--json']);
-const positionalCount: Record<Command, number> = { create: 0, list: 0, revoke: 1, grant: 1 };
+/** The arguments each command takes, as its usage error names them. */
+const positionalNames: Record<Command, readonly string[]> = {
+  create: [],
+  list: [],
+  revoke: ["the key's ID (as `list` shows it)"],
+  grant: ["the key's ID (as `list` shows it)"],
+  'analyst add': ["the analyst's NAME"],
+  'analyst list': [],
+  'analyst remove': ["the analyst's NAME"],
+  'analyst datasets': ["the analyst's NAME", 'the datasets (ID[,ID]..., or "*")'],
+  'analyst render': [],
+};
 
 interface Parsed {
   command: Command;
@@ -59,10 +114,23 @@ interface Parsed {
 function parseArguments(argv: readonly string[]): Parsed | 'help' {
   if (argv.length === 0) throw new UsageError('a command is required');
   if (argv.includes('--help') || argv.includes('-h')) return 'help';
-  const [first, ...rest] = argv;
+  const [first, ...afterFirst] = argv;
   if (first === undefined || first.startsWith('-')) throw new UsageError(`the command must come first, got ${JSON.stringify(first)}`);
-  if (!(commands as readonly string[]).includes(first)) throw new UsageError(`unknown command ${JSON.stringify(first)}; known: ${commands.join(', ')}`);
-  const command = first as Command;
+  let command: Command;
+  let rest = afterFirst;
+  if (first === 'analyst') {
+    const [second, ...afterSecond] = afterFirst;
+    const known = analystCommands.map((c) => c.slice('analyst '.length)).join(', ');
+    const candidate = `analyst ${second ?? ''}`;
+    if (second === undefined || second.startsWith('-')) throw new UsageError(`analyst needs a command: ${known}`);
+    if (!(analystCommands as readonly string[]).includes(candidate)) throw new UsageError(`unknown command ${JSON.stringify(candidate)}; known: ${known}`);
+    command = candidate as AnalystCommand;
+    rest = afterSecond;
+  } else if ((commands as readonly string[]).includes(first)) {
+    command = first as KeyCommand;
+  } else {
+    throw new UsageError(`unknown command ${JSON.stringify(first)}; known: ${[...commands, 'analyst'].join(', ')}`);
+  }
   const known = ['--file', ...commandFlags[command]];
   const values = new Map<string, string[]>();
   const positionals: string[] = [];
@@ -93,13 +161,12 @@ function parseArguments(argv: readonly string[]): Parsed | 'help' {
     }
     values.set(flag, [...(values.get(flag) ?? []), value]);
   }
-  if (positionals.length !== positionalCount[command]) {
-    const extra = positionals[positionalCount[command]];
-    throw new UsageError(
-      extra !== undefined ? `unexpected argument ${JSON.stringify(extra)} for ${command}` : `${command} needs the key's ID (as \`list\` shows it)`,
-    );
+  const expected = positionalNames[command];
+  if (positionals.length !== expected.length) {
+    const extra = positionals[expected.length];
+    throw new UsageError(extra !== undefined ? `unexpected argument ${JSON.stringify(extra)} for ${command}` : `${command} needs ${expected[positionals.length] ?? ''}`);
   }
-  for (const single of ['--file', '--name']) {
+  for (const single of ['--file', '--name', '--datasets', '--database', '--out']) {
     if ((values.get(single)?.length ?? 0) > 1) throw new UsageError(`${single} may be given only once`);
   }
   return { command, file: values.get('--file')?.[0], values, positionals };
@@ -128,6 +195,7 @@ function run(argv: readonly string[], env: NodeJS.ProcessEnv, out: (line: string
   const parsed = parseArguments(argv);
   if (parsed === 'help') return out(usage);
   const { command, values, positionals } = parsed;
+  if (isAnalystCommand(command)) return runAnalyst({ ...parsed, command }, env, out);
   const path = resolve(parsed.file ?? (env.KEYS_FILE !== undefined && env.KEYS_FILE !== '' ? env.KEYS_FILE : '.data/keys.json'));
   switch (command) {
     case 'create': {
@@ -171,6 +239,69 @@ function run(argv: readonly string[], env: NodeJS.ProcessEnv, out: (line: string
         return { contents: text ?? '', key: result?.key };
       });
       out(`Key ${id} may now write to: ${granted.key === undefined ? '?' : describeDatasets(granted.key.datasets)}`);
+      return;
+    }
+  }
+}
+
+function describeAnalyst(analyst: AnalystListing): string {
+  return `${analyst.name}  created ${analyst.created_at}\n    datasets: ${describeAnalystDatasets(analyst.datasets)}`;
+}
+
+/** What to do after a change, which the server sees only once the rendered file is deployed. */
+const renderHint = 'The server sees this once the rendered file is in its users.d: npm run keys -- analyst render --out PATH (docs/analysts.md, Per-dataset access)';
+
+function runAnalyst({ command, file, values, positionals }: Parsed & { command: AnalystCommand }, env: NodeJS.ProcessEnv, out: (line: string) => void): void {
+  const path = resolve(file ?? '.data/analysts.json');
+  const update = <T extends { contents: string }>(edit: (contents: string | undefined) => T): T => {
+    const result = edit(readAnalystsFileText(path));
+    writeAnalystsFile(path, result.contents);
+    return result;
+  };
+  const name = positionals[0] ?? '';
+  switch (command) {
+    case 'analyst add': {
+      const datasets = values.get('--datasets')?.[0];
+      if (datasets === undefined) throw new UsageError('analyst add needs --datasets ID[,ID]... (or "*" for every dataset)');
+      const added = update((contents) => addAnalyst(contents, { name, datasets: parseDatasetList(datasets) }, new Date(), undefined, path));
+      out(`Added analyst ${name} to ${path}`);
+      out(`They may read: ${describeAnalystDatasets(added.analyst.datasets)}`);
+      out('');
+      out(`    ${added.password}`);
+      out('');
+      out('Copy this password now: it cannot be shown again. Only its SHA-256 hash is stored; if it is lost, remove the analyst and add them again.');
+      out(renderHint);
+      return;
+    }
+    case 'analyst list': {
+      const analysts = listAnalysts(readAnalystsFileText(path), path);
+      if (values.has('--json')) return out(JSON.stringify(analysts, null, 2));
+      if (analysts.length === 0) return out(`No analysts in ${path}`);
+      for (const analyst of analysts) out(describeAnalyst(analyst));
+      return;
+    }
+    case 'analyst remove': {
+      update((contents) => removeAnalyst(contents, name, path));
+      out(`Removed analyst ${name} from ${path}`);
+      out(renderHint);
+      return;
+    }
+    case 'analyst datasets': {
+      const changed = update((contents) => setAnalystDatasets(contents, name, parseDatasetList(positionals[1] ?? ''), path));
+      out(`Analyst ${name} may now read: ${describeAnalystDatasets(changed.analyst.datasets)}`);
+      out(renderHint);
+      return;
+    }
+    case 'analyst render': {
+      const database = values.get('--database')?.[0] ?? (env.CLICKHOUSE_DATABASE !== undefined && env.CLICKHOUSE_DATABASE !== '' ? env.CLICKHOUSE_DATABASE : 'sluice');
+      const text = readAnalystsFileText(path);
+      if (text === undefined) throw new SluiceError('INVALID_CONFIG', `${path}: there is no analysts file yet; add an analyst first (npm run keys -- analyst add NAME --datasets ID)`);
+      const xml = renderAnalystUsers(parseAnalystsFile(text, path), database);
+      const outPath = values.get('--out')?.[0];
+      if (outPath === undefined) return out(xml.trimEnd());
+      writeAnalystUsers(resolve(outPath), xml);
+      const count = listAnalysts(text, path).length;
+      out(`Wrote ${resolve(outPath)} (${count} ${count === 1 ? 'analyst' : 'analysts'}, database ${database})`);
       return;
     }
   }

@@ -53,9 +53,12 @@ export const sessionSettings = {
   output_format_json_quote_64bit_integers: 0,
 } as const satisfies ClickHouseSettings;
 
+/** The database names Sluice accepts (CLICKHOUSE_DATABASE): they go into SQL and config files unquoted. */
+export const databaseNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 export async function openClickHouse(options: ClickHouseOptions): Promise<ClickHouse> {
   rejectUnknownKeys(options, ['url', 'username', 'password', 'database', 'dataPath', 'logger'], 'ClickHouse options');
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.database)) {
+  if (!databaseNamePattern.test(options.database)) {
     throw new SluiceError('INVALID_CONFIG', `ClickHouse database name ${JSON.stringify(options.database)} must match [A-Za-z_][A-Za-z0-9_]*`);
   }
   return options.url ? openServer(options, options.url) : openEmbedded(options);

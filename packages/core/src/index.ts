@@ -6,3 +6,4 @@ export * from './bus';
 export * from './topics';
 export * from './lifecycle';
 export * from './key-store';
+export * from './files';

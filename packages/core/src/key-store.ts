@@ -106,6 +106,16 @@ export function hashKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
 }
 
+/**
+ * What is wrong with a dataset id, by the one rule every file that names datasets follows (the key
+ * file, the analysts file): 'empty' (nothing but whitespace), 'padded' (whitespace at either end),
+ * or undefined when it is a valid id. Any other character may be part of an id.
+ */
+export function datasetIdProblem(datasetId: string): 'empty' | 'padded' | undefined {
+  if (datasetId.trim() === '') return 'empty';
+  return datasetId.trim() === datasetId ? undefined : 'padded';
+}
+
 export function isDatasetNamespace(value: string): value is DatasetNamespace {
   return (datasetNamespaces as readonly string[]).includes(value);
 }
@@ -193,8 +203,9 @@ export function parseKeyFile(text: string, source: string): KeyFile {
       if (!Array.isArray(list)) return fail(`${where} must be an array of dataset ids, got ${describe(list)}`);
       datasets[namespace] = (list as unknown[]).map((datasetId, i) => {
         if (typeof datasetId !== 'string') return fail(`${where}[${i}] must be a string, got ${describe(datasetId)}`);
-        if (datasetId.trim() === '') fail(`${where}[${i}] must not be empty`);
-        else if (datasetId.trim() !== datasetId) fail(`${where}[${i}] ${JSON.stringify(datasetId)} must not start or end with whitespace`);
+        const problem = datasetIdProblem(datasetId);
+        if (problem === 'empty') fail(`${where}[${i}] must not be empty`);
+        else if (problem === 'padded') fail(`${where}[${i}] ${JSON.stringify(datasetId)} must not start or end with whitespace`);
         return datasetId;
       });
     }

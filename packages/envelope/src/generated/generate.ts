@@ -26,6 +26,7 @@ const schemaSources: readonly SchemaSource[] = [
   { file: 'dialects/trieve-ctr.json', name: 'TrieveCtrBody', prefix: 'Trieve' },
   { file: 'dialects/neuralens-event.json', name: 'NeuralensEvent', prefix: 'Neuralens' },
   { file: 'dialects/greenflash-event.json', name: 'GreenflashEvent', prefix: 'Greenflash' },
+  { file: 'analysts.v1.json', name: 'AnalystsFile', prefix: 'Analysts' },
 ];
 
 /**

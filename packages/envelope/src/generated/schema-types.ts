@@ -481,3 +481,41 @@ export interface GreenflashEvent {
    */
   externalConversationId?: string;
 }
+
+// schemas/analysts.v1.json
+
+/**
+ * A dataset id as the key file has it (docs/keys.md): not empty, no whitespace at either end. "*", every dataset, comes alone.
+ */
+export type AnalystsDatasetId = string;
+
+/**
+ * The analysts file: schemas/analysts.v1.json.
+ *
+ * The SQL analysts of a ClickHouse server and the datasets each may read (docs/analysts.md, Per-dataset access). `npm run keys -- analyst ...` edits it; `npm run keys -- analyst render` turns it into a users.d file for the server, which enforces it with its own users, grants and row policies.
+ */
+export interface AnalystsFile {
+  version: 1;
+  /**
+   * Names are unique (checked beside the schema: JSON Schema cannot say it).
+   */
+  analysts: AnalystsAnalyst[];
+}
+
+export interface AnalystsAnalyst {
+  /**
+   * The ClickHouse user name: a lowercase letter, then up to 62 lowercase letters, digits, _ or -. Not default or analyst, the users the server already has.
+   */
+  name: string;
+  /**
+   * SHA-256 of the password, lowercase hex: ClickHouse's password_sha256_hex. The password itself is stored nowhere.
+   */
+  password_sha256: string;
+  /**
+   * The dataset ids the analyst may read, or ["*"] for every dataset.
+   *
+   * @minItems 1
+   */
+  datasets: AnalystsDatasetId[];
+  created_at: string;
+}

@@ -373,7 +373,7 @@ describe('the keys CLI (scripts/keys.ts)', () => {
     [['create', '--name', 'n', '--bogus', 'x'], 'keys: unknown flag "--bogus" for create; known: --file, --name, --trieve, --neuralens, --greenflash, --native'],
     [['list', '--trieve', 'x'], 'keys: unknown flag "--trieve" for list; known: --file, --json'],
     [['revoke', '--force', 'abc'], 'keys: unknown flag "--force" for revoke; known: --file'],
-    [['frobnicate'], 'keys: unknown command "frobnicate"; known: create, list, revoke, grant'],
+    [["frobnicate"], "keys: unknown command \"frobnicate\"; known: create, list, revoke, grant, analyst"],
     [[], 'keys: a command is required'],
     [['create'], 'keys: create needs --name NAME'],
     [['create', '--name'], 'keys: --name needs a value'],

@@ -6,17 +6,18 @@
  * A new key is `sk_<id>_<secret>` (id: 6 random bytes as 12 hex characters; secret: 32 random
  * bytes in base64url). It is returned once, to be shown once: the file keeps only its SHA-256.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { dirname, join, basename } from 'node:path';
 import {
   SluiceError,
+  datasetIdProblem,
   datasetNamespaces,
   hashKey,
   keyIdPattern,
   oneTenantRule,
   tenantCollision,
   parseKeyFile,
+  writeFileAtomically,
   type DatasetNamespace,
   type KeyFile,
   type KeyRecord,
@@ -77,8 +78,9 @@ function checkDatasetIds(namespace: string, datasetIds: readonly string[]): void
     invalid(`Unknown namespace ${JSON.stringify(namespace)}; known: ${datasetNamespaces.join(', ')}`);
   }
   for (const datasetId of datasetIds) {
-    if (datasetId.trim() === '') invalid(`A ${namespace} dataset id must not be empty`);
-    if (datasetId.trim() !== datasetId) invalid(`The ${namespace} dataset id ${JSON.stringify(datasetId)} must not start or end with whitespace`);
+    const problem = datasetIdProblem(datasetId);
+    if (problem === 'empty') invalid(`A ${namespace} dataset id must not be empty`);
+    if (problem === 'padded') invalid(`The ${namespace} dataset id ${JSON.stringify(datasetId)} must not start or end with whitespace`);
   }
 }
 
@@ -202,26 +204,7 @@ export function readKeyFileText(path: string): string | undefined {
  * Creates the directory when missing.
  */
 export function writeKeyFileAtomic(path: string, contents: string): void {
-  const directory = dirname(path);
-  const temporary = join(directory, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    mkdirSync(directory, { recursive: true, mode: 0o700 });
-    const fd = openSync(temporary, 'wx', 0o600);
-    try {
-      writeSync(fd, contents);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, path);
-  } catch (error) {
-    try {
-      rmSync(temporary, { force: true });
-    } catch {
-      // Nothing to clean up where the directory itself could not be made.
-    }
-    throw new SluiceError('INVALID_CONFIG', `${path}: cannot write the key file (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
-  }
+  writeFileAtomically(path, contents, { mode: 0o600, what: 'the key file' });
 }
 
 /** Reads the file (missing: empty), applies one edit, writes the result atomically. */
