@@ -5,22 +5,17 @@
  * (the client's default) and one in JSONEachRow, gets gzip answers, and has an INSERT and a
  * CREATE refused. The client runs from a venv this test makes under .cache on first use.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { eventsTopicConfig } from '@sluice/core';
 import { createKafkaBus } from '@sluice/kafka';
 import type { RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName } from '../helpers/pipeline';
 import { freePort, startWorkerProcess } from '../helpers/processes';
+import { clickhouseConnectPython, runFile } from '../helpers/python';
 
-const run = promisify(execFile);
 const repositoryRoot = join(__dirname, '..', '..');
-const pinnedVersion = '1.12.0';
-const venv = join(repositoryRoot, '.cache', 'python', 'clickhouse-connect');
-const python = join(venv, 'bin', 'python');
 const checkScript = join(repositoryRoot, 'test', 'clients', 'clickhouse_connect_check.py');
 
 /** The snippet of docs/analysts.md; the check script runs it with the worker's port. */
@@ -46,16 +41,6 @@ interface CheckSummary {
   documented_rows: unknown[];
 }
 
-/** The venv with the pinned clickhouse-connect: reused when it has that version, made otherwise. */
-async function clickhouseConnectPython(): Promise<string> {
-  const installed = existsSync(python) ? await run(python, ['-c', 'import clickhouse_connect; print(clickhouse_connect.__version__)']).then(({ stdout }) => stdout.trim(), () => undefined) : undefined;
-  if (installed === pinnedVersion) return python;
-  mkdirSync(join(repositoryRoot, '.cache', 'python'), { recursive: true });
-  await run('python3', ['-m', 'venv', venv]);
-  await run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', `clickhouse-connect==${pinnedVersion}`], { timeout: 300_000 });
-  return python;
-}
-
 let chdbPath: string;
 let logDirectory: string;
 let worker: RunningService | undefined;
@@ -73,7 +58,7 @@ beforeAll(async () => {
       worker = started;
     }),
   ]);
-  const { stdout } = await run(interpreter, [checkScript, String(httpPort)], { timeout: 60_000 });
+  const { stdout } = await runFile(interpreter, [checkScript, String(httpPort)], { timeout: 60_000 });
   // The documented snippet prints its rows first; the summary is the last line.
   summary = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as CheckSummary;
 }, 420_000);
