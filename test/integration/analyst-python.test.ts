@@ -2,8 +2,9 @@
  * ClickHouse's HTTP interface for analysts in embedded mode, with Python's official client,
  * clickhouse-connect from PyPI, as a third-party client the interface was not written against:
  * test/clients/clickhouse_connect_check.py connects, runs a parameterised query read in Native
- * (the client's default) and one in JSONEachRow, gets gzip answers, and has an INSERT and a
- * CREATE refused. The client runs from a venv this test makes under .cache on first use.
+ * (the client's default) and one in JSONEachRow, gets zstd, lz4 and gzip answers, and has an
+ * INSERT (lz4-compressed, its default) and a CREATE refused. The client runs from a venv this
+ * test makes under .cache on first use.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ const repositoryRoot = join(__dirname, '..', '..');
 const checkScript = join(repositoryRoot, 'test', 'clients', 'clickhouse_connect_check.py');
 
 /** The snippet of docs/analysts.md; the check script runs it with the worker's port. */
-const documentedSnippet = `client = clickhouse_connect.get_client(host='127.0.0.1', port=8123, username='analyst', password='', database='sluice', compress='gzip')
+const documentedSnippet = `client = clickhouse_connect.get_client(host='127.0.0.1', port=8123, username='analyst', password='', database='sluice')
 result = client.query('SELECT event_type, count() AS events FROM events WHERE dataset_id = {dataset:String} GROUP BY event_type', parameters={'dataset': 'demo'})
 print(result.result_rows)`;
 
@@ -38,6 +39,8 @@ interface CheckSummary {
   insert_code: number | null;
   create_code: number | null;
   tables_after: number;
+  write_compression: string;
+  compressed: Record<string, { encoding: string | null; rows: number; last: unknown[] }>;
   documented_rows: unknown[];
 }
 
@@ -83,18 +86,24 @@ test('connects as a read-only user: the one refused request is the client_protoc
   for (const request of summary.query_requests) expect(request.parameters.filter((name) => !name.startsWith('param_'))).toEqual(['database', 'wait_end_of_query']);
 });
 
-test('a parameterised query comes back in Native, gzip-compressed, and JSONEachRow reads as JSON', () => {
+test('a parameterised query comes back in Native, zstd-compressed (its defaults, as from ClickHouse), and JSONEachRow reads as JSON', () => {
   expect(summary.query_requests.map((request) => request.parameters)).toEqual([
     ['database', 'param_n', 'param_s', 'wait_end_of_query'],
     ['database', 'wait_end_of_query'],
   ]);
   expect(summary.native.columns).toEqual(['n', 's', 'db']);
   expect(summary.native.rows).toEqual([[5, summary.native.sent_text, 'sluice']]);
-  expect(summary.native.encoding).toBe('gzip');
+  expect(summary.native.encoding).toBe('zstd');
   expect(summary.json_each_row).toEqual([{ n: 0 }, { n: 1 }]);
 });
 
-test('an INSERT and a CREATE are refused with READONLY (164), and nothing changes', () => {
+test('told compress=lz4, zstd or gzip, it gets its answers so, and reads them', () => {
+  for (const method of ['lz4', 'zstd', 'gzip']) expect(summary.compressed[method]).toEqual({ encoding: method, rows: 3000, last: [2999, '2999'.repeat(50)] });
+});
+
+test('an INSERT, its body lz4-compressed as by default, and a CREATE are refused with READONLY (164), and nothing changes', () => {
+  // Refused for what it is, so its body was read: an lz4 body used to be refused with 415.
+  expect(summary.write_compression).toBe('lz4');
   expect(summary.insert_code).toBe(164);
   expect(summary.create_code).toBe(164);
   expect(summary.tables_after).toBe(1);
