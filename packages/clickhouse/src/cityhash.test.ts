@@ -18,8 +18,8 @@ const hex = (data: Uint8Array): string => {
 };
 
 // Computed by PyPI's clickhouse-cityhash 1.0.2.6 (the C++ CityHash v1.0.2 clickhouse-driver
-// uses), which prints `first` then `second`; test/integration/cityhash.test.ts compares the two
-// on many more inputs.
+// uses), which prints `first` then `second`; test/integration/clickhouse-compression.test.ts
+// compares the two on many more inputs.
 describe('CityHash128 v1.0.2', () => {
   test.each([
     [0, '3df09dfc64c09a2b3cb540c392e51e29'],
