@@ -84,13 +84,14 @@ test('a compress=1 answer reads with their checksum and their LZ4, block by bloc
 });
 
 test("a decompress=1 body they wrote runs, on the front and on the analysts' interface", async () => {
-  const query = "SELECT 'from python' AS s, 41 + 1 AS n FORMAT JSONEachRow";
-  expect(await check('body', `${url}/?decompress=1`, query)).toBe('{"s":"from python","n":42}\n');
+  // Long enough that its block takes CityHash128's path for 128 bytes and more.
+  const query = `SELECT 'from python' AS s, arraySum([${Array.from({ length: 100 }, (_, i) => i).join(', ')}]) AS n FORMAT JSONEachRow`;
+  expect(await check('body', `${url}/?decompress=1`, query)).toBe('{"s":"from python","n":4950}\n');
   const analysts = serveChdbOverHttp(chdbPathForThisProcess(), { database, password: '' });
   try {
     await new Promise<void>((resolve) => analysts.server.listen(0, '127.0.0.1', resolve));
     const analystsUrl = `http://127.0.0.1:${(analysts.server.address() as AddressInfo).port}`;
-    expect(await check('body', `${analystsUrl}/?decompress=1&user=analyst`, query)).toBe('{"s":"from python","n":42}\n');
+    expect(await check('body', `${analystsUrl}/?decompress=1&user=analyst`, query)).toBe('{"s":"from python","n":4950}\n');
   } finally {
     await analysts.close();
   }

@@ -33,7 +33,7 @@ const httpCompressionLevel = 3;
 const answerEncoders = {
   zstd: (data: Buffer) => new ZstdEncoder(httpCompressionLevel).encode(data),
   br: (data: Buffer) => promisify(brotliCompress)(data, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: httpCompressionLevel, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: data.length } }),
-  // One frame: the readers of clickhouse-connect and of JDBC's client stop after the first.
+  // One frame: clickhouse-connect's whole-answer reader and JDBC's (commons-compress) read only the first.
   lz4: (data: Buffer) => lz4Frame(data),
   gzip: (data: Buffer) => promisify(gzip)(data, { level: httpCompressionLevel }),
   deflate: (data: Buffer) => promisify(deflate)(data, { level: httpCompressionLevel }),
