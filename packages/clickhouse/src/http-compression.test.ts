@@ -111,6 +111,8 @@ describe('request bodies', () => {
     expectBytes(await decoded(lz4Frame(text), 'LZ4'), text);
     expectBytes(await decoded(text, undefined), text);
     expectBytes(await decoded(text, 'identity'), text);
+    // A GET has no body, whatever Content-Encoding a client sets on all its requests.
+    expect(await decoded(Buffer.alloc(0), 'gzip', true)).toHaveLength(0);
   });
 
   test('concatenated frames are all read (clickhouse-connect sends an lz4 frame per block)', async () => {

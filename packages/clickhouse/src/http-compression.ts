@@ -88,8 +88,12 @@ export async function encodeClickHouseBlocks(output: Buffer): Promise<Buffer> {
 /**
  * The request body as ClickHouse reads it: the HTTP Content-Encoding undone, then ClickHouse's
  * blocks when `decompress`; or why it cannot be read. The decoded body may hold `limit` bytes.
+ * A body that does not decode is refused, never run as it came: the chDB front once took an lz4
+ * insert body (clickhouse-connect's default) for an empty query tail, answered 200, stored nothing.
  */
 export async function decodeBody(raw: Buffer, contentEncoding: string | undefined, decompress: boolean, limit: number): Promise<Buffer | BodyRefusal> {
+  // No body (a GET), whatever its headers say: nothing to decode.
+  if (raw.length === 0) return raw;
   const encoding = (contentEncoding ?? '').trim().toLowerCase();
   let body: Buffer | BodyRefusal = raw;
   if (encoding !== '' && encoding !== 'identity') {
