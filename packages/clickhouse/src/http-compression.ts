@@ -10,8 +10,9 @@
  *
  * zlib runs on Node's thread pool, lz4 (lz4-napi) and zstd compression (@toondepauw/node-zstd)
  * natively on it too, so a large answer does not stall the event loop the worker ingests on.
- * zstd bodies are decoded by fzstd, which streams: a body's output is counted block by block
- * against the limit, so a small body cannot make the process hold gigabytes.
+ * zstd bodies are decoded by fzstd, which streams: their output is counted block by block against
+ * the limit. lz4 bodies are decoded a frame at a time, so past the limit by at most one frame's
+ * output (LZ4 expands at most about 255 times). gzip, deflate and br stop at the limit.
  */
 import { promisify } from 'node:util';
 import { brotliCompress, brotliDecompress, constants as zlibConstants, deflate, gunzip, gzip, inflate } from 'node:zlib';
@@ -30,13 +31,14 @@ export interface BodyRefusal {
 /** ClickHouse's http_zlib_compression_level default, which it uses for every HTTP encoding. */
 const httpCompressionLevel = 3;
 
+const [gzipAsync, deflateAsync, brotliAsync] = [promisify(gzip), promisify(deflate), promisify(brotliCompress)];
 const answerEncoders = {
   zstd: (data: Buffer) => new ZstdEncoder(httpCompressionLevel).encode(data),
-  br: (data: Buffer) => promisify(brotliCompress)(data, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: httpCompressionLevel, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: data.length } }),
+  br: (data: Buffer) => brotliAsync(data, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: httpCompressionLevel, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: data.length } }),
   // One frame: clickhouse-connect's whole-answer reader and JDBC's (commons-compress) read only the first.
   lz4: (data: Buffer) => lz4Frame(data),
-  gzip: (data: Buffer) => promisify(gzip)(data, { level: httpCompressionLevel }),
-  deflate: (data: Buffer) => promisify(deflate)(data, { level: httpCompressionLevel }),
+  gzip: (data: Buffer) => gzipAsync(data, { level: httpCompressionLevel }),
+  deflate: (data: Buffer) => deflateAsync(data, { level: httpCompressionLevel }),
 } as const satisfies Record<string, (data: Buffer) => Promise<Buffer>>;
 export type AnswerEncoding = keyof typeof answerEncoders;
 
