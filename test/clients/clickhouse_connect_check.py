@@ -39,14 +39,23 @@ def error_code(call):
 
 def documented(port):
     # The snippet of docs/analysts.md, with the worker's port.
-    client = clickhouse_connect.get_client(host='127.0.0.1', port=port, username='analyst', password='', database='sluice', compress='gzip')
+    client = clickhouse_connect.get_client(host='127.0.0.1', port=port, username='analyst', password='', database='sluice')
     result = client.query('SELECT event_type, count() AS events FROM events WHERE dataset_id = {dataset:String} GROUP BY event_type', parameters={'dataset': 'demo'})
     print(result.result_rows)
     return result.result_rows
 
 
-# lz4, clickhouse-connect's default, is refused by the interface (415): gzip both ways instead.
-client = clickhouse_connect.get_client(host='127.0.0.1', port=port, username='analyst', password='', database='sluice', compress='gzip', pool_mgr=RecordingPoolManager())
+def compressed(method):
+    """A query's answer and its Content-Encoding when the client is told compress=method."""
+    client = clickhouse_connect.get_client(host='127.0.0.1', port=port, username='analyst', password='', database='sluice', compress=method, pool_mgr=RecordingPoolManager())
+    result = client.query('SELECT number AS n, repeat(toString(number), 50) AS s FROM numbers(3000)')
+    rows = result.result_rows
+    return {'encoding': requests[-1]['encoding'], 'rows': len(rows), 'last': list(rows[-1])}
+
+
+# The client's defaults: it accepts every encoding it knows (the interface, as ClickHouse, prefers
+# zstd) and compresses what it sends with lz4.
+client = clickhouse_connect.get_client(host='127.0.0.1', port=port, username='analyst', password='', database='sluice', pool_mgr=RecordingPoolManager())
 connected = len(requests)
 text = "it's\ta \\ test \\N é"
 native = client.query('SELECT {n:UInt32} AS n, {s:String} AS s, currentDatabase() AS db', parameters={'n': 5, 's': text})
@@ -65,5 +74,7 @@ print(json.dumps({
     'insert_code': insert_code,
     'create_code': create_code,
     'tables_after': tables[0][0],
+    'write_compression': client.write_compression,
+    'compressed': {method: compressed(method) for method in ('lz4', 'zstd', 'gzip')},
     'documented_rows': documented(port),
 }))

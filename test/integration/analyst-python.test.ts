@@ -2,29 +2,25 @@
  * ClickHouse's HTTP interface for analysts in embedded mode, with Python's official client,
  * clickhouse-connect from PyPI, as a third-party client the interface was not written against:
  * test/clients/clickhouse_connect_check.py connects, runs a parameterised query read in Native
- * (the client's default) and one in JSONEachRow, gets gzip answers, and has an INSERT and a
- * CREATE refused. The client runs from a venv this test makes under .cache on first use.
+ * (the client's default) and one in JSONEachRow, gets zstd, lz4 and gzip answers, and has an
+ * INSERT (lz4-compressed, its default) and a CREATE refused. The client runs from a venv this
+ * test makes under .cache on first use.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { eventsTopicConfig } from '@sluice/core';
 import { createKafkaBus } from '@sluice/kafka';
 import type { RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName } from '../helpers/pipeline';
 import { freePort, startWorkerProcess } from '../helpers/processes';
+import { clickhouseConnectPython, runFile } from '../helpers/python';
 
-const run = promisify(execFile);
 const repositoryRoot = join(__dirname, '..', '..');
-const pinnedVersion = '1.12.0';
-const venv = join(repositoryRoot, '.cache', 'python', 'clickhouse-connect');
-const python = join(venv, 'bin', 'python');
 const checkScript = join(repositoryRoot, 'test', 'clients', 'clickhouse_connect_check.py');
 
 /** The snippet of docs/analysts.md; the check script runs it with the worker's port. */
-const documentedSnippet = `client = clickhouse_connect.get_client(host='127.0.0.1', port=8123, username='analyst', password='', database='sluice', compress='gzip')
+const documentedSnippet = `client = clickhouse_connect.get_client(host='127.0.0.1', port=8123, username='analyst', password='', database='sluice')
 result = client.query('SELECT event_type, count() AS events FROM events WHERE dataset_id = {dataset:String} GROUP BY event_type', parameters={'dataset': 'demo'})
 print(result.result_rows)`;
 
@@ -43,17 +39,9 @@ interface CheckSummary {
   insert_code: number | null;
   create_code: number | null;
   tables_after: number;
+  write_compression: string;
+  compressed: Record<string, { encoding: string | null; rows: number; last: unknown[] }>;
   documented_rows: unknown[];
-}
-
-/** The venv with the pinned clickhouse-connect: reused when it has that version, made otherwise. */
-async function clickhouseConnectPython(): Promise<string> {
-  const installed = existsSync(python) ? await run(python, ['-c', 'import clickhouse_connect; print(clickhouse_connect.__version__)']).then(({ stdout }) => stdout.trim(), () => undefined) : undefined;
-  if (installed === pinnedVersion) return python;
-  mkdirSync(join(repositoryRoot, '.cache', 'python'), { recursive: true });
-  await run('python3', ['-m', 'venv', venv]);
-  await run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', `clickhouse-connect==${pinnedVersion}`], { timeout: 300_000 });
-  return python;
 }
 
 let chdbPath: string;
@@ -73,7 +61,7 @@ beforeAll(async () => {
       worker = started;
     }),
   ]);
-  const { stdout } = await run(interpreter, [checkScript, String(httpPort)], { timeout: 60_000 });
+  const { stdout } = await runFile(interpreter, [checkScript, String(httpPort)], { timeout: 60_000 });
   // The documented snippet prints its rows first; the summary is the last line.
   summary = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as CheckSummary;
 }, 420_000);
@@ -98,18 +86,24 @@ test('connects as a read-only user: the one refused request is the client_protoc
   for (const request of summary.query_requests) expect(request.parameters.filter((name) => !name.startsWith('param_'))).toEqual(['database', 'wait_end_of_query']);
 });
 
-test('a parameterised query comes back in Native, gzip-compressed, and JSONEachRow reads as JSON', () => {
+test('a parameterised query comes back in Native, zstd-compressed (its defaults, as from ClickHouse), and JSONEachRow reads as JSON', () => {
   expect(summary.query_requests.map((request) => request.parameters)).toEqual([
     ['database', 'param_n', 'param_s', 'wait_end_of_query'],
     ['database', 'wait_end_of_query'],
   ]);
   expect(summary.native.columns).toEqual(['n', 's', 'db']);
   expect(summary.native.rows).toEqual([[5, summary.native.sent_text, 'sluice']]);
-  expect(summary.native.encoding).toBe('gzip');
+  expect(summary.native.encoding).toBe('zstd');
   expect(summary.json_each_row).toEqual([{ n: 0 }, { n: 1 }]);
 });
 
-test('an INSERT and a CREATE are refused with READONLY (164), and nothing changes', () => {
+test('told compress=lz4, zstd or gzip, it gets its answers so, and reads them', () => {
+  for (const method of ['lz4', 'zstd', 'gzip']) expect(summary.compressed[method]).toEqual({ encoding: method, rows: 3000, last: [2999, '2999'.repeat(50)] });
+});
+
+test('an INSERT, its body lz4-compressed as by default, and a CREATE are refused with READONLY (164), and nothing changes', () => {
+  // Refused for what it is, so its body was read: an lz4 body used to be refused with 415.
+  expect(summary.write_compression).toBe('lz4');
   expect(summary.insert_code).toBe(164);
   expect(summary.create_code).toBe(164);
   expect(summary.tables_after).toBe(1);

@@ -6,6 +6,7 @@
  * analysts' clients through ClickHouse's HTTP interface: @clickhouse/client, clickhouse-connect and
  * the JDBC driver.
  */
+import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { serveChdbOverHttp, type ChdbHttpServer } from '@sluice/clickhouse';
 import { sleep } from '@sluice/core';
@@ -27,10 +28,10 @@ import {
   type Row,
   type StoredFact,
 } from '../helpers/analytics-fixture';
-import { clickhouseConnectPython, clientScript, runFile } from '../helpers/clickhouse-connect';
 import { fetchRetrying } from '../helpers/http';
 import { runJdbcCheck } from '../helpers/jdbc';
 import { chdbPathForThisProcess, listen, startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
+import { clickhouseConnectPython, runFile } from '../helpers/python';
 
 let pipeline: InProcessPipeline;
 let facts: Fact[];
@@ -107,7 +108,7 @@ beforeAll(async () => {
   const port = new URL(url).port;
   const queries = views.map(({ name, expected }) => [name, viewQuery(name, expected(stored))] as const);
   const python = await clickhouseConnectPython();
-  const child = runFile(python, [clientScript('clickhouse_connect_views.py'), port, pipeline.clickhouse.database], { timeout: 120_000 });
+  const child = runFile(python, [join(__dirname, '..', 'clients', 'clickhouse_connect_views.py'), port, pipeline.clickhouse.database], { timeout: 120_000 });
   child.child.stdin?.end(JSON.stringify(Object.fromEntries(queries)));
   pythonRows = JSON.parse((await child).stdout) as Record<string, Row[]>;
   jdbcRows = await runJdbcCheck<Record<string, Row[]>>(['views', port, pipeline.clickhouse.database, ...queries.flat()]);

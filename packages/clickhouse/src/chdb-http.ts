@@ -1,9 +1,9 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { brotliCompressSync, brotliDecompressSync, deflateSync, gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import { Session, type ChdbResult } from 'chdb';
 import { SluiceError, errorMessage } from '@sluice/core';
 import { analystLimits, inspectAnalystStatement, sessionSettings } from './clickhouse';
+import { answerEncoding, decodeBody, encodeAnswer, encodeClickHouseBlocks } from './http-compression';
 
 export interface AnalystAccess {
   /** The database of a request that names none (database=). */
@@ -35,7 +35,7 @@ export interface ChdbHttpServer {
 }
 
 /** URL parameters that are not ClickHouse settings. */
-const requestParameters = new Set(['query', 'database', 'query_id', 'session_id', 'session_timeout', 'session_check', 'default_format', 'user', 'password']);
+const requestParameters = new Set(['query', 'database', 'query_id', 'session_id', 'session_timeout', 'session_check', 'default_format', 'user', 'password', 'compress', 'decompress']);
 /** Settings about the HTTP exchange itself, which have no meaning for chDB. */
 const transportSettings = new Set(['enable_http_compression', 'http_zlib_compression_level', 'send_progress_in_http_headers', 'wait_end_of_query', 'http_headers_progress_interval_ms', 'buffer_size', 'wait_for_async_insert']);
 const settingName = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -220,8 +220,8 @@ function serveHttp(handling: Handling): Server {
       res.once('finish', () => req.destroy());
       return;
     }
-    const body = decodeBody(raw, req.headers['content-encoding'], url.searchParams.get('decompress'));
-    if (typeof body !== 'string') {
+    const body = await decodeBody(raw, req.headers['content-encoding'], enabled(url.searchParams.get('decompress')), handling.bodyLimit);
+    if ('status' in body) {
       answerError(res, body.status, body.message);
       return;
     }
@@ -230,7 +230,7 @@ function serveHttp(handling: Handling): Server {
       const value = header(req, name);
       if (value !== undefined && value !== '') url.searchParams.set(parameter, value);
     }
-    const parsed = handling.parse(url, body);
+    const parsed = handling.parse(url, body.toString('utf8'));
     if ('status' in parsed) {
       answerError(res, parsed.status, parsed.message);
       return;
@@ -238,7 +238,11 @@ function serveHttp(handling: Handling): Server {
     const queryId = url.searchParams.get('query_id') ?? randomUUID();
     try {
       const { output, format, summary } = await handling.run(parsed);
-      const encoding = (url.searchParams.get('enable_http_compression') ?? handling.httpCompression) === '1' ? answerEncoding(req.headers['accept-encoding']) : undefined;
+      // ClickHouse's own blocks inside, the HTTP encoding around them, as ClickHouse layers them.
+      // An error is sent as plain text either way: JDBC's client reads both.
+      const blocks = enabled(url.searchParams.get('compress')) ? await encodeClickHouseBlocks(output) : output;
+      const encoding = enabled(url.searchParams.get('enable_http_compression') ?? handling.httpCompression ?? null) ? answerEncoding(req.headers['accept-encoding']) : undefined;
+      const sent = encoding === undefined ? blocks : await encodeAnswer(blocks, encoding);
       res.writeHead(200, {
         'Content-Type': 'text/plain; charset=UTF-8',
         ...(encoding === undefined ? {} : { 'Content-Encoding': encoding }),
@@ -247,7 +251,7 @@ function serveHttp(handling: Handling): Server {
         'X-ClickHouse-Timezone': 'UTC',
         'X-ClickHouse-Summary': JSON.stringify(summary),
       });
-      res.end(encoding === undefined ? output : answerEncoders[encoding](output));
+      res.end(sent);
     } catch (error) {
       const message = errorMessage(error).replace(/^Query failed: /, '');
       answerError(res, statusOf(message), message, queryId);
@@ -375,55 +379,14 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | u
   return Buffer.concat(chunks);
 }
 
-/** The answer encodings this front offers, with node:zlib, in the order it prefers them. */
-const answerEncoders = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync } as const;
-type AnswerEncoding = keyof typeof answerEncoders;
-
-/** The first encoding we offer that Accept-Encoding names (without q=0), as ClickHouse picks one. */
-function answerEncoding(acceptEncoding: string | undefined): AnswerEncoding | undefined {
-  const accepted = new Set(
-    (acceptEncoding ?? '')
-      .split(',')
-      .map((part) => part.trim().toLowerCase().split(';'))
-      .filter(([, quality]) => quality === undefined || !/^\s*q\s*=\s*0(\.0*)?\s*$/.test(quality))
-      .map(([name]) => name ?? ''),
-  );
-  return (Object.keys(answerEncoders) as AnswerEncoding[]).find((name) => accepted.has(name));
+/** A boolean URL parameter as ClickHouse reads one. */
+function enabled(value: string | null): boolean {
+  return value === '1' || value?.toLowerCase() === 'true';
 }
 
 interface Refusal {
   status: number;
   message: string;
-}
-
-/** The request body's encodings this front can undo, with node:zlib. */
-const bodyDecoders: Record<string, (compressed: Buffer) => Buffer> = {
-  gzip: gunzipSync,
-  'x-gzip': gunzipSync,
-  deflate: inflateSync,
-  br: brotliDecompressSync,
-};
-
-/**
- * The request body as text, or why it cannot be read. A body this front cannot decode is refused:
- * run as it came, an lz4 insert body (clickhouse-connect's default) was taken for an empty query
- * tail and answered 200 with nothing stored.
- */
-function decodeBody(raw: Buffer, contentEncoding: string | undefined, decompress: string | null): string | Refusal {
-  if (decompress !== null && decompress !== '0') {
-    return { status: 415, message: "Code: 48. DB::Exception: decompress=1 (ClickHouse's compressed block format) is not supported here; send the body uncompressed or with Content-Encoding gzip, deflate or br. (NOT_IMPLEMENTED)" };
-  }
-  const encoding = (contentEncoding ?? '').trim().toLowerCase();
-  if (encoding === '' || encoding === 'identity') return raw.toString('utf8');
-  const decoder = bodyDecoders[encoding];
-  if (decoder === undefined) {
-    return { status: 415, message: `Code: 48. DB::Exception: Content-Encoding ${JSON.stringify(encoding)} is not supported here; send the body uncompressed or with gzip, deflate or br. (NOT_IMPLEMENTED)` };
-  }
-  try {
-    return decoder(raw).toString('utf8');
-  } catch (error) {
-    return { status: 400, message: `Code: 354. DB::Exception: The request body is not valid ${encoding}: ${errorMessage(error)}. (ZLIB_INFLATE_FAILED)` };
-  }
 }
 
 /** Starts the front and resolves once it listens. */
