@@ -53,6 +53,48 @@ def compressed(method):
     return {'encoding': requests[-1]['encoding'], 'rows': len(rows), 'last': list(rows[-1])}
 
 
+# Rows 0 and 1 in one block, row 2 in another. The long string's length takes two bytes.
+TYPES_QUERY = """
+WITH typed AS (
+    SELECT
+        number AS n,
+        ['', concat('tab\\t "q" \\'s\\' back\\\\slash\\nline', repeat('é', 100)), '😀 \\0 nul'][number + 1] AS s,
+        if(number = 1, NULL, toString(number)) AS ns,
+        [toInt32(number), NULL, -7] AS an,
+        map('k' || toString(number), range(number)) AS m,
+        toLowCardinality(['red', 'green', 'red'][number + 1]) AS lc,
+        CAST(if(number = 2, NULL, 'x'), 'LowCardinality(Nullable(String))') AS lcn,
+        [toLowCardinality('a'), toLowCardinality(toString(number))] AS alc,
+        toDecimal64(number + 0.1234, 4) AS d,
+        toDateTime64('2024-02-29 12:34:56.789', 3, 'UTC') + number AS t,
+        [toDateTime('2024-01-01 00:00:00', 'Asia/Tokyo')] AS tz,
+        toUUID('00112233-4455-6677-8899-aabbccddeeff') AS u,
+        CAST((number, 'y'), 'Tuple(a UInt64, b String)') AS nt,
+        CAST(['a', 'b', 'a'][number + 1], 'Enum8(\\'a\\' = 1, \\'b\\' = 2)') AS e,
+        toIPv4('10.0.0.1') AS ip4,
+        toIPv6('::1') AS ip6,
+        CAST(number % 2, 'Bool') AS b,
+        toDate('2024-01-01') + number AS dt,
+        toInt128(number) - 5 AS i128
+    FROM numbers(3)
+)
+SELECT * FROM typed WHERE n < 2
+UNION ALL
+SELECT * FROM typed WHERE n = 2
+"""
+
+
+def jsonable(value):
+    """A value as JSON can carry it: tuples and lists as lists, dicts as dicts, the rest str()."""
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
 # The client's defaults: it accepts every encoding it knows (the interface, as ClickHouse, prefers
 # zstd) and compresses what it sends with lz4.
 client = clickhouse_connect.get_client(host='127.0.0.1', port=port, username='analyst', password='', database='sluice', pool_mgr=RecordingPoolManager())
@@ -61,6 +103,10 @@ text = "it's\ta \\ test \\N é"
 native = client.query('SELECT {n:UInt32} AS n, {s:String} AS s, currentDatabase() AS db', parameters={'n': 5, 's': text})
 native_encoding = requests[-1]['encoding']
 json_rows = [json.loads(line) for line in client.raw_query('SELECT number AS n FROM numbers(2)', fmt='JSONEachRow').decode().splitlines()]
+# Native in the client's protocol revision, over many types and two blocks (UNION ALL): values come
+# out as JSON with str() for what JSON lacks (Decimal, datetime, UUID, IP addresses).
+typed = client.query(TYPES_QUERY)
+typed_rows = sorted((list(row) for row in typed.result_rows), key=lambda row: row[0])
 before_refusals = len(requests)
 insert_code = error_code(lambda: client.insert('events_rejected', [['x']], column_names=['reason']))
 create_code = error_code(lambda: client.command('CREATE TABLE sneaky (a UInt8) ENGINE = Memory'))
@@ -70,6 +116,8 @@ print(json.dumps({
     'connect_requests': requests[:connected],
     'native': {'columns': list(native.column_names), 'rows': [list(row) for row in native.result_rows], 'sent_text': text, 'encoding': native_encoding},
     'json_each_row': json_rows,
+    'protocol_version': client.protocol_version,
+    'typed': {'columns': list(typed.column_names), 'types': [column_type.name for column_type in typed.column_types], 'rows': jsonable(typed_rows)},
     'query_requests': requests[connected:before_refusals],
     'insert_code': insert_code,
     'create_code': create_code,

@@ -2,9 +2,9 @@
  * ClickHouse's HTTP interface for analysts in embedded mode, with Python's official client,
  * clickhouse-connect from PyPI, as a third-party client the interface was not written against:
  * test/clients/clickhouse_connect_check.py connects, runs a parameterised query read in Native
- * (the client's default) and one in JSONEachRow, gets zstd, lz4 and gzip answers, and has an
- * INSERT (lz4-compressed, its default) and a CREATE refused. The client runs from a venv this
- * test makes under .cache on first use.
+ * (the client's default) and one in JSONEachRow, reads Native in its protocol revision over many
+ * types, gets zstd, lz4 and gzip answers, and has an INSERT (lz4-compressed, its default) and a
+ * CREATE refused. The client runs from a venv this test makes under .cache on first use.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +35,8 @@ interface CheckSummary {
   connect_requests: RecordedRequest[];
   native: { columns: string[]; rows: unknown[][]; sent_text: string; encoding: string | null };
   json_each_row: unknown[];
+  protocol_version: number;
+  typed: { columns: string[]; types: string[]; rows: unknown[][] };
   query_requests: RecordedRequest[];
   insert_code: number | null;
   create_code: number | null;
@@ -79,17 +81,21 @@ test('the Python snippet in docs/analysts.md is the one the check runs, and it r
   expect(summary.documented_rows).toEqual([]);
 });
 
-test('connects as a read-only user: the one refused request is the client_protocol_version probe, which it does without', () => {
+test('connects as a read-only user, and its client_protocol_version probe is accepted', () => {
   expect(summary.server_version).toMatch(/^\d+\.\d+/);
   // It reads system.settings, sees every setting read-only, and so sends none in the URL.
-  expect(summary.connect_requests.filter((request) => request.status !== 200)).toEqual([{ parameters: ['client_protocol_version', 'database', 'wait_end_of_query'], status: 403, encoding: null }]);
-  for (const request of summary.query_requests) expect(request.parameters.filter((name) => !name.startsWith('param_'))).toEqual(['database', 'wait_end_of_query']);
+  expect(summary.connect_requests.filter((request) => request.status !== 200)).toEqual([]);
+  expect(summary.connect_requests.map((request) => request.parameters)).toContainEqual(['client_protocol_version', 'database', 'wait_end_of_query']);
+  // The probe reads `SELECT 1 AS check` in Native and checks the bytes a server writes for 54405.
+  expect(summary.protocol_version).toBe(54405);
 });
 
 test('a parameterised query comes back in Native, zstd-compressed (its defaults, as from ClickHouse), and JSONEachRow reads as JSON', () => {
+  // Queries it reads in Native send the revision; a raw query in another format does not.
   expect(summary.query_requests.map((request) => request.parameters)).toEqual([
-    ['database', 'param_n', 'param_s', 'wait_end_of_query'],
+    ['client_protocol_version', 'database', 'param_n', 'param_s', 'wait_end_of_query'],
     ['database', 'wait_end_of_query'],
+    ['client_protocol_version', 'database', 'wait_end_of_query'],
   ]);
   expect(summary.native.columns).toEqual(['n', 's', 'db']);
   expect(summary.native.rows).toEqual([[5, summary.native.sent_text, 'sluice']]);
@@ -99,6 +105,53 @@ test('a parameterised query comes back in Native, zstd-compressed (its defaults,
 
 test('told compress=lz4, zstd or gzip, it gets its answers so, and reads them', () => {
   for (const method of ['lz4', 'zstd', 'gzip']) expect(summary.compressed[method]).toEqual({ encoding: method, rows: 3000, last: [2999, '2999'.repeat(50)] });
+});
+
+test("Native in the client's revision reads right over many types, LowCardinality, Nullable and nesting included, in two blocks", () => {
+  expect(summary.typed.types).toEqual([
+    'UInt64',
+    'String',
+    'Nullable(String)',
+    'Array(Nullable(Int32))',
+    'Map(String, Array(UInt64))',
+    'LowCardinality(String)',
+    'LowCardinality(Nullable(String))',
+    'Array(LowCardinality(String))',
+    'Decimal(18, 4)',
+    "DateTime64(3, 'UTC')",
+    "Array(DateTime('Asia/Tokyo'))",
+    'UUID',
+    'Tuple(`a` UInt64, `b` String)',
+    "Enum8('a' = 1, 'b' = 2)",
+    'IPv4',
+    'IPv6',
+    'Bool',
+    'Date',
+    'Int128',
+  ]);
+  const awkward = `tab\t "q" 's' back\\slash\nline${'é'.repeat(100)}`;
+  const row = (n: number, s: string, ns: string | null, m: number[], lc: string, lcn: string | null, e: string): unknown[] => [
+    n,
+    s,
+    ns,
+    [n, null, -7],
+    { [`k${n}`]: m },
+    lc,
+    lcn,
+    ['a', String(n)],
+    `${n}.1234`,
+    `2024-02-29 12:34:5${6 + n}.789000`,
+    ['2024-01-01 00:00:00+09:00'],
+    '00112233-4455-6677-8899-aabbccddeeff',
+    { a: n, b: 'y' },
+    e,
+    '10.0.0.1',
+    '::1',
+    n % 2 === 1,
+    `2024-01-0${1 + n}`,
+    n - 5,
+  ];
+  expect(summary.typed.rows).toEqual([row(0, '', '0', [], 'red', 'x', 'a'), row(1, awkward, null, [0], 'green', 'x', 'b'), row(2, '😀 \0 nul', '2', [0, 1], 'red', null, 'a')]);
 });
 
 test('an INSERT, its body lz4-compressed as by default, and a CREATE are refused with READONLY (164), and nothing changes', () => {

@@ -263,3 +263,39 @@ describe("the analysts' front (serveChdbOverHttp with analysts)", () => {
     expect(await response.text()).toMatch(/^Code: \d+\. DB::Exception: The request body is larger than 1048576 bytes/);
   });
 });
+
+describe('client_protocol_version: Native in the client’s protocol revision, as from a server', () => {
+  const native = async (parameters: string, sql: string): Promise<Response> => fetch(`${url}/?database=${clickhouse.database}&${parameters}`, { method: 'POST', body: sql });
+  const oneRow = "SELECT toUInt8(1) AS x, 'ab' AS s";
+
+  test('without it, chDB’s Native (revision 0); with it, block info first and a no-custom-serialization byte after each type', async () => {
+    const plain = await native('default_format=Native', oneRow);
+    expect(Buffer.from(await plain.arrayBuffer()).toString('hex')).toBe('0201' + '0178' + '0555496e7438' + '01' + '0173' + '06537472696e67' + '026162');
+    const revised = await native('default_format=Native&client_protocol_version=54460', oneRow);
+    expect(revised.status).toBe(200);
+    expect(revised.headers.get('x-clickhouse-format')).toBe('Native');
+    const expected = '0100 02ffffffff 00' + '0201' + '0178 055549 6e7438 00 01' + '0173 06537472696e67 00 026162';
+    expect(Buffer.from(await revised.arrayBuffer()).toString('hex')).toBe(expected.replace(/ /g, ''));
+  });
+
+  test('other formats ignore it', async () => {
+    const json = await native('default_format=JSONEachRow&client_protocol_version=54460', oneRow);
+    expect(await json.text()).toBe('{"x":1,"s":"ab"}\n');
+  });
+
+  test('a value that is not an unsigned integer is refused with 400', async () => {
+    const refused = await native('default_format=Native&client_protocol_version=54460x', oneRow);
+    expect(refused.status).toBe(400);
+    expect(refused.headers.get('x-clickhouse-exception-code')).toBe('27');
+    expect(await refused.text()).toContain('Cannot parse client_protocol_version "54460x"');
+  });
+
+  test('a column it cannot rewrite is refused with NOT_IMPLEMENTED and what to do instead; revision 0 still reads it', async () => {
+    const json = `SELECT '{"a":1}'::JSON AS j`;
+    const refused = await native('default_format=Native&client_protocol_version=54460', json);
+    expect(refused.status).toBe(500);
+    expect(refused.headers.get('x-clickhouse-exception-code')).toBe('48');
+    expect(await refused.text()).toMatch(/Column `j` has type JSON.*CAST\(j AS String\).*another format/);
+    expect((await native('default_format=Native', json)).status).toBe(200);
+  });
+});

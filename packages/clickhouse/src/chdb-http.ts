@@ -4,6 +4,7 @@ import { Session, type ChdbResult } from 'chdb';
 import { SluiceError, errorMessage } from '@sluice/core';
 import { analystLimits, inspectAnalystStatement, sessionSettings } from './clickhouse';
 import { answerEncoding, decodeBody, encodeAnswer, encodeClickHouseBlocks } from './http-compression';
+import { nativeForClientRevision } from './native-revision';
 
 export interface AnalystAccess {
   /** The database of a request that names none (database=). */
@@ -35,7 +36,7 @@ export interface ChdbHttpServer {
 }
 
 /** URL parameters that are not ClickHouse settings. */
-const requestParameters = new Set(['query', 'database', 'query_id', 'session_id', 'session_timeout', 'session_check', 'default_format', 'user', 'password', 'compress', 'decompress']);
+const requestParameters = new Set(['query', 'database', 'query_id', 'session_id', 'session_timeout', 'session_check', 'default_format', 'user', 'password', 'compress', 'decompress', 'client_protocol_version']);
 /** Settings about the HTTP exchange itself, which have no meaning for chDB. */
 const transportSettings = new Set(['enable_http_compression', 'http_zlib_compression_level', 'send_progress_in_http_headers', 'wait_end_of_query', 'http_headers_progress_interval_ms', 'buffer_size', 'wait_for_async_insert']);
 const settingName = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -47,6 +48,8 @@ interface ParsedRequest {
   settings: Map<string, string>;
   queryParams: Map<string, string>;
   readonly: boolean;
+  /** client_protocol_version: the revision a Native answer is written for (0: none). */
+  clientRevision: number;
 }
 
 interface Answer {
@@ -237,7 +240,9 @@ function serveHttp(handling: Handling): Server {
     }
     const queryId = url.searchParams.get('query_id') ?? randomUUID();
     try {
-      const { output, format, summary } = await handling.run(parsed);
+      const { output: chdbOutput, format, summary } = await handling.run(parsed);
+      // As a server, only Native follows the client's revision; chDB writes it for revision 0.
+      const output = format === 'Native' ? nativeForClientRevision(chdbOutput, parsed.clientRevision) : chdbOutput;
       // ClickHouse's own blocks inside, the HTTP encoding around them, as ClickHouse layers them.
       // An error is sent as plain text either way: JDBC's client reads both.
       const blocks = enabled(url.searchParams.get('compress')) ? await encodeClickHouseBlocks(output) : output;
@@ -327,6 +332,8 @@ function parseRequest(url: URL, body: string, defaultDatabase: string, analysts:
   if (sql.trim() === '') return { status: 400, message: 'Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)' };
   const database = url.searchParams.get('database') ?? defaultDatabase;
   if (!settingName.test(database)) return { status: 400, message: `Code: 81. DB::Exception: Database name ${JSON.stringify(database)} is not a plain identifier. (UNKNOWN_DATABASE)` };
+  const clientRevision = url.searchParams.get('client_protocol_version') ?? '0';
+  if (!/^\d{1,19}$/.test(clientRevision)) return { status: 400, message: `Code: 27. DB::Exception: Cannot parse client_protocol_version ${JSON.stringify(clientRevision)}: it is a protocol revision, an unsigned integer such as 54460. (CANNOT_PARSE_INPUT_ASSERTION_FAILED)` };
   const settings = new Map<string, string>();
   const queryParams = new Map<string, string>();
   let readonly = false;
@@ -339,7 +346,7 @@ function parseRequest(url: URL, body: string, defaultDatabase: string, analysts:
     else if (name === 'readonly') readonly = value !== '0';
     else settings.set(name, value);
   }
-  return { sql, database, format: url.searchParams.get('default_format') ?? 'TabSeparated', settings, queryParams, readonly };
+  return { sql, database, format: url.searchParams.get('default_format') ?? 'TabSeparated', settings, queryParams, readonly, clientRevision: Number(clientRevision) };
 }
 
 /** The names of the {name:Type} placeholders in a formatted statement, its string literals left out. */
