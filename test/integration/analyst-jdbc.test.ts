@@ -2,7 +2,8 @@
  * ClickHouse's HTTP interface for analysts in embedded mode, with the ClickHouse JDBC driver
  * (com.clickhouse:clickhouse-jdbc from Maven Central, the driver DBeaver uses) run by the machine's
  * Java: test/clients/jdbc/JdbcCheck.java connects, runs a PreparedStatement, reads the views'
- * metadata as DBeaver's navigator does, gets gzip answers, reads Native and JSONEachRow through
+ * metadata as DBeaver's navigator does, gets answers in ClickHouse's LZ4 blocks (its default) and
+ * gzip ones, reads Native and JSONEachRow through
  * client-v2 (the API the driver is built on), and has an INSERT and a CREATE refused. Every HTTP
  * request the driver makes goes through a recording proxy here, so the test sees what it sent.
  * The jars are fetched with Maven into .cache/jdbc on first use.
@@ -25,7 +26,6 @@ const repositoryRoot = join(__dirname, '..', '..');
 const documentedSnippet = `Properties properties = new Properties();
 properties.setProperty("user", "analyst");
 properties.setProperty("password", "");
-properties.setProperty("compress", "false");
 String url = "jdbc:clickhouse://127.0.0.1:8123/sluice";
 try (Connection connection = DriverManager.getConnection(url, properties);
      PreparedStatement statement = connection.prepareStatement("SELECT event_type, count() AS events FROM events WHERE dataset_id = ? GROUP BY event_type")) {
@@ -46,6 +46,8 @@ interface RecordedRequest {
   status: number;
   answerEncoding: string | undefined;
   exceptionCode: string | undefined;
+  /** The byte after the first 16 of the answer: 0x82 opens ClickHouse's LZ4 block after its checksum. */
+  blockMethod: number | undefined;
 }
 
 interface Refusal {
@@ -82,7 +84,7 @@ async function startRecordingProxy(target: number, recorded: RecordedRequest[]):
       const sent = Buffer.concat(body);
       const upstream = request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers }, (answer) => {
         const parameters = [...new URL(req.url ?? '/', 'http://proxy').searchParams.keys()].filter((name) => name !== 'query_id').sort();
-        recorded.push({
+        const exchange: RecordedRequest = {
           parameters,
           format: headerValue(req.headers, 'x-clickhouse-format'),
           database: headerValue(req.headers, 'x-clickhouse-database'),
@@ -91,6 +93,13 @@ async function startRecordingProxy(target: number, recorded: RecordedRequest[]):
           status: answer.statusCode ?? 0,
           answerEncoding: headerValue(answer.headers, 'content-encoding'),
           exceptionCode: headerValue(answer.headers, 'x-clickhouse-exception-code'),
+          blockMethod: undefined,
+        };
+        recorded.push(exchange);
+        const answerStart: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => {
+          answerStart.push(chunk);
+          exchange.blockMethod ??= Buffer.concat(answerStart).at(16);
         });
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
@@ -153,10 +162,11 @@ test('the JDBC snippet in docs/analysts.md is the one the check runs, and it run
 
 test('connects as analyst: database and format travel as X-ClickHouse-Database and X-ClickHouse-Format, with no setting in the URL', () => {
   expect(summary.server_version).toMatch(/^\d+\.\d+/);
-  expect(requests[0]).toMatchObject({ sql: 'SELECT version() as server_version', parameters: ['wait_end_of_query'], format: 'RowBinaryWithNamesAndTypes', database: 'sluice', status: 200 });
+  expect(requests[0]).toMatchObject({ sql: 'SELECT version() as server_version', parameters: ['compress', 'wait_end_of_query'], format: 'RowBinaryWithNamesAndTypes', database: 'sluice', status: 200 });
   for (const recorded of requests) {
     expect(recorded.database).toBe('sluice');
-    expect(recorded.parameters.filter((name) => !name.startsWith('param_') && name !== 'wait_end_of_query')).toEqual([]);
+    // compress=1, the driver's default, is a request parameter and no setting.
+    expect(recorded.parameters.filter((name) => !name.startsWith('param_') && !['wait_end_of_query', 'compress'].includes(name))).toEqual([]);
   }
   // What DBeaver's navigator lists: the analyst views of docs/analysts.md, and their columns.
   expect(summary.metadata.views).toEqual(['conversion_daily', 'ctr_by_position', 'ctr_by_query', 'ctr_daily', 'item_ctr_by_position', 'outcomes_daily', 'search_conversion_daily', 'search_request_summary']);
@@ -179,7 +189,8 @@ test("a PreparedStatement's values come back exactly: the driver writes them int
   expect(summary.prepared.rows).toEqual([[42, summary.prepared.sent_text, null, 'sluice']]);
   const [prepared, ...others] = requestsFor(/^SELECT 41 AS n, /);
   expect(others).toEqual([]);
-  expect(prepared).toMatchObject({ parameters: [], format: 'RowBinaryWithNamesAndTypes', status: 200, answerEncoding: undefined });
+  // Answered in ClickHouse's LZ4 blocks (compress=1, the driver's default), whose checksums it checks.
+  expect(prepared).toMatchObject({ parameters: ['compress'], format: 'RowBinaryWithNamesAndTypes', status: 200, answerEncoding: undefined, blockMethod: 0x82 });
   expect(prepared?.sql).toBe(`SELECT 41 AS n, 'it\\'s\ta \\\\ test \\\\N é "q"' AS s, NULL AS missing, currentDatabase() AS db`);
 });
 
@@ -190,7 +201,7 @@ test('client-v2, bundled with the driver, reads Native with param_ values and JS
     [6, summary.prepared.sent_text],
   ]);
   expect(summary.native.format_header).toBe('Native');
-  expect(requestsFor(/^SELECT \{n:UInt32\}/)).toMatchObject([{ parameters: ['param_n', 'param_s'], format: 'Native', status: 200 }]);
+  expect(requestsFor(/^SELECT \{n:UInt32\}/)).toMatchObject([{ parameters: ['compress', 'param_n', 'param_s'], format: 'Native', status: 200, blockMethod: 0x82 }]);
   expect(summary.json_each_row.trimEnd().split('\n').map((line) => JSON.parse(line) as unknown)).toEqual([
     { n: 0, db: 'sluice' },
     { n: 1, db: 'sluice' },

@@ -12,9 +12,8 @@
  * to read the analyst views as a JDBC tool does; it prints {name: rows}, each row an object by
  * column label, decimals and dates as text.
  *
- * The driver's own compression (compress=1: answers in ClickHouse's LZ4 blocks) is turned off with
- * its property `compress`: the interface does not write those blocks. Compressed answers come by
- * gzip, which the driver decodes by the answer's Content-Encoding.
+ * The driver runs with its defaults: it asks for answers in ClickHouse's own LZ4 blocks (compress=1)
+ * and checks their CityHash checksums. One connection asks for gzip instead (an HTTP header).
  */
 import com.clickhouse.client.api.Client;
 import com.clickhouse.client.api.data_formats.ClickHouseBinaryFormatReader;
@@ -80,12 +79,11 @@ public class JdbcCheck {
         System.out.println(json(summary));
     }
 
-    /** User analyst, no password, and the driver's LZ4 block compression off (see above). */
+    /** User analyst, no password, everything else the driver's defaults. */
     static Properties analyst() {
         Properties properties = new Properties();
         properties.setProperty("user", "analyst");
         properties.setProperty("password", "");
-        properties.setProperty("compress", "false");
         return properties;
     }
 
@@ -157,6 +155,9 @@ public class JdbcCheck {
         Properties properties = analyst();
         // The driver's http_header_<name> property; it decodes the answer by its Content-Encoding.
         properties.setProperty("http_header_Accept-Encoding", "gzip");
+        // gzip instead of its LZ4 blocks: given both, the driver undoes the gzip and reads the blocks
+        // as rows (a server layers them the same way, when its profile enables HTTP compression).
+        properties.setProperty("compress", "false");
         try (Connection connection = DriverManager.getConnection(url, properties);
              Statement statement = connection.createStatement();
              ResultSet rows = statement.executeQuery("SELECT number, toString(number) AS text FROM numbers(10000)")) {
@@ -175,7 +176,7 @@ public class JdbcCheck {
      */
     static Map<String, Object> clientV2(int port) throws Exception {
         Map<String, Object> result = new LinkedHashMap<>();
-        try (Client client = new Client.Builder().addEndpoint("http://127.0.0.1:" + port).setUsername("analyst").setPassword("").setDefaultDatabase("sluice").compressServerResponse(false).build()) {
+        try (Client client = new Client.Builder().addEndpoint("http://127.0.0.1:" + port).setUsername("analyst").setPassword("").setDefaultDatabase("sluice").build()) {
             Map<String, Object> native_ = new LinkedHashMap<>();
             QuerySettings nativeFormat = new QuerySettings().setFormat(ClickHouseFormat.Native);
             try (QueryResponse response = client.query("SELECT {n:UInt32} + number AS n, {s:String} AS s FROM numbers(2)", Map.of("n", 5, "s", escaped(AWKWARD)), nativeFormat).get(30, TimeUnit.SECONDS)) {
@@ -203,7 +204,6 @@ public class JdbcCheck {
         Properties properties = new Properties();
         properties.setProperty("user", "analyst");
         properties.setProperty("password", "");
-        properties.setProperty("compress", "false");
         String url = "jdbc:clickhouse://127.0.0.1:" + port + "/sluice";
         try (Connection connection = DriverManager.getConnection(url, properties);
              PreparedStatement statement = connection.prepareStatement("SELECT event_type, count() AS events FROM events WHERE dataset_id = ? GROUP BY event_type")) {
