@@ -34,6 +34,8 @@ export default tseslint.config(
   { files: ['packages/clickhouse/**/*.ts'], rules: forbid(['kafkajs']) },
   // These tests are an analyst's client: the official ClickHouse client against our HTTP interface.
   { files: ['test/integration/chdb-http.test.ts', 'test/integration/analyst-http.test.ts'], rules: forbid(['kafkajs', 'chdb']) },
+  // ClickHouse's own config loader, as chDB runs it, reading the server's users file (deploy/clickhouse/server/users.d).
+  { files: ['test/helpers/chdb-config-probe.ts'], rules: forbid(['kafkajs', '@clickhouse/client']) },
   // Fakes in tests implement async interfaces without awaiting anything.
   { files: ['**/*.test.ts', 'test/**/*.ts'], rules: { '@typescript-eslint/unbound-method': 'off', '@typescript-eslint/require-await': 'off' } },
 );
