@@ -1,20 +1,16 @@
 /**
- * ClickHouse's HTTP interface for analysts in embedded mode, with Python's official client,
- * clickhouse-connect from PyPI, as a third-party client the interface was not written against:
- * test/clients/clickhouse_connect_check.py connects, runs a parameterised query read in Native
- * (the client's default) and one in JSONEachRow, gets gzip answers, and has an INSERT and a
- * CREATE refused. The client runs from a venv this test makes under .cache on first use.
+ * ClickHouse's HTTP interface for analysts with Python's official client, clickhouse-connect from
+ * PyPI, as a third-party client the interface was not written against, through both doors: the
+ * worker's own interface in embedded mode and user `analyst` of the chDB front a server-mode
+ * worker writes to. test/clients/clickhouse_connect_check.py connects, runs a parameterised query
+ * read in Native (the client's default) and one in JSONEachRow, gets gzip answers, and has an
+ * INSERT and a CREATE refused. The client runs from a venv this test makes under .cache on first use.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { eventsTopicConfig } from '@sluice/core';
-import { createKafkaBus } from '@sluice/kafka';
-import type { RunningService } from '../../scripts/service-process';
-import { removeTestDirectory, testBrokers, testLogger, uniqueName } from '../helpers/pipeline';
-import { freePort, startWorkerProcess } from '../helpers/processes';
+import { analystTargets, type AnalystTarget } from '../helpers/analyst-targets';
 
 const run = promisify(execFile);
 const repositoryRoot = join(__dirname, '..', '..');
@@ -56,61 +52,50 @@ async function clickhouseConnectPython(): Promise<string> {
   return python;
 }
 
-let chdbPath: string;
-let logDirectory: string;
-let worker: RunningService | undefined;
-let summary: CheckSummary;
+describe.each(analystTargets)('%s', (_door, start) => {
+  let target: AnalystTarget | undefined;
+  let summary: CheckSummary;
 
-beforeAll(async () => {
-  chdbPath = mkdtempSync(join(tmpdir(), 'sluice-analyst-python-chdb-'));
-  logDirectory = mkdtempSync(join(tmpdir(), 'sluice-analyst-python-logs-'));
-  const topic = uniqueName('analyst-python');
-  await createKafkaBus({ brokers: testBrokers(), clientId: 'sluice-analyst-python-test', logger: testLogger }).ensureTopics([{ name: topic, partitions: 4, config: eventsTopicConfig }]);
-  const httpPort = await freePort();
-  const [interpreter] = await Promise.all([
-    clickhouseConnectPython(),
-    startWorkerProcess({ topic, groupId: uniqueName('analyst-python-group'), adminPort: await freePort(), logDirectory, env: { CHDB_PATH: chdbPath, CLICKHOUSE_HTTP_PORT: String(httpPort) } }).then((started) => {
-      worker = started;
-    }),
-  ]);
-  const { stdout } = await run(interpreter, [checkScript, String(httpPort)], { timeout: 60_000 });
-  // The documented snippet prints its rows first; the summary is the last line.
-  summary = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as CheckSummary;
-}, 420_000);
+  beforeAll(async () => {
+    const [interpreter, started] = await Promise.all([clickhouseConnectPython(), start('analyst-python')]);
+    target = started;
+    const { stdout } = await run(interpreter, [checkScript, String(started.port)], { timeout: 60_000 });
+    // The documented snippet prints its rows first; the summary is the last line.
+    summary = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as CheckSummary;
+  }, 420_000);
 
-afterAll(async () => {
-  await worker?.stop();
-  removeTestDirectory(chdbPath);
-  removeTestDirectory(logDirectory);
-});
+  afterAll(async () => {
+    await target?.stop();
+  });
 
-test('the Python snippet in docs/analysts.md is the one the check runs, and it runs', () => {
-  const guide = readFileSync(join(repositoryRoot, 'docs', 'analysts.md'), 'utf8');
-  expect(guide).toContain(documentedSnippet);
-  expect(readFileSync(checkScript, 'utf8')).toContain(documentedSnippet.replace('port=8123', 'port=port').replace(/^/gm, '    '));
-  expect(summary.documented_rows).toEqual([]);
-});
+  test('the Python snippet in docs/analysts.md is the one the check runs, and it runs', () => {
+    const guide = readFileSync(join(repositoryRoot, 'docs', 'analysts.md'), 'utf8');
+    expect(guide).toContain(documentedSnippet);
+    expect(readFileSync(checkScript, 'utf8')).toContain(documentedSnippet.replace('port=8123', 'port=port').replace(/^/gm, '    '));
+    expect(summary.documented_rows).toEqual([]);
+  });
 
-test('connects as a read-only user: the one refused request is the client_protocol_version probe, which it does without', () => {
-  expect(summary.server_version).toMatch(/^\d+\.\d+/);
-  // It reads system.settings, sees every setting read-only, and so sends none in the URL.
-  expect(summary.connect_requests.filter((request) => request.status !== 200)).toEqual([{ parameters: ['client_protocol_version', 'database', 'wait_end_of_query'], status: 403, encoding: null }]);
-  for (const request of summary.query_requests) expect(request.parameters.filter((name) => !name.startsWith('param_'))).toEqual(['database', 'wait_end_of_query']);
-});
+  test('connects as a read-only user: the one refused request is the client_protocol_version probe, which it does without', () => {
+    expect(summary.server_version).toMatch(/^\d+\.\d+/);
+    // It reads system.settings, sees every setting read-only, and so sends none in the URL.
+    expect(summary.connect_requests.filter((request) => request.status !== 200)).toEqual([{ parameters: ['client_protocol_version', 'database', 'wait_end_of_query'], status: 403, encoding: null }]);
+    for (const request of summary.query_requests) expect(request.parameters.filter((name) => !name.startsWith('param_'))).toEqual(['database', 'wait_end_of_query']);
+  });
 
-test('a parameterised query comes back in Native, gzip-compressed, and JSONEachRow reads as JSON', () => {
-  expect(summary.query_requests.map((request) => request.parameters)).toEqual([
-    ['database', 'param_n', 'param_s', 'wait_end_of_query'],
-    ['database', 'wait_end_of_query'],
-  ]);
-  expect(summary.native.columns).toEqual(['n', 's', 'db']);
-  expect(summary.native.rows).toEqual([[5, summary.native.sent_text, 'sluice']]);
-  expect(summary.native.encoding).toBe('gzip');
-  expect(summary.json_each_row).toEqual([{ n: 0 }, { n: 1 }]);
-});
+  test('a parameterised query comes back in Native, gzip-compressed, and JSONEachRow reads as JSON', () => {
+    expect(summary.query_requests.map((request) => request.parameters)).toEqual([
+      ['database', 'param_n', 'param_s', 'wait_end_of_query'],
+      ['database', 'wait_end_of_query'],
+    ]);
+    expect(summary.native.columns).toEqual(['n', 's', 'db']);
+    expect(summary.native.rows).toEqual([[5, summary.native.sent_text, 'sluice']]);
+    expect(summary.native.encoding).toBe('gzip');
+    expect(summary.json_each_row).toEqual([{ n: 0 }, { n: 1 }]);
+  });
 
-test('an INSERT and a CREATE are refused with READONLY (164), and nothing changes', () => {
-  expect(summary.insert_code).toBe(164);
-  expect(summary.create_code).toBe(164);
-  expect(summary.tables_after).toBe(1);
+  test('an INSERT and a CREATE are refused with READONLY (164), and nothing changes', () => {
+    expect(summary.insert_code).toBe(164);
+    expect(summary.create_code).toBe(164);
+    expect(summary.tables_after).toBe(1);
+  });
 });
