@@ -83,7 +83,7 @@ export async function startBenchGateway(context: ScenarioContext, options: { bro
 
 export async function startBenchWorker(
   context: ScenarioContext,
-  options: { brokers: string[]; topic: string; partitions: number; adminPort: number; env?: Record<string, string> },
+  options: { brokers: string[]; topic: string; partitions: number; adminPort: number; analystsPort: number; env?: Record<string, string> },
 ): Promise<RunningService & { chdbPath: string }> {
   const chdbPath = mkdtempSync(join(tmpdir(), 'sluice-bench-worker-chdb-'));
   // Cleanups run last-registered first: this one runs after the worker has stopped.
@@ -98,8 +98,8 @@ export async function startBenchWorker(
       CONSUMER_GROUP: `bench-${options.topic}`,
       CHDB_PATH: chdbPath,
       ADMIN_PORT: String(options.adminPort),
-      // Analysts' HTTP interface off: its default port, 8123, is one for the whole machine.
-      CLICKHOUSE_HTTP_PORT: '0',
+      // Analysts' HTTP interface, where the scenario reads what was stored; its default port, 8123, is one for the whole machine.
+      CLICKHOUSE_HTTP_PORT: String(options.analystsPort),
       LOG_LEVEL: 'warn',
       ...options.env,
     },

@@ -12,7 +12,7 @@ import { startService, type RunningService } from './service-process';
 const settings = {
   ...kafkaSettings,
   GATEWAY_PORT: { parse: parsers.port, default: 8090, description: 'Gateway HTTP port' } as Setting<number>,
-  ADMIN_PORT: { parse: parsers.port, default: 8091, description: 'Worker admin port (POST /sql)' } as Setting<number>,
+  ADMIN_PORT: { parse: parsers.port, default: 8091, description: 'Worker admin port (GET /healthz, GET /metrics, POST /replay)' } as Setting<number>,
   CLICKHOUSE_HTTP_PORT: { parse: parsers.port, default: 8123, description: "Worker's ClickHouse HTTP interface for analysts; 0 turns it off" } as Setting<number>,
   KAFKA_PORT: { parse: parsers.port, default: 9092, description: 'Port of the local Kafka broker' } as Setting<number>,
   KAFKA_CONTROLLER_PORT: { parse: parsers.port, default: 9093, description: 'Port of the local KRaft controller' } as Setting<number>,
@@ -101,6 +101,8 @@ async function main(): Promise<void> {
   }
 
   const gateway = `http://127.0.0.1:${config.GATEWAY_PORT}`;
+  // npm run sql finds the interface on its default port; on another it needs to be told.
+  const sqlCommand = config.CLICKHOUSE_HTTP_PORT === 8123 ? 'npm run sql' : `CLICKHOUSE_HTTP_PORT=${config.CLICKHOUSE_HTTP_PORT} npm run sql`;
   process.stdout.write(`
 Sluice is running (Kafka ${broker.brokers.join(',')} started in ${(broker.startupMs / 1000).toFixed(1)} s; ClickHouse embedded in the worker).
 
@@ -117,14 +119,13 @@ ${
       -H "TR-Dataset: demo" -H "Content-Type: application/json" \\
       -d '{"event_type":"view","event_name":"product_viewed","items":["sku-1"]}'
 
-  Query:
-    npm run sql -- "SELECT event_type, count() FROM events GROUP BY event_type"
-    npm run sql -- "SELECT day, request_type, searches, searches_with_click, ctr FROM ctr_daily"
-    (or POST the SQL to http://127.0.0.1:${config.ADMIN_PORT}/sql; answers are JSONEachRow)
 ${
     config.CLICKHOUSE_HTTP_PORT === 0
-      ? ''
-      : `    ClickHouse clients (@clickhouse/client, curl): http://analyst@127.0.0.1:${config.CLICKHOUSE_HTTP_PORT} (read-only, database sluice)\n`
+      ? '  Query: off (CLICKHOUSE_HTTP_PORT=0 turns off the analysts\' ClickHouse HTTP interface, which npm run sql uses)\n'
+      : `  Query (ClickHouse's HTTP interface, user analyst, read-only, database sluice; answers are JSONEachRow):
+    ${sqlCommand} -- "SELECT event_type, count() FROM events GROUP BY event_type"
+    ${sqlCommand} -- "SELECT day, request_type, searches, searches_with_click, ctr FROM ctr_daily"
+    ClickHouse clients (@clickhouse/client, clickhouse-connect, curl): http://analyst@127.0.0.1:${config.CLICKHOUSE_HTTP_PORT}\n`
   }    Analyst views: ctr_daily, ctr_by_query, ctr_by_position, search_conversion_daily,
     item_ctr_by_position, conversion_daily, outcomes_daily (docs/analysts.md)
 

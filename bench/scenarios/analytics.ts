@@ -8,9 +8,10 @@
  * batches leave a request and its clicks in separate parts until a merge.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
+import { applyMigrations, openClickHouse, serveChdbOverHttp, type ClickHouse } from '@sluice/clickhouse';
 import { createLogger } from '@sluice/core';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
 
@@ -379,7 +380,7 @@ interface PhaseResult {
   details: Row;
 }
 
-async function measurePhase(clickhouse: ClickHouse, phase: string, context: ScenarioContext): Promise<PhaseResult> {
+async function measurePhase(clickhouse: ClickHouse, analyst: AnalystQuery, phase: string, context: ScenarioContext): Promise<PhaseResult> {
   const stats = await tableStats(clickhouse);
   const mergesAtStart = await runningMerges(clickhouse);
   context.log(`${phase}: ${describeStats(stats)}; merges running: ${mergesAtStart}`);
@@ -387,15 +388,15 @@ async function measurePhase(clickhouse: ClickHouse, phase: string, context: Scen
   const failures: string[] = [];
   const checks: Row = {};
   for (const query of dashboard) {
-    const viewRows = parseRows(await clickhouse.readOnlyQuery(query.view));
-    const baselineRows = parseRows(await clickhouse.readOnlyQuery(query.baseline));
+    const viewRows = parseRows(await analyst(query.view));
+    const baselineRows = parseRows(await analyst(query.baseline));
     const diff = viewRows.length === 0 ? 'the view returned no rows' : difference(viewRows, baselineRows);
     if (diff !== undefined) {
       failures.push(`${phase} ${query.name}: MISMATCH between the view and the baseline: ${diff}`);
       context.log(`  !!! MISMATCH ${query.name}: ${diff}`);
     }
-    const view = await measure(() => clickhouse.readOnlyQuery(query.view));
-    const baseline = await measure(() => clickhouse.readOnlyQuery(query.baseline));
+    const view = await measure(() => analyst(query.view));
+    const baseline = await measure(() => analyst(query.baseline));
     const check = diff === undefined ? 'MATCH' : 'MISMATCH';
     context.log(`  ${query.name}: ${viewRows.length} rows, view ${view.medianMs.toFixed(0)} ms, baseline ${baseline.medianMs.toFixed(0)} ms, ${check}`);
     checks[query.name] = { rows: viewRows.length, viewTimesMs: view.times, baselineTimesMs: baseline.times, ...(diff === undefined ? {} : { mismatch: diff }) };
@@ -412,7 +413,7 @@ async function measurePhase(clickhouse: ClickHouse, phase: string, context: Scen
     });
   }
   const runAll = (pick: (q: DashboardQuery) => string) => async (): Promise<void> => {
-    for (const query of dashboard) await clickhouse.readOnlyQuery(pick(query));
+    for (const query of dashboard) await analyst(pick(query));
   };
   const whole = await measure(runAll((q) => q.view));
   const wholeBaseline = await measure(runAll((q) => q.baseline));
@@ -444,7 +445,29 @@ function interruptible(clickhouse: ClickHouse, signal: AbortSignal): ClickHouse 
     ...clickhouse,
     command: (sql) => (signal.throwIfAborted(), clickhouse.command(sql)),
     queryRows: <T>(sql: string, params?: Record<string, unknown>) => (signal.throwIfAborted(), clickhouse.queryRows<T>(sql, params)),
-    readOnlyQuery: (sql) => (signal.throwIfAborted(), clickhouse.readOnlyQuery(sql)),
+  };
+}
+
+/** One dashboard query as an analyst sends it, answered in JSONEachRow. */
+type AnalystQuery = (sql: string) => Promise<string>;
+
+/**
+ * The analysts' ClickHouse HTTP interface on the data directory, as the worker serves it: the
+ * dashboard is measured as analysts run it, on its read-only session with its checks and limits.
+ */
+async function serveAnalysts(dataPath: string, database: string, signal: AbortSignal): Promise<{ query: AnalystQuery; close(): Promise<void> }> {
+  const front = serveChdbOverHttp(dataPath, { database, password: '' });
+  await new Promise<void>((resolve) => front.server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(front.server.address() as AddressInfo).port}/?user=analyst&default_format=JSONEachRow`;
+  return {
+    async query(sql) {
+      signal.throwIfAborted();
+      const response = await fetch(url, { method: 'POST', body: sql, signal });
+      const text = await response.text();
+      if (!response.ok) throw new Error(`The analysts' interface answered ${response.status}: ${text}`);
+      return text;
+    },
+    close: () => front.close(),
   };
 }
 
@@ -493,14 +516,16 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   );
   context.log(`mix: ${JSON.stringify(mix)}`);
 
-  const afterLoad = await measurePhase(clickhouse, 'after load', context);
+  const analysts = await serveAnalysts(dataPath, 'sluice_bench', context.signal);
+  context.onCleanup(() => analysts.close());
+  const afterLoad = await measurePhase(clickhouse, analysts.query, 'after load', context);
   const merges: Row = {};
   for (const table of aggregateTables) {
     const { ms } = await timed(() => clickhouse.command(`OPTIMIZE TABLE ${table} FINAL`));
     merges[table] = Math.round(ms);
     context.log(`OPTIMIZE TABLE ${table} FINAL: ${(ms / 1000).toFixed(1)} s`);
   }
-  const afterMerges = await measurePhase(clickhouse, 'after merges', context);
+  const afterMerges = await measurePhase(clickhouse, analysts.query, 'after merges', context);
 
   await clickhouse.close();
   open = false;

@@ -17,13 +17,14 @@ import { join } from 'node:path';
 import { closedLoop, describeStatuses, openLoop, percentile, type LoadRequest } from '../load';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
 import { benchApiKey, residentMiB, startBenchBroker, startBenchGateway, startBenchWorker, type BenchBroker } from '../stack';
-import { adminSql } from '../../test/helpers/search-stream';
+import { analystSql } from '../../test/helpers/search-stream';
 import { startEngineProcess } from './kafka-engine';
 import type { StoredRow } from './kafka-engine-process';
 
 const connections = 64;
 const gatewayPort = 29183;
 const adminPort = 29184;
+const analystsPort = 29185;
 const topic = 'bench-e2e';
 const partitions = 6;
 const loads = [0.5, 0.9] as const;
@@ -109,7 +110,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
 
   const broker = await startBenchBroker(context);
   await broker.createTopic(topic, partitions);
-  const worker = await startBenchWorker(context, { brokers: broker.brokers, topic, partitions, adminPort });
+  const worker = await startBenchWorker(context, { brokers: broker.brokers, topic, partitions, adminPort, analystsPort });
   const gateway = await startBenchGateway(context, { brokers: broker.brokers, topic, partitions, port: gatewayPort });
 
   const peak = await closedLoop({
@@ -133,7 +134,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     group: workerGroup,
     processes: { gateway: gateway.pid, worker: worker.pid, kafka: broker.pid },
     consumerProcess: 'worker',
-    storedRows: (dataset) => adminSql(adminPort)<StoredRow>(`SELECT insert_id, toUnixTimestamp64Milli(stored_at) AS stored FROM events WHERE dataset_id = '${dataset}'`),
+    storedRows: (dataset) => analystSql(`http://127.0.0.1:${analystsPort}`)<StoredRow>(`SELECT insert_id, toUnixTimestamp64Milli(stored_at) AS stored FROM events WHERE dataset_id = '${dataset}'`),
   };
   const sluiceOutcomes: LoadOutcome[] = [];
   for (const [i, load] of loads.entries()) {

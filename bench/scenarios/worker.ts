@@ -34,7 +34,7 @@ import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../
 import type { EngineReport, EngineResult, EngineSettings } from './kafka-engine-process';
 import { startEngineProcess } from './kafka-engine';
 import { residentMiB, startBenchBroker, startBenchWorker, type BenchBroker } from '../stack';
-import { adminSql } from '../../test/helpers/search-stream';
+import { analystSql } from '../../test/helpers/search-stream';
 
 const topic = 'bench-worker-events';
 /** startBenchWorker's consumer group for the topic. */
@@ -269,8 +269,9 @@ async function measureWorker(
   samplingFile: string,
 ): Promise<{ side: Side; startupSeconds: number; checks: Record<string, unknown>; failures: string[] }> {
   const adminPort = await freePort();
+  const analystsPort = await freePort();
   const startedAt = performance.now();
-  const worker = await startBenchWorker(context, { brokers: broker.brokers, topic, partitions, adminPort, env: { SAMPLING_FILE: samplingFile } });
+  const worker = await startBenchWorker(context, { brokers: broker.brokers, topic, partitions, adminPort, analystsPort, env: { SAMPLING_FILE: samplingFile } });
   const startupSeconds = (performance.now() - startedAt) / 1000;
   context.log(`worker started in ${startupSeconds.toFixed(1)} s (chDB opened, migrations applied); consuming ${prefilled.messages.toLocaleString('en-US')} messages`);
   const cpuBefore = cpuSeconds(worker.pid);
@@ -286,9 +287,10 @@ async function measureWorker(
   );
   const side: Side = { ...timing, peakRssMiB, cpuSeconds: cpuSeconds(worker.pid) - cpuBefore, brokerCpuSeconds: cpuSeconds(broker.pid) - brokerCpuBefore };
 
-  const [stored] = await adminSql(adminPort)<{ rows: number; ids: number; sampled: number }>('SELECT count() AS rows, uniqExact(dataset_id, insert_id) AS ids, countIf(sample_rate < 1) AS sampled FROM events');
-  const [rejected] = await adminSql(adminPort)<{ n: number }>('SELECT count() AS n FROM events_rejected');
-  const [keys] = await adminSql(adminPort)<{ n: number }>('SELECT count() AS n FROM dedup_keys');
+  const sql = analystSql(`http://127.0.0.1:${analystsPort}`);
+  const [stored] = await sql<{ rows: number; ids: number; sampled: number }>('SELECT count() AS rows, uniqExact(dataset_id, insert_id) AS ids, countIf(sample_rate < 1) AS sampled FROM events');
+  const [rejected] = await sql<{ n: number }>('SELECT count() AS n FROM events_rejected');
+  const [keys] = await sql<{ n: number }>('SELECT count() AS n FROM dedup_keys');
   const outcomes = await stepOutcomes(adminPort);
   await worker.stop();
 

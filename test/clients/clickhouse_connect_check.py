@@ -1,4 +1,4 @@
-"""clickhouse-connect, the official Python client, against the worker's ClickHouse HTTP interface.
+"""clickhouse-connect, the official Python client, against the analysts' ClickHouse HTTP interface (the worker's, or user analyst of the chDB front).
 
 Run by test/integration/analyst-python.test.ts as `python clickhouse_connect_check.py <port>`; prints
 one JSON object the test asserts on. Every request the client makes is recorded (URL parameter

@@ -62,10 +62,13 @@ export async function expectStoredExactlyOnce(sql: Sql, datasetId: string, event
   expect(keys?.n).toBe(events.length);
 }
 
-/** Runs SQL through a worker's admin listener (POST /sql) and parses the JSONEachRow answer. */
-export function adminSql(adminPort: number): Sql {
+/**
+ * Runs SQL as user analyst through ClickHouse's HTTP interface at `url` (a worker's in embedded
+ * mode, the chDB front in server mode), on the worker's database, and parses the JSONEachRow answer.
+ */
+export function analystSql(url: string): Sql {
   return async <T>(query: string): Promise<T[]> => {
-    const response = await fetch(`http://127.0.0.1:${adminPort}/sql`, { method: 'POST', body: query });
+    const response = await fetch(`${url}/?database=sluice&default_format=JSONEachRow`, { method: 'POST', headers: { 'X-ClickHouse-User': 'analyst' }, body: query });
     const text = await response.text();
     if (!response.ok) throw new Error(`${response.status} ${text}`);
     return text

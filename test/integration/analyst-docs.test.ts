@@ -1,12 +1,14 @@
 /**
- * docs/analysts.md against real chDB: every ```sql example runs on the analysts' read-only
- * connection over seeded data and returns rows, and every analyst view is documented.
+ * docs/analysts.md against real chDB: every ```sql example runs through the analysts' ClickHouse
+ * HTTP interface (read-only, as an analyst sends it) over seeded data and returns rows, and every
+ * analyst view is documented.
  */
 import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { ClickHouse } from '@sluice/clickhouse';
+import { serveChdbOverHttp, type ChdbHttpServer, type ClickHouse } from '@sluice/clickhouse';
 import { analyticsSeedRows } from '../helpers/analytics-seed';
-import { openTestClickHouse } from '../helpers/pipeline';
+import { chdbPathForThisProcess, openTestClickHouse } from '../helpers/pipeline';
 
 const analystViews = [
   'search_request_summary',
@@ -36,16 +38,31 @@ function parseJsonEachRow(text: string): Record<string, unknown>[] {
 const examples = sqlBlocks(guide);
 
 let clickhouse: ClickHouse;
+let analysts: ChdbHttpServer;
+let analystsUrl: string;
 
 beforeAll(async () => {
   clickhouse = await openTestClickHouse();
   await clickhouse.insertRows('events', analyticsSeedRows('demo'));
+  // The worker's interface on this process's chDB, beside the writer's session.
+  analysts = serveChdbOverHttp(chdbPathForThisProcess(), { database: clickhouse.database, password: '' });
+  await new Promise<void>((resolve) => analysts.server.listen(0, '127.0.0.1', resolve));
+  analystsUrl = `http://127.0.0.1:${(analysts.server.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
+  await analysts.close();
   await clickhouse.command(`DROP DATABASE IF EXISTS ${clickhouse.database}`);
   await clickhouse.close();
 });
+
+/** The statement as user analyst sends it, answered in JSONEachRow; a refusal fails with ClickHouse's message. */
+async function asAnalyst(sql: string): Promise<string> {
+  const response = await fetch(`${analystsUrl}/?default_format=JSONEachRow`, { method: 'POST', headers: { 'X-ClickHouse-User': 'analyst' }, body: sql });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${response.status} ${text}`);
+  return text;
+}
 
 test('the guide has a section for every analyst view', () => {
   for (const view of analystViews) expect(guide).toMatch(new RegExp(`^#+ \`${view}\`$`, 'm'));
@@ -66,9 +83,9 @@ test('the seeded rows reach every analyst view', async () => {
 });
 
 test.each(examples.map((sql, index) => [index + 1, /\bFROM\s+(\w+)/.exec(sql)?.[1] ?? '?', sql] as const))(
-  'example %i (FROM %s) runs on the read-only connection and returns rows',
+  "example %i (FROM %s) runs as user analyst on the analysts' interface and returns rows",
   async (_number, _table, sql) => {
-    const rows = parseJsonEachRow(await clickhouse.readOnlyQuery(sql));
+    const rows = parseJsonEachRow(await asAnalyst(sql));
     expect(rows.length).toBeGreaterThan(0);
   },
 );

@@ -55,11 +55,44 @@ test('a query whose parameters make a long URL is answered, as by a server (its 
   expect(await clickhouse.queryRows('SELECT length({ids:Array(String)}) AS n', { ids })).toEqual([{ n: 5_000 }]);
 });
 
-test('the analysts connection is read-only, and the writer can still write after it', async () => {
-  await expect(clickhouse.readOnlyQuery("INSERT INTO t VALUES ('x', 9)")).rejects.toThrow(/readonly/i);
-  expect(JSON.parse(await clickhouse.readOnlyQuery('SELECT count() AS n FROM t'))).toEqual({ n: 3 });
+test("the front's users are a server's: analyst reads only (164), default writes, anyone else gets 516", async () => {
+  const asUser = (user: string, sql: string): Promise<Response> => fetch(`${url}/?database=${clickhouse.database}`, { method: 'POST', headers: { 'X-ClickHouse-User': user }, body: sql });
+  for (const write of ["INSERT INTO t VALUES ('x', 9)", 'CREATE TABLE sneaky (a UInt8) ENGINE = Memory']) {
+    const refused = await asUser('analyst', write);
+    expect([write, refused.status, refused.headers.get('x-clickhouse-exception-code')]).toEqual([write, 403, '164']);
+  }
+  expect(await (await asUser('analyst', 'SELECT count() AS n FROM t FORMAT JSONEachRow')).text()).toBe('{"n":3}\n');
+  const stranger = await asUser('admin', 'SELECT 1');
+  expect([stranger.status, stranger.headers.get('x-clickhouse-exception-code')]).toEqual([401, '516']);
   await clickhouse.insertRows('t', [{ id: 'd', n: 4 }]);
+  expect(await clickhouse.queryRows("SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = 'sneaky'")).toEqual([{ n: 0 }]);
   expect(await clickhouse.queryRows('SELECT count() AS n FROM t')).toEqual([{ n: 4 }]);
+});
+
+test('with passwords, each user takes its own only; the analyst reads its own database unless told another', async () => {
+  const passworded = serveChdbOverHttp(chdbPathForThisProcess(), { defaultPassword: 'writer-secret', analyst: { database: clickhouse.database, password: 'analyst-secret' } });
+  try {
+    await new Promise<void>((resolve) => passworded.server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(passworded.server.address() as AddressInfo).port}/?query=${encodeURIComponent('SELECT currentDatabase()')}`;
+    const as = async (user: string, password: string): Promise<[number, string]> => {
+      const response = await fetch(base, { headers: { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } });
+      return [response.status, response.headers.get('x-clickhouse-exception-code') ?? (await response.text()).trim()];
+    };
+    expect(await as('analyst', 'analyst-secret')).toEqual([200, clickhouse.database]);
+    expect(await as('default', 'writer-secret')).toEqual([200, 'default']);
+    expect(await as('analyst', 'writer-secret')).toEqual([401, '516']);
+    expect(await as('default', 'analyst-secret')).toEqual([401, '516']);
+    expect(await as('default', '')).toEqual([401, '516']);
+    const worker = await openClickHouse({ url: `http://127.0.0.1:${(passworded.server.address() as AddressInfo).port}`, password: 'writer-secret', database: clickhouse.database, logger: testLogger });
+    try {
+      await worker.insertRows('t', [{ id: 'e', n: 5 }]);
+    } finally {
+      await worker.close();
+    }
+    expect(await clickhouse.queryRows("SELECT n FROM t WHERE id = 'e'")).toEqual([{ n: 5 }]);
+  } finally {
+    await passworded.close();
+  }
 });
 
 test('times are UTC and the database is the one the client named', async () => {

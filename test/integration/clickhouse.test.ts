@@ -1,9 +1,9 @@
-/** The ClickHouse module against real chDB: migrations, the read-only analyst path, time zones. */
+/** The ClickHouse module against real chDB: migrations and time zones (analysts read through the HTTP interface: analyst-readonly.test.ts). */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { analystLimits, applyMigrations, loadMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
+import { applyMigrations, loadMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
 import { repositoryRoot } from '@sluice/kafka';
 import { chdbPathForThisProcess, openTestClickHouse, removeTestDirectory, testLogger, uniqueName } from '../helpers/pipeline';
 
@@ -132,72 +132,6 @@ describe('migrations', () => {
     } finally {
       removeTestDirectory(directory);
     }
-  });
-});
-
-describe('the analysts read-only connection', () => {
-  /** Where a planted INTO OUTFILE would write; checked on disk after each refusal. */
-  const outfile = join(tmpdir(), `sluice-planted-${process.pid}.txt`);
-
-  test('answers queries in JSONEachRow', async () => {
-    expect(await clickhouse.readOnlyQuery('SELECT 1 AS one, currentDatabase() AS db')).toBe(`{"one":1,"db":"${clickhouse.database}"}\n`);
-  });
-
-  test.each([
-    ['an INSERT', 'INSERT INTO schema_migrations (version, name, checksum) VALUES (999, \'x\', \'x\')'],
-    ['a DROP', 'DROP TABLE events'],
-    ['lifting readonly with SETTINGS', 'SELECT 1 SETTINGS readonly = 0'],
-    ['lifting a limit with SETTINGS', 'SELECT 1 SETTINGS max_execution_time = 0'],
-    ['a CREATE', 'CREATE TABLE sneaky (a UInt8) ENGINE = Memory'],
-    ['the file table function', "SELECT * FROM file('/etc/hostname', 'LineAsString')"],
-    ['the url table function', "SELECT * FROM url('http://127.0.0.1:1/', 'LineAsString')"],
-    ['the executable table function', "SELECT * FROM executable('true', 'TSV', 'a String')"],
-    ['the remote table function', "SELECT * FROM remote('127.0.0.1', system.one)"],
-  ])('refuses %s', async (_name, sql) => {
-    await expect(clickhouse.readOnlyQuery(sql)).rejects.toThrow(/readonly|read-only|Cannot modify/i);
-    expect(await clickhouse.queryRows('SELECT version FROM schema_migrations FINAL WHERE version = 999')).toEqual([]);
-    expect(await clickhouse.queryRows("SELECT name FROM system.tables WHERE database = currentDatabase() AND name = 'events'")).toHaveLength(1);
-  });
-
-  test.each([
-    ['a write hidden after a read', 'SELECT 1; DROP TABLE events', /one statement per request/],
-    ['a SET hidden before a read', 'SET readonly = 0; SELECT 1', /one statement per request/],
-    // The client appends the answer's FORMAT, so a statement without its own would write the file.
-    ['INTO OUTFILE', `SELECT 'planted' INTO OUTFILE '${outfile}' TRUNCATE`, /INTO OUTFILE is not allowed/],
-    ['INTO OUTFILE after a read', `SELECT 1; SELECT 'planted' INTO OUTFILE '${outfile}' FORMAT RawBLOB`, /one statement per request/],
-    ['INTO OUTFILE in lower case, after a comment', `/* x */ select 'planted' into outfile '${outfile}' truncate`, /INTO OUTFILE is not allowed/],
-    ['USE, which would change the database of every later analyst', 'USE system', /USE is not allowed/],
-  ])('refuses %s, naming why', async (_name, sql, why) => {
-    await expect(clickhouse.readOnlyQuery(sql)).rejects.toThrow(why);
-    expect(existsSync(outfile)).toBe(false);
-    expect(await clickhouse.readOnlyQuery('SELECT currentDatabase() AS db')).toBe(`{"db":"${clickhouse.database}"}\n`);
-  });
-
-  test('a literal that merely mentions the words is answered', async () => {
-    expect(await clickhouse.readOnlyQuery("SELECT 'use into outfile' AS words")).toBe('{"words":"use into outfile"}\n');
-  });
-
-  test('a SET lifting readonly or a limit is refused and changes nothing', async () => {
-    await expect(clickhouse.readOnlyQuery('SET readonly = 0')).rejects.toThrow();
-    await expect(clickhouse.readOnlyQuery('SET max_memory_usage = 0')).rejects.toThrow();
-    expect(await clickhouse.readOnlyQuery("SELECT value FROM system.settings WHERE name = 'readonly'")).toBe('{"value":"1"}\n');
-  });
-
-  test('limits are set before the session turns read-only', async () => {
-    const rows = await clickhouse.readOnlyQuery(`SELECT name, value FROM system.settings WHERE name IN ('max_execution_time', 'max_memory_usage', 'max_result_rows', 'max_result_bytes', 'readonly') ORDER BY name`);
-    expect(rows.trim().split('\n').map((line) => JSON.parse(line) as { name: string; value: string })).toEqual([
-      { name: 'max_execution_time', value: String(analystLimits.max_execution_time) },
-      { name: 'max_memory_usage', value: String(analystLimits.max_memory_usage) },
-      { name: 'max_result_bytes', value: String(analystLimits.max_result_bytes) },
-      { name: 'max_result_rows', value: String(analystLimits.max_result_rows) },
-      { name: 'readonly', value: '1' },
-    ]);
-  });
-
-  test('does not make the writer read-only (chDB keeps settings per connection)', async () => {
-    await expect(clickhouse.readOnlyQuery('INSERT INTO schema_migrations (version, name, checksum) VALUES (998, \'x\', \'x\')')).rejects.toThrow();
-    await clickhouse.command("INSERT INTO schema_migrations (version, name, checksum) VALUES (998, 'writer', 'x')");
-    await clickhouse.command('ALTER TABLE schema_migrations DELETE WHERE version = 998');
   });
 });
 

@@ -13,7 +13,7 @@ import { createNativeProducer, type NativeProducer } from '@sluice/producer';
 import type { RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName, waitFor } from '../helpers/pipeline';
 import { freePort, startWorkerProcess } from '../helpers/processes';
-import { adminSql, expectStoredExactlyOnce, searchStream, withRetriedCopies } from '../helpers/search-stream';
+import { analystSql, expectStoredExactlyOnce, searchStream, withRetriedCopies } from '../helpers/search-stream';
 
 const totalEvents = 50_000;
 const kills = 5;
@@ -21,17 +21,20 @@ const kills = 5;
 let chdbPath: string;
 let logDirectory: string;
 let adminPort: number;
+/** The worker's ClickHouse HTTP interface for analysts, where the test reads what it stored. */
+let analystsPort: number;
 let topic: string;
 let groupId: string;
 let producer: NativeProducer;
 let worker: RunningService | undefined;
-let sql: ReturnType<typeof adminSql>;
+let sql: ReturnType<typeof analystSql>;
 
 beforeAll(async () => {
   chdbPath = mkdtempSync(join(tmpdir(), 'sluice-crash-chdb-'));
   logDirectory = mkdtempSync(join(tmpdir(), 'sluice-crash-logs-'));
   adminPort = await freePort();
-  sql = adminSql(adminPort);
+  analystsPort = await freePort();
+  sql = analystSql(`http://127.0.0.1:${analystsPort}`);
   topic = uniqueName('crash');
   groupId = uniqueName('crash-group');
   await createKafkaBus({ brokers: testBrokers(), clientId: 'sluice-crash-test', logger: testLogger }).ensureTopics([{ name: topic, partitions: 4, config: eventsTopicConfig }]);
@@ -52,7 +55,7 @@ function startWorker(): Promise<RunningService> {
     adminPort,
     logDirectory,
     // Widens the moment between a stored block and its commit, so that kills land there too.
-    env: { CHDB_PATH: chdbPath, PAUSE_BEFORE_COMMIT_MS: '300' },
+    env: { CHDB_PATH: chdbPath, CLICKHOUSE_HTTP_PORT: String(analystsPort), PAUSE_BEFORE_COMMIT_MS: '300' },
   });
 }
 

@@ -14,7 +14,7 @@ import { createNativeProducer, type NativeProducer } from '@sluice/producer';
 import type { RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName, waitFor } from '../helpers/pipeline';
 import { freePort, startChdbFront, startWorkerProcess } from '../helpers/processes';
-import { adminSql, expectStoredExactlyOnce, searchStream, withRetriedCopies } from '../helpers/search-stream';
+import { analystSql, expectStoredExactlyOnce, searchStream, withRetriedCopies } from '../helpers/search-stream';
 
 const totalEvents = 20_000;
 const kills = 3;
@@ -31,14 +31,15 @@ let bus: KafkaBus;
 let producer: NativeProducer;
 let clickhouse: RunningService | undefined;
 let worker: RunningService | undefined;
-let sql: ReturnType<typeof adminSql>;
+let sql: ReturnType<typeof analystSql>;
 
 beforeAll(async () => {
   chdbPath = mkdtempSync(join(tmpdir(), 'sluice-isolation-chdb-'));
   logDirectory = mkdtempSync(join(tmpdir(), 'sluice-isolation-logs-'));
   clickhousePort = await freePort();
   adminPort = await freePort();
-  sql = adminSql(adminPort);
+  // As user analyst of the ClickHouse process, as an analyst reads what the worker stored there.
+  sql = analystSql(`http://127.0.0.1:${clickhousePort}`);
   topic = uniqueName('isolation');
   groupId = uniqueName('isolation-group');
   bus = createKafkaBus({ brokers: testBrokers(), clientId: 'sluice-isolation-test', logger: testLogger });

@@ -23,12 +23,14 @@ const ports = { kafka: 19096, controller: 19097 };
 let dataDirectory: string;
 let gatewayPort: number;
 let adminPort: number;
+let analystsPort: number;
 let stack: CapturedProcess;
 
 beforeAll(async () => {
   dataDirectory = mkdtempSync(join(tmpdir(), 'sluice-npm-start-'));
   gatewayPort = await freePort();
   adminPort = await freePort();
+  analystsPort = await freePort();
   stack = spawnCaptured('npm', ['start'], {
     cwd: repositoryRoot,
     env: {
@@ -36,7 +38,7 @@ beforeAll(async () => {
       DATA_DIR: dataDirectory,
       GATEWAY_PORT: String(gatewayPort),
       ADMIN_PORT: String(adminPort),
-      CLICKHOUSE_HTTP_PORT: String(await freePort()),
+      CLICKHOUSE_HTTP_PORT: String(analystsPort),
       KAFKA_PORT: String(ports.kafka),
       KAFKA_CONTROLLER_PORT: String(ports.controller),
       DEV_API_KEY: '',
@@ -65,7 +67,7 @@ function runExample(name: string): string {
   const script = readmeExample(name)
     .replaceAll('127.0.0.1:8090', `127.0.0.1:${gatewayPort}`)
     .replaceAll('.data/', `${dataDirectory}/`);
-  return execFileSync('bash', ['-c', script], { cwd: repositoryRoot, env: { ...process.env, ADMIN_PORT: String(adminPort) }, encoding: 'utf8' });
+  return execFileSync('bash', ['-c', script], { cwd: repositoryRoot, env: { ...process.env, ADMIN_PORT: String(adminPort), CLICKHOUSE_HTTP_PORT: String(analystsPort) }, encoding: 'utf8' });
 }
 
 test('the banner says where to send events, with a working key, and how to query', async () => {

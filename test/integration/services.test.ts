@@ -3,7 +3,7 @@
  * through the real broker: shutdown drains requests in flight and loses nothing acknowledged,
  * and the worker's data survives a restart.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,8 @@ let logDirectory: string;
 let env: Record<string, string>;
 let gatewayPort: number;
 let adminPort: number;
+/** The worker's ClickHouse HTTP interface for analysts, which `npm run sql` uses. */
+let analystsPort: number;
 const running: RunningService[] = [];
 
 beforeAll(async () => {
@@ -29,6 +31,7 @@ beforeAll(async () => {
   logDirectory = mkdtempSync(join(tmpdir(), 'sluice-services-logs-'));
   gatewayPort = await freePort();
   adminPort = await freePort();
+  analystsPort = await freePort();
   env = {
     KAFKA_BROKERS: testBrokers().join(','),
     KAFKA_TOPIC: uniqueName('services'),
@@ -36,6 +39,7 @@ beforeAll(async () => {
     CONSUMER_GROUP: uniqueName('services-group'),
     CHDB_PATH: chdbPath,
     ADMIN_PORT: String(adminPort),
+    CLICKHOUSE_HTTP_PORT: String(analystsPort),
     GATEWAY_PORT: String(gatewayPort),
     DEV_API_KEY: apiKey,
     ADMIN_TOKEN: adminToken,
@@ -69,11 +73,19 @@ async function stop(service: RunningService): Promise<void> {
   running.splice(running.indexOf(service), 1);
 }
 
-function sql(query: string): string {
-  return execFileSync(process.execPath, [join(repositoryRoot, 'scripts', 'sql.mjs'), query], {
-    env: { ...process.env, ADMIN_PORT: String(adminPort) },
+/** `npm run sql` against the worker process: its status and what it printed. */
+function runSql(query: string): { status: number | null; stdout: string; stderr: string } {
+  const { status, stdout, stderr } = spawnSync(process.execPath, [join(repositoryRoot, 'scripts', 'sql.mjs'), query], {
+    env: { ...process.env, CLICKHOUSE_HTTP_PORT: String(analystsPort), CLICKHOUSE_URL: '' },
     encoding: 'utf8',
   });
+  return { status, stdout, stderr };
+}
+
+function sql(query: string): string {
+  const { status, stdout, stderr } = runSql(query);
+  if (status !== 0) throw new Error(`npm run sql exited ${status}: ${stderr}`);
+  return stdout;
 }
 
 /** One Trieve view, retried after a 503 or 429 as a client would; `once` sends it once, for a test that counts a 503 as an answer. */
@@ -101,7 +113,7 @@ test('an event sent to the gateway process is visible through `npm run sql`', as
   expect((await put('services-first')).status).toBe(204);
   const sentAt = Date.now();
   await waitFor(async () => (storedIds().has('services-first') ? true : undefined), 'the event in ClickHouse');
-  createLogger().info('services test: event visible through the admin endpoint', { afterMs: Date.now() - sentAt });
+  createLogger().info('services test: event visible through npm run sql', { afterMs: Date.now() - sentAt });
   expect(sql('SELECT count() AS n FROM events')).toBe('{"n":1}\n');
   expect(worker.pid).toBeGreaterThan(0);
 });
@@ -142,16 +154,12 @@ test('the worker stops cleanly and its data is still there after a restart', asy
   expect(sql('SELECT count() AS n FROM schema_migrations FINAL')).toBe(`{"n":${loadMigrations().length}}\n`);
 });
 
-test('the admin endpoint refuses writes and empty queries with clear errors', async () => {
-  const write = await fetch(`http://127.0.0.1:${adminPort}/sql`, { method: 'POST', body: 'DROP TABLE events' });
-  expect(write.status).toBe(400);
-  expect(await write.json()).toEqual({ code: 'SQL_REJECTED', message: expect.stringContaining('readonly') as unknown });
-  const empty = await fetch(`http://127.0.0.1:${adminPort}/sql`, { method: 'POST', body: '  ' });
-  expect(empty.status).toBe(400);
-  expect(await empty.json()).toEqual({ code: 'SQL_EMPTY', message: 'Send the SQL query as the request body' });
-  const unknown = await fetch(`http://127.0.0.1:${adminPort}/sql`, { method: 'POST', body: 'SELECT * FROM no_such_table' });
-  expect(unknown.status).toBe(400);
-  expect(((await unknown.json()) as { message: string }).message).toContain('no_such_table');
+test('`npm run sql` refuses writes with READONLY, and names an unknown table and a missing query', () => {
+  const origin = `http://127.0.0.1:${analystsPort}`;
+  expect(runSql('DROP TABLE events')).toEqual({ status: 1, stdout: '', stderr: expect.stringMatching(new RegExp(`^error 403 from ${origin} as user analyst: Code: 164\\. .*\\(READONLY\\)\n$`)) as unknown });
+  expect(runSql('SELECT * FROM no_such_table')).toMatchObject({ status: 1, stderr: expect.stringContaining('no_such_table') as unknown });
+  expect(runSql('  ')).toEqual({ status: 2, stdout: '', stderr: 'usage: npm run sql -- "SELECT count() FROM events"\n' });
+  expect(sql("SELECT count() AS n FROM system.tables WHERE database = 'sluice' AND name = 'events'")).toBe('{"n":1}\n');
 });
 
 /** `npm run replay` against the worker process, with `token` as ADMIN_TOKEN (and no token file to fall back on). */
@@ -175,7 +183,11 @@ test('the worker process takes ADMIN_TOKEN: npm run replay works with it and is 
   expect(replay('')).toEqual({ status: 2, output: `No admin token: set ADMIN_TOKEN to the worker's, or run \`npm start\`, which keeps one in ${join(logDirectory, 'admin-token')}\n` });
 });
 
-test('the worker process refuses a cross-site form POST to /sql', async () => {
-  const response = await fetch(`http://127.0.0.1:${adminPort}/sql`, { method: 'POST', headers: { 'content-type': 'text/plain', origin: 'https://evil.example' }, body: 'SELECT 1' });
+test('the worker process refuses a cross-site POST to /replay, even carrying the token', async () => {
+  const response = await fetch(`http://127.0.0.1:${adminPort}/replay`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}`, origin: 'https://evil.example' },
+    body: '{"dry_run":true}',
+  });
   expect([response.status, ((await response.json()) as { code: string }).code]).toEqual([403, 'CROSS_ORIGIN']);
 });

@@ -20,7 +20,7 @@ import type { RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName, waitFor } from '../helpers/pipeline';
 import { createPartitionProgress } from '../../services/worker/src/partition-progress';
 import { freePort, startChdbFront, startWorkerProcess } from '../helpers/processes';
-import { adminSql, searchStream } from '../helpers/search-stream';
+import { analystSql, searchStream } from '../helpers/search-stream';
 
 const stallSeconds = 3;
 
@@ -79,7 +79,7 @@ async function stalledGauge(): Promise<Map<number, number>> {
 
 test('Stall detection: a partition whose offset stops with messages waiting turns /healthz 503 naming it, and clears once it moves again', async () => {
   const events = searchStream('ds-stall', 4_000);
-  const sql = adminSql(adminPort);
+  const sql = analystSql(`http://127.0.0.1:${clickhousePort}`);
   clickhouse = await startClickHouse();
   worker = await startWorkerProcess({
     topic,

@@ -9,12 +9,21 @@ import { nativeForClientRevision } from './native-revision';
 export interface AnalystAccess {
   /** The database of a request that names none (database=). */
   database: string;
-  /** The password of the users `analyst` and `default`; empty: none. */
+  /** The analyst's password; empty: none. */
   password: string;
 }
 
-/** Analysts' users: `default` is what a client sends when told no user, so it is the analyst too. */
-const analystUsers = new Set(['analyst', 'default']);
+/**
+ * The users of a front that stands in for a ClickHouse server, as a server's users.xml and
+ * deploy/clickhouse/server/users.d/analyst.xml have them: `default`, the worker's user, which
+ * writes, and `analyst`, read-only, handled exactly as the analysts' interface inside the worker.
+ */
+export interface ServerUsers {
+  /** The password of `default` (the worker's CLICKHOUSE_PASSWORD); empty: none. */
+  defaultPassword: string;
+  analyst: AnalystAccess;
+}
+
 /** An analyst's request body holds a query; the largest ClickHouse takes by default is 256 KiB (max_query_size). */
 const analystBodyLimit = 1024 * 1024;
 
@@ -22,13 +31,15 @@ const analystBodyLimit = 1024 * 1024;
  * ClickHouse's HTTP interface in front of an embedded chDB data directory: enough of it for
  * @clickhouse/client (queries, commands, inserts with a body, settings, query parameters, /ping).
  *
- * chDB lets one process open a data directory. Served this way, the directory belongs to a process
- * of its own, and a worker reaches it as it would reach a ClickHouse server (CLICKHOUSE_URL). That
- * makes a ClickHouse outage something a test can cause on this machine: stop this process.
+ * With ServerUsers (or none), the directory belongs to a process of its own, and a worker reaches
+ * it as it would reach a ClickHouse server (CLICKHOUSE_URL). That makes a ClickHouse outage
+ * something a test can cause on this machine: stop this process. Analysts reach it as user
+ * `analyst`, as they would reach a server.
  *
- * With `analysts`, the same front serves analysts inside the worker, beside its own sessions on the
- * data directory (chDB lets one process open several): every request runs on one read-only
- * session, with the statement check and limits of the worker's POST /sql.
+ * With AnalystAccess, the same front serves analysts inside the worker, beside its own sessions
+ * on the data directory (chDB lets one process open several): every user is the analyst there.
+ * Either way an analyst's request has one handling: a read-only session, the statement check,
+ * and the limits.
  */
 export interface ChdbHttpServer {
   readonly server: Server;
@@ -58,12 +69,46 @@ interface Answer {
   summary: Record<string, string>;
 }
 
-export function serveChdbOverHttp(dataPath: string, analysts?: AnalystAccess): ChdbHttpServer {
-  return analysts === undefined ? serveFront(dataPath) : serveAnalysts(dataPath, analysts);
+/** A server's users with no passwords, whose analyst reads database `default` unless told another. */
+const openServerUsers: ServerUsers = { defaultPassword: '', analyst: { database: 'default', password: '' } };
+
+export function serveChdbOverHttp(dataPath: string, access: AnalystAccess | ServerUsers = openServerUsers): ChdbHttpServer {
+  if (!('analyst' in access)) {
+    // `default` is what a client sends when told no user, so inside the worker it is the analyst too.
+    const analyst: User = { password: access.password, handling: analystHandling(dataPath, access.database) };
+    return serveUsers(new Map([['analyst', analyst], ['default', analyst]]));
+  }
+  const analyst = analystHandling(dataPath, access.analyst.database);
+  let writer: Handling;
+  try {
+    writer = writerHandling(dataPath);
+  } catch (error) {
+    void analyst.close();
+    throw error;
+  }
+  return serveUsers(
+    new Map([
+      ['default', { password: access.defaultPassword, handling: writer }],
+      ['analyst', { password: access.analyst.password, handling: analyst }],
+    ]),
+  );
 }
 
-/** The dev/test front: writes, and reads with readonly=2, for a worker in server mode. */
-function serveFront(dataPath: string): ChdbHttpServer {
+/** One server for its users; closing it closes each user's handling once. */
+function serveUsers(users: ReadonlyMap<string, User>): ChdbHttpServer {
+  const server = serveHttp(users);
+  return {
+    server,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      for (const handling of new Set([...users.values()].map((user) => user.handling))) await handling.close();
+    },
+  };
+}
+
+/** The worker's user on the dev/test front: writes, and reads with a readonly a request sets. */
+function writerHandling(dataPath: string): Handling {
   // chDB keeps a SET on its session, so read-only requests get a session locked once, and the
   // writable session has every setting a request gave reset before the next request runs.
   const writable = new Session(dataPath);
@@ -102,12 +147,12 @@ function serveFront(dataPath: string): ChdbHttpServer {
     return next;
   }
 
-  const server = serveHttp({ run, parse: (url, body) => parseRequest(url, body, 'default', false), bodyLimit: Infinity });
   return {
-    server,
+    run,
+    parse: (url, body) => parseRequest(url, body, 'default', false),
+    bodyLimit: Infinity,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
+      await Promise.all(queues.values());
       writable.close();
       readOnly.close();
     },
@@ -115,11 +160,12 @@ function serveFront(dataPath: string): ChdbHttpServer {
 }
 
 /**
- * Analysts' front: one session, its settings and limits fixed and then locked with readonly = 1,
- * so no request changes them. A request's database (USE) and query parameters (SET param_) are
- * set before its statement; chDB allows both on a read-only session.
+ * The analyst's handling: one session, its settings and limits fixed and then locked with
+ * readonly = 1, so no request changes them. A request's database (USE; `database` when it names
+ * none) and query parameters (SET param_) are set before its statement; chDB allows both on a
+ * read-only session.
  */
-function serveAnalysts(dataPath: string, access: AnalystAccess): ChdbHttpServer {
+function analystHandling(dataPath: string, database: string): Handling {
   const session = new Session(dataPath);
   let httpCompression: string;
   try {
@@ -165,35 +211,36 @@ function serveAnalysts(dataPath: string, access: AnalystAccess): ChdbHttpServer 
     return next;
   }
 
-  const server = serveHttp({
+  return {
     run,
-    parse: (url, body) => parseRequest(url, body, access.database, true),
-    authenticate: (req, url) => authenticateAnalyst(req, url, access.password),
+    parse: (url, body) => parseRequest(url, body, database, true),
     bodyLimit: analystBodyLimit,
     httpCompression,
-  });
-  return {
-    server,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
       await queue;
       session.close();
     },
   };
 }
 
+/** How one user's requests are read and run. */
 interface Handling {
   run(request: ParsedRequest): Promise<Answer>;
   parse(url: URL, body: string): ParsedRequest | Refusal;
-  /** Why the request's user may not come in, or undefined. */
-  authenticate?(req: IncomingMessage, url: URL): Refusal | undefined;
   bodyLimit: number;
   /** enable_http_compression when the request does not set it: the session's value. */
   httpCompression?: string;
+  /** Once no request comes: lets the running ones finish, then closes the sessions. */
+  close(): Promise<void>;
 }
 
-function serveHttp(handling: Handling): Server {
+/** A user of the front, as a server knows it: a password, and how its requests are handled. */
+interface User {
+  password: string;
+  handling: Handling;
+}
+
+function serveHttp(users: ReadonlyMap<string, User>): Server {
   // Query parameters travel in the URL; ClickHouse accepts URLs up to 1 MiB (http_max_uri_size),
   // Node only 16 KiB by default.
   const server = createServer({ maxHeaderSize: 1024 * 1024 + 64 * 1024 }, (req, res) => {
@@ -211,12 +258,13 @@ function serveHttp(handling: Handling): Server {
       return;
     }
     // Before the body is read: nobody unknown makes the process hold a body.
-    const refusal = handling.authenticate?.(req, url);
-    if (refusal !== undefined) {
+    const user = authenticate(req, url, users);
+    if ('status' in user) {
       req.resume();
-      answerError(res, refusal.status, refusal.message);
+      answerError(res, user.status, user.message);
       return;
     }
+    const { handling } = user;
     const raw = await readBody(req, handling.bodyLimit);
     if (raw === undefined) {
       answerError(res, 413, `Code: 0. DB::Exception: The request body is larger than ${handling.bodyLimit} bytes. (UNKNOWN)`);
@@ -294,7 +342,7 @@ function statusOf(message: string): number {
  * The request's user, as ClickHouse reads it: Basic auth, X-ClickHouse-User/-Key, or the user and
  * password URL parameters; none is `default`.
  */
-function authenticateAnalyst(req: IncomingMessage, url: URL, password: string): Refusal | undefined {
+function authenticate(req: IncomingMessage, url: URL, users: ReadonlyMap<string, User>): User | Refusal {
   let user = url.searchParams.get('user') ?? header(req, 'x-clickhouse-user') ?? 'default';
   let given = url.searchParams.get('password') ?? header(req, 'x-clickhouse-key') ?? '';
   const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
@@ -304,7 +352,8 @@ function authenticateAnalyst(req: IncomingMessage, url: URL, password: string): 
     user = colon < 0 ? decoded : decoded.slice(0, colon);
     given = colon < 0 ? '' : decoded.slice(colon + 1);
   }
-  if (analystUsers.has(user) && sameSecret(given, password)) return undefined;
+  const known = users.get(user);
+  if (known !== undefined && sameSecret(given, known.password)) return known;
   return {
     status: 401,
     message: `Code: 516. DB::Exception: ${user}: Authentication failed: password is incorrect, or there is no user with such name. Analysts connect as user analyst (docs/analysts.md). (AUTHENTICATION_FAILED)`,
@@ -397,10 +446,10 @@ interface Refusal {
 }
 
 /** Starts the front and resolves once it listens. */
-export async function listenChdbOverHttp(dataPath: string, port: number, host: string, analysts?: AnalystAccess): Promise<ChdbHttpServer> {
+export async function listenChdbOverHttp(dataPath: string, port: number, host: string, access?: AnalystAccess | ServerUsers): Promise<ChdbHttpServer> {
   let front: ChdbHttpServer;
   try {
-    front = serveChdbOverHttp(dataPath, analysts);
+    front = serveChdbOverHttp(dataPath, access);
   } catch (error) {
     throw new SluiceError('CLICKHOUSE_UNAVAILABLE', `Could not open chDB at ${dataPath}: ${errorMessage(error)}. Only one process may open a chDB data directory.`, { cause: error });
   }

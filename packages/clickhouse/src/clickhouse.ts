@@ -32,8 +32,6 @@ export interface ClickHouse {
    * its own, so a retry completes a block that reached some views and not others).
    */
   insertBlock(table: string, rows: readonly object[], token: string): Promise<void>;
-  /** Runs an analyst's query on a read-only connection and returns JSONEachRow text. */
-  readOnlyQuery(sql: string): Promise<string>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -67,15 +65,12 @@ export async function openClickHouse(options: ClickHouseOptions): Promise<ClickH
 async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
   const dataPath = options.dataPath;
   if (!dataPath) throw new SluiceError('INVALID_CONFIG', 'Embedded ClickHouse needs a data directory (CHDB_PATH)');
-  // Two connections on one path coexist in one process and keep separate session state, so
-  // the analysts' connection can be locked read-only without touching the writer.
+  // Connections on one path coexist in one process and keep separate session state.
   const opened: ClickHouseClient[] = [];
   const db = options.database;
   try {
     const writer = createClient({ connection: asClientConnection(createChdbConnection({ path: dataPath })) });
     opened.push(writer);
-    const reader = createClient({ connection: asClientConnection(createChdbConnection({ path: dataPath })) });
-    opened.push(reader);
     // Tokened inserts get a connection (a chDB session) of their own, so that one runs while the
     // writer looks up keys. Each carries its token in its own SETTINGS clause, scoped to it: a
     // token left on a session would silently drop every later untokened insert there.
@@ -83,14 +78,11 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
     const blockWriter = createClient({ connection: asClientConnection(blockConnection) });
     opened.push(blockWriter);
     await writer.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
-    for (const client of [writer, reader, blockWriter]) {
+    for (const client of [writer, blockWriter]) {
       // chDB ignores the client's `database` option; USE sticks to the connection instead.
       await client.command({ query: `USE ${db}` });
       for (const [name, value] of Object.entries(sessionSettings)) await client.command({ query: `SET ${name} = '${String(value)}'` });
     }
-    // Limits first: once read-only, the session can change no setting, and neither can an analyst.
-    for (const [name, value] of Object.entries(analystLimits)) await reader.command({ query: `SET ${name} = ${value}` });
-    await reader.command({ query: 'SET readonly = 1' });
     options.logger.info('ClickHouse is embedded (chDB)', { dataPath, database: db });
     // chDB's own insert takes the rows as bytes, parses them on its threads, and scopes the
     // settings to the insert; @clickhouse/client's path would first turn them into query text.
@@ -98,7 +90,7 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
       const lines = block.values.map((values) => JSON.stringify(values)).join('\n');
       await blockConnection.chdb.rawInsert({ table, columns: block.columns, values: Buffer.from(lines), format: 'JSONCompactEachRow', settings: blockSettings(token) });
     };
-    return wrap('embedded', db, { writer, reader, blockWriter }, {}, insertBlock);
+    return wrap('embedded', db, { writer, blockWriter }, insertBlock);
   } catch (error) {
     await Promise.allSettled(opened.map((client) => client.close()));
     throw new SluiceError(
@@ -128,16 +120,15 @@ async function openServer(options: ClickHouseOptions, url: string): Promise<Clic
   }
   const writer = createClient({ ...base, database: options.database });
   options.logger.info('ClickHouse is a server', { url: redact(url), database: options.database });
-  // Over HTTP, settings are per request; readonly=2 still forbids writes but lets the
-  // request carry our session settings.
   const insertBlock: BlockInsert = async (table, block, token) => {
     await writer.insert({ table, columns: block.columns, values: block.values, format: 'JSONCompactEachRow', clickhouse_settings: blockSettings(token) });
   };
-  return wrap('server', options.database, { writer, reader: writer, blockWriter: writer }, { readonly: '2' }, insertBlock);
+  return wrap('server', options.database, { writer, blockWriter: writer }, insertBlock);
 }
 
 /**
- * What one analyst query may take on the embedded read-only session: a bound on time, memory and
+ * What one analyst query may take on the analysts' read-only session (chdb-http.ts), and in the
+ * analyst profile of deploy/clickhouse/server/users.d/analyst.xml: a bound on time, memory and
  * result size, so that a heavy or abandoned query cannot take the worker's memory or the session
  * for long. Set before `readonly = 1`, which then forbids changing them.
  */
@@ -149,14 +140,14 @@ export const analystLimits = {
 } as const;
 
 /**
- * What ClickHouse's own parser makes of an analyst's statement on the embedded read-only session:
+ * What ClickHouse's own parser makes of an analyst's statement on the analysts' read-only session:
  * why it may not run, or the statement as the parser formats it on one line (undefined when it
  * cannot parse it). `formatSingleLine`
  * runs formatQuerySingleLine on the statement. chDB is clickhouse-local, which lets even a
  * read-only session write files with INTO OUTFILE, and the session is shared, so a USE would
  * change the database of every later analyst (readonly = 1 already refuses SET); ClickHouse's HTTP
- * interface refuses both, and one request holds one statement there too. The HTTP interface
- * (chdb-http.ts) and POST /sql share this check.
+ * interface refuses both, and one request holds one statement there too. The analysts' HTTP
+ * interface (chdb-http.ts) runs this check.
  */
 export async function inspectAnalystStatement(sql: string, formatSingleLine: (statement: string) => Promise<string>): Promise<{ problem: string } | { formatted: string | undefined }> {
   let formatted: string;
@@ -174,17 +165,8 @@ export async function inspectAnalystStatement(sql: string, formatSingleLine: (st
   return { formatted };
 }
 
-/** formatQuerySingleLine through a client, for inspectAnalystStatement. */
-async function formatWithClient(client: ClickHouseClient, statement: string): Promise<string> {
-  const result = await client.query({ query: 'SELECT formatQuerySingleLine({statement:String}) AS statement', query_params: { statement }, format: 'JSONEachRow' });
-  const [row] = await result.json<{ statement: string }>();
-  return row?.statement ?? '';
-}
-
 interface Connections {
   writer: ClickHouseClient;
-  /** Analysts' queries, read-only. */
-  reader: ClickHouseClient;
   /** The session of the tokened inserts (insertBlock), set up and closed with the others. */
   blockWriter: ClickHouseClient;
 }
@@ -234,12 +216,11 @@ function blockSettings(token: string): { insert_deduplication_token: string; ded
 
 type BlockInsert = (table: string, block: CompactRows, token: string) => Promise<void>;
 
-function wrap(mode: ClickHouse['mode'], database: string, { writer, reader, blockWriter }: Connections, readerSettings: ClickHouseSettings, insertBlock: BlockInsert): ClickHouse {
+function wrap(mode: ClickHouse['mode'], database: string, { writer, blockWriter }: Connections, insertBlock: BlockInsert): ClickHouse {
   // Over HTTP every request carries its own settings, so calls may overlap.
   const concurrent = <T>(call: () => Promise<T>): Promise<T> => call();
   const onWriter = mode === 'embedded' ? oneAtATime() : concurrent;
   const onBlockWriter = mode === 'embedded' ? oneAtATime() : concurrent;
-  const onReader = mode === 'embedded' ? oneAtATime() : concurrent;
   return {
     mode,
     database,
@@ -261,20 +242,12 @@ function wrap(mode: ClickHouse['mode'], database: string, { writer, reader, bloc
       if (block === undefined) return;
       await onBlockWriter(() => insertBlock(table, block, token));
     },
-    async readOnlyQuery(sql) {
-      return onReader(async () => {
-        const inspected = mode === 'embedded' ? await inspectAnalystStatement(sql, (statement) => formatWithClient(reader, statement)) : undefined;
-        if (inspected !== undefined && 'problem' in inspected) throw new SluiceError('SQL_REJECTED', inspected.problem);
-        const result = await reader.query({ query: sql, format: 'JSONEachRow', clickhouse_settings: readerSettings });
-        return result.text();
-      });
-    },
     async ping() {
       const result = await writer.ping();
       return result.success;
     },
     async close() {
-      for (const client of new Set([writer, reader, blockWriter])) await client.close();
+      for (const client of new Set([writer, blockWriter])) await client.close();
     },
   };
 }

@@ -11,7 +11,7 @@ let server: Server | undefined;
 
 async function start(overrides: Partial<AdminDeps> = {}): Promise<string> {
   const deps: AdminDeps = {
-    clickhouse: { ping: async () => true, readOnlyQuery: async () => '{"n":1}\n' },
+    clickhouse: { ping: async () => true },
     consumerFailure: () => undefined,
     stalledPartitions: () => [],
     metrics: createWorkerMetrics().registry,
@@ -39,7 +39,7 @@ test('unhealthy once the consumer stopped for good, so a supervisor restarts the
 });
 
 test('unhealthy while ClickHouse does not answer', async () => {
-  const response = await fetch(`${await start({ clickhouse: { ping: async () => false, readOnlyQuery: async () => '' } })}/healthz`);
+  const response = await fetch(`${await start({ clickhouse: { ping: async () => false } })}/healthz`);
   expect([response.status, await response.json()]).toEqual([503, { status: 'clickhouse unavailable' }]);
 });
 
@@ -52,7 +52,7 @@ describe('a stalled partition', () => {
   });
 
   test('is named even while ClickHouse does not answer, with that as the likely cause', async () => {
-    const response = await fetch(`${await start({ stalledPartitions: () => [stalled], clickhouse: { ping: async () => false, readOnlyQuery: async () => '' } })}/healthz`);
+    const response = await fetch(`${await start({ stalledPartitions: () => [stalled], clickhouse: { ping: async () => false } })}/healthz`);
     expect([response.status, await response.json()]).toEqual([503, { status: 'stalled', partitions: [stalled], clickhouse: 'unavailable' }]);
   });
 
@@ -80,25 +80,9 @@ describe('a stalled partition', () => {
   });
 });
 
-test('POST /sql answers JSONEachRow, and names what is wrong otherwise', async () => {
-  const url = await start({
-    clickhouse: {
-      ping: async () => true,
-      readOnlyQuery: async (sql) => {
-        if (sql.startsWith('DROP')) throw new Error('Cannot execute query in readonly mode');
-        if (sql.startsWith('SLOW')) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
-        return '{"n":1}\n';
-      },
-    },
-  });
-  const ok = await fetch(`${url}/sql`, { method: 'POST', body: 'SELECT 1' });
-  expect([ok.status, ok.headers.get('content-type'), await ok.text()]).toEqual([200, 'application/x-ndjson; charset=utf-8', '{"n":1}\n']);
-  const refused = await fetch(`${url}/sql`, { method: 'POST', body: 'DROP TABLE events' });
-  expect([refused.status, await refused.json()]).toEqual([400, { code: 'SQL_REJECTED', message: 'Cannot execute query in readonly mode' }]);
-  const unavailable = await fetch(`${url}/sql`, { method: 'POST', body: 'SLOW' });
-  expect([unavailable.status, unavailable.headers.get('retry-after')]).toEqual([503, '1']);
-  const empty = await fetch(`${url}/sql`, { method: 'POST', body: '' });
-  expect([empty.status, await empty.json()]).toEqual([400, { code: 'SQL_EMPTY', message: 'Send the SQL query as the request body' }]);
+test("there is no POST /sql: analysts use ClickHouse's HTTP interface", async () => {
+  const response = await fetch(`${await start()}/sql`, { method: 'POST', body: 'SELECT 1' });
+  expect([response.status, await response.json()]).toEqual([404, { code: 'NOT_FOUND', message: 'No route for POST /sql' }]);
 });
 
 test('GET /metrics counts outcomes per step, as the batch handler reports them', async () => {
@@ -250,7 +234,7 @@ describe("the admin listener's refusals", () => {
       const url = await start({ replay, adminToken });
       const charset = await send(url, '/replay', { headers: { ...withToken, 'content-type': 'application/json; charset=no-such-charset' }, body: replayAll });
       expect([charset.status, (charset.body as { code: string }).code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
-      const encoding = await send(url, '/sql', { headers: { 'content-type': 'text/plain', 'content-encoding': 'no-such-encoding' }, body: 'SELECT 1' });
+      const encoding = await send(url, '/replay', { headers: { ...withToken, 'content-encoding': 'no-such-encoding' }, body: replayAll });
       expect([encoding.status, (encoding.body as { code: string }).code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
       expect(replay).not.toHaveBeenCalled();
     });
@@ -271,17 +255,6 @@ describe("the admin listener's refusals", () => {
   describe('a web page cannot reach the admin routes through a browser', () => {
     const formPost = { 'content-type': 'text/plain', origin: 'https://evil.example' };
 
-    test('a cross-site form POST to /sql gets 403 CROSS_ORIGIN and runs no query', async () => {
-      const readOnlyQuery = jest.fn(async () => '{"n":1}\n');
-      const url = await start({ clickhouse: { ping: async () => true, readOnlyQuery } });
-      const answer = await send(url, '/sql', { headers: formPost, body: 'SELECT * FROM events' });
-      expect([answer.status, answer.body]).toEqual([
-        403,
-        { code: 'CROSS_ORIGIN', message: 'A request from origin "https://evil.example" may not use the admin listener: only the listener\'s own origin may' },
-      ]);
-      expect(readOnlyQuery).not.toHaveBeenCalled();
-    });
-
     test('a cross-site POST to /replay gets 403 CROSS_ORIGIN, even carrying the token and JSON', async () => {
       const replay = jest.fn(async () => summary);
       const url = await start({ replay, adminToken });
@@ -293,38 +266,31 @@ describe("the admin listener's refusals", () => {
     });
 
     test("the listener's own origin may post (its own page, or a proxy in front of it over https)", async () => {
-      const url = await start();
+      const url = await start({ replay: async () => summary, adminToken });
       for (const origin of [url, `https://127.0.0.1:${portOf(url)}`]) {
-        const answer = await send(url, '/sql', { headers: { 'content-type': 'text/plain', origin }, body: 'SELECT 1' });
+        const answer = await send(url, '/replay', { headers: { ...withToken, origin }, body: replayAll });
         expect([origin, answer.status]).toEqual([origin, 200]);
       }
     });
 
-    test('a Host that is not one of the listener\'s names gets 403 HOST_NOT_ALLOWED (DNS rebinding), on /sql and /replay', async () => {
-      const readOnlyQuery = jest.fn(async () => '{"n":1}\n');
+    test('a Host that is not one of the listener\'s names gets 403 HOST_NOT_ALLOWED (DNS rebinding)', async () => {
       const replay = jest.fn(async () => summary);
-      const url = await start({ clickhouse: { ping: async () => true, readOnlyQuery }, replay, adminToken });
+      const url = await start({ replay, adminToken });
       const port = portOf(url);
       const rebound = `evil.example:${port}`;
       const own = `127.0.0.1:${port}, localhost:${port}, [::1]:${port}`;
-      for (const [path, body, headers] of [
-        ['/sql', 'SELECT 1', { 'content-type': 'text/plain' }],
-        ['/replay', replayAll, withToken],
-      ] as const) {
-        // A rebinding page is same-origin with its own name, so its Origin matches its Host: only the Host check stops it.
-        const answer = await send(url, path, { headers: { ...headers, host: rebound, origin: `http://${rebound}` }, body });
-        expect([path, answer.status, answer.body]).toEqual([
-          path,
-          403,
-          { code: 'HOST_NOT_ALLOWED', message: `Host "${rebound}" is not a name of this admin listener (${own}); add it to ADMIN_ALLOWED_HOSTS if the worker is reached by that name` },
-        ]);
-      }
+      // A rebinding page is same-origin with its own name, so its Origin matches its Host: only the Host check stops it.
+      const answer = await send(url, '/replay', { headers: { ...withToken, host: rebound, origin: `http://${rebound}` }, body: replayAll });
+      expect([answer.status, answer.body]).toEqual([
+        403,
+        { code: 'HOST_NOT_ALLOWED', message: `Host "${rebound}" is not a name of this admin listener (${own}); add it to ADMIN_ALLOWED_HOSTS if the worker is reached by that name` },
+      ]);
       // The right name on another port is another origin too.
-      const otherPort = await send(url, '/sql', { headers: { host: '127.0.0.1:1', 'content-type': 'text/plain' }, body: 'SELECT 1' });
+      const otherPort = await send(url, '/replay', { headers: { ...withToken, host: '127.0.0.1:1' }, body: replayAll });
       expect((otherPort.body as { code: string }).code).toBe('HOST_NOT_ALLOWED');
       // HTTP/1.0 may leave Host out (Node refuses that only in HTTP/1.1).
       const noHost = await new Promise<string>((resolve, reject) => {
-        const socket = connect(Number(port), '127.0.0.1', () => socket.end('POST /sql HTTP/1.0\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n\r\nSELECT 1'));
+        const socket = connect(Number(port), '127.0.0.1', () => socket.end(`POST /replay HTTP/1.0\r\nContent-Type: application/json\r\nAuthorization: Bearer ${adminToken}\r\nContent-Length: 2\r\n\r\n{}`));
         const chunks: Buffer[] = [];
         socket.on('data', (chunk: Buffer) => chunks.push(chunk));
         socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
@@ -332,18 +298,17 @@ describe("the admin listener's refusals", () => {
       });
       expect(noHost).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
       expect(noHost).toContain('{"code":"HOST_NOT_ALLOWED","message":"The request has no Host header; the admin listener answers only requests naming it"}');
-      expect(readOnlyQuery).not.toHaveBeenCalled();
       expect(replay).not.toHaveBeenCalled();
     });
 
     test('every loopback name, ADMIN_HOST on the port, and ADMIN_ALLOWED_HOSTS as written are accepted', async () => {
-      const url = await start({ listenHost: 'sluice-worker', allowedHosts: ['admin.example.com', 'Proxy.Internal:8443'] });
+      const url = await start({ listenHost: 'sluice-worker', allowedHosts: ['admin.example.com', 'Proxy.Internal:8443'], replay: async () => summary, adminToken });
       const port = portOf(url);
       for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`, `sluice-worker:${port}`, 'admin.example.com', 'proxy.internal:8443']) {
-        const answer = await send(url, '/sql', { headers: { host, 'content-type': 'text/plain' }, body: 'SELECT 1' });
+        const answer = await send(url, '/replay', { headers: { ...withToken, host }, body: replayAll });
         expect([host, answer.status]).toEqual([host, 200]);
       }
-      const unlisted = await send(url, '/sql', { headers: { host: `admin.example.com:${port}`, 'content-type': 'text/plain' }, body: 'SELECT 1' });
+      const unlisted = await send(url, '/replay', { headers: { ...withToken, host: `admin.example.com:${port}` }, body: replayAll });
       expect(unlisted.status).toBe(403);
     });
 

@@ -1,13 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { SluiceError, errorMessage, type Logger } from '@sluice/core';
-import { classifyQueryError, type ClickHouse } from '@sluice/clickhouse';
+import type { ClickHouse } from '@sluice/clickhouse';
 import type { Registry } from 'prom-client';
 import type { StalledPartition } from './partition-progress';
 import { parseReplayRequest, type ReplayRequest, type ReplaySummary } from './replay';
 
 export interface AdminDeps {
-  clickhouse: Pick<ClickHouse, 'readOnlyQuery' | 'ping'>;
+  clickhouse: Pick<ClickHouse, 'ping'>;
   /** Why consuming stopped for good, or undefined while the worker consumes. */
   consumerFailure: () => string | undefined;
   /** The partitions this worker owns whose messages wait while their committed offset has not moved for the stall time. */
@@ -92,8 +92,8 @@ function parseJsonBody(body: unknown): unknown {
 }
 
 /**
- * The worker's admin listener. In embedded mode the worker is the only process that may open
- * chDB's data, so analysts' SQL comes through here, on a connection locked read-only.
+ * The worker's admin listener: health, metrics and replay. Analysts' SQL does not come here: they
+ * use ClickHouse's HTTP interface (the worker's own in embedded mode, the server's otherwise).
  * GET /healthz and GET /metrics skip the Host and Origin checks: they change nothing, show no
  * events, and probes (Docker, Kubernetes) call them by addresses the listener cannot know.
  */
@@ -117,18 +117,6 @@ export function createAdminApp(deps: AdminDeps): Express {
     if (deps.replay === undefined) throw new SluiceError('NOT_FOUND', 'This worker does not offer replay');
     res.json(await deps.replay(parseReplayRequest(parseJsonBody(req.body))));
   });
-  // Read-only analysts' SQL: no admin token, but the same-site checks, as a web page could post a form here.
-  app.post('/sql', sameSite, express.text({ type: () => true, limit: '1mb' }), async (req: Request, res: Response) => {
-    const sql = typeof req.body === 'string' ? req.body.trim() : '';
-    if (sql === '') throw new SluiceError('SQL_EMPTY', 'Send the SQL query as the request body');
-    let rows: string;
-    try {
-      rows = await deps.clickhouse.readOnlyQuery(sql);
-    } catch (error) {
-      throw classifyQueryError(error);
-    }
-    res.type('application/x-ndjson').send(rows);
-  });
   app.use((req: Request, res: Response) => {
     res.status(404).json({ code: 'NOT_FOUND', message: `No route for ${req.method} ${req.path}` });
   });
@@ -138,7 +126,7 @@ export function createAdminApp(deps: AdminDeps): Express {
       error instanceof SluiceError
         ? error
         : bodyError === 'entity.too.large'
-          ? new SluiceError('PAYLOAD_TOO_LARGE', 'The request body is too large (POST /sql takes up to 1 MiB, POST /replay 64 KiB)')
+          ? new SluiceError('PAYLOAD_TOO_LARGE', 'The request body is too large (POST /replay takes up to 64 KiB)')
           : bodyError === 'charset.unsupported' || bodyError === 'encoding.unsupported'
             ? new SluiceError('UNSUPPORTED_MEDIA_TYPE', errorMessage(error))
             : new SluiceError('INTERNAL', 'Internal error', { cause: error });

@@ -25,8 +25,8 @@ const settings = {
   CLICKHOUSE_HTTP_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: "Interface of analysts' ClickHouse HTTP interface (embedded mode)" } as Setting<string>,
   CLICKHOUSE_HTTP_PORT: { parse: parsers.port, default: 8123, description: "Port of analysts' ClickHouse HTTP interface (embedded mode); 0 turns it off" } as Setting<number>,
   CLICKHOUSE_HTTP_PASSWORD: { parse: (raw) => ({ ok: true, value: raw }), default: '', description: "Password of analysts' ClickHouse HTTP interface; empty: none" } as Setting<string>,
-  ADMIN_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: 'Interface of the admin listener (POST /sql)' } as Setting<string>,
-  ADMIN_PORT: { parse: parsers.port, default: 8091, description: 'Port of the admin listener (POST /sql)' } as Setting<number>,
+  ADMIN_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: 'Interface of the admin listener (health, metrics, replay)' } as Setting<string>,
+  ADMIN_PORT: { parse: parsers.port, default: 8091, description: 'Port of the admin listener (health, metrics, replay)' } as Setting<number>,
   ADMIN_TOKEN: {
     parse: (raw) => (/^\S{16,}$/.test(raw) ? { ok: true, value: raw } : { ok: false, expected: 'a token of 16 or more characters without spaces (openssl rand -hex 32 makes one)' }),
     default: '',
