@@ -34,10 +34,8 @@ export default tseslint.config(
   { files: ['packages/clickhouse/**/*.ts'], rules: forbid(['kafkajs']) },
   // These tests are an analyst's client: the official ClickHouse client against our HTTP interface.
   { files: ['test/integration/chdb-http.test.ts', 'test/integration/analyst-http.test.ts', 'test/integration/analytics-exact.test.ts'], rules: forbid(['kafkajs', 'chdb']) },
-  // chDB with a users configuration of its own, so that ClickHouse's access control checks the rendered analysts' users.
+  // chDB with a users configuration of its own, so that ClickHouse's own loader and access control check the users files.
   { files: ['test/helpers/chdb-access-probe.ts'], rules: forbid(['kafkajs', '@clickhouse/client']) },
-  // ClickHouse's own config loader, as chDB runs it, reading the server's users file (deploy/clickhouse/server/users.d).
-  { files: ['test/helpers/chdb-config-probe.ts'], rules: forbid(['kafkajs', '@clickhouse/client']) },
   // Fakes in tests implement async interfaces without awaiting anything.
   { files: ['**/*.test.ts', 'test/**/*.ts'], rules: { '@typescript-eslint/unbound-method': 'off', '@typescript-eslint/require-await': 'off' } },
 );

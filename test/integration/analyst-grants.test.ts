@@ -13,17 +13,18 @@
  * What chDB cannot show is a login: the password check and choosing the user at connect time.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { analystTables, analystViews, datasetFilter, renderAnalystUsers, sqlStringLiteral } from '@sluice/clickhouse';
+import { analystProfileAsChdbLoadsIt } from '../helpers/analyst-profile';
 import { analystsFixture, fixtureDatasets, fixtureGrants } from '../helpers/analysts-fixture';
 import type { ProbeAnswer, ProbeRequest, StatementResult } from '../helpers/chdb-access-probe';
 
 const repositoryRoot = join(__dirname, '..', '..');
-const analystXml = readFileSync(join(repositoryRoot, 'deploy', 'clickhouse', 'server', 'users.d', 'analyst.xml'), 'utf8');
+const analystXml = analystProfileAsChdbLoadsIt();
 const database = 'sluice';
 const analystNames = analystsFixture.analysts.map((a) => a.name);
 const rendered = renderAnalystUsers(analystsFixture, database);

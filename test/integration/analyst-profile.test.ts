@@ -8,17 +8,17 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { analystLimits } from '@sluice/clickhouse';
-import { repositoryRoot } from '@sluice/kafka';
+import { analystProfileAsChdbLoadsIt, analystProfileFile } from '../helpers/analyst-profile';
+import type { ProbeAnswer, ProbeRequest } from '../helpers/chdb-access-probe';
 import { removeTestDirectory } from '../helpers/pipeline';
-
-const profileFile = join(repositoryRoot, 'deploy', 'clickhouse', 'server', 'users.d', 'analyst.xml');
 /** The settings about the HTTP exchange that clients send with every query, which readonly=1 alone refuses. */
 const transportSettings = ['enable_http_compression', 'http_headers_progress_interval_ms', 'http_zlib_compression_level', 'send_progress_in_http_headers'];
 
 interface Loaded {
   ok: boolean;
-  users?: { name: string; default_database: string }[];
+  users?: Record<string, unknown>[];
   elements?: { setting_name: string; value: string | null; writability: string | null }[];
   error?: string;
 }
@@ -41,21 +41,34 @@ afterEach(() => removeTestDirectory(directory));
 /** chDB loads the configuration with users.d/analyst.xml as given, and reports what it made of it. */
 function load(analystXml: string): { loaded: Loaded; stderr: string } {
   writeFileSync(join(directory, 'users.d', 'analyst.xml'), analystXml);
-  const result = spawnSync(process.execPath, ['--import', 'tsx', join(repositoryRoot, 'test', 'helpers', 'chdb-config-probe.ts'), directory], {
-    cwd: repositoryRoot,
+  const request: ProbeRequest = {
+    kind: 'query',
+    dataPath: join(directory, 'data'),
+    configFile: join(directory, 'config.xml'),
+    statements: [
+      'SELECT name, default_database FROM system.users ORDER BY name',
+      "SELECT profile_name, setting_name, value, writability FROM system.settings_profile_elements WHERE profile_name = 'analyst' ORDER BY setting_name",
+    ],
+  };
+  // tsx by its path, and not from the repository: chDB reads a config.xml from its working directory.
+  const result = spawnSync(process.execPath, ['--import', pathToFileURL(require.resolve('tsx')).href, join(__dirname, '..', 'helpers', 'chdb-access-probe.ts'), JSON.stringify(request)], {
+    cwd: directory,
     env: { ...process.env, CLICKHOUSE_ANALYST_PASSWORD: 'analyst' },
     encoding: 'utf8',
     timeout: 60_000,
   });
   const line = result.stdout.trim().split('\n').pop() ?? '';
   if (!line.startsWith('{')) throw new Error(`the probe printed no result: ${result.stderr}`);
-  return { loaded: JSON.parse(line) as Loaded, stderr: result.stderr };
+  const answer = JSON.parse(line) as ProbeAnswer;
+  if (!answer.ok) return { loaded: { ok: false, error: answer.error }, stderr: result.stderr };
+  const [users, elements] = answer.results.map((statement) => ('rows' in statement ? statement.rows : []));
+  return { loaded: { ok: true, users, elements: elements as Loaded['elements'] }, stderr: result.stderr };
 }
 
 test('the user, its database and its read-only profile with the limits load as the file says', () => {
   // clickhouse-local never turns on settings_constraints_replace_previous, which changeable_in_readonly
   // needs (a server does, by default): the constraints load here as `const`, names and all.
-  const { loaded } = load(readFileSync(profileFile, 'utf8').replaceAll('<changeable_in_readonly/>', '<const/>'));
+  const { loaded } = load(analystProfileAsChdbLoadsIt());
   expect(loaded.error).toBeUndefined();
   expect(loaded.users).toContainEqual({ name: 'analyst', default_database: 'sluice' });
   const values = Object.fromEntries((loaded.elements ?? []).filter((element) => element.value !== null).map((element) => [element.setting_name, element.value]));
@@ -65,7 +78,7 @@ test('the user, its database and its read-only profile with the limits load as t
 });
 
 test('every constraint is changeable_in_readonly, the one kind chDB cannot load, and the loader stops at it', () => {
-  const file = readFileSync(profileFile, 'utf8');
+  const file = readFileSync(analystProfileFile, 'utf8');
   for (const name of transportSettings) expect(file).toContain(`<${name}><changeable_in_readonly/></${name}>`);
   const { loaded, stderr } = load(file);
   expect(loaded.ok).toBe(false);
