@@ -62,6 +62,12 @@ describe.each(doors)('%s', (_door, access) => {
     ['the url table function', "SELECT * FROM url('http://127.0.0.1:1/', 'LineAsString')"],
     ['the executable table function', "SELECT * FROM executable('true', 'TSV', 'a String')"],
     ['the remote table function', "SELECT * FROM remote('127.0.0.1', system.one)"],
+    ['the s3 table function', "SELECT * FROM s3('http://127.0.0.1:1/bucket/key.csv', 'CSV', 'a String')"],
+    ['the mysql table function', "SELECT * FROM mysql('127.0.0.1:1', 'db', 't', 'user', 'password')"],
+    ['the postgresql table function', "SELECT * FROM postgresql('127.0.0.1:1', 'db', 't', 'user', 'password')"],
+    ['the hdfs table function', "SELECT * FROM hdfs('hdfs://127.0.0.1:1/x.csv', 'CSV', 'a String')"],
+    ['the azureBlobStorage table function', "SELECT * FROM azureBlobStorage('http://127.0.0.1:1/account', 'container', 'blob.csv', 'CSV')"],
+    ['the jdbc table function', "SELECT * FROM jdbc('jdbc:mysql://127.0.0.1:1/db', 't')"],
   ])('refuses %s', async (_name, sql) => {
     await expect(asAnalyst(sql)).rejects.toThrow(/readonly|read-only|Cannot modify/i);
     expect(await clickhouse.queryRows('SELECT version FROM schema_migrations FINAL WHERE version = 999')).toEqual([]);
