@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { brotliCompressSync, brotliDecompressSync, deflateSync, gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import { Session, type ChdbResult } from 'chdb';
 import { SluiceError, errorMessage } from '@sluice/core';
+import { openAnalystSessions } from './analyst-sessions';
 import { analystLimits, inspectAnalystStatement, sessionSettings } from './clickhouse';
 
 export interface AnalystAccess {
@@ -10,6 +11,9 @@ export interface AnalystAccess {
   database: string;
   /** The password of the users `analyst` and `default`; empty: none. */
   password: string;
+  /** Analyst queries that run at once; more wait up to queueWaitMs, then get TOO_MANY_SIMULTANEOUS_QUERIES. */
+  maxQueries: number;
+  queueWaitMs: number;
 }
 
 /** Analysts' users: `default` is what a client sends when told no user, so it is the analyst too. */
@@ -26,8 +30,8 @@ const analystBodyLimit = 1024 * 1024;
  * makes a ClickHouse outage something a test can cause on this machine: stop this process.
  *
  * With `analysts`, the same front serves analysts inside the worker, beside its own sessions on the
- * data directory (chDB lets one process open several): every request runs on one read-only
- * session, with the statement check and limits of the worker's POST /sql.
+ * data directory (chDB lets one process open several): every request runs on a read-only session
+ * of its own, with the statement check and limits of the worker's POST /sql.
  */
 export interface ChdbHttpServer {
   readonly server: Server;
@@ -112,31 +116,27 @@ function serveFront(dataPath: string): ChdbHttpServer {
 }
 
 /**
- * Analysts' front: one session, its settings and limits fixed and then locked with readonly = 1,
- * so no request changes them. A request's database (USE) and query parameters (SET param_) are
- * set before its statement; chDB allows both on a read-only session.
+ * Analysts' front: a few sessions, each with its settings and limits fixed and then locked with
+ * readonly = 1, so no request changes them; a request has one to itself (analyst-sessions.ts). A
+ * request's database (USE) and query parameters (SET param_) are set before its statement; chDB
+ * allows both on a read-only session.
  */
 function serveAnalysts(dataPath: string, access: AnalystAccess): ChdbHttpServer {
-  const session = new Session(dataPath);
-  let httpCompression: string;
-  try {
+  let httpCompression = '';
+  const sessions = openAnalystSessions(dataPath, access, (session) => {
     for (const [name, value] of Object.entries({ ...sessionSettings, ...analystLimits })) session.query(`SET ${name} = ${quoted(String(value))}`);
     session.query('SET readonly = 1');
     // A client that reads system.settings (clickhouse-connect) sees it and, as the user may not
     // change it, does not send it: the answer is compressed on the session's value, as by a server.
     httpCompression = session.query("SELECT value FROM system.settings WHERE name = 'enable_http_compression'", 'TabSeparatedRaw').trim();
-  } catch (error) {
-    session.close();
-    throw error;
-  }
-  let queue: Promise<unknown> = Promise.resolve();
+  });
 
-  function run(request: ParsedRequest): Promise<Answer> {
-    const next = queue.then(async () => {
+  function run(request: ParsedRequest, abandoned: AbortSignal): Promise<Answer> {
+    return sessions.run(abandoned, async (query) => {
       let unreadable: Error | undefined;
       const inspected = await inspectAnalystStatement(request.sql, async (statement) => {
         try {
-          const result = await session.queryAsync(`SELECT formatQuerySingleLine(${quoted(statement)})`, { format: 'TabSeparatedRaw' });
+          const result = await query(`SELECT formatQuerySingleLine(${quoted(statement)})`, 'TabSeparatedRaw');
           return result.text().replace(/\n$/, '');
         } catch (error) {
           unreadable = error instanceof Error ? error : new Error(errorMessage(error));
@@ -155,11 +155,9 @@ function serveAnalysts(dataPath: string, access: AnalystAccess): ChdbHttpServer 
       const statements = [`USE ${request.database}`];
       for (const [name, value] of request.queryParams) statements.push(`SET param_${name} = ${quoted(value)}`);
       const format = / FORMAT (\w+)$/.exec(inspected.formatted ?? '')?.[1] ?? request.format;
-      const result = await session.queryAsync(`${statements.join('; ')}; ${request.sql}`, { format });
+      const result = await query(`${statements.join('; ')}; ${request.sql}`, format);
       return answer(result, format);
     });
-    queue = next.catch(() => undefined);
-    return next;
   }
 
   const server = serveHttp({
@@ -172,16 +170,18 @@ function serveAnalysts(dataPath: string, access: AnalystAccess): ChdbHttpServer 
   return {
     server,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Closing the connections abandons their requests, whose queries are killed.
       server.closeAllConnections();
-      await queue;
-      session.close();
+      await closed;
+      await sessions.close();
     },
   };
 }
 
 interface Handling {
-  run(request: ParsedRequest): Promise<Answer>;
+  /** `abandoned` fires when the client goes before its answer. */
+  run(request: ParsedRequest, abandoned: AbortSignal): Promise<Answer>;
   parse(url: URL, body: string): ParsedRequest | Refusal;
   /** Why the request's user may not come in, or undefined. */
   authenticate?(req: IncomingMessage, url: URL): Refusal | undefined;
@@ -198,6 +198,10 @@ function serveHttp(handling: Handling): Server {
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const abandoned = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abandoned.abort();
+    });
     const url = new URL(req.url ?? '/', 'http://chdb');
     if (url.pathname === '/ping' || (url.pathname === '/' && req.method === 'GET' && !url.searchParams.has('query'))) {
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=UTF-8' }).end('Ok.\n');
@@ -232,7 +236,7 @@ function serveHttp(handling: Handling): Server {
     }
     const queryId = url.searchParams.get('query_id') ?? randomUUID();
     try {
-      const { output, format, summary } = await handling.run(parsed);
+      const { output, format, summary } = await handling.run(parsed, abandoned.signal);
       const encoding = (url.searchParams.get('enable_http_compression') ?? handling.httpCompression) === '1' ? answerEncoding(req.headers['accept-encoding']) : undefined;
       res.writeHead(200, {
         'Content-Type': 'text/plain; charset=UTF-8',
@@ -273,6 +277,8 @@ function statusOf(message: string): number {
   const code = /^Code: (\d+)\./.exec(message)?.[1];
   if (code === '516' || code === '194' || code === '192') return 401;
   if (code === '164' || code === '497') return 403;
+  if (code === '159') return 408;
+  if (code === '202') return 503;
   return 500;
 }
 
@@ -353,6 +359,8 @@ function answerError(res: ServerResponse, status: number, message: string, query
   res.writeHead(status, {
     'Content-Type': 'text/plain; charset=UTF-8',
     'X-ClickHouse-Exception-Code': code,
+    // Busy (TOO_MANY_SIMULTANEOUS_QUERIES): a client may try again soon.
+    ...(status === 503 ? { 'Retry-After': '1' } : {}),
     ...(queryId === undefined ? {} : { 'X-ClickHouse-Query-Id': queryId }),
   });
   res.end(message.endsWith('\n') ? message : `${message}\n`);
