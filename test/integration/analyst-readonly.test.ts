@@ -81,6 +81,7 @@ describe.each(doors)('%s', (_door, access) => {
     ['INTO OUTFILE after a read', `SELECT 1; SELECT 'planted' INTO OUTFILE '${outfile}' FORMAT RawBLOB`, /one statement per request/],
     ['INTO OUTFILE in lower case, after a comment', `/* x */ select 'planted' into outfile '${outfile}' truncate`, /INTO OUTFILE is not allowed/],
     ['USE, which would change the database of every later analyst', 'USE system', /USE is not allowed/],
+    ["KILL, which read-only chDB allows on any query of the process, the worker's too", 'kill query where 1 async', /KILL is not allowed/],
   ])('refuses %s, naming why', async (_name, sql, why) => {
     await expect(asAnalyst(sql)).rejects.toThrow(why);
     expect(existsSync(outfile)).toBe(false);

@@ -256,7 +256,7 @@ describe("the analysts' front (serveChdbOverHttp with analysts)", () => {
   let analystsUrl: string;
 
   beforeAll(async () => {
-    analysts = serveChdbOverHttp(chdbPathForThisProcess(), { database: clickhouse.database, password: 'secret' });
+    analysts = serveChdbOverHttp(chdbPathForThisProcess(), { database: clickhouse.database, password: 'secret', maxQueries: 2, queueWaitMs: 5000 });
     await new Promise<void>((resolve) => analysts.server.listen(0, '127.0.0.1', resolve));
     analystsUrl = `http://127.0.0.1:${(analysts.server.address() as AddressInfo).port}`;
   });
@@ -283,7 +283,7 @@ describe("the analysts' front (serveChdbOverHttp with analysts)", () => {
 
   test('a port already taken is a configuration error that names it', async () => {
     const port = (analysts.server.address() as AddressInfo).port;
-    await expect(listenChdbOverHttp(chdbPathForThisProcess(), port, '127.0.0.1', { database: clickhouse.database, password: '' })).rejects.toMatchObject({
+    await expect(listenChdbOverHttp(chdbPathForThisProcess(), port, '127.0.0.1', { database: clickhouse.database, password: '', maxQueries: 2, queueWaitMs: 5000 })).rejects.toMatchObject({
       code: 'INVALID_CONFIG',
       message: expect.stringContaining(`cannot listen on 127.0.0.1:${port}`) as unknown,
     });

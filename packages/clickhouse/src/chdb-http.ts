@@ -3,10 +3,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Session, type ChdbResult } from 'chdb';
 import { SluiceError, errorMessage } from '@sluice/core';
 import { analystLimits, inspectAnalystStatement, sessionSettings } from './clickhouse';
+import { analystSessionDefaults, openAnalystSessions, type AnalystSessionsOptions } from './analyst-sessions';
 import { answerEncoding, decodeBody, encodeAnswer, encodeClickHouseBlocks } from './http-compression';
 import { nativeForClientRevision } from './native-revision';
 
-export interface AnalystAccess {
+export interface AnalystAccess extends Partial<AnalystSessionsOptions> {
   /** The database of a request that names none (database=). */
   database: string;
   /** The analyst's password; empty: none. */
@@ -38,8 +39,8 @@ const analystBodyLimit = 1024 * 1024;
  *
  * With AnalystAccess, the same front serves analysts inside the worker, beside its own sessions
  * on the data directory (chDB lets one process open several): every user is the analyst there.
- * Either way an analyst's request has one handling: a read-only session, the statement check,
- * and the limits.
+ * Either way an analyst's request has one handling: a read-only session of its own, the statement
+ * check, and the limits.
  */
 export interface ChdbHttpServer {
   readonly server: Server;
@@ -75,10 +76,10 @@ const openServerUsers: ServerUsers = { defaultPassword: '', analyst: { database:
 export function serveChdbOverHttp(dataPath: string, access: AnalystAccess | ServerUsers = openServerUsers): ChdbHttpServer {
   if (!('analyst' in access)) {
     // `default` is what a client sends when told no user, so inside the worker it is the analyst too.
-    const analyst: User = { password: access.password, handling: analystHandling(dataPath, access.database) };
+    const analyst: User = { password: access.password, handling: analystHandling(dataPath, access) };
     return serveUsers(new Map([['analyst', analyst], ['default', analyst]]));
   }
-  const analyst = analystHandling(dataPath, access.analyst.database);
+  const analyst = analystHandling(dataPath, access.analyst);
   let writer: Handling;
   try {
     writer = writerHandling(dataPath);
@@ -100,8 +101,10 @@ function serveUsers(users: ReadonlyMap<string, User>): ChdbHttpServer {
   return {
     server,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Closing the connections abandons their requests, whose analyst queries are killed.
       server.closeAllConnections();
+      await closed;
       for (const handling of new Set([...users.values()].map((user) => user.handling))) await handling.close();
     },
   };
@@ -160,32 +163,27 @@ function writerHandling(dataPath: string): Handling {
 }
 
 /**
- * The analyst's handling: one session, its settings and limits fixed and then locked with
- * readonly = 1, so no request changes them. A request's database (USE; `database` when it names
- * none) and query parameters (SET param_) are set before its statement; chDB allows both on a
- * read-only session.
+ * The analyst's handling: a few sessions, each with its settings and limits fixed and then locked
+ * with readonly = 1, so no request changes them; a request has one to itself (analyst-sessions.ts).
+ * A request's database (USE; `database` when it names none) and query parameters (SET param_) are
+ * set before its statement; chDB allows both on a read-only session.
  */
-function analystHandling(dataPath: string, database: string): Handling {
-  const session = new Session(dataPath);
-  let httpCompression: string;
-  try {
+function analystHandling(dataPath: string, access: AnalystAccess): Handling {
+  let httpCompression = '';
+  const sessions = openAnalystSessions(dataPath, { ...analystSessionDefaults, ...access }, (session) => {
     for (const [name, value] of Object.entries({ ...sessionSettings, ...analystLimits })) session.query(`SET ${name} = ${quoted(String(value))}`);
     session.query('SET readonly = 1');
     // A client that reads system.settings (clickhouse-connect) sees it and, as the user may not
     // change it, does not send it: the answer is compressed on the session's value, as by a server.
     httpCompression = session.query("SELECT value FROM system.settings WHERE name = 'enable_http_compression'", 'TabSeparatedRaw').trim();
-  } catch (error) {
-    session.close();
-    throw error;
-  }
-  let queue: Promise<unknown> = Promise.resolve();
+  });
 
-  function run(request: ParsedRequest): Promise<Answer> {
-    const next = queue.then(async () => {
+  function run(request: ParsedRequest, abandoned: AbortSignal): Promise<Answer> {
+    return sessions.run(abandoned, async (query) => {
       let unreadable: Error | undefined;
       const inspected = await inspectAnalystStatement(request.sql, async (statement) => {
         try {
-          const result = await session.queryAsync(`SELECT formatQuerySingleLine(${quoted(statement)})`, { format: 'TabSeparatedRaw' });
+          const result = await query(`SELECT formatQuerySingleLine(${quoted(statement)})`, 'TabSeparatedRaw');
           return result.text().replace(/\n$/, '');
         } catch (error) {
           unreadable = error instanceof Error ? error : new Error(errorMessage(error));
@@ -204,28 +202,24 @@ function analystHandling(dataPath: string, database: string): Handling {
       const statements = [`USE ${request.database}`];
       for (const [name, value] of request.queryParams) statements.push(`SET param_${name} = ${quoted(value)}`);
       const format = / FORMAT (\w+)$/.exec(inspected.formatted ?? '')?.[1] ?? request.format;
-      const result = await session.queryAsync(`${statements.join('; ')}; ${request.sql}`, { format });
+      const result = await query(`${statements.join('; ')}; ${request.sql}`, format);
       return answer(result, format);
     });
-    queue = next.catch(() => undefined);
-    return next;
   }
 
   return {
     run,
-    parse: (url, body) => parseRequest(url, body, database, true),
+    parse: (url, body) => parseRequest(url, body, access.database, true),
     bodyLimit: analystBodyLimit,
     httpCompression,
-    async close() {
-      await queue;
-      session.close();
-    },
+    close: () => sessions.close(),
   };
 }
 
 /** How one user's requests are read and run. */
 interface Handling {
-  run(request: ParsedRequest): Promise<Answer>;
+  /** `abandoned` fires when the client goes before its answer. */
+  run(request: ParsedRequest, abandoned: AbortSignal): Promise<Answer>;
   parse(url: URL, body: string): ParsedRequest | Refusal;
   bodyLimit: number;
   /** enable_http_compression when the request does not set it: the session's value. */
@@ -248,6 +242,10 @@ function serveHttp(users: ReadonlyMap<string, User>): Server {
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const abandoned = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abandoned.abort();
+    });
     const url = new URL(req.url ?? '/', 'http://chdb');
     if (url.pathname === '/ping' || (url.pathname === '/' && req.method === 'GET' && !url.searchParams.has('query'))) {
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=UTF-8' }).end('Ok.\n');
@@ -288,7 +286,7 @@ function serveHttp(users: ReadonlyMap<string, User>): Server {
     }
     const queryId = url.searchParams.get('query_id') ?? randomUUID();
     try {
-      const { output: chdbOutput, format, summary } = await handling.run(parsed);
+      const { output: chdbOutput, format, summary } = await handling.run(parsed, abandoned.signal);
       // As a server, only Native follows the client's revision; chDB writes it for revision 0.
       const output = format === 'Native' ? nativeForClientRevision(chdbOutput, parsed.clientRevision) : chdbOutput;
       // ClickHouse's own blocks inside, the HTTP encoding around them, as ClickHouse layers them.
@@ -334,6 +332,8 @@ function answer(result: ChdbResult, format: string): Answer {
 function statusOf(message: string): number {
   const code = /^Code: (\d+)\./.exec(message)?.[1];
   if (code === '516' || code === '194' || code === '192') return 401;
+  if (code === '159') return 408;
+  if (code === '202') return 503;
   if (code === '164' || code === '497') return 403;
   return 500;
 }
@@ -418,6 +418,8 @@ function answerError(res: ServerResponse, status: number, message: string, query
   res.writeHead(status, {
     'Content-Type': 'text/plain; charset=UTF-8',
     'X-ClickHouse-Exception-Code': code,
+    // Busy (TOO_MANY_SIMULTANEOUS_QUERIES): a client may try again soon.
+    ...(status === 503 ? { 'Retry-After': '1' } : {}),
     ...(queryId === undefined ? {} : { 'X-ClickHouse-Query-Id': queryId }),
   });
   res.end(message.endsWith('\n') ? message : `${message}\n`);

@@ -161,6 +161,8 @@ export async function inspectAnalystStatement(sql: string, formatSingleLine: (st
   // The formatter writes keywords in capitals and string literals quoted, so a capitalised
   // "INTO OUTFILE" in a literal is refused too: an inconvenience, never a way around the check.
   if (/ INTO OUTFILE /.test(formatted)) return { problem: 'INTO OUTFILE is not allowed: it would write a file on the worker\'s machine; read the result from the answer instead' };
+  // readonly = 1 lets a session KILL any query of the process, the worker's inserts too.
+  if (/^KILL /.test(formatted)) return { problem: "KILL is not allowed: it could stop the worker's own queries; a query stops when its client disconnects" };
   if (/^USE /.test(formatted)) return { problem: 'USE is not allowed: the read-only session is shared, so it would change the database for every later analyst; name tables as database.table instead' };
   return { formatted };
 }

@@ -3,3 +3,4 @@ export * from './migrations';
 export * from './errors';
 export * from './chdb-http';
 export * from './analyst-users';
+export { analystSessionDefaults, checkThreadsForAnalysts } from './analyst-sessions';

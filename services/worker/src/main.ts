@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { SluiceError, createLogger, openKeyFile, errorMessage, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
-import { applyMigrations, listenChdbOverHttp, openClickHouse } from '@sluice/clickhouse';
+import { analystSessionDefaults, applyMigrations, checkThreadsForAnalysts, listenChdbOverHttp, openClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
@@ -25,6 +25,12 @@ const settings = {
   CLICKHOUSE_HTTP_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: "Interface of analysts' ClickHouse HTTP interface (embedded mode)" } as Setting<string>,
   CLICKHOUSE_HTTP_PORT: { parse: parsers.port, default: 8123, description: "Port of analysts' ClickHouse HTTP interface (embedded mode); 0 turns it off" } as Setting<number>,
   CLICKHOUSE_HTTP_PASSWORD: { parse: (raw) => ({ ok: true, value: raw }), default: '', description: "Password of analysts' ClickHouse HTTP interface; empty: none" } as Setting<string>,
+  CLICKHOUSE_HTTP_MAX_QUERIES: {
+    parse: parsers.positiveInt,
+    default: analystSessionDefaults.maxQueries,
+    description: "Analyst queries the analysts' ClickHouse HTTP interface runs at once; more wait up to CLICKHOUSE_HTTP_QUEUE_WAIT_MS, then get 503 (TOO_MANY_SIMULTANEOUS_QUERIES)",
+  } as Setting<number>,
+  CLICKHOUSE_HTTP_QUEUE_WAIT_MS: { parse: parsers.nonNegativeInt, default: analystSessionDefaults.queueWaitMs, description: 'How long an analyst query waits for a free slot before it is refused' } as Setting<number>,
   ADMIN_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: 'Interface of the admin listener (health, metrics, replay)' } as Setting<string>,
   ADMIN_PORT: { parse: parsers.port, default: 8091, description: 'Port of the admin listener (health, metrics, replay)' } as Setting<number>,
   ADMIN_TOKEN: {
@@ -69,6 +75,9 @@ const settings = {
 async function main(): Promise<void> {
   const config = readSettings(settings, process.env);
   const logger = createLogger({ level: isLogLevel(config.LOG_LEVEL) ? config.LOG_LEVEL : 'info', bindings: { service: 'worker' } });
+  // Analysts reach embedded chDB only through this process; a server has an HTTP interface of its own.
+  const servesAnalysts = config.CLICKHOUSE_URL === '' && config.CLICKHOUSE_HTTP_PORT !== 0;
+  if (servesAnalysts) checkThreadsForAnalysts(config.CLICKHOUSE_HTTP_MAX_QUERIES, process.env.UV_THREADPOOL_SIZE);
   const clickhouse = await openClickHouse({
     url: config.CLICKHOUSE_URL || undefined,
     username: config.CLICKHOUSE_USER,
@@ -78,11 +87,14 @@ async function main(): Promise<void> {
     logger,
   });
   await applyMigrations(clickhouse, logger);
-  // Analysts reach embedded chDB only through this process; a server has an HTTP interface of its own.
-  const analystsHttp =
-    clickhouse.mode === 'embedded' && config.CLICKHOUSE_HTTP_PORT !== 0
-      ? await listenChdbOverHttp(resolve(config.CHDB_PATH), config.CLICKHOUSE_HTTP_PORT, config.CLICKHOUSE_HTTP_HOST, { database: config.CLICKHOUSE_DATABASE, password: config.CLICKHOUSE_HTTP_PASSWORD })
-      : undefined;
+  const analystsHttp = servesAnalysts
+    ? await listenChdbOverHttp(resolve(config.CHDB_PATH), config.CLICKHOUSE_HTTP_PORT, config.CLICKHOUSE_HTTP_HOST, {
+        database: config.CLICKHOUSE_DATABASE,
+        password: config.CLICKHOUSE_HTTP_PASSWORD,
+        maxQueries: config.CLICKHOUSE_HTTP_MAX_QUERIES,
+        queueWaitMs: config.CLICKHOUSE_HTTP_QUEUE_WAIT_MS,
+      })
+    : undefined;
   if (analystsHttp !== undefined) logger.info("analysts' ClickHouse HTTP interface listening", { url: `http://analyst@${config.CLICKHOUSE_HTTP_HOST}:${config.CLICKHOUSE_HTTP_PORT}` });
 
   const bus = createKafkaBus({ brokers: config.KAFKA_BROKERS, clientId: 'sluice-worker', logger });
