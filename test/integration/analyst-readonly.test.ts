@@ -88,6 +88,30 @@ describe.each(doors)('%s', (_door, access) => {
     expect(await asAnalyst('SELECT currentDatabase() AS db')).toBe(`{"db":"${clickhouse.database}"}\n`);
   });
 
+  describe("max_execution_time, which clickhouse-go (under Grafana's ClickHouse plugin) sends with every query", () => {
+    async function withTimeLimit(value: string, sql: string): Promise<{ status: number; code: string | null; text: string }> {
+      const response = await fetch(`${url}/?default_format=JSONEachRow&max_execution_time=${encodeURIComponent(value)}`, { method: 'POST', headers: { 'X-ClickHouse-User': 'analyst' }, body: sql });
+      return { status: response.status, code: response.headers.get('x-clickhouse-exception-code'), text: await response.text() };
+    }
+
+    test('below the session limit, it stops the query then, with TIMEOUT_EXCEEDED (159)', async () => {
+      const answer = await withTimeLimit('1', 'SELECT count() FROM numbers_mt(1000000000000) WHERE sipHash64(number) = 0');
+      expect(answer).toMatchObject({ status: 408, code: '159' });
+      // The interface's stop, not the session's own 60 s limit.
+      expect(answer.text).toMatch(/maximum: 1 s \(max_execution_time\)/);
+      expect(await asAnalyst('SELECT 1 AS one')).toBe('{"one":1}\n');
+    }, 30_000);
+
+    test('above it, the query runs under the session limit, which it cannot lift', async () => {
+      expect(await withTimeLimit('64', "SELECT getSetting('max_execution_time') AS limit")).toEqual({ status: 200, code: null, text: `{"limit":${analystLimits.max_execution_time}}\n` });
+      expect((await withTimeLimit('0', 'SELECT 1 AS one')).status).toBe(200);
+    });
+
+    test('a value that is not a number of seconds is refused', async () => {
+      expect(await withTimeLimit('soon', 'SELECT 1')).toMatchObject({ status: 400, code: '72' });
+    });
+  });
+
   test('a literal that merely mentions the words is answered', async () => {
     expect(await asAnalyst("SELECT 'use into outfile' AS words")).toBe('{"words":"use into outfile"}\n');
   });

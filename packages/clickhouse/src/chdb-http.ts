@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Session, type ChdbResult } from 'chdb';
 import { SluiceError, errorMessage } from '@sluice/core';
 import { analystLimits, inspectAnalystStatement, sessionSettings } from './clickhouse';
-import { analystSessionDefaults, openAnalystSessions, type AnalystSessionsOptions } from './analyst-sessions';
+import { analystSessionDefaults, openAnalystSessions, type AnalystQuery, type AnalystSessionsOptions } from './analyst-sessions';
 import { answerEncoding, decodeBody, encodeAnswer, encodeClickHouseBlocks } from './http-compression';
 import { nativeForClientRevision } from './native-revision';
 
@@ -62,6 +62,12 @@ interface ParsedRequest {
   readonly: boolean;
   /** client_protocol_version: the revision a Native answer is written for (0: none). */
   clientRevision: number;
+  /**
+   * An analyst's max_execution_time, in seconds, when it is below the session's own (0: none).
+   * clickhouse-go, the driver of Grafana's ClickHouse plugin, sends its deadline this way with every
+   * query; a read-only session cannot take it as a setting, so the interface stops the query then.
+   */
+  timeLimitSeconds: number;
 }
 
 interface Answer {
@@ -178,33 +184,49 @@ function analystHandling(dataPath: string, access: AnalystAccess): Handling {
     httpCompression = session.query("SELECT value FROM system.settings WHERE name = 'enable_http_compression'", 'TabSeparatedRaw').trim();
   });
 
-  function run(request: ParsedRequest, abandoned: AbortSignal): Promise<Answer> {
-    return sessions.run(abandoned, async (query) => {
-      let unreadable: Error | undefined;
-      const inspected = await inspectAnalystStatement(request.sql, async (statement) => {
-        try {
-          const result = await query(`SELECT formatQuerySingleLine(${quoted(statement)})`, 'TabSeparatedRaw');
-          return result.text().replace(/\n$/, '');
-        } catch (error) {
-          unreadable = error instanceof Error ? error : new Error(errorMessage(error));
-          throw unreadable;
-        }
+  async function run(request: ParsedRequest, abandoned: AbortSignal): Promise<Answer> {
+    const stop = new AbortController();
+    abandoned.addEventListener('abort', () => stop.abort(), { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await sessions.run(stop.signal, (query) => {
+        // From the start of the query, as ClickHouse counts it, not from the wait for a session.
+        if (request.timeLimitSeconds > 0) timer = setTimeout(() => stop.abort(), request.timeLimitSeconds * 1000);
+        return runOnSession(request, query);
       });
-      if ('problem' in inspected) throw new Error(`Code: 164. DB::Exception: ${inspected.problem}. (READONLY)`);
-      // Nothing runs that ClickHouse's parser could not read as one statement: this session runs
-      // every statement of a text, so the check must not be bypassed by a text it cannot read.
-      if (unreadable !== undefined) throw unreadable;
-      // A parameter set with SET param_ stays on the session (chDB's binder, which would scope it,
-      // escapes the HTTP text a second time), so a placeholder this request does not fill is
-      // refused as a server refuses it, never filled with an earlier request's value.
-      const unfilled = placeholders(inspected.formatted).find((name) => !request.queryParams.has(name));
-      if (unfilled !== undefined) throw new Error(`Code: 456. DB::Exception: Substitution \`${unfilled}\` is not set. (UNKNOWN_QUERY_PARAMETER)`);
-      const statements = [`USE ${request.database}`];
-      for (const [name, value] of request.queryParams) statements.push(`SET param_${name} = ${quoted(value)}`);
-      const format = / FORMAT (\w+)$/.exec(inspected.formatted ?? '')?.[1] ?? request.format;
-      const result = await query(`${statements.join('; ')}; ${request.sql}`, format);
-      return answer(result, format);
+    } catch (error) {
+      if (!stop.signal.aborted || abandoned.aborted) throw error;
+      throw new Error(`Code: 159. DB::Exception: Timeout exceeded: maximum: ${request.timeLimitSeconds} s (max_execution_time): the query was stopped. (TIMEOUT_EXCEEDED)`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function runOnSession(request: ParsedRequest, query: AnalystQuery): Promise<Answer> {
+    let unreadable: Error | undefined;
+    const inspected = await inspectAnalystStatement(request.sql, async (statement) => {
+      try {
+        const result = await query(`SELECT formatQuerySingleLine(${quoted(statement)})`, 'TabSeparatedRaw');
+        return result.text().replace(/\n$/, '');
+      } catch (error) {
+        unreadable = error instanceof Error ? error : new Error(errorMessage(error));
+        throw unreadable;
+      }
     });
+    if ('problem' in inspected) throw new Error(`Code: 164. DB::Exception: ${inspected.problem}. (READONLY)`);
+    // Nothing runs that ClickHouse's parser could not read as one statement: this session runs
+    // every statement of a text, so the check must not be bypassed by a text it cannot read.
+    if (unreadable !== undefined) throw unreadable;
+    // A parameter set with SET param_ stays on the session (chDB's binder, which would scope it,
+    // escapes the HTTP text a second time), so a placeholder this request does not fill is
+    // refused as a server refuses it, never filled with an earlier request's value.
+    const unfilled = placeholders(inspected.formatted).find((name) => !request.queryParams.has(name));
+    if (unfilled !== undefined) throw new Error(`Code: 456. DB::Exception: Substitution \`${unfilled}\` is not set. (UNKNOWN_QUERY_PARAMETER)`);
+    const statements = [`USE ${request.database}`];
+    for (const [name, value] of request.queryParams) statements.push(`SET param_${name} = ${quoted(value)}`);
+    const format = / FORMAT (\w+)$/.exec(inspected.formatted ?? '')?.[1] ?? request.format;
+    const result = await query(`${statements.join('; ')}; ${request.sql}`, format);
+    return answer(result, format);
   }
 
   return {
@@ -386,16 +408,22 @@ function parseRequest(url: URL, body: string, defaultDatabase: string, analysts:
   const settings = new Map<string, string>();
   const queryParams = new Map<string, string>();
   let readonly = false;
+  let timeLimitSeconds = 0;
   for (const [name, value] of url.searchParams) {
     if (name.startsWith('param_') && !settingName.test(name)) return { status: 400, message: `Code: 456. DB::Exception: Query parameter ${JSON.stringify(name)} is not a plain identifier. (UNKNOWN_QUERY_PARAMETER)` };
     else if (name.startsWith('param_')) queryParams.set(name.slice('param_'.length), value);
     else if (requestParameters.has(name) || transportSettings.has(name)) continue;
     else if (!settingName.test(name)) return { status: 400, message: `Code: 115. DB::Exception: Setting ${JSON.stringify(name)} is not a plain identifier. (UNKNOWN_SETTING)` };
-    else if (analysts && !(name === 'readonly' && value === '1')) return { status: 403, message: `Code: 164. DB::Exception: Cannot modify '${name}' setting in readonly mode: analysts' settings and limits are fixed. (READONLY)` };
+    else if (analysts && name === 'max_execution_time') {
+      const seconds = Number(value);
+      if (value.trim() === '' || !Number.isFinite(seconds) || seconds < 0) return { status: 400, message: `Code: 72. DB::Exception: Cannot parse max_execution_time ${JSON.stringify(value)}: it is a number of seconds. (CANNOT_PARSE_NUMBER)` };
+      // Below the session's limit it stops the query sooner; above it (or 0, no limit) the session's limit holds.
+      if (seconds > 0 && seconds < analystLimits.max_execution_time) timeLimitSeconds = seconds;
+    } else if (analysts && !(name === 'readonly' && value === '1')) return { status: 403, message: `Code: 164. DB::Exception: Cannot modify '${name}' setting in readonly mode: analysts' settings and limits are fixed. (READONLY)` };
     else if (name === 'readonly') readonly = value !== '0';
     else settings.set(name, value);
   }
-  return { sql, database, format: url.searchParams.get('default_format') ?? 'TabSeparated', settings, queryParams, readonly, clientRevision: Number(clientRevision) };
+  return { sql, database, format: url.searchParams.get('default_format') ?? 'TabSeparated', settings, queryParams, readonly, clientRevision: Number(clientRevision), timeLimitSeconds };
 }
 
 /** The names of the {name:Type} placeholders in a formatted statement, its string literals left out. */

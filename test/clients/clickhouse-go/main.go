@@ -7,8 +7,8 @@
 //	cd test/clients/clickhouse-go && go run . 127.0.0.1:8123
 //
 // clickhouse-go also sends max_execution_time (a context's deadline + 5 s, truncated: 34 at connect
-// with its 30 s dial timeout, 64 here); the analysts' interface refuses settings in the URL (164),
-// so until it accepts that one, the check stops at connect with that error.
+// with its 30 s dial timeout, 64 here), which the analysts' interface takes: it stops a query at the
+// smaller of that and its own limit.
 package main
 
 import (
