@@ -19,7 +19,7 @@ const transportSettings = ['enable_http_compression', 'http_headers_progress_int
 interface Loaded {
   ok: boolean;
   users?: Record<string, unknown>[];
-  elements?: { setting_name: string; value: string | null; writability: string | null }[];
+  elements?: { setting_name: string; value: string | null; max: string | null; writability: string | null }[];
   error?: string;
 }
 
@@ -47,7 +47,7 @@ function load(analystXml: string): { loaded: Loaded; stderr: string } {
     configFile: join(directory, 'config.xml'),
     statements: [
       'SELECT name, default_database FROM system.users ORDER BY name',
-      "SELECT profile_name, setting_name, value, writability FROM system.settings_profile_elements WHERE profile_name = 'analyst' ORDER BY setting_name",
+      "SELECT profile_name, setting_name, value, max, writability FROM system.settings_profile_elements WHERE profile_name = 'analyst' ORDER BY setting_name",
     ],
   };
   // tsx by its path, and not from the repository: chDB reads a config.xml from its working directory.
@@ -74,12 +74,15 @@ test('the user, its database and its read-only profile with the limits load as t
   const values = Object.fromEntries((loaded.elements ?? []).filter((element) => element.value !== null).map((element) => [element.setting_name, element.value]));
   expect(values).toEqual({ readonly: '1', ...Object.fromEntries(Object.entries(analystLimits).map(([name, value]) => [name, String(value)])) });
   const constrained = (loaded.elements ?? []).filter((element) => element.writability !== null).map((element) => element.setting_name);
-  expect(constrained).toEqual(transportSettings);
+  expect(constrained).toEqual([...transportSettings, 'max_execution_time'].sort());
+  // clickhouse-go's deadline may lower the time limit, never lift it.
+  expect((loaded.elements ?? []).filter((element) => element.max !== null)).toMatchObject([{ setting_name: 'max_execution_time', max: String(analystLimits.max_execution_time) }]);
 });
 
 test('every constraint is changeable_in_readonly, the one kind chDB cannot load, and the loader stops at it', () => {
   const file = readFileSync(analystProfileFile, 'utf8');
   for (const name of transportSettings) expect(file).toContain(`<${name}><changeable_in_readonly/></${name}>`);
+  expect(file).toContain(`<max_execution_time><max>${analystLimits.max_execution_time}</max><changeable_in_readonly/></max_execution_time>`);
   const { loaded, stderr } = load(file);
   expect(loaded.ok).toBe(false);
   expect(stderr).toContain('Setting changeable_in_readonly for enable_http_compression is not allowed unless settings_constraints_replace_previous is enabled');
