@@ -111,7 +111,9 @@ describe.each(analystTargets)('%s', (_door, start) => {
   });
 
   test("a request's settings, database and SET do not reach the next request", async () => {
-    expect(await errorCodeOf(client.query({ query: 'SELECT 1', clickhouse_settings: { max_execution_time: 100_000 } }))).toBe('164');
+    expect(await errorCodeOf(client.query({ query: 'SELECT 1', clickhouse_settings: { max_memory_usage: '0' } }))).toBe('164');
+    // max_execution_time is taken (clickhouse-go sends it), and lowers the limit of its request only.
+    expect(await (await client.query({ query: "SELECT getSetting('max_execution_time') AS limit", clickhouse_settings: { max_execution_time: 100_000 }, format: 'JSONEachRow' })).json()).toEqual([{ limit: 60 }]);
     expect(await errorCodeOf(client.command({ query: 'SET max_threads = 77' }))).toBe('164');
     expect(await errorCodeOf(client.command({ query: 'USE system' }))).toBe('164');
     const system = createClient({ url, username: 'analyst', database: 'system' });
@@ -120,8 +122,9 @@ describe.each(analystTargets)('%s', (_door, start) => {
     } finally {
       await system.close();
     }
-    const after = await client.query({ query: "SELECT currentDatabase() AS db, getSetting('max_execution_time') AS limit", format: 'JSONEachRow' });
-    expect(await after.json()).toEqual([{ db: 'sluice', limit: 60 }]);
+    const after = await client.query({ query: "SELECT currentDatabase() AS db, getSetting('max_execution_time') AS limit, getSetting('max_threads') AS threads", format: 'JSONEachRow' });
+    expect(await after.json()).not.toContainEqual(expect.objectContaining({ threads: 77 }));
+    expect(await (await client.query({ query: "SELECT currentDatabase() AS db, getSetting('max_memory_usage') AS memory", format: 'JSONEachRow' })).json()).toEqual([{ db: 'sluice', memory: 4 * 1024 ** 3 }]);
   });
 
   test('user analyst without a password; a wrong password or anyone else is refused with 516', async () => {
