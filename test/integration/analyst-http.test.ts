@@ -87,6 +87,24 @@ describe.each(analystTargets)('%s', (_door, start) => {
     expect(await nullable.json()).toEqual([{ maybe: null }]);
   });
 
+  test('asked for compressed answers, it gets gzip; Native comes as ClickHouse writes it (read raw: the client has no Native decoder)', async () => {
+    const compressed = createClient({ url, username: 'analyst', compression: { response: true } });
+    try {
+      const result = await compressed.query({ query: 'SELECT number AS n, repeat(toString(number), 20) AS s FROM numbers(1000)', format: 'JSONEachRow' });
+      expect(result.response_headers['content-encoding']).toBe('gzip');
+      const rows = await result.json<{ n: number; s: string }>();
+      expect([rows.length, rows.at(-1)]).toEqual([1000, { n: 999, s: '999'.repeat(20) }]);
+      const native = await compressed.exec({ query: "SELECT toUInt8(1) AS x, 'ab' AS s FORMAT Native" });
+      expect(native.response_headers['content-encoding']).toBe('gzip');
+      const chunks: Buffer[] = [];
+      for await (const chunk of native.stream) chunks.push(chunk as Buffer);
+      // 2 columns, 1 row; x UInt8 = 1; s String = 'ab' (no client_protocol_version: revision 0).
+      expect(Buffer.concat(chunks).toString('hex')).toBe('0201' + '0178' + '0555496e7438' + '01' + '0173' + '06537472696e67' + '026162');
+    } finally {
+      await compressed.close();
+    }
+  });
+
   test('writes and DDL are refused with READONLY (164), and nothing changes', async () => {
     expect(await errorCodeOf(client.insert({ table: 'events_rejected', values: [{ reason: 'x' }], format: 'JSONEachRow' }))).toBe('164');
     expect(await errorCodeOf(client.command({ query: 'CREATE TABLE sneaky (a UInt8) ENGINE = Memory' }))).toBe('164');
