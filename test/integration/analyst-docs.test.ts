@@ -6,20 +6,9 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { serveChdbOverHttp, type ChdbHttpServer, type ClickHouse } from '@sluice/clickhouse';
+import { analystViews, serveChdbOverHttp, type ChdbHttpServer, type ClickHouse } from '@sluice/clickhouse';
 import { analyticsSeedRows } from '../helpers/analytics-seed';
 import { chdbPathForThisProcess, openTestClickHouse } from '../helpers/pipeline';
-
-const analystViews = [
-  'search_request_summary',
-  'ctr_daily',
-  'ctr_by_query',
-  'ctr_by_position',
-  'search_conversion_daily',
-  'item_ctr_by_position',
-  'conversion_daily',
-  'outcomes_daily',
-];
 
 const guide = readFileSync(join(__dirname, '..', '..', 'docs', 'analysts.md'), 'utf8');
 
