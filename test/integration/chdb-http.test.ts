@@ -118,6 +118,16 @@ test('a malformed request is refused with a 400 that names what is wrong', async
   expect(badDatabase.status).toBe(400);
 });
 
+test('a binary insert body (RowBinary) is refused with a 400 that says so, and nothing is stored: the front passes bodies to chDB as text', async () => {
+  // id 'Z\u00ff' as raw bytes 5a ff (not UTF-8), n = 7: as text, the 0xff would become U+FFFD and store another id.
+  const body = Buffer.from([0x02, 0x5a, 0xff, 0x07, 0x00, 0x00, 0x00]);
+  const insert = `INSERT INTO t (id, n) FORMAT RowBinary`;
+  const response = await fetch(`${url}/?database=${clickhouse.database}&query=${encodeURIComponent(insert)}`, { method: 'POST', body });
+  expect(response.status).toBe(400);
+  expect(await response.text()).toMatch(/not UTF-8 text.*RowBinary|text formats/);
+  expect(await clickhouse.queryRows('SELECT id FROM t WHERE n = 7')).toEqual([]);
+});
+
 test('ping answers as a ClickHouse server does', async () => {
   expect(await clickhouse.ping()).toBe(true);
   expect(await (await fetch(`${url}/ping`)).text()).toBe('Ok.\n');
