@@ -228,6 +228,7 @@ test("chDB's own answers over many random types are walked to their exact end, b
 });
 
 test("chdbProtocolRevision is chDB's own protocol revision, as its TCP hello says (a chDB upgrade must revisit this module)", async () => {
+  let remoteQuery: Promise<unknown> = Promise.resolve();
   const hello = new Promise<Buffer>((resolve) => {
     const server = createServer((socket) =>
       socket.once('data', (data: Buffer) => {
@@ -239,10 +240,12 @@ test("chdbProtocolRevision is chDB's own protocol revision, as its TCP hello say
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as { port: number };
       // chDB connects as a client would, says hello, and gives up when nothing answers.
-      void queryAsync(`SELECT * FROM remote('127.0.0.1:${port}', system.one) SETTINGS connections_with_failover_max_tries = 1, receive_timeout = 1`).catch(() => undefined);
+      remoteQuery = queryAsync(`SELECT * FROM remote('127.0.0.1:${port}', system.one) SETTINGS connections_with_failover_max_tries = 1, receive_timeout = 1`).catch(() => undefined);
     });
   });
   const data = await hello;
+  // The refused query ends before the test does: a chDB query still running keeps jest's worker from exiting.
+  await remoteQuery;
   let position = 0;
   const varUIntAt = (): number => {
     let value = 0;
