@@ -53,12 +53,16 @@ export interface PageServer {
   close(): Promise<void>;
 }
 
-/** One page (an empty document that loads `script`) for every host name: each name is an origin of its own. */
-export async function servePage(script: string): Promise<PageServer> {
+/**
+ * One page, an empty document that loads `/page.js`, for every host name: each name is an origin
+ * of its own. `scriptFor` gives each origin's script when it is asked for, so pages on different
+ * origins can hold different keys.
+ */
+export async function servePage(scriptFor: (origin: string) => string): Promise<PageServer> {
   const html = '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>shop</title><script src="/page.js"></script>';
   const server = createServer((req, res) => {
     if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
-    else if (req.url === '/page.js') res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(script);
+    else if (req.url === '/page.js') res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(scriptFor(`http://${req.headers.host ?? ''}`));
     else res.writeHead(404).end();
   });
   const port = new URL(await listen(server)).port;
