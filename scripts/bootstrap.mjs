@@ -31,17 +31,27 @@ function ensureNodeModules() {
   writeFileSync(marker, digest);
 }
 
-/** The docker-compose test needs Debian's docker-compose, which parses a file without a Docker engine. */
-function ensureDockerCompose() {
-  if (spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0) return;
+/**
+ * A Debian package a test needs, installed with apt-get when we are root. Otherwise, or if the
+ * install fails, a warning says which test will fail: that test fails too, and says why.
+ */
+function ensureDebianPackage({ name, command, why }) {
+  if (spawnSync(command, ['--version'], { stdio: 'ignore' }).status === 0) return;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!isRoot || spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    console.warn('docker-compose is not installed and cannot be installed here (needs root and apt-get); the docker-compose test will fail. Install docker-compose and run again.');
+    console.warn(`${name} is not installed and cannot be installed here (needs root and apt-get); ${why} will fail. Install ${name} and run again.`);
     return;
   }
-  console.log('Installing docker-compose (Debian package) for the docker-compose.yml test...');
+  console.log(`Installing ${name} (Debian package) for ${why}...`);
+  const started = Date.now();
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   run('apt-get', ['update', '-qq'], { stdio: 'ignore' });
-  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'docker-compose'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const status = run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', name], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  if (status !== 0 || spawnSync(command, ['--version'], { stdio: 'ignore' }).status !== 0) {
+    console.warn(`Installing ${name} failed (apt-get exit ${status}); ${why} will fail.`);
+    return;
+  }
+  console.log(`Installed ${name} in ${Math.round((Date.now() - started) / 1000)} s.`);
 }
 
 /** One plain closing line, the same whatever the test runner prints above it. */
@@ -68,7 +78,9 @@ switch (command) {
     break;
   case 'test': {
     ensureNodeModules();
-    ensureDockerCompose();
+    // docker-compose parses a file without a Docker engine; Chromium runs docs/browser.md's snippets.
+    ensureDebianPackage({ name: 'docker-compose', command: 'docker-compose', why: 'the docker-compose.yml test' });
+    ensureDebianPackage({ name: 'chromium', command: 'chromium', why: 'the browser test (test/integration/browser.test.ts)' });
     const resultsFile = join(root, '.data', 'jest-results.json');
     mkdirSync(dirname(resultsFile), { recursive: true });
     rmSync(resultsFile, { force: true });
