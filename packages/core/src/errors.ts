@@ -9,6 +9,13 @@ export const errorCatalogue = {
   MISSING_HEADER: { status: 400, retriable: false, summary: 'A required header (such as TR-Dataset) is absent or empty.' },
   UNAUTHORIZED: { status: 401, retriable: false, summary: 'No API key, or an API key that is not known.' },
   FORBIDDEN: { status: 403, retriable: false, summary: 'The API key is valid but may not write to this dataset.' },
+  ORIGIN_NOT_ALLOWED: {
+    status: 403,
+    retriable: false,
+    summary:
+      "The request's Origin is not one its API key allows: a secret key without origins (for servers only) used from a web page, a page whose origin the key does not list, or a publishable key used without an Origin (from a server). For a CORS preflight, which carries no key: no key allows the origin.",
+  },
+  PREFLIGHT_REFUSED: { status: 403, retriable: false, summary: 'A CORS preflight asked for a method or a request header that this door does not take; the message lists what it takes.' },
   NOT_FOUND: { status: 404, retriable: false, summary: 'No such route.' },
   ADMIN_TOKEN_MISSING: { status: 401, retriable: false, summary: 'A state-changing admin route (such as POST /replay) was called without Authorization: Bearer <ADMIN_TOKEN>.' },
   ADMIN_TOKEN_WRONG: { status: 401, retriable: false, summary: "The admin token sent is not the worker's ADMIN_TOKEN." },

@@ -7,3 +7,4 @@ export * from './topics';
 export * from './lifecycle';
 export * from './key-store';
 export * from './files';
+export * from './origins';

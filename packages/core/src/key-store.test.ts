@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SluiceError } from './errors';
-import { createDevKeyStore, hashKey, keyIdOf, oneTenantRule, openKeyFile, parseKeyFile, type KeyFile, type KeyRecord } from './key-store';
+import { createDevKeyStore, hashKey, keyIdOf, oneTenantRule, openKeyFile, parseKeyFile, type KeyFile, type KeyRecord, type Principal } from './key-store';
 import { createLogger, silentLogger, type Logger } from './logger';
 
 let dir: string;
@@ -14,8 +14,8 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function newKey(id: string): string {
-  return `sk_${id}_${randomBytes(32).toString('base64url')}`;
+function newKey(id: string, prefix: 'sk' | 'pk' = 'sk'): string {
+  return `${prefix}_${id}_${randomBytes(32).toString('base64url')}`;
 }
 
 function record(id: string, key: string, overrides: Partial<KeyRecord> = {}): KeyRecord {
@@ -112,6 +112,94 @@ describe('authenticate', () => {
   });
 });
 
+describe('publishable keys', () => {
+  const origins = ['https://shop.example'];
+
+  test('a publishable key is known only by its pk_ prefix, a secret key only by its sk_ prefix', () => {
+    const publishable = newKey(idA, 'pk');
+    const secret = newKey(idB);
+    writeKeys([record(idA, publishable, { kind: 'publishable', datasets: { trieve: ['ds-1'] }, origins }), record(idB, secret)]);
+    const store = openKeyFile(file, { logger: silentLogger });
+    expect(store.authenticate(publishable)).toMatchObject({ keyId: `key_${idA}`, kind: 'publishable' });
+    expect(store.authenticate(secret)).toMatchObject({ keyId: `key_${idB}`, kind: 'secret' });
+    expect(keyIdOf(publishable)).toBe(idA);
+    // The same secret under the other prefix is another key: its hash differs.
+    expect(store.authenticate(publishable.replace(/^pk_/, 'sk_'))).toBeUndefined();
+    expect(store.authenticate(secret.replace(/^sk_/, 'pk_'))).toBeUndefined();
+  });
+
+  test('a record whose kind does not match the prefix of the key it hashes is not known', () => {
+    // Made by hand: the hash of an sk_ key, on a publishable record, and the other way round.
+    const secretShaped = newKey(idA);
+    const publishableShaped = newKey(idB, 'pk');
+    writeKeys([record(idA, secretShaped, { kind: 'publishable', datasets: { trieve: ['ds-1'] }, origins }), record(idB, publishableShaped)]);
+    const store = openKeyFile(file, { logger: silentLogger });
+    expect(store.authenticate(secretShaped)).toBeUndefined();
+    expect(store.authenticate(publishableShaped)).toBeUndefined();
+  });
+});
+
+describe('allowsOrigin', () => {
+  const secret = newKey(idA);
+  const withOrigins = newKey(idB);
+  const publishable = newKey('c0ffee000001', 'pk');
+  const origins = ['https://shop.example', 'https://*.shop.example'];
+  const principals = (): Record<'secret' | 'secretWithOrigins' | 'publishable', Principal> => {
+    writeKeys([
+      record(idA, secret, { datasets: { trieve: ['ds-a'] } }),
+      record(idB, withOrigins, { datasets: { trieve: ['ds-b'] }, origins }),
+      record('c0ffee000001', publishable, { kind: 'publishable', datasets: { trieve: ['ds-b'] }, origins }),
+    ]);
+    const store = openKeyFile(file, { logger: silentLogger });
+    const found = { secret: store.authenticate(secret), secretWithOrigins: store.authenticate(withOrigins), publishable: store.authenticate(publishable) };
+    if (found.secret === undefined || found.secretWithOrigins === undefined || found.publishable === undefined) throw new Error('a key was not authenticated');
+    return { secret: found.secret, secretWithOrigins: found.secretWithOrigins, publishable: found.publishable };
+  };
+
+  test.each([
+    ['a server (no Origin)', undefined, { secret: true, secretWithOrigins: true, publishable: false }],
+    ['a listed origin', 'https://shop.example', { secret: false, secretWithOrigins: true, publishable: true }],
+    ['a subdomain under a listed wildcard', 'https://eu.www.shop.example', { secret: false, secretWithOrigins: true, publishable: true }],
+    ['a look-alike origin', 'https://evil-shop.example', { secret: false, secretWithOrigins: false, publishable: false }],
+    ['a foreign origin', 'https://evil.example', { secret: false, secretWithOrigins: false, publishable: false }],
+    ['the null origin', 'null', { secret: false, secretWithOrigins: false, publishable: false }],
+  ])('from %s', (_from, origin, expected) => {
+    const { secret: s, secretWithOrigins: o, publishable: p } = principals();
+    expect({ secret: s.allowsOrigin(origin), secretWithOrigins: o.allowsOrigin(origin), publishable: p.allowsOrigin(origin) }).toEqual(expected);
+    expect({ secret: s.listsOrigins, secretWithOrigins: o.listsOrigins, publishable: p.listsOrigins }).toEqual({ secret: false, secretWithOrigins: true, publishable: true });
+  });
+});
+
+describe('isAllowedOrigin', () => {
+  const keyA = newKey(idA);
+  const keyB = newKey(idB);
+
+  test('an origin is allowed when a key that is not revoked lists it (or a wildcard over it)', () => {
+    writeKeys([
+      record(idA, keyA, { datasets: { trieve: ['ds-a'] }, origins: ['https://shop.example', 'https://*.shop.example'] }),
+      record(idB, keyB, { datasets: { trieve: ['ds-b'] }, origins: ['https://old.example'], revoked_at: '2025-02-01T00:00:00.000Z' }),
+    ]);
+    const store = openKeyFile(file, { logger: silentLogger });
+    expect(store.isAllowedOrigin('https://shop.example')).toBe(true);
+    expect(store.isAllowedOrigin('https://www.shop.example')).toBe(true);
+    expect(store.isAllowedOrigin('https://old.example')).toBe(false);
+    expect(store.isAllowedOrigin('https://evil-shop.example')).toBe(false);
+    expect(store.isAllowedOrigin('null')).toBe(false);
+  });
+
+  test('an origin added to the file is allowed once the file is read again; a revoked key\'s no longer is', () => {
+    writeKeys([record(idA, keyA, { origins: ['https://shop.example'] })]);
+    let clock = 0;
+    const store = openKeyFile(file, { logger: silentLogger, now: () => clock });
+    expect(store.isAllowedOrigin('https://blog.example')).toBe(false);
+    writeKeys([record(idA, keyA, { origins: ['https://shop.example'], revoked_at: '2025-02-01T00:00:00.000Z' }), record(idB, keyB, { origins: ['https://blog.example'] })]);
+    bumpMtime(10);
+    clock += 1000;
+    expect(store.isAllowedOrigin('https://blog.example')).toBe(true);
+    expect(store.isAllowedOrigin('https://shop.example')).toBe(false);
+  });
+});
+
 describe('canWrite', () => {
   const key = newKey(idA);
 
@@ -194,10 +282,13 @@ describe('isKnownDataset', () => {
 });
 
 describe('createDevKeyStore', () => {
-  test('the dev key may write to any dataset of any namespace', () => {
+  test('the dev key may write to any dataset of any namespace, from any origin or none', () => {
     const store = createDevKeyStore('sk_dev_abc');
     const principal = store.authenticate('sk_dev_abc');
     expect(principal?.keyId).toBe('dev');
+    expect(principal?.kind).toBe('dev');
+    for (const origin of [undefined, 'https://shop.example', 'http://localhost:3000', 'null']) expect(principal?.allowsOrigin(origin)).toBe(true);
+    for (const origin of ['https://shop.example', 'null']) expect(store.isAllowedOrigin(origin)).toBe(true);
     for (const namespace of ['trieve', 'neuralens', 'greenflash', 'native'] as const) {
       expect(principal?.canWrite(namespace, 'any-dataset')).toBe(true);
       expect(principal?.canWrite(namespace, '0b9c6a1e-5f0e-4a8e-9d0e-111111111111')).toBe(true);
@@ -398,7 +489,7 @@ describe('parseKeyFile', () => {
     for (const field of drop) delete entry[field];
     return JSON.stringify({ version: 1, keys: [valid(), { ...valid(), id: idB }, entry] });
   };
-  const known = 'known: id, name, sha256, datasets, created_at, revoked_at';
+  const known = 'known: id, name, kind, sha256, datasets, origins, created_at, revoked_at';
 
   test('a valid file parses, keeping every field', () => {
     const text = JSON.stringify({
@@ -406,6 +497,8 @@ describe('parseKeyFile', () => {
       keys: [
         { ...valid(), datasets: { trieve: ['ds-1', 'docs-site'], neuralens: ['*'], greenflash: [], native: ['orders'] } },
         { ...valid(), id: idB, sha256: sha.toUpperCase(), datasets: { neuralens: ['app_2'] }, revoked_at: '2025-02-01T08:30:00+02:00' },
+        { ...valid(), id: 'c0ffee000001', kind: 'publishable', datasets: { trieve: ['ds-1'] }, origins: ['https://shop.example', 'https://*.shop.example'] },
+        { ...valid(), id: 'c0ffee000002', kind: 'secret', origins: [] },
       ],
     });
     expect(parseKeyFile(text, 'keys.json')).toEqual({
@@ -413,6 +506,8 @@ describe('parseKeyFile', () => {
       keys: [
         { ...valid(), datasets: { trieve: ['ds-1', 'docs-site'], neuralens: ['*'], greenflash: [], native: ['orders'] } },
         { ...valid(), id: idB, sha256: sha, datasets: { neuralens: ['app_2'] }, revoked_at: '2025-02-01T08:30:00+02:00' },
+        { ...valid(), id: 'c0ffee000001', kind: 'publishable', datasets: { trieve: ['ds-1'] }, origins: ['https://shop.example', 'https://*.shop.example'] },
+        { ...valid(), id: 'c0ffee000002', kind: 'secret', origins: [] },
       ],
     });
   });
@@ -468,6 +563,41 @@ describe('parseKeyFile', () => {
       'a revoked_at without a time',
       withKey({ revoked_at: '2025-02-01' }),
       'keys.json: keys[2].revoked_at must be an ISO 8601 timestamp such as "2025-01-31T12:00:00.000Z", got "2025-02-01"',
+    ],
+    ['an unknown kind', withKey({ kind: 'public' }), 'keys.json: keys[2].kind must be "secret" or "publishable", got "public"'],
+    ['a numeric kind', withKey({ kind: 1 }), 'keys.json: keys[2].kind must be a string, got a number'],
+    ['origins a string', withKey({ origins: 'https://shop.example' }), 'keys.json: keys[2].origins must be an array of origins such as "https://shop.example", got a string'],
+    ['a numeric origin', withKey({ origins: ['https://shop.example', 443] }), 'keys.json: keys[2].origins[1] must be a string, got a number'],
+    [
+      'an origin with a path',
+      withKey({ origins: ['https://shop.example/'] }),
+      'keys.json: keys[2].origins[0] "https://shop.example/" must be only scheme://host[:port], without a path or a trailing "/": "https://shop.example"',
+    ],
+    [
+      'an upper-case origin',
+      withKey({ origins: ['https://Shop.example'] }),
+      'keys.json: keys[2].origins[0] "https://Shop.example" must be written as browsers send it (lowercase host, punycode, no default port): "https://shop.example"',
+    ],
+    [
+      'the null origin',
+      withKey({ origins: ['null'] }),
+      'keys.json: keys[2].origins[0] "null" cannot be allowed: browsers send "null" from sandboxed frames and file:// pages, which any site can make',
+    ],
+    ['an origin listed twice', withKey({ origins: ['https://a.example', 'https://b.example', 'https://a.example'] }), 'keys.json: keys[2].origins[2] "https://a.example" is also keys[2].origins[0]; list each origin once'],
+    [
+      'a publishable key without origins',
+      withKey({ kind: 'publishable' }),
+      'keys.json: keys[2] is a publishable key, which is accepted only from the pages of its origins: its origins must list at least one',
+    ],
+    [
+      'a publishable key with an empty origin list',
+      withKey({ kind: 'publishable', origins: [] }),
+      'keys.json: keys[2] is a publishable key, which is accepted only from the pages of its origins: its origins must list at least one',
+    ],
+    [
+      'a publishable key holding "*"',
+      withKey({ kind: 'publishable', origins: ['https://shop.example'], datasets: { trieve: ['ds-1'], greenflash: ['*'] } }),
+      'keys.json: keys[2].datasets.greenflash lists "*", which a publishable key may not hold: it is public, so it names its datasets one by one',
     ],
   ])('%s is refused with an exact message naming the path', (_what, text, message) => {
     let thrown: unknown;

@@ -1,10 +1,11 @@
 /**
  * API-key tenancy: which key may write to which datasets.
  *
- * A key looks like `sk_<keyId>_<secret>`: keyId is 12 lowercase hex characters (not secret; it
- * names the key in logs and metrics as `key_<keyId>`), secret is 32 random bytes in base64url
- * (43 characters, no padding). Keys are made by `scripts/keys.ts` (docs/keys.md) and are never
- * stored: the key file keeps only the SHA-256 of the whole key, in hex.
+ * A key looks like `sk_<keyId>_<secret>` (a secret key, for servers) or `pk_<keyId>_<secret>` (a
+ * publishable key, meant to be embedded in web pages): keyId is 12 lowercase hex characters (not
+ * secret; it names the key in logs and metrics as `key_<keyId>`), secret is 32 random bytes in
+ * base64url (43 characters, no padding). Keys are made by `scripts/keys.ts` (docs/keys.md) and are
+ * never stored: the key file keeps only the SHA-256 of the whole key, in hex.
  *
  * The key file (KEYS_FILE) is JSON:
  *
@@ -15,6 +16,7 @@
  *     {
  *       "id": "3f9a1c0b2d4e",
  *       "name": "acme web",
+ *       "kind": "publishable",
  *       "sha256": "<64 hex characters: SHA-256 of the whole key>",
  *       "datasets": {
  *         "trieve": ["<dataset uuid>", "<tracking_id>"],
@@ -22,6 +24,7 @@
  *         "greenflash": ["<product id>"],
  *         "native": ["<dataset id>"]
  *       },
+ *       "origins": ["https://shop.example", "https://*.shop.example"],
  *       "created_at": "2025-01-31T12:00:00.000Z",
  *       "revoked_at": "2025-02-01T08:30:00.000Z"
  *     }
@@ -34,6 +37,11 @@
  *   compared exactly, so a Trieve dataset known by both its UUID and its tracking_id must be
  *   listed under both.
  * - `revoked_at` is optional; a key that has one is revoked (refused) whatever its value.
+ * - `kind` is optional: "secret" (the default) or "publishable". A publishable key is public, so it
+ *   must list its origins and may not hold `"*"`; it is refused without an Origin (from a server).
+ * - `origins` is optional: the web origins the key may be used from, as browsers send them
+ *   (origins.ts). A secret key without origins is for servers only: a request carrying an Origin
+ *   header is refused.
  * - Two tenants may not hold one dataset id under two namespaces: dedup and the analytics views
  *   know a dataset by its id alone (see tenantCollision).
  * - Every level is checked: unknown fields, wrong types, duplicate ids and a sha256 that is not
@@ -50,14 +58,28 @@ import { readFileSync, statSync } from 'node:fs';
 import { rejectUnknownKeys } from './config';
 import { SluiceError, errorMessage } from './errors';
 import type { Logger } from './logger';
+import { originMatcher, originPatternProblem } from './origins';
 
 /** The namespace a dataset id lives in: a Trieve dataset (id or tracking_id), a Neuralens application, a Greenflash product, or a Kafka-native producer's dataset. */
 export type DatasetNamespace = 'trieve' | 'neuralens' | 'greenflash' | 'native';
 
+/** A secret key is for servers (and, with origins, pages too); a publishable key only for its origins' pages. */
+export type KeyKind = 'secret' | 'publishable';
+
 export interface Principal {
   /** Not secret: identifies the key in logs and metrics (e.g. "key_3f9a1c"), or "dev" for the dev key. */
   keyId: string;
+  /** "dev" is the one key of a gateway without a key file: any dataset, any origin. */
+  readonly kind: KeyKind | 'dev';
+  /** Whether the key lists origins at all: a secret key that lists none is for servers only. */
+  readonly listsOrigins: boolean;
   canWrite(namespace: DatasetNamespace, datasetId: string): boolean;
+  /**
+   * Whether a request from `origin` (its Origin header; undefined: none, a server) may use the key.
+   * A secret key: servers, and the pages of its origins. A publishable key: only the pages of its
+   * origins, never without an Origin. The dev key: anything.
+   */
+  allowsOrigin(origin: string | undefined): boolean;
 }
 
 export interface KeyStore {
@@ -69,6 +91,12 @@ export interface KeyStore {
    * so an event the gateway accepted before the revocation is still stored.
    */
   isKnownDataset(namespace: DatasetNamespace, datasetId: string): boolean;
+  /**
+   * Whether some key that is not revoked (or the dev key) allows requests from `origin`. A CORS
+   * preflight carries no key, so it is answered only for such an origin; a page of any other
+   * origin is stopped by the browser at its preflight.
+   */
+  isAllowedOrigin(origin: string): boolean;
 }
 
 export const datasetNamespaces: readonly DatasetNamespace[] = ['trieve', 'neuralens', 'greenflash', 'native'];
@@ -80,8 +108,12 @@ export const anyDataset = '*';
 export interface KeyRecord {
   id: string;
   name: string;
+  /** Absent: a secret key. */
+  kind?: KeyKind;
   sha256: string;
   datasets: Partial<Record<DatasetNamespace, string[]>>;
+  /** Web origins the key may be used from (origins.ts); absent or empty: none. */
+  origins?: string[];
   created_at: string;
   revoked_at?: string;
 }
@@ -92,13 +124,23 @@ export interface KeyFile {
 }
 
 export const keyIdPattern = /^[0-9a-f]{12}$/;
-const presentedKeyPattern = /^sk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+const presentedKeyPattern = /^(sk|pk)_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+/** How a key of each kind starts, so a publishable key is told from a secret one in logs and pages. */
+export const keyPrefixes: Readonly<Record<KeyKind, string>> = { secret: 'sk', publishable: 'pk' };
+export const keyKinds: readonly KeyKind[] = ['secret', 'publishable'];
 const sha256Pattern = /^[0-9a-fA-F]{64}$/;
 const isoTimestampPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
-/** The keyId of a well-formed key (`sk_<keyId>_<secret>`), or undefined. */
+/** The keyId of a well-formed key (`sk_<keyId>_<secret>` or `pk_<keyId>_<secret>`), or undefined. */
 export function keyIdOf(presentedKey: string): string | undefined {
-  return presentedKeyPattern.exec(presentedKey)?.[1];
+  return presentedKeyPattern.exec(presentedKey)?.[2];
+}
+
+/** The kind a well-formed key says it is by its prefix, or undefined. */
+function kindOf(presentedKey: string): KeyKind | undefined {
+  const prefix = presentedKeyPattern.exec(presentedKey)?.[1];
+  return keyKinds.find((kind) => keyPrefixes[kind] === prefix);
 }
 
 /** What the key file stores for a key: SHA-256 of the whole key, lowercase hex. */
@@ -132,7 +174,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 const fileFields = ['version', 'keys'] as const;
-const recordFields = ['id', 'name', 'sha256', 'datasets', 'created_at', 'revoked_at'] as const;
+const recordFields = ['id', 'name', 'kind', 'sha256', 'datasets', 'origins', 'created_at', 'revoked_at'] as const;
 
 /**
  * Parses and checks a key file's text. `source` (usually the file's path) starts every message.
@@ -187,6 +229,9 @@ export function parseKeyFile(text: string, source: string): KeyFile {
     const name = string('name', true) ?? '';
     if (name.trim() === '') fail(`${at}.name must not be empty`);
 
+    const kindText = string('kind', false);
+    const kind = kindText === undefined || isKeyKind(kindText) ? kindText : fail(`${at}.kind must be ${keyKinds.map((k) => JSON.stringify(k)).join(' or ')}, got ${JSON.stringify(kindText)}`);
+
     const sha256 = string('sha256', true) ?? '';
     if (!sha256Pattern.test(sha256)) fail(`${at}.sha256 must be 64 hex characters (the SHA-256 of the key), got ${sha256.length} characters`);
 
@@ -210,9 +255,26 @@ export function parseKeyFile(text: string, source: string): KeyFile {
       });
     }
 
+    const origins = 'origins' in entry ? originsOf(entry.origins, `${at}.origins`, fail) : undefined;
+    if (kind === 'publishable') {
+      if ((origins ?? []).length === 0) fail(`${at} is a publishable key, which is accepted only from the pages of its origins: its origins must list at least one`);
+      for (const [namespace, list] of Object.entries(datasets)) {
+        if (list.includes(anyDataset)) fail(`${at}.datasets.${namespace} lists "*", which a publishable key may not hold: it is public, so it names its datasets one by one`);
+      }
+    }
+
     const createdAt = timestamp('created_at', true) ?? '';
     const revokedAt = timestamp('revoked_at', false);
-    return { id, name, sha256: sha256.toLowerCase(), datasets, created_at: createdAt, ...(revokedAt === undefined ? {} : { revoked_at: revokedAt }) };
+    return {
+      id,
+      name,
+      ...(kind === undefined ? {} : { kind }),
+      sha256: sha256.toLowerCase(),
+      datasets,
+      ...(origins === undefined ? {} : { origins }),
+      created_at: createdAt,
+      ...(revokedAt === undefined ? {} : { revoked_at: revokedAt }),
+    };
   });
 
   // Revoked keys count: their datasets stay known, and the events they wrote are stored under those ids.
@@ -224,6 +286,25 @@ export function parseKeyFile(text: string, source: string): KeyFile {
     fail(`keys[${second.keyIndex}].datasets.${second.namespace} lists ${JSON.stringify(second.grant)}, ${held}; ${oneTenantRule}`);
   }
   return { version: 1, keys };
+}
+
+export function isKeyKind(value: string): value is KeyKind {
+  return (keyKinds as readonly string[]).includes(value);
+}
+
+/** A key's origins, each valid (originPatternProblem) and listed once; `fail` names the problem at `where`. */
+function originsOf(value: unknown, where: string, fail: (message: string) => never): string[] {
+  if (!Array.isArray(value)) return fail(`${where} must be an array of origins such as "https://shop.example", got ${describe(value)}`);
+  const seen = new Map<string, number>();
+  return (value as unknown[]).map((origin, i) => {
+    if (typeof origin !== 'string') return fail(`${where}[${i}] must be a string, got ${describe(origin)}`);
+    const problem = originPatternProblem(origin);
+    if (problem !== undefined) fail(`${where}[${i}] ${JSON.stringify(origin)} ${problem}`);
+    const first = seen.get(origin);
+    if (first !== undefined) fail(`${where}[${i}] ${JSON.stringify(origin)} is also ${where}[${first}]; list each origin once`);
+    seen.set(origin, i);
+    return origin;
+  });
 }
 
 /** Why two keys may not hold one dataset id under two namespaces, as every refusal ends. */
@@ -316,6 +397,7 @@ function isKnownIn(known: KnownDatasets, namespace: DatasetNamespace, datasetId:
 
 interface LiveKey {
   digest: Buffer;
+  kind: KeyKind;
   revoked: boolean;
   principal: Principal;
 }
@@ -326,19 +408,32 @@ function principalFor(record: KeyRecord): Principal {
     const list = record.datasets[namespace];
     if (list !== undefined) grants.set(namespace, new Set(list));
   }
+  const kind = record.kind ?? 'secret';
+  const listed = originMatcher(record.origins ?? []);
   return {
     keyId: `key_${record.id}`,
+    kind,
+    listsOrigins: (record.origins ?? []).length > 0,
     canWrite(namespace, datasetId) {
       const granted = grants.get(namespace);
       return granted !== undefined && (granted.has(anyDataset) || granted.has(datasetId));
     },
+    allowsOrigin: (origin) => (origin === undefined ? kind === 'secret' : listed(origin)),
   };
 }
 
 function indexKeys(file: KeyFile): Map<string, LiveKey> {
   return new Map(
-    file.keys.map((record) => [record.id, { digest: Buffer.from(record.sha256, 'hex'), revoked: record.revoked_at !== undefined, principal: principalFor(record) }]),
+    file.keys.map((record) => [
+      record.id,
+      { digest: Buffer.from(record.sha256, 'hex'), kind: record.kind ?? 'secret', revoked: record.revoked_at !== undefined, principal: principalFor(record) },
+    ]),
   );
+}
+
+/** Every origin some key that is not revoked allows. */
+function allowedOriginsOf(file: KeyFile): (origin: string) => boolean {
+  return originMatcher([...new Set(file.keys.flatMap((record) => (record.revoked_at === undefined ? (record.origins ?? []) : [])))]);
 }
 
 function authenticateIn(keys: Map<string, LiveKey>, presentedKey: string): Principal | undefined {
@@ -348,18 +443,20 @@ function authenticateIn(keys: Map<string, LiveKey>, presentedKey: string): Princ
   if (live === undefined) return undefined;
   // Both sides are 32-byte digests, so the comparison is constant time whatever was presented.
   const matches = timingSafeEqual(createHash('sha256').update(presentedKey, 'utf8').digest(), live.digest);
-  return matches && !live.revoked ? live.principal : undefined;
+  // A record made by hand could hash a key of the other prefix: a key is only ever what its prefix says.
+  return matches && !live.revoked && kindOf(presentedKey) === live.kind ? live.principal : undefined;
 }
 
-const devPrincipal: Principal = { keyId: 'dev', canWrite: () => true };
+const devPrincipal: Principal = { keyId: 'dev', kind: 'dev', listsOrigins: false, canWrite: () => true, allowsOrigin: () => true };
 
-/** With no key store configured (the local default): the one dev key may write to any dataset. */
+/** With no key store configured (the local default): the one dev key may write to any dataset, from any origin. */
 export function createDevKeyStore(devKey: string): KeyStore {
   if (devKey === '') throw new SluiceError('INVALID_CONFIG', 'The dev API key must not be empty');
   const expected = createHash('sha256').update(devKey, 'utf8').digest();
   return {
     authenticate: (presentedKey) => (timingSafeEqual(createHash('sha256').update(presentedKey, 'utf8').digest(), expected) ? devPrincipal : undefined),
     isKnownDataset: () => true,
+    isAllowedOrigin: () => true,
   };
 }
 
@@ -420,6 +517,7 @@ export function openKeyFile(path: string, options: { logger: Logger; reloadInter
   const opened = parseKeyFile(readKeyFileText(path), path);
   let keys = indexKeys(opened);
   let known = knownDatasetsOf(opened);
+  let allowedOrigin = allowedOriginsOf(opened);
   let checkedAt = now();
 
   const reloadIfChanged = (): void => {
@@ -444,6 +542,7 @@ export function openKeyFile(path: string, options: { logger: Logger; reloadInter
       const file = parseKeyFile(readKeyFileText(path), path);
       keys = indexKeys(file);
       known = knownDatasetsOf(file);
+      allowedOrigin = allowedOriginsOf(file);
       logger.info('API key file reloaded', { file: path, keys: file.keys.length, active: file.keys.filter((k) => k.revoked_at === undefined).length });
     } catch (error) {
       logger.error('API key file is invalid; keeping the last good keys', { file: path, error: errorMessage(error) });
@@ -458,6 +557,10 @@ export function openKeyFile(path: string, options: { logger: Logger; reloadInter
     isKnownDataset(namespace, datasetId) {
       reloadIfChanged();
       return isKnownIn(known, namespace, datasetId);
+    },
+    isAllowedOrigin(origin) {
+      reloadIfChanged();
+      return allowedOrigin(origin);
     },
   };
 }
