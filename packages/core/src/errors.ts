@@ -15,6 +15,11 @@ export const errorCatalogue = {
     summary:
       "The request's Origin is not one its API key allows: a secret key without origins (for servers only) used from a web page, a page whose origin the key does not list, or a publishable key used without an Origin (from a server). For a CORS preflight, which carries no key: no key allows the origin.",
   },
+  PUBLISHABLE_KEY_REQUIRED: {
+    status: 403,
+    retriable: false,
+    summary: 'POST /v1/beacon takes only publishable keys (pk_...): its key travels in the URL or the body, which get logged, so a secret key is refused there.',
+  },
   PREFLIGHT_REFUSED: { status: 403, retriable: false, summary: 'A CORS preflight asked for a method or a request header that this door does not take; the message lists what it takes.' },
   NOT_FOUND: { status: 404, retriable: false, summary: 'No such route.' },
   ADMIN_TOKEN_MISSING: { status: 401, retriable: false, summary: 'A state-changing admin route (such as POST /replay) was called without Authorization: Bearer <ADMIN_TOKEN>.' },

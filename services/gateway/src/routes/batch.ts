@@ -32,7 +32,7 @@ export interface BatchLimits {
 
 export const defaultBatchLimits: BatchLimits = { maxEvents: 10_000, maxBytes: 8 * 1024 * 1024 };
 
-interface BatchResult {
+export interface BatchResult {
   index: number;
   status: 'accepted' | 'duplicate' | 'invalid' | 'forbidden';
   event_id?: string;
@@ -52,7 +52,7 @@ interface BatchLocals {
   format: 'ndjson' | 'json';
 }
 
-function rateLimited(what: string, retryAfterSeconds: number): SluiceError {
+export function rateLimited(what: string, retryAfterSeconds: number): SluiceError {
   return new SluiceError('RATE_LIMITED', `Rate limit exceeded for this API key: ${what}; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
 }
 
@@ -103,38 +103,8 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
       const principal = res.locals.principal;
       const rate = deps.rateLimiter.take(principal.keyId, items.length);
       if (!rate.allowed) throw rateLimited(`${items.length} events`, rate.retryAfterSeconds);
-      const idempotencyKey = keyHeader(req, 'Idempotency-Key', false);
-      const receivedAt = deps.clock();
-      const results: BatchResult[] = [];
-      const accepted: OutgoingMessage[] = [];
-      const firstIndexOfKey = new Map<string, number>();
-      items.forEach((item, index) => {
-        const outcome = item.ok ? toEnvelope(item.value, index, principal, receivedAt, idempotencyKey) : { ok: false as const, result: { status: 'invalid' as const, errors: [item.issue] } };
-        if (!outcome.ok) return void results.push({ index, ...outcome.result });
-        const { envelope, message } = outcome;
-        const identity = envelopeKey(envelope);
-        const first = firstIndexOfKey.get(identity);
-        if (first !== undefined) return void results.push({ index, status: 'duplicate', insert_id: envelope.insert_id, duplicate_of: first });
-        firstIndexOfKey.set(identity, index);
-        accepted.push(message);
-        results.push({ index, status: 'accepted', event_id: envelope.event_id, insert_id: envelope.insert_id });
-      });
-
-      // A retry after an ambiguous 503 must reuse every accepted event's insert_id, made up ones included.
-      const acceptedIds = results.flatMap((r) => (r.status === 'accepted' && r.insert_id !== undefined ? [{ index: r.index, insert_id: r.insert_id }] : []));
-      if (accepted.length > 0) await publish(deps, accepted, acceptedIds);
-      const counts = { accepted: accepted.length, duplicates: 0, rejected: 0 };
-      for (const r of results) {
-        if (r.status === 'duplicate') counts.duplicates++;
-        else if (r.status !== 'accepted') {
-          counts.rejected++;
-          deps.metrics.eventsRejected.inc({ dialect: 'batch', reason: r.status === 'forbidden' ? 'FORBIDDEN' : 'INVALID_EVENT' });
-        }
-      }
-      deps.metrics.eventsAccepted.inc({ dialect: 'batch' }, accepted.length);
-      const allForbidden = results.every((r) => r.status === 'forbidden');
-      const status = counts.rejected === 0 ? 200 : counts.accepted > 0 ? 207 : allForbidden ? 403 : 400;
-      res.status(status).json({ ...counts, results });
+      const report = await publishItems(deps, items, principal, keyHeader(req, 'Idempotency-Key', false), 'batch');
+      res.status(report.status).json(report.body);
     },
   );
 
@@ -147,13 +117,63 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
   return router;
 }
 
+/** A batch's answer: its status, and the counts and a result per event. */
+export interface BatchReport {
+  status: 200 | 207 | 400 | 403;
+  body: { accepted: number; duplicates: number; rejected: number; results: BatchResult[] };
+}
+
+/**
+ * Turns items into envelopes, one result each, and publishes the accepted ones in one send; returns
+ * only once Kafka acknowledged them. `dialect` labels the metrics.
+ */
+export async function publishItems(
+  deps: Pick<SingleEventDeps, 'publisher' | 'metrics' | 'clock'>,
+  items: readonly ParsedItem[],
+  principal: Principal,
+  idempotencyKey: string | undefined,
+  dialect: string,
+): Promise<BatchReport> {
+  const receivedAt = deps.clock();
+  const results: BatchResult[] = [];
+  const accepted: OutgoingMessage[] = [];
+  const firstIndexOfKey = new Map<string, number>();
+  items.forEach((item, index) => {
+    const outcome = item.ok ? toEnvelope(item.value, index, principal, receivedAt, idempotencyKey) : { ok: false as const, result: { status: 'invalid' as const, errors: [item.issue] } };
+    if (!outcome.ok) return void results.push({ index, ...outcome.result });
+    const { envelope, message } = outcome;
+    const identity = envelopeKey(envelope);
+    const first = firstIndexOfKey.get(identity);
+    if (first !== undefined) return void results.push({ index, status: 'duplicate', insert_id: envelope.insert_id, duplicate_of: first });
+    firstIndexOfKey.set(identity, index);
+    accepted.push(message);
+    results.push({ index, status: 'accepted', event_id: envelope.event_id, insert_id: envelope.insert_id });
+  });
+
+  // A retry after an ambiguous 503 must reuse every accepted event's insert_id, made up ones included.
+  const acceptedIds = results.flatMap((r) => (r.status === 'accepted' && r.insert_id !== undefined ? [{ index: r.index, insert_id: r.insert_id }] : []));
+  if (accepted.length > 0) await publish(deps, accepted, acceptedIds);
+  const counts = { accepted: accepted.length, duplicates: 0, rejected: 0 };
+  for (const r of results) {
+    if (r.status === 'duplicate') counts.duplicates++;
+    else if (r.status !== 'accepted') {
+      counts.rejected++;
+      deps.metrics.eventsRejected.inc({ dialect, reason: r.status === 'forbidden' ? 'FORBIDDEN' : 'INVALID_EVENT' });
+    }
+  }
+  deps.metrics.eventsAccepted.inc({ dialect }, accepted.length);
+  const allForbidden = results.every((r) => r.status === 'forbidden');
+  const status = counts.rejected === 0 ? 200 : counts.accepted > 0 ? 207 : allForbidden ? 403 : 400;
+  return { status, body: { ...counts, results } };
+}
+
 function bodyFormat(req: Request): 'ndjson' | 'json' | undefined {
   if (req.is(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/jsonlines'])) return 'ndjson';
   if (req.is('application/json') === 'application/json') return 'json';
   return undefined;
 }
 
-type ParsedItem = { ok: true; value: unknown } | { ok: false; issue: ValidationIssue };
+export type ParsedItem = { ok: true; value: unknown } | { ok: false; issue: ValidationIssue };
 
 function parseItems(text: string, format: 'ndjson' | 'json', limits: BatchLimits): ParsedItem[] {
   let items: ParsedItem[];
@@ -179,6 +199,11 @@ function parseItems(text: string, format: 'ndjson' | 'json', limits: BatchLimits
         }
       });
   }
+  return boundedItems(items, limits);
+}
+
+/** Refuses a batch with no events or too many, and marks each item nested too deep to store. */
+export function boundedItems(items: readonly ParsedItem[], limits: Pick<BatchLimits, 'maxEvents'>): ParsedItem[] {
   if (items.length === 0) throw new SluiceError('INVALID_EVENT', 'The batch holds no events', { field: '' });
   if (items.length > limits.maxEvents) throw new SluiceError('PAYLOAD_TOO_LARGE', `The batch holds ${items.length} events; the limit is ${limits.maxEvents}`);
   return items.map((item, index) => {
