@@ -6,6 +6,7 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics';
 import { buildOpenApiDocument } from './openapi';
 import { unlimited, type RateLimiter } from './rate-limit';
 import { createBatchRoute, defaultBatchLimits, type BatchLimits } from './routes/batch';
+import { beaconPath, createBeaconRoute } from './routes/beacon';
 import { createSingleEventRoute } from './routes/single-event';
 
 export interface GatewayDeps {
@@ -33,7 +34,7 @@ export const unmatchedRoute = 'unmatched';
 function metricLabels(req: Request): { route: string; dialect: string } {
   const matched: unknown = (req.route as { path?: unknown } | undefined)?.path;
   if (typeof matched !== 'string') return { route: unmatchedRoute, dialect: 'none' };
-  const dialect = dialectEndpoints.find((e) => e.path === matched)?.name ?? (matched === '/v1/batch' ? 'batch' : 'none');
+  const dialect = dialectEndpoints.find((e) => e.path === matched)?.name ?? (matched === '/v1/batch' ? 'batch' : matched === beaconPath ? 'beacon' : 'none');
   return { route: matched, dialect };
 }
 
@@ -77,6 +78,7 @@ export function createApp(deps: GatewayDeps): Express {
 
   for (const endpoint of dialectEndpoints) app.use(createSingleEventRoute(endpoint, routeDeps));
   app.use(createBatchRoute({ ...routeDeps, limits: deps.batchLimits ?? defaultBatchLimits }));
+  app.use(createBeaconRoute({ ...routeDeps, limits: deps.batchLimits ?? defaultBatchLimits }));
 
   app.use((req: Request, res: Response) => refuseWithCode(res, new SluiceError('NOT_FOUND', `No route for ${req.method} ${req.path}`)));
   return app;
