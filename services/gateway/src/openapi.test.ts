@@ -92,6 +92,7 @@ describe('buildOpenApiDocument', () => {
         'POST /analytics/event',
         'POST /api/v1/events',
         'POST /v1/batch',
+        'POST /v1/beacon',
         'GET /healthz',
         'GET /readyz',
         'GET /metrics',
@@ -190,6 +191,19 @@ describe('buildOpenApiDocument', () => {
     for (const status of ['401', '413', '415', '429', '503']) expect(at(responses, status, 'content', 'application/json', 'schema')).toEqual({ $ref: '#/components/schemas/ErrorResponse' });
   });
 
+  test('POST /v1/beacon: a Beacon body as text/plain or JSON, the key and dataset in the query string, and its answers', () => {
+    const op = operation('post', '/v1/beacon');
+    expect(objectAt(op, 'requestBody', 'content')).toEqual({
+      'text/plain': { schema: { $ref: '#/components/schemas/Beacon' } },
+      'application/json': { schema: { $ref: '#/components/schemas/Beacon' } },
+    });
+    expect(op.parameters).toEqual([expect.objectContaining({ name: 'key', in: 'query', required: false }), expect.objectContaining({ name: 'dataset_id', in: 'query', required: false })]);
+    const responses = objectAt(op, 'responses');
+    expect(Object.keys(responses).sort()).toEqual(['204', '207', '400', '401', '403', '413', '415', '429', '503']);
+    expect(responses['204']).not.toHaveProperty('content');
+    expect(String(objectAt(responses, '403').description)).toMatch(/PUBLISHABLE_KEY_REQUIRED.*ORIGIN_NOT_ALLOWED/);
+  });
+
   test('every 429 and 503 answer documents Retry-After', () => {
     let checked = 0;
     for (const [path, item] of Object.entries(objectAt(document, 'paths'))) {
@@ -201,8 +215,8 @@ describe('buildOpenApiDocument', () => {
         }
       }
     }
-    // 429 and 503 on the four dialects and the batch, and 503 on /readyz.
-    expect(checked).toBe(11);
+    // 429 and 503 on the four dialects, the batch and the beacon, and 503 on /readyz.
+    expect(checked).toBe(13);
   });
 
   test('ErrorCode is the error catalogue', () => {
@@ -235,6 +249,13 @@ describe('buildOpenApiDocument', () => {
       BatchResponse: [
         { accepted: 1, duplicates: 0, rejected: 0, results: [{ index: 0, status: 'accepted', event_id: uuid, insert_id: 'x' }] },
         { accepted: 0, duplicates: 0, rejected: 1, results: [{ index: 0, status: 'invalid', errors: [{ path: '/0', message: 'm', extra: 1 }] }] },
+      ],
+      Beacon: [
+        { key: 'pk_x', dataset_id: 'd', events: [{ source: 'trieve', event: {} }] },
+        { events: [] },
+        { events: [{}], extra: 1 },
+        { key: 'pk_x', source: 'trieve', dataset_id: 'd', event: {} },
+        { key: 1, source: 'trieve', event: {} },
       ],
       TrieveEvent: [
         { event_type: 'click', event_name: 'c', clicked_items: { chunk_id: uuid, position: 1 }, request: { request_id: uuid, request_type: 'search' } },

@@ -2,6 +2,7 @@ import { errorCatalogue, type ErrorCode } from '@sluice/core';
 import { loadSchema } from '@sluice/envelope';
 import { defaultMaxBodyBytes } from './json-body';
 import { defaultBatchLimits } from './routes/batch';
+import { beaconPath, maxBeaconBytes } from './routes/beacon';
 
 /**
  * The schema files the document is generated from, by the component name each becomes. A schema's
@@ -11,6 +12,7 @@ export const schemaFiles = {
   Envelope: 'envelope.v1.json',
   BatchItem: 'batch-item.v1.json',
   BatchResponse: 'batch-response.v1.json',
+  Beacon: 'beacon.v1.json',
   TrieveEvent: 'dialects/trieve-event.json',
   TrieveCtr: 'dialects/trieve-ctr.json',
   NeuralensEvent: 'dialects/neuralens-event.json',
@@ -288,6 +290,45 @@ const paths = (): JsonObject => ({
       },
     },
   },
+  [beaconPath]: {
+    post: {
+      operationId: 'postBeacon',
+      tags: ['Beacon'],
+      summary: 'Send events from a page with navigator.sendBeacon or fetch keepalive',
+      description:
+        `For pages: a text/plain (or application/json) body of one event or a batch (Beacon), up to ${maxBeaconBytes} bytes (what a browser lets a beacon carry). ` +
+        'The key is a publishable key (pk_...) that allows the request\'s Origin, given as ?key= or in the body; a secret key is refused, since URLs and bodies get logged. ' +
+        'The dataset (?dataset_id= or the body\'s dataset_id) applies to the trieve, trieve_ctr and neuralens events that name none. ' +
+        'Events are checked and acknowledged as in POST /v1/batch. Every answer carries Vary: Origin, and Access-Control-Allow-Origin when a key allows the Origin.',
+      security: [{ BeaconKey: [] }, {}],
+      parameters: [
+        { name: 'key', in: 'query', required: false, description: 'The publishable key, unless the body gives it.', schema: { type: 'string', minLength: 1, maxLength: 256 } },
+        { name: 'dataset_id', in: 'query', required: false, description: 'The dataset of the events that name none, unless the body gives it.', schema: { type: 'string', minLength: 1, maxLength: 256 } },
+      ],
+      requestBody: {
+        required: true,
+        description: 'JSON, sent as text/plain (what sendBeacon sends for a string) or application/json (which makes a page send a CORS preflight first).',
+        content: { 'text/plain': { schema: schemaRef('Beacon') }, 'application/json': { schema: schemaRef('Beacon') } },
+      },
+      responses: {
+        '204': { description: 'Kafka acknowledged every event (or it was a duplicate within the beacon).' },
+        '207': { description: 'Some events were accepted, some refused; each result says which.', content: { 'application/json': { schema: schemaRef('BatchResponse') } } },
+        '400': {
+          description: 'No event was accepted: per-event results (BatchResponse), or, when the body is not a beacon, {code, message}. ' + describeStatus(400, ['INVALID_JSON', 'INVALID_EVENT']),
+          content: { 'application/json': { schema: { oneOf: [schemaRef('BatchResponse'), schemaRef('ErrorResponse')] } } },
+        },
+        '403': {
+          description:
+            'Every event names a dataset this key may not write to (BatchResponse, each result "forbidden"), or the key may not be used here ({code, message}). ' +
+            describeStatus(403, ['PUBLISHABLE_KEY_REQUIRED', 'ORIGIN_NOT_ALLOWED']),
+          content: { 'application/json': { schema: { oneOf: [schemaRef('BatchResponse'), schemaRef('ErrorResponse')] } } },
+        },
+        ...errorResponses([401, 413, 415, 429, 503], schemaRef('ErrorResponse'), {
+          413: `PAYLOAD_TOO_LARGE: a body over ${maxBeaconBytes} bytes, or more than ${defaultBatchLimits.maxEvents} events.`,
+        }),
+      },
+    },
+  },
   '/healthz': {
     get: {
       operationId: 'getHealthz',
@@ -403,7 +444,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         'A 2xx is sent only after Kafka acknowledged the event; 429 and 503 carry Retry-After and mean nothing was acknowledged.',
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
-    tags: [{ name: 'Trieve' }, { name: 'Neuralens' }, { name: 'Greenflash' }, { name: 'Batch' }, { name: 'Operations' }],
+    tags: [{ name: 'Trieve' }, { name: 'Neuralens' }, { name: 'Greenflash' }, { name: 'Batch' }, { name: 'Beacon' }, { name: 'Operations' }],
     paths: paths(),
     components: {
       schemas,
@@ -416,6 +457,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         },
         NeuralensApiKey: { type: 'apiKey', in: 'header', name: 'X-Neuralens-API-Key', description: '"Bearer KEY" (a bare key is accepted too).' },
         BearerAuth: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer KEY (a bare key is accepted too).' },
+        BeaconKey: { type: 'apiKey', in: 'query', name: 'key', description: 'A publishable key (pk_...), in the query string or as the body\'s "key".' },
       },
     },
   };
