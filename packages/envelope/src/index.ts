@@ -6,4 +6,4 @@ export * from './dialects/trieve-events';
 export * from './dialects/trieve-ctr';
 export * from './dialects/neuralens';
 export * from './dialects/greenflash';
-export type { AnalystsAnalyst, AnalystsFile } from './generated/schema-types';
+export type { AnalystsAnalyst, AnalystsFile, BeaconBody } from './generated/schema-types';

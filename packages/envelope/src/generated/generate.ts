@@ -22,6 +22,7 @@ interface SchemaSource {
 const schemaSources: readonly SchemaSource[] = [
   { file: 'envelope.v1.json', name: 'Envelope', prefix: 'Envelope' },
   { file: 'batch-item.v1.json', name: 'BatchItem', prefix: 'BatchItem' },
+  { file: 'beacon.v1.json', name: 'BeaconBody', prefix: 'Beacon' },
   { file: 'dialects/trieve-event.json', name: 'TrieveEvent', prefix: 'Trieve' },
   { file: 'dialects/trieve-ctr.json', name: 'TrieveCtrBody', prefix: 'Trieve' },
   { file: 'dialects/neuralens-event.json', name: 'NeuralensEvent', prefix: 'Neuralens' },

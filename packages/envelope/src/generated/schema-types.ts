@@ -133,6 +133,43 @@ export interface BatchItemDialectEvent {
   };
 }
 
+// schemas/beacon.v1.json
+
+/**
+ * The body of a POST /v1/beacon request: schemas/beacon.v1.json.
+ *
+ * What navigator.sendBeacon or fetch(url, {keepalive: true}) sends, as text/plain (or application/json): one event, or a batch under `events`. The publishable key and the default dataset may be given here or in the query string (?key=pk_...&dataset_id=...); when both give one, they must be equal. Each event is a batch item (batch-item.v1.json), checked one by one: a bad event gets its own result, as in POST /v1/batch.
+ */
+export type BeaconBody = BeaconABatch | BeaconOneEvent;
+
+/**
+ * A publishable key (pk_...) that allows the page's origin. A secret key (sk_...) is refused: URLs and bodies get logged.
+ */
+export type BeaconKey = string;
+
+export interface BeaconABatch {
+  key?: BeaconKey;
+  /**
+   * The dataset of every trieve, trieve_ctr and neuralens event that names none (greenflash events take their productId).
+   */
+  dataset_id?: string;
+  /**
+   * Batch items (batch-item.v1.json): dialect events wrapped with their source, or canonical envelopes.
+   *
+   * @minItems 1
+   */
+  events: {
+    [k: string]: unknown;
+  }[];
+}
+
+/**
+ * One batch item (batch-item.v1.json) with, optionally, the key beside its fields. A dialect event's dataset_id is its own; without one, the query string's dataset_id applies.
+ */
+export interface BeaconOneEvent {
+  key?: BeaconKey;
+}
+
 // schemas/dialects/trieve-event.json
 
 /**

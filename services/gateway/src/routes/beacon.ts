@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { SluiceError, errorMessage, type Principal } from '@sluice/core';
-import { createValidator, formatIssues, type Validator } from '@sluice/envelope';
+import { createValidator, formatIssues, type BeaconBody, type Validator } from '@sluice/envelope';
 import { bodyGate, wasRefusedWhileReading } from '../body-gate';
 import { dialectEndpoints, refuseWithCode } from '../dialects';
 import { toSluiceError } from '../http-errors';
@@ -17,8 +17,8 @@ export const maxBeaconBytes = 64 * 1024;
 
 type JsonObject = Record<string, unknown>;
 
-let beaconValidator: Validator<JsonObject> | undefined;
-const validateBeacon = (value: unknown) => (beaconValidator ??= createValidator<JsonObject>('beacon.v1.json'))(value);
+let beaconValidator: Validator<BeaconBody> | undefined;
+const validateBeacon = (value: unknown) => (beaconValidator ??= createValidator<BeaconBody>('beacon.v1.json'))(value);
 
 /** The dialects whose dataset a header names: their events take the beacon's dataset when they name none. */
 const headerDatasetSources = new Set<string>(dialectEndpoints.filter((e) => 'header' in e.dataset).map((e) => e.name));
@@ -117,9 +117,10 @@ export function createBeaconRoute(deps: SingleEventDeps & { limits: BatchLimits 
       const principal = beaconPrincipal(agreed('key', fields.key, queryValue(req, 'key')), req.get('Origin'), deps);
       const checked = validateBeacon(body);
       if (!checked.ok) throw new SluiceError('INVALID_EVENT', formatIssues(checked.issues), { field: checked.issues[0]?.path });
-      const isBatch = Array.isArray(checked.value.events);
-      const datasetId = agreed('dataset_id', isBatch ? checked.value.dataset_id : undefined, queryValue(req, 'dataset_id'));
-      const values: unknown[] = isBatch ? (checked.value.events as unknown[]) : [Object.fromEntries(Object.entries(checked.value).filter(([name]) => name !== 'key'))];
+      const beacon = checked.value;
+      const datasetId = agreed('dataset_id', 'events' in beacon ? beacon.dataset_id : undefined, queryValue(req, 'dataset_id'));
+      // One event is the body's other fields: its type names only the key.
+      const values: unknown[] = 'events' in beacon ? beacon.events : [Object.fromEntries(Object.entries(beacon).filter(([name]) => name !== 'key'))];
       const items = boundedItems(
         values.map((value): ParsedItem => ({ ok: true, value: withDefaultDataset(value, datasetId) })),
         deps.limits,
