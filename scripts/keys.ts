@@ -1,6 +1,6 @@
 /**
  * `node --import tsx scripts/keys.ts <command>`: creates, lists, grants and revokes the gateway's
- * API keys in the key file (docs/keys.md). The file is --file PATH, else $KEYS_FILE, else
+ * API keys in the key file, and sets the web origins each may be used from (docs/keys.md). The file is --file PATH, else $KEYS_FILE, else
  * .data/keys.json in the current directory. A running gateway picks changes up within a second.
  *
  * `analyst ...` commands do the same for the SQL analysts of a ClickHouse server and the datasets
@@ -31,20 +31,32 @@ import {
   listKeys,
   readKeyFileText,
   revokeKey,
+  setOrigins,
   updateKeyFile,
   type Datasets,
   type KeyListing,
+  type OriginsChange,
 } from '../services/gateway/src/tenancy/key-admin';
 
 const usage = `usage: node --import tsx scripts/keys.ts <command> [--file PATH]
 
 commands:
   create --name NAME [--trieve ID]... [--neuralens ID]... [--greenflash ID]... [--native ID]...
-                       make a key; prints it once (it cannot be shown again)
-  list [--json]        every key: id, name, datasets, created, revoked (never the key)
+         [--origin ORIGIN]... [--publishable]
+                       make a key; prints it once (it cannot be shown again). A secret key
+                       (sk_...) is for servers, and also for the pages of its --origin's; a
+                       --publishable key (pk_...) is for pages only, and needs an --origin
+  list [--json]        every key: id, name, kind, datasets, origins, created, revoked (never the key)
   revoke ID            refuse the key from now on
   grant ID [--trieve ID]... [--neuralens ID]... [--greenflash ID]... [--native ID]...
                        let the key write to more datasets
+  origins ID [--add ORIGIN]... [--remove ORIGIN]...
+  origins ID --set ORIGIN [--set ORIGIN]...
+  origins ID --clear   change the web origins the key may be used from; a secret key with none
+                       is for servers only
+
+An ORIGIN is written as browsers send it: https://shop.example, http://localhost:3000, or
+https://*.shop.example for every subdomain (quote it in a shell), not shop.example itself.
 
 A dataset id "*" means every dataset of that namespace. A Trieve dataset known by both its UUID
 and its tracking_id must be granted under both. Two keys may not hold one dataset id under two
@@ -68,10 +80,10 @@ by the server's own users, grants and row policies (server mode only; docs/analy
 
 class UsageError extends Error {}
 
-type KeyCommand = 'create' | 'list' | 'revoke' | 'grant';
+type KeyCommand = 'create' | 'list' | 'revoke' | 'grant' | 'origins';
 type AnalystCommand = 'analyst add' | 'analyst list' | 'analyst remove' | 'analyst datasets' | 'analyst render';
 type Command = KeyCommand | AnalystCommand;
-const commands: readonly KeyCommand[] = ['create', 'list', 'revoke', 'grant'];
+const commands: readonly KeyCommand[] = ['create', 'list', 'revoke', 'grant', 'origins'];
 const analystCommands: readonly AnalystCommand[] = ['analyst add', 'analyst list', 'analyst remove', 'analyst datasets', 'analyst render'];
 
 function isAnalystCommand(command: Command): command is AnalystCommand {
@@ -80,23 +92,25 @@ function isAnalystCommand(command: Command): command is AnalystCommand {
 
 /** Flags each command takes, besides --file (every command) and the namespaces (create, grant). */
 const commandFlags: Record<Command, readonly string[]> = {
-  create: ['--name', ...datasetNamespaces.map((n) => `--${n}`)],
+  create: ['--name', ...datasetNamespaces.map((n) => `--${n}`), '--origin', '--publishable'],
   list: ['--json'],
   revoke: [],
   grant: datasetNamespaces.map((n) => `--${n}`),
+  origins: ['--add', '--remove', '--set', '--clear'],
   'analyst add': ['--datasets'],
   'analyst list': ['--json'],
   'analyst remove': [],
   'analyst datasets': [],
   'analyst render': ['--database', '--out'],
 };
-const booleanFlags = new Set(['--json']);
+const booleanFlags = new Set(['--json', '--publishable', '--clear']);
 /** The arguments each command takes, as its usage error names them. */
 const positionalNames: Record<Command, readonly string[]> = {
   create: [],
   list: [],
   revoke: ["the key's ID (as `list` shows it)"],
   grant: ["the key's ID (as `list` shows it)"],
+  origins: ["the key's ID (as `list` shows it)"],
   'analyst add': ["the analyst's NAME"],
   'analyst list': [],
   'analyst remove': ["the analyst's NAME"],
@@ -186,9 +200,29 @@ function describeDatasets(datasets: Datasets): string {
   return parts.length === 0 ? '(no datasets)' : parts.join('; ');
 }
 
+function describeOrigins(key: Pick<KeyListing, 'kind' | 'origins'>): string {
+  if (key.origins.length > 0) return key.origins.join(', ');
+  return key.kind === 'secret' ? 'none (servers only)' : 'none';
+}
+
 function describeKey(key: KeyListing): string {
   const state = key.revoked_at === undefined ? 'active' : `REVOKED ${key.revoked_at}`;
-  return `${key.id}  ${JSON.stringify(key.name)}  created ${key.created_at}  ${state}\n    ${describeDatasets(key.datasets)}`;
+  return `${key.id}  ${JSON.stringify(key.name)}  ${key.kind}  created ${key.created_at}  ${state}\n    ${describeDatasets(key.datasets)}\n    origins: ${describeOrigins(key)}`;
+}
+
+/** The origins change the flags of `origins` ask for. */
+function originsChange(values: Map<string, string[]>): OriginsChange {
+  const set = values.get('--set');
+  const clear = values.has('--clear');
+  const add = values.get('--add') ?? [];
+  const remove = values.get('--remove') ?? [];
+  const edits = add.length + remove.length > 0;
+  if ((set !== undefined || clear) && edits) throw new UsageError('origins takes either --set or --clear, or --add and --remove');
+  if (set !== undefined && clear) throw new UsageError('origins takes --set or --clear, not both');
+  if (set !== undefined) return { set };
+  if (clear) return { set: [] };
+  if (!edits) throw new UsageError('origins needs --add ORIGIN, --remove ORIGIN, --set ORIGIN or --clear');
+  return { add, remove };
 }
 
 function run(argv: readonly string[], env: NodeJS.ProcessEnv, out: (line: string) => void): void {
@@ -202,9 +236,12 @@ function run(argv: readonly string[], env: NodeJS.ProcessEnv, out: (line: string
       const name = values.get('--name')?.[0];
       if (name === undefined) throw new UsageError('create needs --name NAME');
       const datasets = datasetsFrom(values);
-      const created = updateKeyFile(path, (contents) => createKey(contents, { name, datasets }, new Date(), undefined, path));
-      out(`Created key ${created.id} (${JSON.stringify(name.trim())}) in ${path}`);
+      const kind = values.has('--publishable') ? 'publishable' : 'secret';
+      const origins = values.get('--origin') ?? [];
+      const created = updateKeyFile(path, (contents) => createKey(contents, { name, datasets, kind, origins }, new Date(), undefined, path));
+      out(`Created ${kind} key ${created.id} (${JSON.stringify(name.trim())}) in ${path}`);
       out(`It may write to: ${describeDatasets(datasets)}`);
+      out(`From the web pages of: ${describeOrigins({ kind, origins })}`);
       out('');
       out(`    ${created.key}`);
       out('');
@@ -239,6 +276,13 @@ function run(argv: readonly string[], env: NodeJS.ProcessEnv, out: (line: string
         return { contents: text ?? '', key: result?.key };
       });
       out(`Key ${id} may now write to: ${granted.key === undefined ? '?' : describeDatasets(granted.key.datasets)}`);
+      return;
+    }
+    case 'origins': {
+      const id = positionals[0] ?? '';
+      const change = originsChange(values);
+      const changed = updateKeyFile(path, (contents) => setOrigins(contents, id, change, path));
+      out(`Key ${id} may now be used from the web pages of: ${describeOrigins(changed.key)}`);
       return;
     }
   }

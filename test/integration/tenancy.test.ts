@@ -1,7 +1,9 @@
 /**
  * The tenancy matrix: every endpoint with the right key, a wrong key, no key, and another
- * tenant's dataset, each answered in that dialect's own shape. Keys come from a real key file,
- * which the worker also reads, for Kafka-native producers.
+ * tenant's dataset, each answered in that dialect's own shape; and with origins: a publishable
+ * key from its own origin and a wildcard subdomain of it (stored), from a foreign origin, from a
+ * server, and on another tenant's dataset (refused, nothing stored), and a server key from a page.
+ * Keys come from a real key file, which the worker also reads, for Kafka-native producers.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,12 +14,15 @@ import { oneTenantRule, openKeyFile, type KeyFile } from '@sluice/core';
 import { repositoryRoot } from '@sluice/kafka';
 import { buildEnvelope, createNativeProducer } from '@sluice/producer';
 import { fetchRetrying, type RepeatableRequest } from '../helpers/http';
-import { removeTestDirectory, startInProcessPipeline, testBrokers, testLogger, waitFor, type InProcessPipeline } from '../helpers/pipeline';
+import { lastSeen, removeTestDirectory, startInProcessPipeline, testBrokers, testLogger, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 import { freePort, spawnCaptured } from '../helpers/processes';
 
 let directory: string;
 let pipeline: InProcessPipeline;
 const keys: Record<'a' | 'b', string> = { a: '', b: '' };
+/** Tenant a's publishable key, for the pages of shop-a.example and its subdomains. */
+let webKeyA = '';
+const pageOfA = 'https://shop-a.example';
 /** The issue's two tenants: "acme web" holds Trieve dataset `shop`, "bolt" Neuralens application `shop-b`. */
 const shopKeys = { acme: '', bolt: '' };
 /** The key file's text as the keys CLI left it. */
@@ -38,6 +43,9 @@ beforeAll(async () => {
     contents = created.contents;
     keys[tenant] = created.key;
   }
+  const web = createKey(contents, { name: 'tenant a web', datasets: datasetsOf('a'), kind: 'publishable', origins: [pageOfA, 'https://*.shop-a.example'] }, new Date());
+  webKeyA = web.key;
+  contents = web.contents;
   const acme = createKey(contents, { name: 'acme web', datasets: { trieve: ['shop'] } }, new Date());
   const bolt = createKey(acme.contents, { name: 'bolt', datasets: { neuralens: ['shop-b'] } }, new Date());
   shopKeys.acme = acme.key;
@@ -57,6 +65,8 @@ interface Door {
   name: string;
   request(key: string | undefined, tenant: 'a' | 'b'): [string, RepeatableRequest];
   ok: number;
+  /** Events in one request. */
+  events: number;
   /** The dialect's error body for a refusal with this message. */
   errorShape(message: string): unknown;
 }
@@ -71,6 +81,7 @@ const doors: Door[] = [
     name: 'Trieve events',
     request: (key, tenant) => ['/api/analytics/events', { method: 'PUT', headers: json({ authorization: key, 'tr-dataset': `ds-${tenant}` }), body: JSON.stringify({ event_type: 'view', event_name: 'v', items: [] }) }],
     ok: 204,
+    events: 1,
     errorShape: (message) => ({ message: expect.stringContaining(message) as unknown }),
   },
   {
@@ -80,6 +91,7 @@ const doors: Door[] = [
       { method: 'PUT', headers: json({ authorization: bearer(key), 'tr-dataset': `ds-${tenant}` }), body: JSON.stringify({ request_id: requestId, ctr_type: 'search', position: 0 }) },
     ],
     ok: 204,
+    events: 1,
     errorShape: (message) => ({ message: expect.stringContaining(message) as unknown }),
   },
   {
@@ -93,12 +105,14 @@ const doors: Door[] = [
       },
     ],
     ok: 200,
+    events: 1,
     errorShape: (message) => ({ status: 'failure', message: expect.stringContaining(message) as unknown }),
   },
   {
     name: 'Greenflash',
     request: (key, tenant) => ['/api/v1/events', { method: 'POST', headers: json({ authorization: bearer(key) }), body: JSON.stringify({ eventType: 'signup', productId: `prod-${tenant}`, value: '1' }) }],
     ok: 200,
+    events: 1,
     errorShape: (message) => ({ success: false, code: expect.any(String) as unknown, message: expect.stringContaining(message) as unknown }),
   },
   {
@@ -115,32 +129,45 @@ const doors: Door[] = [
       },
     ],
     ok: 200,
+    events: 2,
     errorShape: (message) => ({ code: expect.any(String) as unknown, message: expect.stringContaining(message) as unknown }),
   },
 ];
 
-async function call(door: Door, key: string | undefined, tenant: 'a' | 'b'): Promise<{ status: number; body: unknown }> {
+async function call(door: Door, key: string | undefined, tenant: 'a' | 'b', extraHeaders: Record<string, string> = {}): Promise<{ status: number; body: unknown; allowOrigin: string | null }> {
   const [path, init] = door.request(key, tenant);
-  const response = await fetchRetrying(`${pipeline.gatewayUrl}${path}`, init);
+  const response = await fetchRetrying(`${pipeline.gatewayUrl}${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), ...extraHeaders } });
   const text = await response.text();
-  return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+  return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown), allowOrigin: response.headers.get('access-control-allow-origin') };
+}
+
+/** The events stored under insert ids made from this Idempotency-Key (a batch's event i gets KEY/i). */
+async function storedUnder(idempotencyKey: string, expected: number): Promise<number> {
+  const counted = async (): Promise<number> =>
+    Number(
+      (await pipeline.clickhouse.queryRows<{ n: string }>('SELECT count() AS n FROM events WHERE insert_id = {k:String} OR startsWith(insert_id, {prefix:String})', {
+        k: idempotencyKey,
+        prefix: `${idempotencyKey}/`,
+      }))[0]?.n ?? 0,
+    );
+  return lastSeen(counted, (n) => n >= expected);
 }
 
 describe.each(doors.map((d) => [d.name, d] as const))('%s', (_name, door) => {
   test.each([
     ['tenant a', 'a'],
     ['tenant b', 'b'],
-  ] as const)('the right key (%s) on its own dataset is accepted', async (_label, tenant) => {
-    expect((await call(door, keys[tenant], tenant)).status).toBe(door.ok);
+  ] as const)('the right key (%s) on its own dataset, from a server (no Origin), is accepted', async (_label, tenant) => {
+    expect(await call(door, keys[tenant], tenant)).toMatchObject({ status: door.ok, allowOrigin: null });
   });
 
   test('a wrong key gets 401 in the dialect shape', async () => {
     const reply = await call(door, 'sk_000000000000_notarealsecretnotarealsecretnotarealsecret0', 'a');
-    expect(reply).toEqual({ status: 401, body: door.errorShape('Invalid API key') });
+    expect(reply).toEqual({ status: 401, body: door.errorShape('Invalid API key'), allowOrigin: null });
   });
 
   test('no key gets 401 in the dialect shape', async () => {
-    expect(await call(door, undefined, 'a')).toEqual({ status: 401, body: door.errorShape('Missing API key') });
+    expect(await call(door, undefined, 'a')).toEqual({ status: 401, body: door.errorShape('Missing API key'), allowOrigin: null });
   });
 
   test("another tenant's dataset gets 403, and nothing is stored for it", async () => {
@@ -153,6 +180,35 @@ describe.each(doors.map((d) => [d.name, d] as const))('%s', (_name, door) => {
       expect(reply.body).toEqual(door.errorShape('may not write to'));
     }
     expect(await pipeline.bus.countMessages(pipeline.topic)).toBe(before);
+  });
+
+  describe('origins', () => {
+    const idempotencyKey = (what: string): string => `origins-${door.name.replace(/\W/g, '-')}-${what}`;
+
+    test.each([
+      ['its listed origin', pageOfA, 'listed'],
+      ['a subdomain under its wildcard', 'https://eu.www.shop-a.example', 'wildcard'],
+    ])('the publishable key from a page of %s is accepted, the page may read the answer, and the events are stored', async (_what, origin, what) => {
+      const key = idempotencyKey(what);
+      expect(await call(door, webKeyA, 'a', { origin, 'idempotency-key': key })).toMatchObject({ status: door.ok, allowOrigin: origin });
+      expect(await storedUnder(key, door.events)).toBe(door.events);
+    });
+
+    test.each([
+      ['the publishable key from a foreign origin', () => webKeyA, 'a', 'https://evil.example', 'ORIGIN_NOT_ALLOWED', null],
+      ['the publishable key from a look-alike origin', () => webKeyA, 'a', 'https://evil-shop-a.example', 'ORIGIN_NOT_ALLOWED', null],
+      ['the publishable key from a server (no Origin)', () => webKeyA, 'a', undefined, 'ORIGIN_NOT_ALLOWED', null],
+      ['the server key from a page', () => keys.a, 'a', pageOfA, 'ORIGIN_NOT_ALLOWED', pageOfA],
+      ["the publishable key on another tenant's dataset, from its own origin", () => webKeyA, 'b', pageOfA, 'FORBIDDEN', pageOfA],
+    ] as const)('%s is refused with 403, and nothing is stored', async (_what, key, tenant, origin, code, allowOrigin) => {
+      const before = await pipeline.bus.countMessages(pipeline.topic);
+      const reply = await call(door, key(), tenant, origin === undefined ? {} : { origin });
+      expect(reply).toMatchObject({ status: 403, allowOrigin });
+      if (code === 'FORBIDDEN' && door.name === 'batch') expect(reply.body).toMatchObject({ accepted: 0, results: [{ status: 'forbidden' }, { status: 'forbidden' }] });
+      else if (code === 'FORBIDDEN') expect(reply.body).toEqual(door.errorShape('may not write to'));
+      else expect(reply.body).toEqual(door.errorShape(origin === undefined ? 'publishable key' : 'origin'));
+      expect(await pipeline.bus.countMessages(pipeline.topic)).toBe(before);
+    });
   });
 });
 

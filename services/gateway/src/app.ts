@@ -1,12 +1,13 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { SluiceError, type EventPublisher, type Logger, type KeyStore } from '@sluice/core';
-import { dialectEndpoints, refuseWithCode } from './dialects';
+import { corsDoorOf, dialectEndpoints, refuseWithCode } from './dialects';
 import { defaultMaxBodyBytes } from './json-body';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics';
 import { buildOpenApiDocument } from './openapi';
 import { unlimited, type RateLimiter } from './rate-limit';
-import { createBatchRoute, defaultBatchLimits, type BatchLimits } from './routes/batch';
-import { beaconPath, createBeaconRoute } from './routes/beacon';
+import { batchCorsDoor, createBatchRoute, defaultBatchLimits, type BatchLimits } from './routes/batch';
+import { beaconCorsDoor, beaconPath, createBeaconRoute } from './routes/beacon';
+import { createCorsRoute } from './routes/cors';
 import { createSingleEventRoute } from './routes/single-event';
 
 export interface GatewayDeps {
@@ -16,7 +17,10 @@ export interface GatewayDeps {
   /** Resolves to undefined when Kafka is reachable, or to the reason it is not. */
   kafkaReadiness: () => Promise<string | undefined>;
   metrics?: GatewayMetrics;
+  /** Secret keys' and the dev key's rate. */
   rateLimiter?: RateLimiter;
+  /** Publishable keys' rate; the same as rateLimiter unless given. */
+  publishableRateLimiter?: RateLimiter;
   /** Largest accepted single-event body; larger ones get 413. */
   maxBodyBytes?: number;
   batchLimits?: BatchLimits;
@@ -41,10 +45,11 @@ function metricLabels(req: Request): { route: string; dialect: string } {
 /** Builds the gateway's HTTP app without listening, so tests drive it in-process. */
 export function createApp(deps: GatewayDeps): Express {
   const metrics = deps.metrics ?? createGatewayMetrics();
+  const standardRate = deps.rateLimiter ?? unlimited;
   const routeDeps = {
     publisher: deps.publisher,
     keyStore: deps.keyStore,
-    rateLimiter: deps.rateLimiter ?? unlimited,
+    rateLimits: { standard: standardRate, publishable: deps.publishableRateLimiter ?? standardRate },
     metrics,
     logger: deps.logger,
     maxBodyBytes: deps.maxBodyBytes ?? defaultMaxBodyBytes,
@@ -76,6 +81,10 @@ export function createApp(deps: GatewayDeps): Express {
   });
   app.get('/openapi.json', (_req: Request, res: Response) => void res.type('application/json').send(openApi));
 
+  // CORS first: it answers preflights, and gives every other answer of a door its headers.
+  for (const endpoint of dialectEndpoints) app.use(createCorsRoute(corsDoorOf(endpoint), { keyStore: deps.keyStore, refuse: (res, error) => endpoint.refused(res, error) }));
+  app.use(createCorsRoute(batchCorsDoor, { keyStore: deps.keyStore, refuse: refuseWithCode }));
+  app.use(createCorsRoute(beaconCorsDoor, { keyStore: deps.keyStore, refuse: refuseWithCode }));
   for (const endpoint of dialectEndpoints) app.use(createSingleEventRoute(endpoint, routeDeps));
   app.use(createBatchRoute({ ...routeDeps, limits: deps.batchLimits ?? defaultBatchLimits }));
   app.use(createBeaconRoute({ ...routeDeps, limits: deps.batchLimits ?? defaultBatchLimits }));

@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import type { DatasetNamespace, SluiceError } from '@sluice/core';
 import {
   normaliseGreenflashEvent,
@@ -13,8 +13,14 @@ import {
   type RequestContext,
   type ValidationResult,
 } from '@sluice/envelope';
-import { keyFromAuthorization } from './auth';
+import type { CorsDoor } from './cors';
 import { defaultRetryAfterSeconds } from './http-errors';
+
+/** The header whose value becomes an event's insert_id, on every door. */
+export const idempotencyKeyHeader = 'Idempotency-Key';
+
+/** Request headers every door takes besides its key and dataset: the insert id, and the body's type and compression. */
+export const everyDoorsHeaders: readonly string[] = [idempotencyKeyHeader, 'Content-Type', 'Content-Encoding'];
 
 /**
  * What differs between the dialects, as data: where the key and the dataset come from, the
@@ -25,9 +31,12 @@ export interface DialectEndpoint<Body> {
   method: 'put' | 'post';
   path: string;
   namespace: DatasetNamespace;
-  presentedKey(req: Request): string | undefined;
+  /** The header holding the API key, bare or as "Bearer KEY" (keyFromAuthorization). */
+  keyHeader: string;
   /** Where the dataset is named: a request header, or a field of the body. */
   dataset: { header: string } | { fromBody(body: Body): string };
+  /** Headers the dialect's own clients send that the gateway takes without reading them. */
+  clientHeaders?: readonly string[];
   validate(value: unknown): ValidationResult<Body>;
   normalise(body: Body, context: RequestContext): Envelope;
   accepted(res: Response, envelope: Envelope): void;
@@ -55,8 +64,10 @@ function madeUpInsertId(error: SluiceError): { insert_id?: string } {
 const trieveShared = {
   method: 'put',
   namespace: 'trieve',
-  presentedKey: (req: Request) => keyFromAuthorization(req.get('Authorization')),
+  keyHeader: 'Authorization',
   dataset: { header: 'TR-Dataset' },
+  // Trieve's SDK adds it when given an organizationId; a dataset names its tenant here.
+  clientHeaders: ['TR-Organization'],
   accepted: (res: Response) => void res.status(204).end(),
   refused: (res: Response, error: SluiceError) => void refusal(res, error).json({ message: error.message, ...madeUpInsertId(error) }),
 } as const;
@@ -83,7 +94,7 @@ export const neuralens: DialectEndpoint<Parameters<typeof normaliseNeuralensEven
   path: '/analytics/event',
   namespace: 'neuralens',
   // The page shows "Bearer KEY"; a bare key is accepted too.
-  presentedKey: (req) => keyFromAuthorization(req.get('X-Neuralens-API-Key')),
+  keyHeader: 'X-Neuralens-API-Key',
   dataset: { header: 'X-Neuralens-Application-ID' },
   validate: validateNeuralensEvent,
   normalise: normaliseNeuralensEvent,
@@ -96,7 +107,7 @@ export const greenflash: DialectEndpoint<Parameters<typeof normaliseGreenflashEv
   method: 'post',
   path: '/api/v1/events',
   namespace: 'greenflash',
-  presentedKey: (req) => keyFromAuthorization(req.get('Authorization')),
+  keyHeader: 'Authorization',
   dataset: { fromBody: (body) => body.productId },
   validate: validateGreenflashEvent,
   normalise: normaliseGreenflashEvent,
@@ -106,6 +117,16 @@ export const greenflash: DialectEndpoint<Parameters<typeof normaliseGreenflashEv
 
 /** Each endpoint's validate produces exactly the body its normalise takes, so the list may forget the body type. */
 export const dialectEndpoints: readonly DialectEndpoint<unknown>[] = [trieveEvents, trieveCtr, neuralens, greenflash];
+
+/** A dialect's door as CORS sees it: the headers its preflight allows are those the endpoint reads. */
+export function corsDoorOf(endpoint: DialectEndpoint<unknown>): CorsDoor {
+  const datasetHeader = 'header' in endpoint.dataset ? [endpoint.dataset.header] : [];
+  return {
+    method: endpoint.method.toUpperCase(),
+    path: endpoint.path,
+    allowedHeaders: [endpoint.keyHeader, ...datasetHeader, ...(endpoint.clientHeaders ?? []), ...everyDoorsHeaders],
+  };
+}
 
 /** Our own routes (batch, health) answer errors as {code, message}, and a batch's 503 after a send the insert ids a retry must reuse. */
 export function refuseWithCode(res: Response, error: SluiceError): void {

@@ -2,7 +2,7 @@ import { createLogger, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownS
 import { createKafkaBus } from '@sluice/kafka';
 import { createApp } from './app';
 import { defaultMaxBodyBytes } from './json-body';
-import { createRateLimiter, defaultBatchBytesPerEvent, unlimited } from './rate-limit';
+import { createRateLimiter, defaultBatchBytesPerEvent, defaultPublishableEventsPerSecond, unlimited, type RateLimiter } from './rate-limit';
 import { defaultBatchLimits } from './routes/batch';
 import { createGatewayServer, defaultConnectionLimits } from './server';
 
@@ -10,13 +10,19 @@ const settings = {
   ...kafkaSettings,
   GATEWAY_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: 'Interface the gateway listens on (0.0.0.0 in containers)' } as Setting<string>,
   GATEWAY_PORT: { parse: parsers.port, default: 8090, description: 'Gateway HTTP port' } as Setting<number>,
-  KEYS_FILE: { parse: parsers.nonEmpty, default: '', description: 'API key file (docs/keys.md); unset: only DEV_API_KEY, for any dataset' } as Setting<string>,
+  KEYS_FILE: { parse: parsers.nonEmpty, default: '', description: 'API key file (docs/keys.md); unset: only DEV_API_KEY, for any dataset, from any origin' } as Setting<string>,
   DEV_API_KEY: { parse: parsers.nonEmpty, default: '', description: 'The one key accepted when KEYS_FILE is unset' } as Setting<string>,
   MAX_BODY_BYTES: { parse: parsers.positiveInt, default: defaultMaxBodyBytes, description: 'Largest single-event body, in bytes' } as Setting<number>,
   BATCH_MAX_EVENTS: { parse: parsers.positiveInt, default: defaultBatchLimits.maxEvents, description: 'Most events in one POST /v1/batch' } as Setting<number>,
   BATCH_MAX_BYTES: { parse: parsers.positiveInt, default: defaultBatchLimits.maxBytes, description: 'Largest POST /v1/batch body after gzip is undone' } as Setting<number>,
   RATE_LIMIT_EVENTS_PER_SECOND: { parse: parsers.nonNegativeInt, default: 50_000, description: 'Events per second per API key; 0 turns the limit off' } as Setting<number>,
   RATE_LIMIT_BURST: { parse: parsers.nonNegativeInt, default: 0, description: 'Events an API key may send at once; 0 means twice the rate' } as Setting<number>,
+  RATE_LIMIT_PUBLISHABLE_EVENTS_PER_SECOND: {
+    parse: parsers.nonNegativeInt,
+    default: defaultPublishableEventsPerSecond,
+    description: 'Events per second per publishable API key (embedded in pages); 0 turns the limit off',
+  } as Setting<number>,
+  RATE_LIMIT_PUBLISHABLE_BURST: { parse: parsers.nonNegativeInt, default: 0, description: 'Events a publishable API key may send at once; 0 means twice its rate' } as Setting<number>,
   RATE_LIMIT_BATCH_BYTES_PER_EVENT: { parse: parsers.positiveInt, default: defaultBatchBytesPerEvent, description: 'Batch body bytes each event of the rate allows, taken before the batch is read' } as Setting<number>,
   GATEWAY_HEADERS_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.headersTimeoutMs, description: 'Time a client has to send its request headers; then 408 and the connection is closed' } as Setting<number>,
   GATEWAY_REQUEST_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.requestTimeoutMs, description: 'Time a client has to send a whole request, body included' } as Setting<number>,
@@ -45,13 +51,15 @@ async function main(): Promise<void> {
   const bus = createKafkaBus({ brokers: config.KAFKA_BROKERS, clientId: 'sluice-gateway', logger });
   await bus.ensureTopics([{ name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS, config: eventsTopicConfig }]);
   const publisher = await bus.createPublisher({ topic: config.KAFKA_TOPIC });
-  const rate = config.RATE_LIMIT_EVENTS_PER_SECOND;
+  const rateLimiter = (rate: number, burst: number): RateLimiter =>
+    rate === 0 ? unlimited : createRateLimiter({ eventsPerSecond: rate, burst: burst || 2 * rate, batchBytesPerEvent: config.RATE_LIMIT_BATCH_BYTES_PER_EVENT });
   const app = createApp({
     publisher,
     keyStore,
     logger,
     kafkaReadiness: cachedReadiness(() => bus.checkReachable(config.KAFKA_TOPIC)),
-    rateLimiter: rate === 0 ? unlimited : createRateLimiter({ eventsPerSecond: rate, burst: config.RATE_LIMIT_BURST || 2 * rate, batchBytesPerEvent: config.RATE_LIMIT_BATCH_BYTES_PER_EVENT }),
+    rateLimiter: rateLimiter(config.RATE_LIMIT_EVENTS_PER_SECOND, config.RATE_LIMIT_BURST),
+    publishableRateLimiter: rateLimiter(config.RATE_LIMIT_PUBLISHABLE_EVENTS_PER_SECOND, config.RATE_LIMIT_PUBLISHABLE_BURST),
     maxBodyBytes: config.MAX_BODY_BYTES,
     batchLimits: { maxEvents: config.BATCH_MAX_EVENTS, maxBytes: config.BATCH_MAX_BYTES },
   });

@@ -186,8 +186,11 @@ describe('buildOpenApiDocument', () => {
     expect(at(op, 'parameters', '1', 'schema', 'enum')).toContain('gzip');
     const responses = objectAt(op, 'responses');
     expect(Object.keys(responses).sort()).toEqual(['200', '207', '400', '401', '403', '413', '415', '429', '503']);
-    for (const status of ['200', '207', '403']) expect(at(responses, status, 'content', 'application/json', 'schema')).toEqual({ $ref: '#/components/schemas/BatchResponse' });
-    expect(at(responses, '400', 'content', 'application/json', 'schema')).toEqual({ oneOf: [{ $ref: '#/components/schemas/BatchResponse' }, { $ref: '#/components/schemas/ErrorResponse' }] });
+    for (const status of ['200', '207']) expect(at(responses, status, 'content', 'application/json', 'schema')).toEqual({ $ref: '#/components/schemas/BatchResponse' });
+    // A batch refused as a whole (malformed, or from an origin its key does not allow) gets {code, message}.
+    for (const status of ['400', '403']) {
+      expect(at(responses, status, 'content', 'application/json', 'schema')).toEqual({ oneOf: [{ $ref: '#/components/schemas/BatchResponse' }, { $ref: '#/components/schemas/ErrorResponse' }] });
+    }
     for (const status of ['401', '413', '415', '429', '503']) expect(at(responses, status, 'content', 'application/json', 'schema')).toEqual({ $ref: '#/components/schemas/ErrorResponse' });
   });
 

@@ -122,7 +122,7 @@ export function schemaComponents(): Record<string, JsonObject> {
 const codesByStatus = {
   400: ['INVALID_JSON', 'INVALID_EVENT', 'MISSING_HEADER'],
   401: ['UNAUTHORIZED'],
-  403: ['FORBIDDEN'],
+  403: ['FORBIDDEN', 'ORIGIN_NOT_ALLOWED'],
   413: ['PAYLOAD_TOO_LARGE'],
   415: ['UNSUPPORTED_MEDIA_TYPE'],
   429: ['RATE_LIMITED'],
@@ -281,8 +281,10 @@ const paths = (): JsonObject => ({
           content: { 'application/json': { schema: { oneOf: [schemaRef('BatchResponse'), schemaRef('ErrorResponse')] } } },
         },
         '403': {
-          description: 'Every event names a dataset this API key may not write to; each result says which (status "forbidden").',
-          content: { 'application/json': { schema: schemaRef('BatchResponse') } },
+          description:
+            'Every event names a dataset this API key may not write to; each result says which (status "forbidden"). Or, before the body is read, {code, message}: ' +
+            describeStatus(403, ['ORIGIN_NOT_ALLOWED']),
+          content: { 'application/json': { schema: { oneOf: [schemaRef('BatchResponse'), schemaRef('ErrorResponse')] } } },
         },
         ...errorResponses([401, 413, 415, 429, 503], schemaRef('ErrorResponse'), {
           413: `PAYLOAD_TOO_LARGE: more than ${defaultBatchLimits.maxEvents} events, or a body over ${defaultBatchLimits.maxBytes} bytes after gzip is undone.`,

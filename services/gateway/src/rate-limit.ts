@@ -1,3 +1,5 @@
+import type { Principal } from '@sluice/core';
+
 /**
  * Per-key token buckets: each key may send `eventsPerSecond` events on average, in bursts of up
  * to `burst`. A batch takes one token per event, so batching does not get round the limit.
@@ -5,6 +7,9 @@
  * A batch is also held to a byte allowance derived from the same rate: `batchBytesPerEvent`
  * bytes of body per event, taken before the body is read, so a key over its rate cannot make the
  * gateway read and parse megabytes first.
+ *
+ * Publishable keys have a limiter of their own, with a lower rate: they are public, embedded in
+ * pages, so anyone can send with them (RATE_LIMIT_PUBLISHABLE_EVENTS_PER_SECOND).
  */
 export type RateDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
@@ -53,4 +58,18 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     take: tokenBuckets(options.eventsPerSecond, options.burst, clock),
     takeBytes: tokenBuckets(options.eventsPerSecond * bytesPerEvent, options.burst * bytesPerEvent, clock),
   };
+}
+
+/** The limiters keys answer to, by their kind. */
+export interface KeyRateLimits {
+  /** Secret keys and the dev key. */
+  standard: RateLimiter;
+  publishable: RateLimiter;
+}
+
+/** Publishable keys' default rate (RATE_LIMIT_PUBLISHABLE_EVENTS_PER_SECOND): a page sends a few events a second; a key copied out of it should not send 50,000. */
+export const defaultPublishableEventsPerSecond = 100;
+
+export function rateLimiterFor(limits: KeyRateLimits, principal: Pick<Principal, 'kind'>): RateLimiter {
+  return principal.kind === 'publishable' ? limits.publishable : limits.standard;
 }

@@ -17,11 +17,12 @@ import {
   type Validator,
 } from '@sluice/envelope';
 import { bodyGate, wasRefusedWhileReading } from '../body-gate';
-import { dialectEndpoints, refuseWithCode, type DialectEndpoint } from '../dialects';
+import type { CorsDoor } from '../cors';
+import { dialectEndpoints, everyDoorsHeaders, idempotencyKeyHeader, refuseWithCode, type DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
 import { keyHeader, maxKeyLength } from '../key-headers';
+import { rateLimiterFor } from '../rate-limit';
 import { authenticatedPrincipal, forbiddenMessage, publish, type SingleEventDeps } from './single-event';
-import { keyFromAuthorization } from '../auth';
 
 export interface BatchLimits {
   /** Most events in one request. */
@@ -31,6 +32,11 @@ export interface BatchLimits {
 }
 
 export const defaultBatchLimits: BatchLimits = { maxEvents: 10_000, maxBytes: 8 * 1024 * 1024 };
+
+const batchKeyHeader = 'Authorization';
+
+/** The batch door as CORS sees it. */
+export const batchCorsDoor: CorsDoor = { method: 'POST', path: '/v1/batch', allowedHeaders: [batchKeyHeader, ...everyDoorsHeaders] };
 
 export interface BatchResult {
   index: number;
@@ -72,9 +78,9 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
   };
 
   router.post(
-    '/v1/batch',
+    batchCorsDoor.path,
     (req: Request, res: Response<unknown, BatchLocals>, next: NextFunction) => {
-      res.locals.principal = authenticatedPrincipal(keyFromAuthorization(req.get('Authorization')), deps.keyStore);
+      res.locals.principal = authenticatedPrincipal(req, batchKeyHeader, deps.keyStore);
       const format = bodyFormat(req);
       if (format === undefined) {
         throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/x-ndjson or application/json, got ${JSON.stringify(req.get('Content-Type') ?? '(none)')}`);
@@ -85,11 +91,12 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
     // The key's byte allowance is taken before the body is read, so a key over its rate is
     // refused without the gateway reading or parsing megabytes first.
     (req: Request, res: Response<unknown, BatchLocals>, next: NextFunction) => {
-      const keyId = res.locals.principal.keyId;
+      const { keyId } = res.locals.principal;
+      const rateLimiter = rateLimiterFor(deps.rateLimits, res.locals.principal);
       bodyGate({
         limit: deps.limits.maxBytes,
         take: (bytes, size) => {
-          const rate = deps.rateLimiter.takeBytes(keyId, bytes);
+          const rate = rateLimiter.takeBytes(keyId, bytes);
           return rate.allowed ? undefined : rateLimited(`a batch of ${size}`, rate.retryAfterSeconds);
         },
         refuse,
@@ -101,14 +108,14 @@ export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }
       if (wasRefusedWhileReading(res)) return;
       const items = parseItems(typeof req.body === 'string' ? req.body : '', res.locals.format, deps.limits);
       const principal = res.locals.principal;
-      const rate = deps.rateLimiter.take(principal.keyId, items.length);
+      const rate = rateLimiterFor(deps.rateLimits, principal).take(principal.keyId, items.length);
       if (!rate.allowed) throw rateLimited(`${items.length} events`, rate.retryAfterSeconds);
-      const report = await publishItems(deps, items, principal, keyHeader(req, 'Idempotency-Key', false), 'batch');
+      const report = await publishItems(deps, items, principal, keyHeader(req, idempotencyKeyHeader, false), 'batch');
       res.status(report.status).json(report.body);
     },
   );
 
-  router.use('/v1/batch', (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+  router.use(batchCorsDoor.path, (error: unknown, _req: Request, res: Response, next: NextFunction) => {
     // The body reader fails once the connection of a refused batch closes: the refusal was the answer.
     if (wasRefusedWhileReading(res)) return;
     if (res.headersSent) return next(error);

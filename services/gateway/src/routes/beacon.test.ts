@@ -141,7 +141,7 @@ describe('POST /v1/beacon', () => {
     const base = await gateway();
     const url = `${base}/v1/beacon?key=${publishableKey}&dataset_id=shop`;
     const foreign = await beacon(url, { source: 'trieve', event: view }, { origin: 'https://evil.example' });
-    expect(foreign.body).toEqual({ code: 'ORIGIN_NOT_ALLOWED', message: 'This API key does not allow the origin "https://evil.example"; add it to the key\'s origins' });
+    expect(foreign.body).toEqual({ code: 'ORIGIN_NOT_ALLOWED', message: 'This API key may not be used from the origin "https://evil.example": it is not one of the key\'s origins (docs/keys.md)' });
     expect(foreign.status).toBe(403);
     // No key allows that origin, so the page may not even read the refusal.
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();

@@ -2,12 +2,20 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { SluiceError, errorMessage, type Principal } from '@sluice/core';
 import { createValidator, formatIssues, type BeaconBody, type Validator } from '@sluice/envelope';
 import { bodyGate, wasRefusedWhileReading } from '../body-gate';
+import { originRefusal, type CorsDoor } from '../cors';
 import { dialectEndpoints, refuseWithCode } from '../dialects';
 import { toSluiceError } from '../http-errors';
+import { rateLimiterFor } from '../rate-limit';
 import { boundedItems, publishItems, rateLimited, type BatchLimits, type ParsedItem } from './batch';
-import { authenticatedPrincipal, type SingleEventDeps } from './single-event';
+import type { SingleEventDeps } from './single-event';
 
 export const beaconPath = '/v1/beacon';
+
+/**
+ * The beacon door as CORS sees it. sendBeacon's text/plain needs no preflight; a keepalive fetch
+ * with a JSON body does, and may send Content-Type. The key is never a header here.
+ */
+export const beaconCorsDoor: CorsDoor = { method: 'POST', path: beaconPath, allowedHeaders: ['Content-Type'] };
 
 /**
  * The most a beacon can carry: browsers give sendBeacon and keepalive fetch 64 KiB in flight in
@@ -50,21 +58,16 @@ function agreed(name: string, inBody: unknown, inQuery: string | undefined): str
  */
 function beaconPrincipal(key: string | undefined, origin: string | undefined, deps: Pick<SingleEventDeps, 'keyStore'>): Principal {
   if (key === undefined) throw new SluiceError('UNAUTHORIZED', 'Missing API key: give a publishable key as ?key=pk_... or as the body\'s "key"');
-  const principal = authenticatedPrincipal(key, deps.keyStore);
+  const principal = deps.keyStore.authenticate(key);
+  if (principal === undefined) throw new SluiceError('UNAUTHORIZED', 'Invalid API key');
   if (principal.kind === 'secret') {
     throw new SluiceError(
       'PUBLISHABLE_KEY_REQUIRED',
       'POST /v1/beacon takes only publishable keys (pk_...): its key travels in the URL or the body, which get logged. This secret key may now be in a log: revoke it and create a publishable one (docs/keys.md)',
     );
   }
-  if (!principal.allowsOrigin(origin)) {
-    throw new SluiceError(
-      'ORIGIN_NOT_ALLOWED',
-      origin === undefined
-        ? 'A publishable key is accepted only from the pages of its origins, and this request has no Origin header'
-        : `This API key does not allow the origin ${JSON.stringify(origin)}; add it to the key's origins`,
-    );
-  }
+  const refusal = originRefusal(principal, origin);
+  if (refusal !== undefined) throw refusal;
   return principal;
 }
 
@@ -98,11 +101,7 @@ export function createBeaconRoute(deps: SingleEventDeps & { limits: BatchLimits 
   router.post(
     beaconPath,
     (req: Request, res: Response, next: NextFunction) => {
-      // A page whose origin some key allows may read every answer, refusals included; the same rule as preflights.
-      res.vary('Origin');
-      const origin = req.get('Origin');
-      if (origin !== undefined && deps.keyStore.isAllowedOrigin(origin)) res.set('Access-Control-Allow-Origin', origin);
-      // null: no body, refused below as invalid JSON.
+      // null: no body, refused below as invalid JSON. (Its CORS headers come from the door's CORS route, app.ts.)
       if (req.is(['text/plain', 'application/json']) === false) {
         throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be text/plain (what sendBeacon sends for a string) or application/json, got ${JSON.stringify(req.get('Content-Type'))}`);
       }
@@ -125,7 +124,7 @@ export function createBeaconRoute(deps: SingleEventDeps & { limits: BatchLimits 
         values.map((value): ParsedItem => ({ ok: true, value: withDefaultDataset(value, datasetId) })),
         deps.limits,
       );
-      const rate = deps.rateLimiter.take(principal.keyId, items.length);
+      const rate = rateLimiterFor(deps.rateLimits, principal).take(principal.keyId, items.length);
       if (!rate.allowed) throw rateLimited(`${items.length} events`, rate.retryAfterSeconds);
       // sendBeacon sends no headers, so no Idempotency-Key: an event's own insert_id is its key.
       const report = await publishItems(deps, items, principal, undefined, 'beacon');

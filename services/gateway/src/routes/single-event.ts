@@ -2,19 +2,21 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { SluiceError, type EventPublisher, type IndexedInsertId, type Logger, type OutgoingMessage, type DatasetNamespace, type KeyStore, type Principal } from '@sluice/core';
 import { formatIssues } from '@sluice/envelope';
+import { keyFromAuthorization } from '../auth';
 import { wasRefusedWhileReading } from '../body-gate';
-import type { DialectEndpoint } from '../dialects';
+import { originRefusal } from '../cors';
+import { idempotencyKeyHeader, type DialectEndpoint } from '../dialects';
 import { toSluiceError } from '../http-errors';
 import { jsonBody } from '../json-body';
 import type { GatewayMetrics } from '../metrics';
 import { keyHeader } from '../key-headers';
 import { checkedMessage } from '../publish';
-import type { RateLimiter } from '../rate-limit';
+import { rateLimiterFor, type KeyRateLimits } from '../rate-limit';
 
 export interface SingleEventDeps {
   publisher: EventPublisher;
   keyStore: KeyStore;
-  rateLimiter: RateLimiter;
+  rateLimits: KeyRateLimits;
   metrics: GatewayMetrics;
   logger: Logger;
   maxBodyBytes: number;
@@ -25,15 +27,15 @@ export interface SingleEventDeps {
 type Authenticated = Response<unknown, { principal: Principal }>;
 
 /**
- * One dialect's endpoint. The order of checks is the order of cost: the key (401), the rate
- * (429), the body (415, 413, 400), the dataset (400, 403), then Kafka (503), and a reply only
- * after Kafka has acknowledged.
+ * One dialect's endpoint. The order of checks is the order of cost: the key (401) and its origin
+ * (403), the rate (429), the body (415, 413, 400), the dataset (400, 403), then Kafka (503), and a
+ * reply only after Kafka has acknowledged.
  */
 export function createSingleEventRoute<Body>(endpoint: DialectEndpoint<Body>, deps: SingleEventDeps): Router {
   const router = express.Router();
   const authenticate = (req: Request, res: Authenticated, next: NextFunction): void => {
-    res.locals.principal = authenticatedPrincipal(endpoint.presentedKey(req), deps.keyStore);
-    const rate = deps.rateLimiter.take(res.locals.principal.keyId, 1);
+    res.locals.principal = authenticatedPrincipal(req, endpoint.keyHeader, deps.keyStore);
+    const rate = rateLimiterFor(deps.rateLimits, res.locals.principal).take(res.locals.principal.keyId, 1);
     if (!rate.allowed) throw new SluiceError('RATE_LIMITED', `Rate limit exceeded for this API key; retry in ${rate.retryAfterSeconds} s`, { retryAfterSeconds: rate.retryAfterSeconds });
     next();
   };
@@ -55,7 +57,7 @@ export function createSingleEventRoute<Body>(endpoint: DialectEndpoint<Body>, de
       datasetId,
       eventId: randomUUID(),
       receivedAt: deps.clock(),
-      idempotencyKey: keyHeader(req, 'Idempotency-Key', false),
+      idempotencyKey: keyHeader(req, idempotencyKeyHeader, false),
     });
     // An insert_id the client sent it knows already; one the gateway made up (the event id) it learns from a 503.
     const madeUp = envelope.insert_id === envelope.event_id;
@@ -73,10 +75,14 @@ export function createSingleEventRoute<Body>(endpoint: DialectEndpoint<Body>, de
   return router;
 }
 
-export function authenticatedPrincipal(presentedKey: string | undefined, keyStore: KeyStore): Principal {
+/** The principal of the key in the request's `keyHeader`, which must allow the request's origin (its Origin header). */
+export function authenticatedPrincipal(req: Request, keyHeader: string, keyStore: KeyStore): Principal {
+  const presentedKey = keyFromAuthorization(req.get(keyHeader));
   if (presentedKey === undefined) throw new SluiceError('UNAUTHORIZED', 'Missing API key');
   const principal = keyStore.authenticate(presentedKey);
   if (!principal) throw new SluiceError('UNAUTHORIZED', 'Invalid API key');
+  const refusal = originRefusal(principal, req.get('Origin'));
+  if (refusal !== undefined) throw refusal;
   return principal;
 }
 

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SluiceError, silentLogger, hashKey, oneTenantRule, openKeyFile, parseKeyFile, type KeyFile } from '@sluice/core';
-import { createKey, grantDatasets, listKeys, readKeyFileText, revokeKey, updateKeyFile, writeKeyFileAtomic, type RandomBytes } from './key-admin';
+import { createKey, grantDatasets, listKeys, readKeyFileText, revokeKey, setOrigins, updateKeyFile, writeKeyFileAtomic, type RandomBytes } from './key-admin';
 
 const repositoryRoot = resolve(__dirname, '../../../..');
 
@@ -98,6 +98,100 @@ describe('createKey', () => {
   });
 });
 
+describe('publishable keys and origins', () => {
+  const shop = ['https://shop.example', 'https://*.shop.example'];
+
+  test('a publishable key is pk_<id>_<secret>, recorded as publishable with its origins', () => {
+    const created = createKey(undefined, { name: 'shop web', datasets: { trieve: ['shop'] }, kind: 'publishable', origins: [...shop, shop[0] ?? ''] }, t0, countingRandom([0x10, 0x20]));
+    expect(created.key).toMatch(/^pk_101112131415_[A-Za-z0-9_-]{43}$/);
+    expect(JSON.parse(created.contents)).toEqual({
+      version: 1,
+      keys: [{ id: '101112131415', name: 'shop web', kind: 'publishable', sha256: hashKey(created.key), datasets: { trieve: ['shop'] }, origins: shop, created_at: '2025-01-31T12:00:00.000Z' }],
+    });
+    expect(listKeys(created.contents)[0]).toMatchObject({ kind: 'publishable', origins: shop });
+  });
+
+  test('a created publishable key authenticates as publishable, only from its origins', () => {
+    const created = createKey(undefined, { name: 'shop web', datasets: { trieve: ['shop'] }, kind: 'publishable', origins: shop }, t0);
+    const file = join(dir, 'keys.json');
+    writeKeyFileAtomic(file, created.contents);
+    const store = openKeyFile(file, { logger: silentLogger });
+    const principal = store.authenticate(created.key);
+    expect(principal?.kind).toBe('publishable');
+    expect([undefined, 'https://shop.example', 'https://www.shop.example', 'https://evil.example'].map((origin) => principal?.allowsOrigin(origin))).toEqual([false, true, true, false]);
+    expect(store.isAllowedOrigin('https://shop.example')).toBe(true);
+  });
+
+  test('a secret key with origins is written with them, and without the default kind', () => {
+    const created = createKey(undefined, { name: 'acme', datasets: {}, origins: ['http://localhost:3000'] }, t0);
+    expect((JSON.parse(created.contents) as KeyFile).keys[0]).not.toHaveProperty('kind');
+    expect(listKeys(created.contents)[0]).toMatchObject({ kind: 'secret', origins: ['http://localhost:3000'] });
+    expect(created.key.startsWith('sk_')).toBe(true);
+  });
+
+  test.each<[string, Parameters<typeof createKey>[1], string]>([
+    ['a publishable key without origins', { name: 'n', datasets: { trieve: ['x'] }, kind: 'publishable' }, 'A publishable key needs at least one origin (--origin): a publishable key is accepted only from the pages of its origins'],
+    [
+      'a publishable key holding "*"',
+      { name: 'n', datasets: { trieve: ['x'], native: ['*'] }, kind: 'publishable', origins: shop },
+      'A publishable key may not hold "*" (every native dataset): a publishable key is public, so it names its datasets one by one',
+    ],
+    ['an origin with a trailing slash', { name: 'n', datasets: {}, origins: ['https://shop.example/'] }, 'The origin "https://shop.example/" must be only scheme://host[:port], without a path or a trailing "/": "https://shop.example"'],
+    ['an origin without a scheme', { name: 'n', datasets: {}, origins: ['shop.example'] }, 'The origin "shop.example" is not an origin such as "https://shop.example", "http://localhost:3000" or "https://*.shop.example"'],
+  ])('refuses %s', (_what, input, message) => {
+    expectInvalidConfig(() => createKey(undefined, input, t0), message);
+  });
+
+  test('grant refuses "*" to a publishable key', () => {
+    const created = createKey(undefined, { name: 'n', datasets: { trieve: ['x'] }, kind: 'publishable', origins: shop }, t0);
+    expectInvalidConfig(
+      () => grantDatasets(created.contents, created.id, 'greenflash', ['p1', '*']),
+      `Key ${created.id} is publishable, so it may not hold "*" (every greenflash dataset): it is public, so it names its datasets one by one`,
+    );
+    expect(grantDatasets(created.contents, created.id, 'greenflash', ['p1']).key.datasets).toEqual({ trieve: ['x'], greenflash: ['p1'] });
+  });
+
+  describe('setOrigins', () => {
+    const secret = (): { contents: string; id: string } => createKey(undefined, { name: 'acme', datasets: {}, origins: ['https://a.example'] }, t0);
+
+    test('adds and removes origins, once each, in order', () => {
+      const { contents, id } = secret();
+      const changed = setOrigins(contents, id, { add: ['https://b.example', 'https://*.a.example', 'https://b.example'], remove: ['https://a.example'] });
+      expect(changed.key.origins).toEqual(['https://b.example', 'https://*.a.example']);
+      expect(listKeys(changed.contents)[0]?.origins).toEqual(['https://b.example', 'https://*.a.example']);
+    });
+
+    test('set replaces them all; set to none makes a secret key server-only again, with no origins field', () => {
+      const { contents, id } = secret();
+      expect(setOrigins(contents, id, { set: ['http://localhost:3000'] }).key.origins).toEqual(['http://localhost:3000']);
+      const cleared = setOrigins(contents, id, { set: [] });
+      expect(cleared.key.origins).toEqual([]);
+      expect((JSON.parse(cleared.contents) as KeyFile).keys[0]).not.toHaveProperty('origins');
+      // Nothing else of the key changes.
+      expect(parseKeyFile(cleared.contents, 'x').keys[0]?.sha256).toBe(parseKeyFile(contents, 'x').keys[0]?.sha256);
+    });
+
+    test('refuses removing an origin the key does not list, an invalid origin, a revoked key, and a publishable key left with none', () => {
+      const { contents, id } = secret();
+      expectInvalidConfig(
+        () => setOrigins(contents, id, { add: [], remove: ['https://a.example/'] }),
+        `Key ${id} does not list the origin "https://a.example/" (it lists https://a.example). Nothing was changed.`,
+      );
+      expectInvalidConfig(
+        () => setOrigins(contents, id, { add: ['https://A.example'], remove: [] }),
+        'The origin "https://A.example" must be written as browsers send it (lowercase host, punycode, no default port): "https://a.example"',
+      );
+      expectInvalidConfig(() => setOrigins(revokeKey(contents, id, t1).contents, id, { set: [] }), `Key ${id} was revoked at 2025-02-01T08:30:00.000Z; create a new key instead`);
+      const publishable = createKey(contents, { name: 'web', datasets: {}, kind: 'publishable', origins: ['https://a.example'] }, t0);
+      expectInvalidConfig(
+        () => setOrigins(publishable.contents, publishable.id, { add: [], remove: ['https://a.example'] }),
+        `Key ${publishable.id} is publishable, so it needs at least one origin: a publishable key is accepted only from the pages of its origins (revoke it instead)`,
+      );
+      expectInvalidConfig(() => setOrigins(contents, 'ffffffffffff', { set: [] }, 'keys.json'), 'No key with id "ffffffffffff" in keys.json');
+    });
+  });
+});
+
 describe('revokeKey, grantDatasets, listKeys', () => {
   const base = (): { contents: string; id: string; key: string } =>
     createKey(createKey(undefined, { name: 'other', datasets: { native: ['x'] } }, t0, countingRandom([0x90, 0xa0])).contents, { name: 'acme', datasets: { trieve: ['ds-1'] } }, t0, countingRandom([0x10, 0x20]));
@@ -154,8 +248,8 @@ describe('revokeKey, grantDatasets, listKeys', () => {
     const revoked = revokeKey(contents, id, t1).contents;
     const listed = listKeys(revoked);
     expect(listed).toEqual([
-      { id: '909192939495', keyId: 'key_909192939495', name: 'other', datasets: { native: ['x'] }, created_at: '2025-01-31T12:00:00.000Z' },
-      { id, keyId: `key_${id}`, name: 'acme', datasets: { trieve: ['ds-1'] }, created_at: '2025-01-31T12:00:00.000Z', revoked_at: '2025-02-01T08:30:00.000Z' },
+      { id: '909192939495', keyId: 'key_909192939495', name: 'other', kind: 'secret', datasets: { native: ['x'] }, origins: [], created_at: '2025-01-31T12:00:00.000Z' },
+      { id, keyId: `key_${id}`, name: 'acme', kind: 'secret', datasets: { trieve: ['ds-1'] }, origins: [], created_at: '2025-01-31T12:00:00.000Z', revoked_at: '2025-02-01T08:30:00.000Z' },
     ]);
     const shown = JSON.stringify(listed);
     expect(shown).not.toContain(hashKey(key));
@@ -328,7 +422,7 @@ describe('the keys CLI (scripts/keys.ts)', () => {
     expect(keys).toHaveLength(1);
     const key = keys[0] ?? '';
     const id = key.slice(3, 15);
-    expect(created.stdout).toContain(`Created key ${id} ("acme web") in ${file}`);
+    expect(created.stdout).toContain(`Created secret key ${id} ("acme web") in ${file}`);
     expect(created.stdout).toContain('it cannot be shown again');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(readFileSync(file, 'utf8')).not.toContain(key.slice(16));
@@ -346,7 +440,8 @@ describe('the keys CLI (scripts/keys.ts)', () => {
 
     const listed = cli(['list', '--file', file]);
     expect(listed.status).toBe(0);
-    expect(listed.stdout).toContain(`${id}  "acme web"  created `);
+    expect(listed.stdout).toContain(`${id}  "acme web"  secret  created `);
+    expect(listed.stdout).toContain('origins: none (servers only)');
     expect(listed.stdout).toContain('trieve: ds-1, docs-site; neuralens: app_1; greenflash: p1; native: orders');
     expect(listed.stdout).toContain('active');
     expect(listed.stdout).not.toMatch(keyPattern);
@@ -363,6 +458,39 @@ describe('the keys CLI (scripts/keys.ts)', () => {
     expect(cli(['revoke', id, '--file', file]).stdout).toContain(`Key ${id} was already revoked`);
   });
 
+  test('create --publishable --origin makes a pk_ key; origins --add, --remove, --set and --clear change them; list shows kind and origins', () => {
+    const file = join(dir, 'keys.json');
+    const created = cli(['create', '--name', 'shop web', '--publishable', '--trieve', 'shop', '--origin', 'https://shop.example', '--origin', 'https://*.shop.example', '--file', file]);
+    expect(created).toMatchObject({ status: 0, stderr: '' });
+    const key = /pk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}/.exec(created.stdout)?.[0] ?? '';
+    const id = key.slice(3, 15);
+    expect(created.stdout).toContain(`Created publishable key ${id} ("shop web") in ${file}`);
+    expect(created.stdout).toContain('From the web pages of: https://shop.example, https://*.shop.example');
+    const store = openKeyFile(file, { logger: silentLogger, reloadIntervalMs: 0 });
+    expect(store.authenticate(key)?.kind).toBe('publishable');
+
+    expect(cli(['origins', id, '--add', 'http://localhost:3000', '--remove', 'https://*.shop.example', '--file', file])).toMatchObject({
+      status: 0,
+      stdout: `Key ${id} may now be used from the web pages of: https://shop.example, http://localhost:3000\n`,
+    });
+    expect(store.authenticate(key)?.allowsOrigin('http://localhost:3000')).toBe(true);
+    expect(store.authenticate(key)?.allowsOrigin('https://www.shop.example')).toBe(false);
+    expect(cli(['list', '--file', file]).stdout).toContain(`${id}  "shop web"  publishable  created `);
+    expect(cli(['list', '--file', file]).stdout).toContain('    origins: https://shop.example, http://localhost:3000');
+    expect(JSON.parse(cli(['list', '--json', '--file', file]).stdout)).toEqual([expect.objectContaining({ kind: 'publishable', origins: ['https://shop.example', 'http://localhost:3000'] })]);
+    expect(cli(['origins', id, '--set', 'https://new.example', '--file', file]).stdout).toBe(`Key ${id} may now be used from the web pages of: https://new.example\n`);
+    // A publishable key cannot be left without origins; the file stays as it was.
+    const before = readFileSync(file, 'utf8');
+    const cleared = cli(['origins', id, '--clear', '--file', file]);
+    expect(cleared.status).toBe(1);
+    expect(cleared.stderr).toContain('is publishable, so it needs at least one origin');
+    expect(readFileSync(file, 'utf8')).toBe(before);
+
+    const server = cli(['create', '--name', 'shop server', '--trieve', 'shop', '--origin', 'https://admin.shop.example', '--file', file]);
+    const serverId = /Created secret key ([0-9a-f]{12})/.exec(server.stdout)?.[1] ?? '';
+    expect(cli(['origins', serverId, '--clear', '--file', file]).stdout).toBe(`Key ${serverId} may now be used from the web pages of: none (servers only)\n`);
+  });
+
   test('without --file, KEYS_FILE names the file', () => {
     const file = join(dir, 'from-env.json');
     expect(cli(['create', '--name', 'env'], { KEYS_FILE: file }).status).toBe(0);
@@ -370,10 +498,16 @@ describe('the keys CLI (scripts/keys.ts)', () => {
   });
 
   test.each<[string[], string]>([
-    [['create', '--name', 'n', '--bogus', 'x'], 'keys: unknown flag "--bogus" for create; known: --file, --name, --trieve, --neuralens, --greenflash, --native'],
+    [['create', '--name', 'n', '--bogus', 'x'], 'keys: unknown flag "--bogus" for create; known: --file, --name, --trieve, --neuralens, --greenflash, --native, --origin, --publishable'],
+    [['create', '--name', 'n', '--publishable=yes'], 'keys: --publishable takes no value'],
+    [['origins'], "keys: origins needs the key's ID (as `list` shows it)"],
+    [['origins', 'abc'], 'keys: origins needs --add ORIGIN, --remove ORIGIN, --set ORIGIN or --clear'],
+    [['origins', 'abc', '--set', 'https://a.example', '--add', 'https://b.example'], 'keys: origins takes either --set or --clear, or --add and --remove'],
+    [['origins', 'abc', '--set', 'https://a.example', '--clear'], 'keys: origins takes --set or --clear, not both'],
+    [['origins', 'abc', '--trieve', 'x'], 'keys: unknown flag "--trieve" for origins; known: --file, --add, --remove, --set, --clear'],
     [['list', '--trieve', 'x'], 'keys: unknown flag "--trieve" for list; known: --file, --json'],
     [['revoke', '--force', 'abc'], 'keys: unknown flag "--force" for revoke; known: --file'],
-    [["frobnicate"], "keys: unknown command \"frobnicate\"; known: create, list, revoke, grant, analyst"],
+    [["frobnicate"], "keys: unknown command \"frobnicate\"; known: create, list, revoke, grant, origins, analyst"],
     [[], 'keys: a command is required'],
     [['create'], 'keys: create needs --name NAME'],
     [['create', '--name'], 'keys: --name needs a value'],

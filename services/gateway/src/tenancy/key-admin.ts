@@ -3,23 +3,28 @@
  * the key file's text to its new text, so they are tested without a disk; readKeyFileText and
  * writeKeyFileAtomic do the I/O.
  *
- * A new key is `sk_<id>_<secret>` (id: 6 random bytes as 12 hex characters; secret: 32 random
- * bytes in base64url). It is returned once, to be shown once: the file keeps only its SHA-256.
+ * A new key is `sk_<id>_<secret>`, or `pk_<id>_<secret>` for a publishable key (id: 6 random
+ * bytes as 12 hex characters; secret: 32 random bytes in base64url). It is returned once, to be
+ * shown once: the file keeps only its SHA-256.
  */
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import {
   SluiceError,
+  anyDataset,
   datasetIdProblem,
   datasetNamespaces,
   hashKey,
   keyIdPattern,
+  keyPrefixes,
   oneTenantRule,
+  originPatternProblem,
   tenantCollision,
   parseKeyFile,
   writeFileAtomically,
   type DatasetNamespace,
   type KeyFile,
+  type KeyKind,
   type KeyRecord,
 } from '@sluice/core';
 
@@ -34,7 +39,10 @@ export interface KeyListing {
   /** As the gateway logs it. */
   keyId: string;
   name: string;
+  kind: KeyKind;
   datasets: Datasets;
+  /** The web origins it may be used from; none: a secret key for servers only. */
+  origins: string[];
   created_at: string;
   revoked_at?: string;
 }
@@ -67,7 +75,9 @@ function toListing(record: KeyRecord): KeyListing {
     id: record.id,
     keyId: `key_${record.id}`,
     name: record.name,
+    kind: record.kind ?? 'secret',
     datasets,
+    origins: [...(record.origins ?? [])],
     created_at: record.created_at,
     ...(record.revoked_at === undefined ? {} : { revoked_at: record.revoked_at }),
   };
@@ -82,6 +92,20 @@ function checkDatasetIds(namespace: string, datasetIds: readonly string[]): void
     if (problem === 'empty') invalid(`A ${namespace} dataset id must not be empty`);
     if (problem === 'padded') invalid(`The ${namespace} dataset id ${JSON.stringify(datasetId)} must not start or end with whitespace`);
   }
+}
+
+function checkOrigins(origins: readonly string[]): void {
+  for (const origin of origins) {
+    const problem = originPatternProblem(origin);
+    if (problem !== undefined) invalid(`The origin ${JSON.stringify(origin)} ${problem}`);
+  }
+}
+
+/** What a publishable key may not be, since anyone can read it out of a page; `key` names it in the message. */
+function refuseUnsafePublishable(key: string, datasets: Datasets, origins: readonly string[]): void {
+  if (origins.length === 0) invalid(`${key} needs at least one origin (--origin): a publishable key is accepted only from the pages of its origins`);
+  const everything = datasetNamespaces.find((namespace) => datasets[namespace]?.includes(anyDataset));
+  if (everything !== undefined) invalid(`${key} may not hold "*" (every ${everything} dataset): a publishable key is public, so it names its datasets one by one`);
 }
 
 /** Appends ids not yet in the list, keeping the order given and dropping repeats. */
@@ -121,10 +145,13 @@ function findKey(file: KeyFile, id: string, source: string): KeyRecord {
   return record;
 }
 
-/** Adds a new key. `key` is the only copy of the secret: show it once, then forget it. */
+/**
+ * Adds a new key: secret unless `kind` says publishable, usable from `origins` (none: a secret key
+ * for servers only). `key` is the only copy of the secret: show it once, then forget it.
+ */
 export function createKey(
   contents: string | undefined,
-  input: { name: string; datasets: Datasets },
+  input: { name: string; datasets: Datasets; kind?: KeyKind; origins?: readonly string[] },
   now: Date,
   random: RandomBytes = randomBytes,
   source: string = defaultSource,
@@ -137,6 +164,10 @@ export function createKey(
     checkDatasetIds(namespace, datasetIds);
     datasets[namespace as DatasetNamespace] = merged(undefined, datasetIds);
   }
+  const kind = input.kind ?? 'secret';
+  const origins = merged(undefined, input.origins ?? []);
+  checkOrigins(origins);
+  if (kind === 'publishable') refuseUnsafePublishable('A publishable key', datasets, origins);
   refuseNamespaceCollision(file, file.keys.length, 'A new key', datasets);
   const taken = new Set(file.keys.map((k) => k.id));
   let id = '';
@@ -144,8 +175,16 @@ export function createKey(
   if (!keyIdPattern.test(id) || taken.has(id)) invalid('Could not draw an unused key id; is the random source working?');
   const secret = random(32).toString('base64url');
   if (secret.length !== 43) invalid('The random source did not give 32 bytes for the secret');
-  const key = `sk_${id}_${secret}`;
-  const record: KeyRecord = { id, name, sha256: hashKey(key), datasets, created_at: now.toISOString() };
+  const key = `${keyPrefixes[kind]}_${id}_${secret}`;
+  const record: KeyRecord = {
+    id,
+    name,
+    ...(kind === 'secret' ? {} : { kind }),
+    sha256: hashKey(key),
+    datasets,
+    ...(origins.length === 0 ? {} : { origins }),
+    created_at: now.toISOString(),
+  };
   return { contents: serialise({ version: 1, keys: [...file.keys, record] }, source), key, id };
 }
 
@@ -182,10 +221,51 @@ export function grantDatasets(
   if (record.revoked_at !== undefined) invalid(`Key ${id} was revoked at ${record.revoked_at}; create a new key instead`);
   if (datasetIds.length === 0) invalid(`Name at least one ${namespace} dataset to grant`);
   checkDatasetIds(namespace, datasetIds);
+  if (record.kind === 'publishable' && datasetIds.includes(anyDataset)) {
+    invalid(`Key ${id} is publishable, so it may not hold "*" (every ${namespace} dataset): it is public, so it names its datasets one by one`);
+  }
   refuseNamespaceCollision(file, file.keys.indexOf(record), `Key ${id}`, { [namespace]: datasetIds });
   const granted: KeyRecord = { ...record, datasets: { ...record.datasets, [namespace]: merged(record.datasets[namespace], datasetIds) } };
   const keys = file.keys.map((k) => (k.id === id ? granted : k));
   return { contents: serialise({ version: 1, keys }, source), key: toListing(granted) };
+}
+
+/** How to change a key's origins: replace them all (`set`), or remove some and add others. */
+export type OriginsChange = { set: readonly string[] } | { add: readonly string[]; remove: readonly string[] };
+
+/**
+ * Changes the web origins a key may be used from. Removing an origin the key does not list is
+ * refused (a typo would otherwise leave the origin allowed); a secret key left without origins is
+ * for servers only, and a publishable key may not be left without any.
+ */
+export function setOrigins(contents: string | undefined, id: string, change: OriginsChange, source: string = defaultSource): { contents: string; key: KeyListing } {
+  const file = load(contents, source);
+  const record = findKey(file, id, source);
+  if (record.revoked_at !== undefined) invalid(`Key ${id} was revoked at ${record.revoked_at}; create a new key instead`);
+  const current = record.origins ?? [];
+  let origins: string[];
+  if ('set' in change) {
+    origins = merged(undefined, change.set);
+  } else {
+    const missing = change.remove.filter((origin) => !current.includes(origin));
+    if (missing.length > 0) {
+      const listed = current.length === 0 ? 'it lists none' : `it lists ${current.join(', ')}`;
+      invalid(`Key ${id} does not list the origin ${missing.map((origin) => JSON.stringify(origin)).join(', ')} (${listed}). Nothing was changed.`);
+    }
+    origins = merged(
+      current.filter((origin) => !change.remove.includes(origin)),
+      change.add,
+    );
+  }
+  checkOrigins(origins);
+  if (record.kind === 'publishable' && origins.length === 0) {
+    invalid(`Key ${id} is publishable, so it needs at least one origin: a publishable key is accepted only from the pages of its origins (revoke it instead)`);
+  }
+  const changed: KeyRecord = { ...record, origins };
+  // No origins is written as none at all, as `create` writes a server-only key.
+  if (origins.length === 0) delete changed.origins;
+  const keys = file.keys.map((k) => (k.id === id ? changed : k));
+  return { contents: serialise({ version: 1, keys }, source), key: toListing(changed) };
 }
 
 /** The key file's text, or undefined when there is no file yet. */
