@@ -224,6 +224,6 @@ test('health, readiness, metrics and the OpenAPI document', async () => {
   const openApi = (await (await fetch(`${pipeline.gatewayUrl}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
   expect(openApi.openapi).toBe('3.1.0');
   expect(Object.keys(openApi.paths).sort()).toEqual(
-    ['/api/analytics/ctr', '/api/analytics/events', '/analytics/event', '/api/v1/events', '/v1/batch', '/healthz', '/readyz', '/metrics', '/openapi.json'].sort(),
+    ['/api/analytics/ctr', '/api/analytics/events', '/analytics/event', '/api/v1/events', '/v1/batch', '/v1/beacon', '/healthz', '/readyz', '/metrics', '/openapi.json'].sort(),
   );
 });

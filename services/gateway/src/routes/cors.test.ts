@@ -268,6 +268,44 @@ describe.each(doors.map((door) => [door.name, door] as const))('%s', (_name, doo
   });
 });
 
+describe('the beacon door (its key is in the URL or the body, never a header)', () => {
+  const beacon = { path: '/v1/beacon' };
+
+  test("a keepalive fetch's preflight is answered 204 with exactly the door's CORS headers; sendBeacon's text/plain needs none", async () => {
+    expect(await preflight(beacon, { origin: shop, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' })).toEqual({
+      status: 204,
+      body: undefined,
+      cors: {
+        'access-control-allow-origin': shop,
+        'access-control-allow-methods': 'POST',
+        'access-control-allow-headers': 'Content-Type',
+        'access-control-max-age': '7200',
+        'access-control-allow-credentials': 'true',
+        vary: 'Origin',
+      },
+    });
+  });
+
+  test('a preflight from an origin no key allows, or asking for a key header, gets 403 and no access', async () => {
+    expect(await preflight(beacon, { origin: 'https://evil.example', 'access-control-request-method': 'POST' })).toMatchObject({ status: 403, cors: { vary: 'Origin' }, body: { code: 'ORIGIN_NOT_ALLOWED' } });
+    expect(await preflight(beacon, { origin: shop, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' })).toMatchObject({
+      status: 403,
+      cors: { vary: 'Origin' },
+      body: { code: 'PREFLIGHT_REFUSED' },
+    });
+  });
+
+  test("the publishable key from a page of its origin is accepted, and the page may read the answer", async () => {
+    const response = await fetch(`${gateway}/v1/beacon?key=${keys.web}&dataset_id=shop`, {
+      method: 'POST',
+      headers: { origin: 'https://www.shop.example', 'content-type': 'text/plain;charset=UTF-8' },
+      body: JSON.stringify({ source: 'trieve', event: { event_type: 'view', event_name: 'v', items: [] } }),
+    });
+    expect([response.status, corsHeaders(response)]).toEqual([204, readable('https://www.shop.example')]);
+    expect(published).toHaveLength(1);
+  });
+});
+
 test('publishable keys have their own rate: past it a page reads the 429 and its Retry-After, while a secret key goes on', async () => {
   const limited = await startGateway({ publishableRateLimiter: createRateLimiter({ eventsPerSecond: 1, burst: 2 }) });
   const greenflash = doors.find((door) => door.name === 'Greenflash');
