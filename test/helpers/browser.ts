@@ -125,10 +125,14 @@ export async function sendFromPage(page: Page, functionName: string, args: unkno
 
 /**
  * The same page script run in Node, as a server would run it: Node's fetch sends no `Origin` and
- * knows no CORS. Its fetch is the tests' retrying one, so a 429 or 503 is sent again.
+ * knows no CORS, and there is no page to hide. Its fetch is the tests' retrying one, so a 429 or 503 is sent again.
  */
 export function loadInNode(script: string): (functionName: string, args: unknown[]) => Promise<{ status: number; body: string }> {
-  const scope: Record<string, unknown> = { fetch: (url: string, init: RepeatableRequest) => fetchRetrying(url, init) };
+  const scope: Record<string, unknown> = {
+    fetch: (url: string, init: RepeatableRequest) => fetchRetrying(url, init),
+    // The beacon snippet listens for pagehide: a server has no page to hide, so its listener never runs.
+    addEventListener: () => undefined,
+  };
   runInNewContext(script, scope);
   return async (functionName, args) => {
     const send = scope[functionName];
