@@ -28,7 +28,7 @@ import { errorMessage, sleep, type OutgoingMessage } from '@sluice/core';
 import { envelopeMessage, type Envelope } from '@sluice/envelope';
 import { isProcessAlive } from '@sluice/kafka';
 import { buildEnvelope } from '@sluice/producer';
-import { decideSample, parseSamplingRules, type SamplingRules } from '../../services/worker/src/sampling';
+import { decideSample, parseSamplingRules, type SamplingRules } from '@sluice/worker';
 import { freePort } from '../../test/helpers/processes';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
 import type { EngineReport, EngineResult, EngineSettings } from './kafka-engine-process';

@@ -18,7 +18,7 @@ import { createKafkaBus, isProcessAlive, type KafkaBus } from '@sluice/kafka';
 import { createNativeProducer, type NativeProducer } from '@sluice/producer';
 import type { RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName, waitFor } from '../helpers/pipeline';
-import { createPartitionProgress } from '../../services/worker/src/partition-progress';
+import { createPartitionProgress } from '@sluice/worker';
 import { freePort, startChdbFront, startWorkerProcess } from '../helpers/processes';
 import { analystSql, searchStream } from '../helpers/search-stream';
 

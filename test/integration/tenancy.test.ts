@@ -8,7 +8,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRateLimiter } from '../../services/gateway/src/rate-limit';
+import { createRateLimiter } from '@sluice/gateway';
 import { createKey, type Datasets } from '../../services/gateway/src/tenancy/key-admin';
 import { oneTenantRule, openKeyFile, type KeyFile } from '@sluice/core';
 import { repositoryRoot } from '@sluice/kafka';
