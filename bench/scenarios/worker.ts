@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage, sleep, type OutgoingMessage } from '@sluice/core';
 import { envelopeMessage, type Envelope } from '@sluice/envelope';
-import { isProcessAlive } from '@sluice/kafka';
+import { isProcessAlive } from '@sluice/dev';
 import { buildEnvelope } from '@sluice/producer';
 import { decideSample, parseSamplingRules, type SamplingRules } from '@sluice/worker';
 import { freePort } from '../../test/helpers/processes';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRateLimiter } from '@sluice/gateway';
 import { createKey, oneTenantRule, openKeyFile, type Datasets, type KeyFile } from '@sluice/tenancy';
-import { repositoryRoot } from '@sluice/kafka';
+import { repositoryRoot } from '@sluice/dev';
 import { buildEnvelope, createNativeProducer } from '@sluice/producer';
 import { fetchRetrying, type RepeatableRequest } from '../helpers/http';
 import { lastSeen, removeTestDirectory, startInProcessPipeline, testBrokers, testLogger, waitFor, type InProcessPipeline } from '../helpers/pipeline';
