@@ -6,15 +6,18 @@ const owners = {
   '@clickhouse/client': '@sluice/clickhouse',
   chdb: '@sluice/clickhouse',
 };
-const forbid = (modules) => ({
+// Tests, scripts and the bench use a service through its public entry (services/*/src/index.ts).
+const intoServices = { group: ['**/services/*/src/**'], message: 'Import a service from its package (@sluice/gateway, @sluice/worker), not from a file inside it.' };
+const forbid = (modules, extraPatterns = []) => ({
   'no-restricted-imports': [
     'error',
     {
       paths: modules.map((name) => ({ name, message: `Only ${owners[name]} may import ${name}; depend on the interfaces in @sluice/core.` })),
-      patterns: modules.map((name) => ({ group: [`${name}/*`], message: `Only ${owners[name]} may import ${name}.` })),
+      patterns: [...modules.map((name) => ({ group: [`${name}/*`], message: `Only ${owners[name]} may import ${name}.` })), ...extraPatterns],
     },
   ],
 });
+const outsideServices = ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.cache/**', '.data/**', 'coverage/**', '**/*.js', '**/*.mjs'] },
@@ -32,10 +35,11 @@ export default tseslint.config(
   { files: ['**/*.ts'], ignores: ['packages/kafka/**', 'packages/clickhouse/**'], rules: forbid(['kafkajs', '@clickhouse/client', 'chdb']) },
   { files: ['packages/kafka/**/*.ts'], rules: forbid(['@clickhouse/client', 'chdb']) },
   { files: ['packages/clickhouse/**/*.ts'], rules: forbid(['kafkajs']) },
+  { files: outsideServices, rules: forbid(['kafkajs', '@clickhouse/client', 'chdb'], [intoServices]) },
   // These tests are an analyst's client: the official ClickHouse client against our HTTP interface.
-  { files: ['test/integration/chdb-http.test.ts', 'test/integration/analyst-http.test.ts', 'test/integration/analytics-exact.test.ts'], rules: forbid(['kafkajs', 'chdb']) },
+  { files: ['test/integration/chdb-http.test.ts', 'test/integration/analyst-http.test.ts', 'test/integration/analytics-exact.test.ts'], rules: forbid(['kafkajs', 'chdb'], [intoServices]) },
   // chDB with a users configuration of its own, so that ClickHouse's own loader and access control check the users files.
-  { files: ['test/helpers/chdb-access-probe.ts'], rules: forbid(['kafkajs', '@clickhouse/client']) },
+  { files: ['test/helpers/chdb-access-probe.ts'], rules: forbid(['kafkajs', '@clickhouse/client'], [intoServices]) },
   // Fakes in tests implement async interfaces without awaiting anything.
   { files: ['**/*.test.ts', 'test/**/*.ts'], rules: { '@typescript-eslint/unbound-method': 'off', '@typescript-eslint/require-await': 'off' } },
 );

@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, eventsTopicConfig } from '@sluice/core';
-import { createKafkaBus, removeBrokerData, repositoryRoot, startLocalBroker, type KafkaBus } from '@sluice/kafka';
-import { startService, type RunningService } from '../scripts/service-process';
+import { createKafkaBus, type KafkaBus } from '@sluice/kafka';
+import { removeBrokerData, repositoryRoot, startLocalBroker, startService, type RunningService } from '@sluice/dev';
 import type { ScenarioContext } from './run';
 
 export const benchApiKey = 'sk_bench_0123456789abcdef';

@@ -10,7 +10,7 @@
  * Exit codes: 0 done, 1 the command failed (one line on stderr), 2 a usage error.
  */
 import { resolve } from 'node:path';
-import { SluiceError, errorMessage, datasetNamespaces, type DatasetNamespace } from '@sluice/core';
+import { SluiceError, errorMessage } from '@sluice/core';
 import {
   addAnalyst,
   describeAnalystDatasets,
@@ -27,16 +27,18 @@ import {
 } from '@sluice/clickhouse';
 import {
   createKey,
+  datasetNamespaces,
   grantDatasets,
   listKeys,
   readKeyFileText,
   revokeKey,
   setOrigins,
   updateKeyFile,
+  type DatasetNamespace,
   type Datasets,
   type KeyListing,
   type OriginsChange,
-} from '../services/gateway/src/tenancy/key-admin';
+} from '@sluice/tenancy';
 
 const usage = `usage: node --import tsx scripts/keys.ts <command> [--file PATH]
 

@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLogger, eventsTopicConfig, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
-import { createKafkaBus, repositoryRoot, startLocalBroker } from '@sluice/kafka';
-import { startService, type RunningService } from './service-process';
+import { createKafkaBus } from '@sluice/kafka';
+import { repositoryRoot, startLocalBroker, startService, type RunningService } from '@sluice/dev';
 
 const settings = {
   ...kafkaSettings,

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@sluice/core';
 import { applyMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
-import { createStoredKeys } from '../../services/worker/src/stored-keys';
+import { createStoredKeys } from '@sluice/worker';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
 
 const dataset = 'bench-dedup';

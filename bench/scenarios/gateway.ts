@@ -7,7 +7,7 @@
  *   written straight onto Kafka by the native producer helper, with no HTTP in between.
  */
 import { buildEnvelope, createNativeProducer } from '@sluice/producer';
-import { startService } from '../../scripts/service-process';
+import { startService } from '@sluice/dev';
 import { closedLoop, describeStatuses, percentile, type LoadRequest, type LoadResult } from '../load';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
 import { benchApiKey, benchLogDirectory, cpuSeconds, residentMiB, startBenchBroker, startBenchGateway } from '../stack';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventsTopicConfig } from '@sluice/core';
 import { createKafkaBus } from '@sluice/kafka';
-import type { RunningService } from '../../scripts/service-process';
+import type { RunningService } from '@sluice/dev';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName } from './pipeline';
 import { freePort, startChdbFront, startWorkerProcess } from './processes';
 

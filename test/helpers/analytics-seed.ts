@@ -13,7 +13,7 @@
  *   values and quality scores, one of them backdated (occurred 2024-05-02, received 2024-05-16).
  */
 import type { Envelope } from '@sluice/envelope';
-import { toEventRow, type EventRow } from '../../services/worker/src/event-row';
+import { toEventRow, type EventRow } from '@sluice/worker';
 
 /** What a seed says of its event; the rest is the envelope's defaults, turned into a row as the worker does. */
 type Seed = Pick<Envelope, 'source' | 'event_type' | 'event_name' | 'occurred_at'> & Partial<Envelope>;

@@ -3,17 +3,20 @@ import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createLogger, eventsTopicConfig, sleep, type EventConsumer, type EventPublisher, type Logger, createDevKeyStore, type KeyStore } from '@sluice/core';
+import { createLogger, eventsTopicConfig, sleep, type EventConsumer, type EventPublisher, type Logger } from '@sluice/core';
+import { createDevKeyStore, type KeyStore } from '@sluice/tenancy';
 import { applyMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus, type KafkaBus } from '@sluice/kafka';
-import { createApp } from '../../services/gateway/src/app';
-import type { RateLimiter } from '../../services/gateway/src/rate-limit';
-import { createBatchHandler, type WorkerStats } from '../../services/worker/src/batch-handler';
-import type { SamplingRules } from '../../services/worker/src/sampling';
-import { createStoredKeys } from '../../services/worker/src/stored-keys';
-import { createDeadLetterSink } from '../../services/worker/src/dead-letters';
-import { createBlockLog } from '../../services/worker/src/insert-blocks';
-import type { StepResult } from '../../services/worker/src/steps/step-result';
+import { createApp, type RateLimiter } from '@sluice/gateway';
+import {
+  createBatchHandler,
+  createBlockLog,
+  createDeadLetterSink,
+  createStoredKeys,
+  type SamplingRules,
+  type StepResult,
+  type WorkerStats,
+} from '@sluice/worker';
 import type { Envelope } from '@sluice/envelope';
 import { testDataRoot } from './test-broker';
 

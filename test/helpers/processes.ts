@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { startService, type RunningService } from '../../scripts/service-process';
+import { startService, type RunningService } from '@sluice/dev';
 import { testBrokers } from './pipeline';
 
 /** A port nobody listens on right now. */
@@ -73,7 +73,7 @@ export function startWorkerProcess(options: { topic: string; groupId: string; ad
 
 /**
  * ClickHouse as a process of its own: chDB's data directory served over ClickHouse's HTTP interface
- * (packages/clickhouse/src/chdb-http-main.ts), so a test can kill it or change its schema while a
+ * (packages/dev/src/chdb-http-main.ts), so a test can kill it or change its schema while a
  * worker uses it as a server. Its users are `default` (the worker's) and the read-only `analyst`,
  * with the passwords `env` gives (CHDB_HTTP_DEFAULT_PASSWORD, CHDB_HTTP_ANALYST_PASSWORD), none
  * otherwise. A test that kills it expects the exit, so an exit is not reported.
@@ -81,7 +81,7 @@ export function startWorkerProcess(options: { topic: string; groupId: string; ad
 export function startChdbFront(options: { chdbPath: string; port: number; logDirectory: string; env?: Record<string, string> }): Promise<RunningService> {
   return startService({
     name: 'chdb-http',
-    entry: 'packages/clickhouse/src/chdb-http-main.ts',
+    entry: 'packages/dev/src/chdb-http-main.ts',
     env: { CHDB_PATH: options.chdbPath, CHDB_HTTP_PORT: String(options.port), ...options.env },
     healthUrl: `http://127.0.0.1:${options.port}/ping`,
     logDirectory: options.logDirectory,

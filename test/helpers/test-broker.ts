@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { createLogger } from '@sluice/core';
-import { removeBrokerData, repositoryRoot, startLocalBroker, type LocalBroker } from '@sluice/kafka';
+import { removeBrokerData, repositoryRoot, startLocalBroker, type LocalBroker } from '@sluice/dev';
 
 /**
  * Ports of the test suite's own Kafka: away from `npm start` (9092/9093), so both can run at

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventsTopicConfig } from '@sluice/core';
 import { createKafkaBus } from '@sluice/kafka';
-import type { RunningService } from '../../scripts/service-process';
+import type { RunningService } from '@sluice/dev';
 import { jdbcCheckProgram, jdbcJars, runJdbcCheck } from '../helpers/jdbc';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName } from '../helpers/pipeline';
 import { freePort, startWorkerProcess } from '../helpers/processes';

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { eventsTopicConfig } from '@sluice/core';
 import { createKafkaBus } from '@sluice/kafka';
 import { createNativeProducer, type NativeProducer } from '@sluice/producer';
-import type { RunningService } from '../../scripts/service-process';
+import type { RunningService } from '@sluice/dev';
 import { fetchRetrying } from '../helpers/http';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName, waitFor } from '../helpers/pipeline';
 import { freePort, startWorkerProcess } from '../helpers/processes';

@@ -7,7 +7,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hashKey, openKeyFile } from '@sluice/core';
+import { hashKey, openKeyFile } from '@sluice/tenancy';
 import { fetchRetrying } from '../helpers/http';
 import { removeTestDirectory, startInProcessPipeline, testLogger, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 

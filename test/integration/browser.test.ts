@@ -10,8 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { openKeyFile } from '@sluice/core';
-import { createKey } from '../../services/gateway/src/tenancy/key-admin';
+import { createKey, openKeyFile } from '@sluice/tenancy';
 import { browserSnippets, launchChromium, loadInNode, openPage, pageScript, sendFromPage, servePage, type BrowserPage, type PageOutcome, type PageServer } from '../helpers/browser';
 import { lastSeen, removeTestDirectory, startInProcessPipeline, testLogger, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 

@@ -1,6 +1,6 @@
 /**
  * The ClickHouse outage test. ClickHouse runs as a process of its own (chDB served over ClickHouse's
- * HTTP interface, packages/clickhouse/src/chdb-http-main.ts) and the worker reaches it as a server,
+ * HTTP interface, packages/dev/src/chdb-http-main.ts) and the worker reaches it as a server,
  * through CLICKHOUSE_URL. Mid-stream that process is killed with SIGKILL and started again 30 s
  * later. Meanwhile the worker keeps running: it retries with backoff, commits nothing, and once
  * ClickHouse is back every event is stored exactly once, in events and in the views.
@@ -9,9 +9,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, eventsTopicConfig, sleep } from '@sluice/core';
-import { createKafkaBus, isProcessAlive, type KafkaBus } from '@sluice/kafka';
+import { createKafkaBus, type KafkaBus } from '@sluice/kafka';
+import { isProcessAlive, type RunningService } from '@sluice/dev';
 import { createNativeProducer, type NativeProducer } from '@sluice/producer';
-import type { RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName, waitFor } from '../helpers/pipeline';
 import { freePort, startChdbFront, startWorkerProcess } from '../helpers/processes';
 import { analystSql, expectStoredExactlyOnce, searchStream, withRetriedCopies } from '../helpers/search-stream';

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyMigrations, loadMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
-import { repositoryRoot } from '@sluice/kafka';
+import { repositoryRoot } from '@sluice/dev';
 import { chdbPathForThisProcess, openTestClickHouse, removeTestDirectory, testLogger, uniqueName } from '../helpers/pipeline';
 
 let clickhouse: ClickHouse;

@@ -5,7 +5,7 @@
 import { gzipSync } from 'node:zlib';
 import { fetchRetrying } from '../helpers/http';
 import { startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
-import { samplePoint } from '../../services/worker/src/sampling';
+import { samplePoint } from '@sluice/worker';
 
 let pipeline: InProcessPipeline;
 

@@ -3,7 +3,7 @@
  * event it did acknowledge, before, during or after the outage, ends up in ClickHouse.
  * This file stops a broker, so it runs its own instead of the shared one.
  */
-import type { LocalBroker } from '@sluice/kafka';
+import type { LocalBroker } from '@sluice/dev';
 import { startTestBroker } from '../helpers/test-broker';
 import { startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@sluice/core';
-import { isPortOpen, repositoryRoot } from '@sluice/kafka';
+import { isPortOpen, repositoryRoot } from '@sluice/dev';
 import { removeTestDirectory, waitFor } from '../helpers/pipeline';
 import { freePort, spawnCaptured, type CapturedProcess } from '../helpers/processes';
 

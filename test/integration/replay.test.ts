@@ -3,9 +3,7 @@
  * the schema accepts it; then it is stored with its original insert_id, and replay does not repeat it.
  */
 import { validateEnvelope, type Envelope } from '@sluice/envelope';
-import { createReplayer } from '../../services/worker/src/replay';
-import { createValidateEnvelopeStep } from '../../services/worker/src/steps/validate-envelope';
-import { ok, type StepResult } from '../../services/worker/src/steps/step-result';
+import { createReplayer, createValidateEnvelopeStep, ok, type StepResult } from '@sluice/worker';
 import { startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 
 /** The schema in force: today it refuses upper-case event types; after the "fix" it accepts them. */

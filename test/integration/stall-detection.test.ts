@@ -14,11 +14,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventsTopicConfig, silentLogger, type ConsumedBatch } from '@sluice/core';
-import { createKafkaBus, isProcessAlive, type KafkaBus } from '@sluice/kafka';
+import { createKafkaBus, type KafkaBus } from '@sluice/kafka';
+import { isProcessAlive, type RunningService } from '@sluice/dev';
 import { createNativeProducer, type NativeProducer } from '@sluice/producer';
-import type { RunningService } from '../../scripts/service-process';
 import { removeTestDirectory, testBrokers, testLogger, uniqueName, waitFor } from '../helpers/pipeline';
-import { createPartitionProgress } from '../../services/worker/src/partition-progress';
+import { createPartitionProgress } from '@sluice/worker';
 import { freePort, startChdbFront, startWorkerProcess } from '../helpers/processes';
 import { analystSql, searchStream } from '../helpers/search-stream';
 

@@ -8,10 +8,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRateLimiter } from '../../services/gateway/src/rate-limit';
-import { createKey, type Datasets } from '../../services/gateway/src/tenancy/key-admin';
-import { oneTenantRule, openKeyFile, type KeyFile } from '@sluice/core';
-import { repositoryRoot } from '@sluice/kafka';
+import { createRateLimiter } from '@sluice/gateway';
+import { createKey, oneTenantRule, openKeyFile, type Datasets, type KeyFile } from '@sluice/tenancy';
+import { repositoryRoot } from '@sluice/dev';
 import { buildEnvelope, createNativeProducer } from '@sluice/producer';
 import { fetchRetrying, type RepeatableRequest } from '../helpers/http';
 import { lastSeen, removeTestDirectory, startInProcessPipeline, testBrokers, testLogger, waitFor, type InProcessPipeline } from '../helpers/pipeline';

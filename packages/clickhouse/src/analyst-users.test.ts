@@ -4,7 +4,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { datasetIdProblem, isSluiceError } from '@sluice/core';
+import { isSluiceError } from '@sluice/core';
+import { datasetIdProblem } from '@sluice/tenancy';
 import { analystsFixture, awkwardDatasetId } from '../../../test/helpers/analysts-fixture';
 import {
   addAnalyst,

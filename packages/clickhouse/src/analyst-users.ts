@@ -15,7 +15,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { SluiceError, anyDataset, datasetIdProblem, writeFileAtomically } from '@sluice/core';
+import { SluiceError } from '@sluice/core';
+import { anyDataset, datasetIdProblem, writeFileAtomically } from '@sluice/tenancy';
 import { createValidator, type AnalystsAnalyst, type AnalystsFile } from '@sluice/envelope';
 import { databaseNamePattern } from './clickhouse';
 

@@ -5,6 +5,3 @@ export * from './config';
 export * from './bus';
 export * from './topics';
 export * from './lifecycle';
-export * from './key-store';
-export * from './files';
-export * from './origins';

@@ -1,4 +1,5 @@
-import { maxEnvelopeBytes, type DatasetNamespace, type OutgoingMessage } from '@sluice/core';
+import { maxEnvelopeBytes, type OutgoingMessage } from '@sluice/core';
+import { type DatasetNamespace } from '@sluice/tenancy';
 import type { Envelope } from './generated/schema-types';
 import { maxEnvelopeDepth, valueIssues } from './column-domains';
 import { createValidator, envelopeSchemaFile, type Validator } from './validation';

@@ -1,2 +1,2 @@
 export * from './kafka-bus';
-export * from './local-broker';
+export * from './broker-probe';

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createDevKeyStore, silentLogger, type EventPublisher } from '@sluice/core';
+import { silentLogger, type EventPublisher } from '@sluice/core';
+import { createDevKeyStore } from '@sluice/tenancy';
 import { createApp, unmatchedRoute } from './app';
 import { dialectEndpoints } from './dialects';
 import { createGatewayMetrics } from './metrics';

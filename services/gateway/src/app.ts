@@ -1,5 +1,6 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { SluiceError, type EventPublisher, type Logger, type KeyStore } from '@sluice/core';
+import { SluiceError, type EventPublisher, type Logger } from '@sluice/core';
+import { type KeyStore } from '@sluice/tenancy';
 import { corsDoorOf, dialectEndpoints, refuseWithCode } from './dialects';
 import { defaultMaxBodyBytes } from './json-body';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics';

@@ -1,4 +1,4 @@
-import type { Principal } from '@sluice/core';
+import type { Principal } from '@sluice/tenancy';
 import { answerHeaders, originRefusal, preflightAnswer, type CorsDoor } from './cors';
 import { corsDoorOf, dialectEndpoints } from './dialects';
 import { batchCorsDoor } from './routes/batch';

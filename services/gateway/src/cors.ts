@@ -9,7 +9,8 @@
  * server-only key, or a key that does not list it. Every answer to an allowed origin carries the
  * CORS headers, refusals included, so the page can read why it was refused.
  */
-import { SluiceError, type Principal } from '@sluice/core';
+import { SluiceError } from '@sluice/core';
+import { type Principal } from '@sluice/tenancy';
 
 /** What CORS needs to know of a door. */
 export interface CorsDoor {

@@ -1,5 +1,6 @@
 import type { Response } from 'express';
-import type { DatasetNamespace, SluiceError } from '@sluice/core';
+import type { SluiceError } from '@sluice/core';
+import type { DatasetNamespace } from '@sluice/tenancy';
 import {
   normaliseGreenflashEvent,
   normaliseNeuralensEvent,

@@ -1,4 +1,5 @@
-import { createLogger, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting, createDevKeyStore, openKeyFile } from '@sluice/core';
+import { createLogger, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
+import { createDevKeyStore, openKeyFile } from '@sluice/tenancy';
 import { createKafkaBus } from '@sluice/kafka';
 import { createApp } from './app';
 import { defaultMaxBodyBytes } from './json-body';

@@ -1,4 +1,4 @@
-import type { Principal } from '@sluice/core';
+import type { Principal } from '@sluice/tenancy';
 
 /**
  * Per-key token buckets: each key may send `eventsPerSecond` events on average, in bursts of up

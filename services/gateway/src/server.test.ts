@@ -5,7 +5,8 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { createDevKeyStore, silentLogger, type EventPublisher } from '@sluice/core';
+import { silentLogger, type EventPublisher } from '@sluice/core';
+import { createDevKeyStore } from '@sluice/tenancy';
 import { createApp, type GatewayDeps } from './app';
 import { createRateLimiter } from './rate-limit';
 import { acceptedSockets, bytesReadByServer, chunkedFrame, lastChunk, openSocket, upload, type Exchange } from '../../../test/helpers/raw-http';

@@ -1,4 +1,5 @@
-import { backoffDelay, defaultBackoff, errorMessage, sleep, type BackoffOptions, type BatchHandler, type ConsumedBatch, type ConsumedMessage, type ConsumerProgressListener, type KeyStore, type Logger } from '@sluice/core';
+import { backoffDelay, defaultBackoff, errorMessage, sleep, type BackoffOptions, type BatchHandler, type ConsumedBatch, type ConsumedMessage, type ConsumerProgressListener, type Logger } from '@sluice/core';
+import { type KeyStore } from '@sluice/tenancy';
 import type { ClickHouse } from '@sluice/clickhouse';
 import { classifyQueryError, isRefusalOfRows } from '@sluice/clickhouse';
 import type { Envelope } from '@sluice/envelope';

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
-import { SluiceError, createLogger, openKeyFile, errorMessage, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
+import { SluiceError, createLogger, errorMessage, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
+import { openKeyFile } from '@sluice/tenancy';
 import { analystSessionDefaults, applyMigrations, checkThreadsForAnalysts, listenChdbOverHttp, openClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';

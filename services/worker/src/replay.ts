@@ -1,4 +1,5 @@
-import { SluiceError, type ConsumedMessage, type EventPublisher, type KeyStore } from '@sluice/core';
+import { SluiceError, type ConsumedMessage, type EventPublisher } from '@sluice/core';
+import { type KeyStore } from '@sluice/tenancy';
 import type { ClickHouse } from '@sluice/clickhouse';
 import { envelopeKey, type Envelope } from '@sluice/envelope';
 import { createCheckDatasetStep } from './steps/check-dataset';

@@ -7,7 +7,8 @@
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { createDevKeyStore, silentLogger, type EventPublisher, type OutgoingMessage } from '@sluice/core';
+import { silentLogger, type EventPublisher, type OutgoingMessage } from '@sluice/core';
+import { createDevKeyStore } from '@sluice/tenancy';
 import { acceptedSockets, bytesReadByServer, chunkedFrame, lastChunk, upload } from '../../../../test/helpers/raw-http';
 import { createApp } from '../app';
 import { createGatewayMetrics, type GatewayMetrics } from '../metrics';

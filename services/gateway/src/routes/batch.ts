@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { SluiceError, errorMessage, type OutgoingMessage, type DatasetNamespace, type Principal } from '@sluice/core';
+import { SluiceError, errorMessage, type OutgoingMessage } from '@sluice/core';
+import { type DatasetNamespace, type Principal } from '@sluice/tenancy';
 import {
   createValidator,
   envelopeKey,

@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { SluiceError, errorMessage, type Principal } from '@sluice/core';
+import { SluiceError, errorMessage } from '@sluice/core';
+import { type Principal } from '@sluice/tenancy';
 import { createValidator, formatIssues, type BeaconBody, type Validator } from '@sluice/envelope';
 import { bodyGate, wasRefusedWhileReading } from '../body-gate';
 import { originRefusal, type CorsDoor } from '../cors';

@@ -10,10 +10,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDevKeyStore, openKeyFile, silentLogger, type EventPublisher, type KeyStore, type OutgoingMessage } from '@sluice/core';
+import { silentLogger, type EventPublisher, type OutgoingMessage } from '@sluice/core';
+import { createDevKeyStore, createKey, openKeyFile, type KeyStore } from '@sluice/tenancy';
 import { createApp, type GatewayDeps } from '../app';
 import { createRateLimiter } from '../rate-limit';
-import { createKey } from '../tenancy/key-admin';
 
 const shop = 'https://shop.example';
 const published: OutgoingMessage[] = [];

@@ -1,5 +1,6 @@
 import express, { type Request, type Response, type Router } from 'express';
-import type { KeyStore, SluiceError } from '@sluice/core';
+import type { SluiceError } from '@sluice/core';
+import type { KeyStore } from '@sluice/tenancy';
 import { answerHeaders, preflightAnswer, type CorsDoor } from '../cors';
 
 /**

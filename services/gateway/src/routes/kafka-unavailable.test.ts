@@ -5,7 +5,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SluiceError, createDevKeyStore, silentLogger, type EventPublisher, type OutgoingMessage } from '@sluice/core';
+import { SluiceError, silentLogger, type EventPublisher, type OutgoingMessage } from '@sluice/core';
+import { createDevKeyStore } from '@sluice/tenancy';
 import { createApp } from '../app';
 
 const apiKey = 'sk_dev_kafka_unavailable';

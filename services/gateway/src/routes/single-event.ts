@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { SluiceError, type EventPublisher, type IndexedInsertId, type Logger, type OutgoingMessage, type DatasetNamespace, type KeyStore, type Principal } from '@sluice/core';
+import { SluiceError, type EventPublisher, type IndexedInsertId, type Logger, type OutgoingMessage } from '@sluice/core';
+import { type DatasetNamespace, type KeyStore, type Principal } from '@sluice/tenancy';
 import { formatIssues } from '@sluice/envelope';
 import { keyFromAuthorization } from '../auth';
 import { wasRefusedWhileReading } from '../body-gate';

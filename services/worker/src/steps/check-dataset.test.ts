@@ -1,4 +1,4 @@
-import type { DatasetNamespace } from '@sluice/core';
+import type { DatasetNamespace } from '@sluice/tenancy';
 import type { Envelope } from '@sluice/envelope';
 import { createCheckDatasetStep } from './check-dataset';
 

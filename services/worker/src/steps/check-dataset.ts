@@ -1,4 +1,4 @@
-import type { KeyStore } from '@sluice/core';
+import type { KeyStore } from '@sluice/tenancy';
 import { namespaceOfSource, type Envelope } from '@sluice/envelope';
 import { deadLetter, ok, type StepResult } from './step-result';
 

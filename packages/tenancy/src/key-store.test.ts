@@ -2,9 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SluiceError } from './errors';
+import { SluiceError, createLogger, silentLogger, type Logger } from '@sluice/core';
 import { createDevKeyStore, hashKey, keyIdOf, oneTenantRule, openKeyFile, parseKeyFile, type KeyFile, type KeyRecord, type Principal } from './key-store';
-import { createLogger, silentLogger, type Logger } from './logger';
 
 let dir: string;
 let file: string;

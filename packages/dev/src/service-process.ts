@@ -3,7 +3,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { sleep } from '@sluice/core';
-import { repositoryRoot } from '@sluice/kafka';
+import { repositoryRoot } from './local-broker';
 
 export interface ServiceSpec {
   name: string;

@@ -55,9 +55,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { rejectUnknownKeys } from './config';
-import { SluiceError, errorMessage } from './errors';
-import type { Logger } from './logger';
+import { SluiceError, errorMessage, rejectUnknownKeys, type Logger } from '@sluice/core';
 import { originMatcher, originPatternProblem } from './origins';
 
 /** The namespace a dataset id lives in: a Trieve dataset (id or tracking_id), a Neuralens application, a Greenflash product, or a Kafka-native producer's dataset. */

@@ -2,10 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { SluiceError, silentLogger, hashKey, oneTenantRule, openKeyFile, parseKeyFile, type KeyFile } from '@sluice/core';
+import { SluiceError, silentLogger } from '@sluice/core';
+import { hashKey, oneTenantRule, openKeyFile, parseKeyFile, type KeyFile } from './key-store';
 import { createKey, grantDatasets, listKeys, readKeyFileText, revokeKey, setOrigins, updateKeyFile, writeKeyFileAtomic, type RandomBytes } from './key-admin';
 
-const repositoryRoot = resolve(__dirname, '../../../..');
+const repositoryRoot = resolve(__dirname, '../../..');
 
 let dir: string;
 beforeEach(() => {

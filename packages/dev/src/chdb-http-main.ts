@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { createLogger, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
-import { listenChdbOverHttp } from './chdb-http';
+import { listenChdbOverHttp } from '@sluice/clickhouse';
 
 /**
  * Serves an embedded chDB data directory over ClickHouse's HTTP interface, so that workers reach

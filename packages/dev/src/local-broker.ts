@@ -2,12 +2,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { SluiceError, sleep, type Logger } from '@sluice/core';
+import { createBrokerProbe } from '@sluice/kafka';
 
 /**
  * Runs a real single-node Apache Kafka (KRaft) from Maven-fetched jars, for `npm start` and
- * `npm test` on machines without Docker.
+ * `npm test` on machines without Docker. Development only: no production package depends on @sluice/dev.
  */
 export const repositoryRoot = join(__dirname, '..', '..', '..');
 const deployDirectory = join(repositoryRoot, 'deploy', 'kafka');
@@ -190,18 +190,12 @@ export function isPortOpen(port: number): Promise<boolean> {
 
 async function waitUntilAnswering(brokers: string[], child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const admin = new Kafka({ clientId: 'sluice-readiness', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+  // Only @sluice/kafka speaks to Kafka, so the question "does it answer?" is asked there.
+  const probe = createBrokerProbe(brokers);
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the broker process exited with code ${child.exitCode}`);
-    try {
-      await admin.connect();
-      await admin.describeCluster();
-      await admin.disconnect();
-      return;
-    } catch {
-      await admin.disconnect().catch(() => undefined);
-      await sleep(250);
-    }
+    if (await probe.answers()) return;
+    await sleep(250);
   }
   throw new Error(`no answer within ${timeoutMs} ms`);
 }

@@ -9,8 +9,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { SluiceError } from '@sluice/core';
 import {
-  SluiceError,
   anyDataset,
   datasetIdProblem,
   datasetNamespaces,
@@ -18,15 +18,15 @@ import {
   keyIdPattern,
   keyPrefixes,
   oneTenantRule,
-  originPatternProblem,
   tenantCollision,
   parseKeyFile,
-  writeFileAtomically,
   type DatasetNamespace,
   type KeyFile,
   type KeyKind,
   type KeyRecord,
-} from '@sluice/core';
+} from './key-store';
+import { originPatternProblem } from './origins';
+import { writeFileAtomically } from './files';
 
 /** Where a message says a problem is, when the caller does not name the file. */
 const defaultSource = 'the key file';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { SluiceError } from './errors';
+import { SluiceError } from '@sluice/core';
 
 /**
  * Replaces a file in one step: writes a temporary file beside it with exactly `mode` (whatever the

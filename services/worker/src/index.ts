@@ -1,0 +1,12 @@
+// The worker's public entry: the pieces tests, scripts and the bench assemble a worker from. The
+// process itself starts from main.ts.
+export { createBatchHandler, type BatchHandlerDeps, type WorkerStats } from './batch-handler';
+export { createStoredKeys } from './stored-keys';
+export { createDeadLetterSink } from './dead-letters';
+export { createBlockLog } from './insert-blocks';
+export { toEventRow, type EventRow } from './event-row';
+export { decideSample, parseSamplingRules, samplePoint, type SamplingRules } from './sampling';
+export { createPartitionProgress } from './partition-progress';
+export { createReplayer } from './replay';
+export { createValidateEnvelopeStep } from './steps/validate-envelope';
+export { ok, type StepResult } from './steps/step-result';
