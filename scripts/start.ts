@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createLogger, eventsTopicConfig, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
+import { SluiceError, createLogger, eventsTopicConfig, kafkaSettings, minInsyncReplicasFor, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { createKafkaBus } from '@sluice/kafka';
-import { repositoryRoot, startLocalBroker, startService, type RunningService } from '@sluice/dev';
+import { repositoryRoot, startLocalBroker, startLocalCluster, startService, type RunningService } from '@sluice/dev';
 
 const settings = {
   ...kafkaSettings,
@@ -16,6 +16,11 @@ const settings = {
   CLICKHOUSE_HTTP_PORT: { parse: parsers.port, default: 8123, description: "Worker's ClickHouse HTTP interface for analysts; 0 turns it off" } as Setting<number>,
   KAFKA_PORT: { parse: parsers.port, default: 9092, description: 'Port of the local Kafka broker' } as Setting<number>,
   KAFKA_CONTROLLER_PORT: { parse: parsers.port, default: 9093, description: 'Port of the local KRaft controller' } as Setting<number>,
+  KAFKA_BROKERS_COUNT: {
+    parse: parsers.positiveInt,
+    default: 1,
+    description: 'Local Kafka nodes: 1, or 3 for a cluster whose events topic has replication factor 3 and min.insync.replicas 2',
+  } as Setting<number>,
   DEV_API_KEY: { parse: parsers.nonEmpty, default: '', description: 'The local API key; generated once when unset' } as Setting<string>,
   ADMIN_TOKEN: { parse: parsers.nonEmpty, default: '', description: "The worker's admin token (POST /replay); generated once when unset" } as Setting<string>,
   KEYS_FILE: { parse: parsers.nonEmpty, default: '', description: 'API key file; unset: the dev key may write to any dataset' } as Setting<string>,
@@ -54,12 +59,19 @@ async function main(): Promise<void> {
   const apiKey = devApiKey(config.DEV_API_KEY, dataDirectory);
   const token = adminToken(config.ADMIN_TOKEN, dataDirectory);
 
-  const broker = await startLocalBroker({
-    dataDirectory: join(dataDirectory, 'kafka'),
-    port: config.KAFKA_PORT,
-    controllerPort: config.KAFKA_CONTROLLER_PORT,
-    logger,
-  });
+  const replicationFactor = config.KAFKA_BROKERS_COUNT;
+  if (replicationFactor !== 1 && replicationFactor !== 3) {
+    throw new SluiceError('INVALID_CONFIG', `KAFKA_BROKERS_COUNT must be 1 or 3, not ${replicationFactor}`, { field: 'KAFKA_BROKERS_COUNT' });
+  }
+  // A cluster's node n listens on KAFKA_PORT + 2(n-1) and KAFKA_CONTROLLER_PORT + 2(n-1): 9092/9093, 9094/9095, 9096/9097.
+  const broker =
+    replicationFactor === 1
+      ? await startLocalBroker({ dataDirectory: join(dataDirectory, 'kafka'), port: config.KAFKA_PORT, controllerPort: config.KAFKA_CONTROLLER_PORT, logger })
+      : await startLocalCluster({
+          dataDirectory: join(dataDirectory, 'kafka-cluster'),
+          nodes: [0, 2, 4].map((offset) => ({ port: config.KAFKA_PORT + offset, controllerPort: config.KAFKA_CONTROLLER_PORT + offset })),
+          logger,
+        });
   const services: RunningService[] = [];
   const stopAll = async (): Promise<void> => {
     // Gateway first (it drains requests and flushes to Kafka), then the worker (it stores and
@@ -72,7 +84,12 @@ async function main(): Promise<void> {
   try {
     const brokers = broker.brokers.join(',');
     await createKafkaBus({ brokers: broker.brokers, clientId: 'sluice-start', logger }).ensureTopics([
-      { name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS, config: eventsTopicConfig },
+      {
+        name: config.KAFKA_TOPIC,
+        partitions: config.KAFKA_TOPIC_PARTITIONS,
+        replicationFactor,
+        config: { ...eventsTopicConfig, 'min.insync.replicas': String(minInsyncReplicasFor(replicationFactor)) },
+      },
     ]);
     const shared = { KAFKA_BROKERS: brokers, KAFKA_TOPIC: config.KAFKA_TOPIC, KAFKA_TOPIC_PARTITIONS: String(config.KAFKA_TOPIC_PARTITIONS) };
     services.push(

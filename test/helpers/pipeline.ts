@@ -105,6 +105,8 @@ export async function startInProcessPipeline(
   options: {
     brokers?: string[];
     partitions?: number;
+    /** Unset: the brokers' default.replication.factor. */
+    replicationFactor?: number;
     topicConfig?: Record<string, string>;
     keyStore?: KeyStore;
     rateLimiter?: RateLimiter;
@@ -118,7 +120,14 @@ export async function startInProcessPipeline(
   const topic = uniqueName('events');
   const apiKey = `sk_test_${randomBytes(8).toString('hex')}`;
   const bus = createKafkaBus({ brokers, clientId: 'sluice-test', logger: testLogger });
-  await bus.ensureTopics([{ name: topic, partitions: options.partitions ?? 3, config: { ...eventsTopicConfig, ...options.topicConfig } }]);
+  await bus.ensureTopics([
+    {
+      name: topic,
+      partitions: options.partitions ?? 3,
+      ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
+      config: { ...eventsTopicConfig, ...options.topicConfig },
+    },
+  ]);
   const publisher = await bus.createPublisher({ topic, sendTimeoutMs: 3_000, queueTimeoutMs: 3_000 });
   // The gateway and the worker read the same key file, as they do when deployed.
   const keyStore = options.keyStore ?? createDevKeyStore(apiKey);

@@ -19,3 +19,11 @@ export const maxEnvelopeBytes = 1024 * 1024;
  * largest envelope with its key, headers and batch overhead (the broker's default is 1 MiB + 12 bytes).
  */
 export const eventsTopicConfig: Record<string, string> = { 'max.message.bytes': String(2 * maxEnvelopeBytes) };
+
+/**
+ * min.insync.replicas for a replication factor: with acks from all in-sync replicas, an
+ * acknowledged event is on at least this many brokers, and writes go on with one broker lost.
+ */
+export function minInsyncReplicasFor(replicationFactor: number): number {
+  return Math.max(1, replicationFactor - 1);
+}

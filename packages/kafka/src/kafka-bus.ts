@@ -20,7 +20,9 @@ export interface KafkaBusOptions {
 export interface TopicSpec {
   name: string;
   partitions: number;
-  /** Broker-side topic configuration, e.g. retention.ms. */
+  /** Copies of each partition, at most the number of brokers; unset: the brokers' default.replication.factor. */
+  replicationFactor?: number;
+  /** Broker-side topic configuration, e.g. retention.ms or min.insync.replicas. */
   config?: Record<string, string>;
 }
 
@@ -85,7 +87,7 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
             topics: missing.map((t) => ({
               topic: t.name,
               numPartitions: t.partitions,
-              replicationFactor: -1,
+              replicationFactor: t.replicationFactor ?? -1,
               configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
             })),
           });
