@@ -7,8 +7,8 @@ import { join } from 'node:path';
 const root = join(__dirname, '..', '..');
 const installHint = "docker-compose is not installed: install Debian's docker-compose package (apt-get install docker-compose), then run the tests again";
 
-function compose(env: NodeJS.ProcessEnv): SpawnSyncReturns<string> {
-  const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+function compose(env: NodeJS.ProcessEnv, files: readonly string[] = ['docker-compose.yml']): SpawnSyncReturns<string> {
+  const result = spawnSync('docker-compose', [...files.flatMap((file) => ['-f', file]), 'config'], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
   if (result.error) {
     const code = (result.error as NodeJS.ErrnoException).code;
     throw new Error(code === 'ENOENT' ? installHint : `docker-compose could not run: ${result.error.message}`);
@@ -136,5 +136,57 @@ describe('docker-compose.yml', () => {
   it("publishes the worker's admin listener and ClickHouse on loopback only", () => {
     expect(publishedPorts(service('worker'))).toEqual(['127.0.0.1:8091:8091']);
     expect(publishedPorts(service('clickhouse'))).toEqual(['127.0.0.1:8123:8123']);
+  });
+});
+
+describe('docker-compose.kafka-cluster.yml, laid over docker-compose.yml', () => {
+  let result: SpawnSyncReturns<string>;
+  let services: Map<string, string[]>;
+  const nodes = ['kafka', 'kafka-2', 'kafka-3'];
+
+  beforeAll(() => {
+    result = compose({ ...process.env, DEV_API_KEY: 'docker-compose-test-key', ADMIN_TOKEN: 'docker-compose-test-admin-token' }, ['docker-compose.yml', 'docker-compose.kafka-cluster.yml']);
+    services = children(topLevel(result.stdout, 'services'), 2);
+  });
+
+  const environment = (name: string): Map<string, string> => environmentOf(services.get(name) ?? []);
+
+  it('is accepted by docker-compose config', () => {
+    expect(`exit ${String(result.status)}\n${result.stderr}`).toMatch(/^exit 0\n/);
+  });
+
+  it('runs three nodes of one cluster, each broker and controller, three voters', () => {
+    expect(nodes.map((node) => [node, environment(node).get('KAFKA_NODE_ID'), environment(node).get('KAFKA_ADVERTISED_LISTENERS')])).toEqual([
+      ['kafka', '1', 'PLAINTEXT://kafka:9092'],
+      ['kafka-2', '2', 'PLAINTEXT://kafka-2:9092'],
+      ['kafka-3', '3', 'PLAINTEXT://kafka-3:9092'],
+    ]);
+    for (const node of nodes) {
+      const env = environment(node);
+      expect([node, env.get('KAFKA_CONTROLLER_QUORUM_VOTERS'), env.get('KAFKA_PROCESS_ROLES')]).toEqual([node, '1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093', 'broker,controller']);
+      expect([node, env.get('CLUSTER_ID')]).toEqual([node, environment('kafka').get('CLUSTER_ID')]);
+    }
+    expect(environment('kafka').get('CLUSTER_ID')).toMatch(/^[A-Za-z0-9_-]{22}$/);
+  });
+
+  it('gives topics, internal ones included, replication factor 3 and min.insync.replicas 2', () => {
+    for (const node of nodes) {
+      const env = environment(node);
+      expect([node, env.get('KAFKA_DEFAULT_REPLICATION_FACTOR'), env.get('KAFKA_MIN_INSYNC_REPLICAS'), env.get('KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR'), env.get('KAFKA_TRANSACTION_STATE_LOG_MIN_ISR')]).toEqual([
+        node,
+        '3',
+        '2',
+        '3',
+        '2',
+      ]);
+    }
+  });
+
+  it('points the gateway and the worker at all three brokers, and waits for each to be healthy', () => {
+    for (const service of ['gateway', 'worker']) {
+      expect([service, environment(service).get('KAFKA_BROKERS')]).toEqual([service, 'kafka:9092,kafka-2:9092,kafka-3:9092']);
+      const lines = (services.get(service) ?? []).join('\n');
+      for (const node of nodes) expect(lines).toMatch(new RegExp(`\\s${node}:\\n\\s+condition: service_healthy`));
+    }
   });
 });
