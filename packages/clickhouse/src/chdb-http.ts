@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Session, type ChdbResult } from 'chdb';
@@ -303,12 +304,11 @@ function serveHttp(users: ReadonlyMap<string, User>): Server {
     }
     // chDB takes a statement and its data as one text: bytes that are not UTF-8 (a RowBinary or
     // Native insert) would be stored changed, so they are refused instead.
-    const text = body.toString('utf8');
-    if (Buffer.byteLength(text) !== body.length || !Buffer.from(text).equals(body)) {
+    if (!isUtf8(body)) {
       answerError(res, 400, 'Code: 36. DB::Exception: The request body is not UTF-8 text: this front passes a statement and its data to chDB as text, so a binary format (RowBinary, Native, Parquet, ...) cannot be inserted through it; use a text format such as JSONEachRow or TabSeparated. (BAD_ARGUMENTS)');
       return;
     }
-    const parsed = handling.parse(url, text);
+    const parsed = handling.parse(url, body.toString('utf8'));
     if ('status' in parsed) {
       answerError(res, parsed.status, parsed.message);
       return;

@@ -166,15 +166,18 @@ interface Frame {
   contentSize: number | undefined;
 }
 
-const lz4Magic = 0x184d2204;
-const lz4BlockMaxSizes: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1024 * 1024, 7: 4 * 1024 * 1024 };
+/** A frame format that LZ4's and zstd's walks share: a magic number, then a frame read from its header. */
+interface FrameFormat {
+  name: string;
+  magic: number;
+  /** The magic number as its bytes appear, for the refusal. */
+  magicBytes: string;
+  /** Where the frame that starts at `start` ends, checked as far as its header and blocks go. */
+  frameAt(data: Buffer, start: number): Omit<Frame, 'start'>;
+}
 
-/**
- * The LZ4 frames of a body, found by their headers and block sizes: lz4-napi decodes one frame and
- * ignores the rest (clickhouse-connect sends a frame per block), and takes a cut frame for a
- * shorter one.
- */
-function lz4Frames(data: Buffer): Frame[] {
+/** The frames of a body, skippable frames left out. */
+function framesOf(data: Buffer, format: FrameFormat): Frame[] {
   const frames: Frame[] = [];
   for (let at = 0; at < data.length; ) {
     const skipped = skippableFrameEnd(data, at);
@@ -182,8 +185,26 @@ function lz4Frames(data: Buffer): Frame[] {
       at = skipped;
       continue;
     }
-    if (data.readUInt32LE(at) !== lz4Magic) throw new Malformed(`No LZ4 frame at byte ${at} (its magic number is 04 22 4D 18)`);
-    const start = at;
+    if (data.readUInt32LE(at) !== format.magic) throw new Malformed(`No ${format.name} frame at byte ${at} (its magic number is ${format.magicBytes})`);
+    const frame = { start: at, ...format.frameAt(data, at) };
+    frames.push(frame);
+    at = frame.end;
+  }
+  return frames;
+}
+
+const lz4BlockMaxSizes: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1024 * 1024, 7: 4 * 1024 * 1024 };
+
+/**
+ * LZ4 frames, found by their headers and block sizes: lz4-napi decodes one frame and ignores the
+ * rest (clickhouse-connect sends a frame per block), and takes a cut frame for a shorter one.
+ */
+const lz4Format: FrameFormat = {
+  name: 'LZ4',
+  magic: 0x184d2204,
+  magicBytes: '04 22 4D 18',
+  frameAt(data, start) {
+    let at = start;
     need(data, at + 7, 'An LZ4 frame header');
     const flags = data.readUInt8(at + 4);
     const blockMaxSize = lz4BlockMaxSizes[(data.readUInt8(at + 5) >> 4) & 7];
@@ -210,16 +231,15 @@ function lz4Frames(data: Buffer): Frame[] {
     }
     if (contentChecksum) at += 4;
     need(data, at, 'An LZ4 frame');
-    frames.push({ start, end: at, contentSize });
-  }
-  return frames;
-}
+    return { end: at, contentSize };
+  },
+};
 
 async function decodeLz4Frames(raw: Buffer, limit: number): Promise<Buffer | BodyRefusal> {
   const decoded: Buffer[] = [];
   let total = 0;
   try {
-    for (const frame of lz4Frames(raw)) {
+    for (const frame of framesOf(raw, lz4Format)) {
       if (frame.contentSize !== undefined && total + frame.contentSize > limit) return tooLarge(limit);
       const content = await lz4Unframe(raw.subarray(frame.start, frame.end));
       if (frame.contentSize !== undefined && content.length !== frame.contentSize) throw new Malformed(`An LZ4 frame holds ${content.length} bytes where its header says ${frame.contentSize}`);
@@ -233,25 +253,20 @@ async function decodeLz4Frames(raw: Buffer, limit: number): Promise<Buffer | Bod
   return Buffer.concat(decoded, total);
 }
 
-const zstdMagic = 0xfd2fb528;
 /** libzstd's default limit of a decoder's window (ZSTD_WINDOWLOG_LIMIT_DEFAULT), as ClickHouse's. */
 const zstdMaxWindow = 2 ** 27;
 const zstdMaxBlockSize = 128 * 1024;
 
 /**
- * The zstd frames of a body, checked before fzstd allocates a frame's window (its header says how
- * large) and decodes it.
+ * zstd frames, checked before fzstd allocates a frame's window (its header says how large) and
+ * decodes it.
  */
-function zstdFrames(data: Buffer): Frame[] {
-  const frames: Frame[] = [];
-  for (let at = 0; at < data.length; ) {
-    const skipped = skippableFrameEnd(data, at);
-    if (skipped !== undefined) {
-      at = skipped;
-      continue;
-    }
-    if (data.readUInt32LE(at) !== zstdMagic) throw new Malformed(`No zstd frame at byte ${at} (its magic number is 28 B5 2F FD)`);
-    const start = at;
+const zstdFormat: FrameFormat = {
+  name: 'zstd',
+  magic: 0xfd2fb528,
+  magicBytes: '28 B5 2F FD',
+  frameAt(data, start) {
+    let at = start;
     need(data, at + 6, 'A zstd frame header');
     const descriptor = data.readUInt8(at + 4);
     at += 5;
@@ -286,16 +301,15 @@ function zstdFrames(data: Buffer): Frame[] {
     }
     if ((descriptor & 0x04) !== 0) at += 4;
     need(data, at, 'A zstd frame');
-    frames.push({ start, end: at, contentSize });
-  }
-  return frames;
-}
+    return { end: at, contentSize };
+  },
+};
 
 /** The content of zstd frames; output past `limit` is refused as it arrives. */
 function zstdContent(raw: Buffer, limit: number): Buffer {
   const decoded: Uint8Array[] = [];
   let total = 0;
-  for (const frame of zstdFrames(raw)) {
+  for (const frame of framesOf(raw, zstdFormat)) {
     if (frame.contentSize !== undefined && total + frame.contentSize > limit) throw new OutputPastLimit();
     const frameStart = total;
     const stream = new ZstdStream((chunk) => {
