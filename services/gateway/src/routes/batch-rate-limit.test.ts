@@ -7,24 +7,17 @@
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { silentLogger, type EventPublisher, type OutgoingMessage } from '@sluice/core';
+import { silentLogger } from '@sluice/core';
 import { createDevKeyStore } from '@sluice/tenancy';
 import { acceptedSockets, bytesReadByServer, chunkedFrame, lastChunk, upload } from '../../../../test/helpers/raw-http';
 import { createApp } from '../app';
 import { createGatewayMetrics, type GatewayMetrics } from '../metrics';
 import { createRateLimiter, type RateLimiter } from '../rate-limit';
 import { createGatewayServer, defaultConnectionLimits } from '../server';
+import { recordingPublisher } from '../../../../test/helpers/recording-publisher';
 
 const apiKey = 'sk_dev_batch_bytes';
-const published: OutgoingMessage[] = [];
-const publisher: EventPublisher = {
-  publish: (messages) => {
-    published.push(...messages);
-    return Promise.resolve();
-  },
-  isConnected: () => true,
-  close: () => Promise.resolve(),
-};
+const { publisher, published } = recordingPublisher();
 
 interface Gateway {
   port: number;

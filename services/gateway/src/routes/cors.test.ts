@@ -10,21 +10,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger, type EventPublisher, type OutgoingMessage } from '@sluice/core';
+import { silentLogger } from '@sluice/core';
 import { createDevKeyStore, createKey, openKeyFile, type KeyStore } from '@sluice/tenancy';
 import { createApp, type GatewayDeps } from '../app';
 import { createRateLimiter } from '../rate-limit';
+import { recordingPublisher } from '../../../../test/helpers/recording-publisher';
 
 const shop = 'https://shop.example';
-const published: OutgoingMessage[] = [];
-const publisher: EventPublisher = {
-  publish: (messages) => {
-    published.push(...messages);
-    return Promise.resolve();
-  },
-  isConnected: () => true,
-  close: () => Promise.resolve(),
-};
+const { publisher, published } = recordingPublisher();
 
 let directory: string;
 let keyStore: KeyStore;
