@@ -2,18 +2,30 @@
 // run against a real Kafka broker (started once by the global setup) and real ClickHouse (chDB).
 const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }] };
 
+// The workspace packages resolve to their TypeScript sources under the `sluice-source` export
+// condition, and to the compiled dist/ without it (as in an image). Tests run the sources: Jest's
+// resolver by the condition below, and every process a test starts (services under tsx, probes) by
+// NODE_OPTIONS, which Jest's workers and their children inherit.
+const sourceCondition = '--conditions=sluice-source';
+if (!(process.env.NODE_OPTIONS ?? '').includes(sourceCondition)) {
+  process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, sourceCondition].filter(Boolean).join(' ');
+}
+const testEnvironmentOptions = { customExportConditions: ['sluice-source', 'node', 'node-addons'] };
+
 /** @type {import('jest').Config} */
 module.exports = {
   projects: [
     {
       displayName: 'unit',
       testEnvironment: 'node',
+      testEnvironmentOptions,
       transform,
       testMatch: ['<rootDir>/packages/*/src/**/*.test.ts', '<rootDir>/services/*/src/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'],
     },
     {
       displayName: 'integration',
       testEnvironment: 'node',
+      testEnvironmentOptions,
       transform,
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/helpers/global-setup.ts',

@@ -11,6 +11,14 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [command, ...args] = process.argv.slice(2);
 
+// From a checkout everything runs the TypeScript sources: under the `sluice-source` export
+// condition the workspace packages resolve to src/, without it to the compiled dist/ (as in the
+// images). Every process started from here inherits it.
+const sourceCondition = '--conditions=sluice-source';
+if (!(process.env.NODE_OPTIONS ?? '').includes(sourceCondition)) {
+  process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, sourceCondition].filter(Boolean).join(' ');
+}
+
 function run(cmd, cmdArgs, options = {}) {
   const result = spawnSync(cmd, cmdArgs, { cwd: root, stdio: 'inherit', ...options });
   if (result.error) throw result.error;
@@ -86,6 +94,8 @@ switch (command) {
     rmSync(resultsFile, { force: true });
     const steps = [
       ['typecheck', ['npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']]],
+      // The compiled dist/ that the images ship; a test runs the services from it.
+      ['build', ['npx', ['tsc', '-b', 'tsconfig.build.json']]],
       ['lint', ['npx', ['eslint', '--max-warnings', '0', '.']]],
       ['tests', ['npx', ['jest', '--ci', '--json', `--outputFile=${resultsFile}`, ...args]]],
     ];

@@ -1,5 +1,5 @@
 /**
- * `node --import tsx scripts/keys.ts <command>`: creates, lists, grants and revokes the gateway's
+ * `npm run keys -- <command>`: creates, lists, grants and revokes the gateway's
  * API keys in the key file, and sets the web origins each may be used from (docs/keys.md). The file is --file PATH, else $KEYS_FILE, else
  * .data/keys.json in the current directory. A running gateway picks changes up within a second.
  *
@@ -40,7 +40,7 @@ import {
   type OriginsChange,
 } from '@sluice/tenancy';
 
-const usage = `usage: node --import tsx scripts/keys.ts <command> [--file PATH]
+const usage = `usage: npm run keys -- <command> [--file PATH]
 
 commands:
   create --name NAME [--trieve ID]... [--neuralens ID]... [--greenflash ID]... [--native ID]...

@@ -1,10 +1,11 @@
 /**
- * The gateway and the worker as the real processes `npm start` and the containers run, talking
- * through the real broker: shutdown drains requests in flight and loses nothing acknowledged,
- * and the worker's data survives a restart.
+ * The gateway and the worker as the real processes the images run: compiled (dist/main.js, run by
+ * node alone, loading no TypeScript source and no dev dependency), talking through the real broker.
+ * Shutdown drains requests in flight and loses nothing acknowledged, and the worker's data survives
+ * a restart.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@sluice/core';
@@ -24,10 +25,34 @@ let adminPort: number;
 /** The worker's ClickHouse HTTP interface for analysts, which `npm run sql` uses. */
 let analystsPort: number;
 const running: RunningService[] = [];
+/** Preloaded into each service: it exits with a message when the service loads a TypeScript source or a dev dependency. */
+let productionOnlyGuard: string;
+
+/** Code for `node --require`: dist/ must run without tsx and without what `npm ci --omit=dev` leaves out. */
+function productionOnlyGuardSource(): string {
+  const manifest = JSON.parse(readFileSync(join(repositoryRoot, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+  return `const Module = require('node:module');
+const devDependencies = new Set(${JSON.stringify(Object.keys(manifest.devDependencies))});
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function (...args) {
+  const file = resolveFilename.apply(this, args);
+  const dependency = /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(file)?.[1];
+  if (file.endsWith('.ts') || (dependency !== undefined && devDependencies.has(dependency))) {
+    process.stderr.write('failed: the compiled service loaded ' + file + '\\n');
+    process.exit(70);
+  }
+  return file;
+};
+`;
+}
 
 beforeAll(async () => {
+  // npm test builds before the tests run; this keeps a run of this file alone current (tsc -b is incremental).
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'tsconfig.build.json'], { cwd: repositoryRoot, stdio: 'inherit' });
   chdbPath = mkdtempSync(join(tmpdir(), 'sluice-services-chdb-'));
   logDirectory = mkdtempSync(join(tmpdir(), 'sluice-services-logs-'));
+  productionOnlyGuard = join(logDirectory, 'production-only-guard.cjs');
+  writeFileSync(productionOnlyGuard, productionOnlyGuardSource());
   gatewayPort = await freePort();
   adminPort = await freePort();
   analystsPort = await freePort();
@@ -56,7 +81,8 @@ function start(name: 'worker' | 'gateway'): Promise<RunningService> {
   const port = name === 'worker' ? adminPort : gatewayPort;
   return startService({
     name,
-    entry: `services/${name}/src/main.ts`,
+    entry: `services/${name}/dist/main.js`,
+    nodeArgs: ['--require', productionOnlyGuard],
     env,
     healthUrl: `http://127.0.0.1:${port}/healthz`,
     logDirectory,

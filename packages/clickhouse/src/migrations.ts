@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { SluiceError, type Logger } from '@sluice/core';
 import type { ClickHouse } from './clickhouse';
 
-export const migrationsDirectory = join(__dirname, '..', '..', '..', 'deploy', 'clickhouse', 'migrations');
+/** The package's migrations/ folder, beside src/ and dist/ alike: an asset that ships with the package. */
+export const migrationsDirectory = join(__dirname, '..', 'migrations');
 
 export interface Migration {
   version: number;

@@ -7,7 +7,11 @@ import { repositoryRoot } from './local-broker';
 
 export interface ServiceSpec {
   name: string;
-  /** TypeScript entry point, relative to the repository root. */
+  /**
+   * Entry point, relative to the repository root: a TypeScript source (`src/main.ts`, run under
+   * tsx), or a compiled one (`dist/main.js`, run by node alone, the workspace packages resolved to
+   * their dist/ as in an image).
+   */
   entry: string;
   env: Record<string, string>;
   healthUrl: string;
@@ -23,6 +27,14 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/** NODE_OPTIONS without `--conditions=sluice-source`, which points the workspace packages at their TypeScript sources. */
+function withoutSourceCondition(nodeOptions = ''): string {
+  return nodeOptions
+    .split(/\s+/)
+    .filter((option) => option !== '' && option !== '--conditions=sluice-source')
+    .join(' ');
+}
+
 /**
  * Starts a service as its own process and waits for its health endpoint. It runs in its own
  * process group, so a Ctrl-C in the terminal reaches only us and we stop services in order.
@@ -30,9 +42,11 @@ export interface RunningService {
 export async function startService(spec: ServiceSpec): Promise<RunningService> {
   const logFile = join(spec.logDirectory, `${spec.name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [...(spec.nodeArgs ?? []), '--import', 'tsx', join(repositoryRoot, spec.entry)], {
+  const compiled = spec.entry.endsWith('.js');
+  const loader = compiled ? [] : ['--import', 'tsx'];
+  const child = spawn(process.execPath, [...(spec.nodeArgs ?? []), ...loader, join(repositoryRoot, spec.entry)], {
     cwd: repositoryRoot,
-    env: { ...process.env, ...spec.env },
+    env: { ...process.env, ...(compiled ? { NODE_OPTIONS: withoutSourceCondition(process.env.NODE_OPTIONS) } : {}), ...spec.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

@@ -1,36 +1,8 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { columnTypeLimits, latestEventTime, limitedEnvelopeColumns, maxEnvelopeDepth, valueIssues } from './column-domains';
 import { validateEnvelope } from './envelope';
 import { loadSchema, schemaDirectory } from './validation';
-
-const migrations = join(schemaDirectory, '..', 'deploy', 'clickhouse', 'migrations');
-
-/** Every column's type as the migrations leave it: a later MODIFY COLUMN wins over the CREATE TABLE. */
-function eventsColumnTypes(): Map<string, string> {
-  const types = new Map<string, string>();
-  for (const file of readdirSync(migrations).sort()) {
-    const sql = readFileSync(join(migrations, file), 'utf8');
-    const create = /CREATE TABLE IF NOT EXISTS events\s*\(([\s\S]*?)\n\)/.exec(sql);
-    for (const line of create?.[1]?.split('\n') ?? []) {
-      const column = /^\s+([a-z_]+)\s+(.+?)(?:\s+(?:DEFAULT|CODEC).*)?,?$/.exec(line);
-      if (column?.[1] && column[2]) types.set(column[1], column[2]);
-    }
-    for (const modify of sql.matchAll(/^ALTER TABLE events\b[^;]*;/gm)) {
-      for (const column of modify[0].matchAll(/MODIFY COLUMN ([a-z_]+) (.+?)(?: DEFAULT .*| CODEC.*)?[,;]?$/gm)) {
-        if (column[1] && column[2]) types.set(column[1], column[2]);
-      }
-    }
-  }
-  return types;
-}
-
-const unwrapped = (type: string): string => type.replace(/^Nullable\((.*)\)$/, '$1');
-
-test('each limited field is declared in the migrations with the column type whose limits it gets', () => {
-  const declared = eventsColumnTypes();
-  for (const [field, type] of Object.entries(limitedEnvelopeColumns)) expect([field, unwrapped(declared.get(field) ?? '(not declared)')]).toEqual([field, type]);
-});
 
 test('the loaded envelope schema carries the column limits, and the file does not repeat them', () => {
   const file = JSON.parse(readFileSync(join(schemaDirectory, 'envelope.v1.json'), 'utf8')) as { properties: Record<string, Record<string, unknown>> };

@@ -25,7 +25,7 @@ export const columnTypeLimits = {
 
 export type LimitedColumnType = keyof typeof columnTypeLimits;
 
-/** The envelope fields whose column type limits them, as deploy/clickhouse/migrations declares each (Nullable aside). */
+/** The envelope fields whose column type limits them, as packages/clickhouse/migrations declares each (Nullable aside). */
 export const limitedEnvelopeColumns = {
   occurred_at: "DateTime64(3, 'UTC')",
   received_at: "DateTime64(3, 'UTC')",

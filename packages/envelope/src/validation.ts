@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { withColumnLimits } from './column-domains';
 
-/** The repository's schemas/ folder: the single source of every schema we validate against. */
-export const schemaDirectory = join(__dirname, '..', '..', '..', 'schemas');
+/** schemas/, the single source of every schema we validate against: found as the installed @sluice/schemas package, in a checkout and in an image alike. */
+export const schemaDirectory = dirname(require.resolve('@sluice/schemas/package.json'));
 
 export interface ValidationIssue {
   /** JSON pointer into the validated value, '' for the value itself. */

@@ -521,7 +521,7 @@ describe('the keys CLI (scripts/keys.ts)', () => {
     expect(result.status).toBe(2);
     expect(result.stdout).toBe('');
     expect(result.stderr.split('\n')[0]).toBe(message);
-    expect(result.stderr).toContain('usage: node --import tsx scripts/keys.ts <command>');
+    expect(result.stderr).toContain('usage: npm run keys -- <command>');
     expect(existsSync(join(dir, 'keys.json'))).toBe(false);
   });
 

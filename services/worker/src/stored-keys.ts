@@ -29,7 +29,7 @@ export function lookupChunks(ids: readonly string[]): string[][] {
 
 /**
  * Looks keys up in dedup_keys, a key-value table (EmbeddedRocksDB) that a materialized view fills
- * from every insert into events (deploy/clickhouse/migrations/0005_dedup_keys.sql). The condition
+ * from every insert into events (packages/clickhouse/migrations/0005_dedup_keys.sql). The condition
  * `dataset_id = X AND insert_id IN (...)` is what makes ClickHouse read the keys point by point;
  * other shapes (a tuple IN, an OR) scan the whole table. Keys stored longer ago than the window
  * count as new. dedup_keys.received_at is when the key was stored, by ClickHouse's clock (migration

@@ -1,5 +1,5 @@
 // Generated from schemas/ by scripts/generate-types.ts; do not edit.
-// Run `node --import tsx scripts/generate-types.ts` after changing a schema.
+// Run `npm run generate:types` after changing a schema.
 
 // schemas/envelope.v1.json
 

@@ -2,12 +2,13 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile, type Options } from 'json-schema-to-typescript';
 import ts from 'typescript';
-import { loadSchema, schemaDirectory } from '../validation';
+import { loadSchema, schemaDirectory } from '@sluice/envelope';
+import { repositoryRoot } from './local-broker';
 
-/** The file scripts/generate-types.ts writes and schema-types.test.ts compares with a fresh run. */
-export const schemaTypesFile = join(__dirname, 'schema-types.ts');
+/** The file scripts/generate-types.ts writes and schema-types-generator.test.ts compares with a fresh run. */
+export const schemaTypesFile = join(repositoryRoot, 'packages', 'envelope', 'src', 'generated', 'schema-types.ts');
 
-const generatedBanner = '// Generated from schemas/ by scripts/generate-types.ts; do not edit.\n// Run `node --import tsx scripts/generate-types.ts` after changing a schema.';
+const generatedBanner = '// Generated from schemas/ by scripts/generate-types.ts; do not edit.\n// Run `npm run generate:types` after changing a schema.';
 
 interface SchemaSource {
   /** Path under schemas/. */
@@ -94,7 +95,7 @@ export async function generateSchemaTypes(): Promise<string> {
 function checkEverySchemaIsListed(): void {
   const listed = new Set([...schemaSources.map((s) => s.file), ...schemasWithoutTypes]);
   const onDisk = [
-    ...readdirSync(schemaDirectory).filter((f) => f.endsWith('.json')),
+    ...readdirSync(schemaDirectory).filter((f) => f.endsWith('.json') && f !== 'package.json'),
     ...readdirSync(join(schemaDirectory, 'dialects'))
       .filter((f) => f.endsWith('.json'))
       .map((f) => `dialects/${f}`),
