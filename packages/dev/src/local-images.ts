@@ -255,7 +255,7 @@ async function imageSize(tag: string): Promise<number> {
 
 /** Fails with a clear message when the docker client is missing or its daemon does not answer. */
 export async function checkDocker(): Promise<void> {
-  await requireCommand('docker', ['--version'], 'the docker command is not installed');
+  await requireCommand('docker', ['--version'], 'docker is not installed, or not on the PATH (the Docker CLI builds the local images)');
   try {
     await run('docker', ['version', '--format', '{{.Server.Version}}'], 'the Docker daemon did not answer');
   } catch (error) {
