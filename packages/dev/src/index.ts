@@ -1,4 +1,6 @@
-// Development only: what npm start, the tests and the bench run around the services. The dev chDB
-// front's executable (chdb-http-main.ts) is started as a process, not imported.
+// Development only: what npm start, the tests and the bench run around the services, and the local
+// images the container tests run on. The dev chDB front's executable (chdb-http-main.ts) is started
+// as a process, not imported.
 export * from './local-broker';
+export * from './local-images';
 export * from './service-process';

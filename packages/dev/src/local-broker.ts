@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
@@ -19,12 +20,17 @@ export function kafkaVersion(): string {
   return match[1];
 }
 
-/** Fetches the broker's jars once into .cache/kafka/<version>/libs and returns that folder. */
+/**
+ * Fetches the broker's jars once into .cache/kafka/<version>/libs and returns that folder. The folder
+ * holds the sha256 of the pom it was fetched for, so a dependency added to the pom is fetched too.
+ */
 export function ensureKafkaJars(logger: Logger, cacheRoot = join(repositoryRoot, '.cache', 'kafka')): string {
   const version = kafkaVersion();
   const libs = join(cacheRoot, version, 'libs');
-  if (existsSync(join(libs, `kafka_2.13-${version}.jar`))) return libs;
-  logger.info('fetching Apache Kafka jars with Maven (first run only)', { version });
+  const pomDigest = createHash('sha256').update(readFileSync(join(deployDirectory, 'pom.xml'))).digest('hex');
+  const stamp = join(libs, 'pom.sha256');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === pomDigest) return libs;
+  logger.info('fetching Apache Kafka jars with Maven (first run, or deploy/kafka/pom.xml changed)', { version });
   const staging = `${libs}.partial-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   const result = spawnSync(
@@ -37,6 +43,7 @@ export function ensureKafkaJars(logger: Logger, cacheRoot = join(repositoryRoot,
     const detail = result.error ? result.error.message : `${result.stdout}${result.stderr}`.trim().split('\n').slice(-15).join('\n');
     throw new SluiceError('INVALID_CONFIG', `Maven could not fetch the Kafka ${version} jars (is Maven installed?):\n${detail}`);
   }
+  writeFileSync(join(staging, 'pom.sha256'), pomDigest + '\n');
   // A rename is atomic, so a run cut short never leaves a half-filled cache behind.
   rmSync(libs, { recursive: true, force: true });
   renameSync(staging, libs);
