@@ -32,6 +32,16 @@ module.exports = {
       globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
       slowTestThreshold: 30,
     },
+    {
+      // `npm run test:containers` only (a Docker engine is needed): the images and docker-compose.yml in real containers.
+      displayName: 'containers',
+      testEnvironment: 'node',
+      testEnvironmentOptions,
+      transform,
+      testMatch: ['<rootDir>/test/containers/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/containers/global-setup.ts',
+      slowTestThreshold: 300,
+    },
   ],
   // Two cores: one test file per core.
   maxWorkers: 2,

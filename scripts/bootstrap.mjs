@@ -97,7 +97,8 @@ switch (command) {
       // The compiled dist/ that the images ship; a test runs the services from it.
       ['build', ['npx', ['tsc', '-b', 'tsconfig.build.json']]],
       ['lint', ['npx', ['eslint', '--max-warnings', '0', '.']]],
-      ['tests', ['npx', ['jest', '--ci', '--json', `--outputFile=${resultsFile}`, ...args]]],
+      // The containers project is the third command's (test:containers).
+      ['tests', ['npx', ['jest', '--ci', '--json', `--outputFile=${resultsFile}`, ...args, '--selectProjects', 'unit', 'integration']]],
     ];
     for (const [name, [cmd, cmdArgs]] of steps) {
       console.log(`\n== ${name}: ${cmd} ${cmdArgs.join(' ')}`);
@@ -110,6 +111,22 @@ switch (command) {
     }
     printSummary(resultsFile);
     break;
+  }
+  case 'test:containers': {
+    ensureNodeModules();
+    if (spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) {
+      console.error('No Docker engine answers (`docker info` failed). Install one (Debian: apt-get install docker.io, then start dockerd) and run again; .ci/run does this on CI.');
+      process.exit(1);
+    }
+    const resultsFile = join(root, '.data', 'jest-containers-results.json');
+    mkdirSync(dirname(resultsFile), { recursive: true });
+    rmSync(resultsFile, { force: true });
+    // No Ryuk (testcontainers' reaper): its image cannot be pulled here, and the tests remove what they start.
+    const status = run('npx', ['jest', '--ci', '--runInBand', '--json', `--outputFile=${resultsFile}`, ...args, '--selectProjects', 'containers'], {
+      env: { ...process.env, TESTCONTAINERS_RYUK_DISABLED: 'true' },
+    });
+    printSummary(resultsFile);
+    process.exit(status);
   }
   case 'keys':
     ensureNodeModules();
@@ -127,6 +144,6 @@ switch (command) {
     handOver([process.execPath, [join(root, 'scripts', 'replay.mjs'), ...args]]);
     break;
   default:
-    console.error(`usage: node scripts/bootstrap.mjs start|test|sql|keys|bench|replay`);
+    console.error(`usage: node scripts/bootstrap.mjs start|test|test:containers|sql|keys|bench|replay`);
     process.exit(2);
 }

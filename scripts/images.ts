@@ -1,16 +1,19 @@
 /**
- * `node --import tsx scripts/images.ts [--only NAME[,NAME...]]`: builds the local images that
- * docker-compose.yml and the container tests run on (sluice-local/debian, node, node-build, kafka;
- * packages/dev/src/local-images.ts), skipping those already built from the same inputs, and prints
- * each one's tag, size and whether it was built or cached.
+ * `npm run images [-- --only NAME[,NAME...]]`: builds the local images that docker-compose.yml
+ * and the container tests run on where no registry can be reached (sluice-local/debian, node,
+ * node-build, kafka; packages/dev/src/local-images.ts), skipping those already built from the
+ * same inputs, then, without --only, the project's images on them (sluice-gateway, sluice-worker
+ * and the ClickHouse stand-in, tagged $SLUICE_IMAGE_TAG or latest) from a fresh `npm run build`.
+ * It prints each image's tag, size and build time. docker-compose.local-images.yml runs them.
  *
  * Exit codes: 0 done, 1 a build failed or Docker is missing (one message on stderr), 2 a usage error.
  */
+import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { createLogger } from '@sluice/core';
-import { buildLocalImages, localImageNames, type LocalImageName } from '@sluice/dev';
+import { buildLocalImages, buildProjectImages, localImageNames, localImageTag, repositoryRoot, type LocalImageName } from '@sluice/dev';
 
-const usage = `usage: node --import tsx scripts/images.ts [--only ${localImageNames.join('|')}[,...]]`;
+const usage = `usage: npm run images -- [--only ${localImageNames.join('|')}[,...]]`;
 
 function isLocalImageName(name: string): name is LocalImageName {
   return (localImageNames as readonly string[]).includes(name);
@@ -37,12 +40,21 @@ async function main(): Promise<void> {
     process.stderr.write(`images: ${(error as Error).message}\n${usage}\n`);
     process.exit(2);
   }
-  const images = await buildLocalImages({ only, logger: createLogger({ bindings: { component: 'images' } }) });
-  const width = Math.max(...images.map((image) => image.tag.length));
-  for (const image of images) {
-    const how = image.built ? `built in ${(image.elapsedMs / 1000).toFixed(1)} s` : 'cached';
-    process.stdout.write(`${image.tag.padEnd(width)}  ${megabytes(image.sizeBytes).padStart(9)}  ${how}\n`);
+  const logger = createLogger({ bindings: { component: 'images' } });
+  const images: { tag: string; sizeBytes: number; how: string }[] = (await buildLocalImages({ only, logger })).map((image) => ({
+    tag: image.tag,
+    sizeBytes: image.sizeBytes,
+    how: image.built ? `built in ${(image.elapsedMs / 1000).toFixed(1)} s` : 'cached',
+  }));
+  if (only === undefined) {
+    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'tsconfig.build.json'], { cwd: repositoryRoot, stdio: 'inherit' });
+    const tag = process.env.SLUICE_IMAGE_TAG || 'latest';
+    for (const image of await buildProjectImages({ tag, buildImage: localImageTag('node-build'), runtimeImage: localImageTag('node'), logger })) {
+      images.push({ tag: image.name, sizeBytes: image.sizeBytes, how: `built in ${(image.elapsedMs / 1000).toFixed(1)} s (Docker's layer cache)` });
+    }
   }
+  const width = Math.max(...images.map((image) => image.tag.length));
+  for (const image of images) process.stdout.write(`${image.tag.padEnd(width)}  ${megabytes(image.sizeBytes).padStart(9)}  ${image.how}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -110,7 +110,16 @@ describe('docker-compose.yml', () => {
     const env = environmentOf(service('worker'));
     expect(env.get('CLICKHOUSE_URL')).toBe('http://clickhouse:8123');
     expect(env.get('KAFKA_BROKERS')).toBe('kafka:9092');
-    expect(service('worker').join('\n')).toContain('services/worker/src/main.ts');
+  });
+
+  it("builds the gateway and the worker from the Dockerfile's own targets, which run the compiled services", () => {
+    for (const name of ['gateway', 'worker']) {
+      const text = service(name).join('\n');
+      expect(text).toContain('dockerfile: deploy/docker/Dockerfile');
+      expect(text).toContain(`target: ${name}`);
+      // The image's command, not one that needs tsx.
+      expect(text).not.toContain('command:');
+    }
   });
 
   it('refuses to start the gateway without DEV_API_KEY', () => {

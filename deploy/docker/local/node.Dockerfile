@@ -1,6 +1,6 @@
 # sluice-local/node:20 — the Node.js runtime (Debian trixie's nodejs 20, no npm) on the locally
 # built Debian base, for the runtime stage of deploy/docker/Dockerfile when no registry can be
-# pulled from. Built by `node --import tsx scripts/images.ts` (packages/dev/src/local-images.ts).
+# pulled from. Built by `npm run images` (packages/dev/src/local-images.ts).
 ARG BASE_IMAGE=sluice-local/debian:trixie
 FROM ${BASE_IMAGE}
 

@@ -3,4 +3,5 @@
 // as a process, not imported.
 export * from './local-broker';
 export * from './local-images';
+export * from './project-images';
 export * from './service-process';

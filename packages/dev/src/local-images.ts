@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError, type Logger } from '@sluice/core';
 import { ensureKafkaJars, kafkaVersion, repositoryRoot } from './local-broker';
@@ -207,6 +207,7 @@ interface ContextFile {
 }
 
 function contextFiles(name: Exclude<LocalImageName, 'debian'>, logger: Logger): ContextFile[] {
+  if (name === 'node-build') return [{ source: hostCertificateBundle(), target: 'host-ca-certificates.crt' }];
   if (name !== 'kafka') return [];
   // The very jars `npm start` runs the broker from.
   const libs = ensureKafkaJars(logger);
@@ -218,6 +219,19 @@ function contextFiles(name: Exclude<LocalImageName, 'debian'>, logger: Logger): 
     { source: join(repositoryRoot, 'deploy', 'kafka', 'log4j2.properties'), target: 'log4j2.properties' },
     ...['tools-log4j2.properties', 'kafka-run-class.sh', 'kafka-entrypoint.sh'].map((file) => ({ source: join(dockerfiles, file), target: file })),
   ];
+}
+
+/**
+ * The certificate authorities this machine trusts, for npm in the build image: where the registry is
+ * reached through a TLS-inspecting proxy, its CA is in this bundle and in no image's.
+ */
+function hostCertificateBundle(): string {
+  const bundle = [process.env.NODE_EXTRA_CA_CERTS, '/etc/ssl/certs/ca-certificates.crt'].find((file): file is string => file !== undefined && file !== '' && existsSync(file));
+  if (bundle !== undefined) return bundle;
+  const empty = join(workDirectory, 'no-host-ca-certificates.crt');
+  mkdirSync(workDirectory, { recursive: true });
+  writeFileSync(empty, '');
+  return empty;
 }
 
 function digestOf(baseId: string, buildArgs: Record<string, string>, files: string[]): string {
@@ -249,7 +263,12 @@ async function imageLabel(tag: string, label: string): Promise<string | undefine
   }
 }
 
-async function imageSize(tag: string): Promise<number> {
+/** The docker CLI with these arguments: its stdout, or a SluiceError with the end of its output. */
+export function docker(args: string[]): Promise<string> {
+  return run('docker', args, `docker ${args[0] ?? ''} failed`);
+}
+
+export async function imageSize(tag: string): Promise<number> {
   return Number(await run('docker', ['image', 'inspect', '--format', '{{.Size}}', tag], `docker image inspect ${tag} failed`));
 }
 

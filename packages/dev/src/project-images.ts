@@ -1,0 +1,73 @@
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '@sluice/core';
+import { repositoryRoot } from './local-broker';
+import { docker, imageSize } from './local-images';
+
+/**
+ * The project's images for docker-compose.local-images.yml: the gateway and the worker from
+ * deploy/docker/Dockerfile on the local Node images, and the ClickHouse stand-in (the chDB HTTP
+ * front, development only) on top of the worker image, which already holds chDB.
+ */
+export interface ProjectImagesOptions {
+  /** The images' tag, which compose reads as SLUICE_IMAGE_TAG. */
+  tag: string;
+  buildImage: string;
+  runtimeImage: string;
+  logger: Logger;
+}
+
+export interface ProjectImage {
+  name: string;
+  sizeBytes: number;
+  elapsedMs: number;
+}
+
+export const projectImageNames = { gateway: 'sluice-gateway', worker: 'sluice-worker', chdbFront: 'sluice-local/chdb-front' } as const;
+
+export async function buildProjectImages(options: ProjectImagesOptions): Promise<ProjectImage[]> {
+  const { tag, logger } = options;
+  const results: ProjectImage[] = [];
+  for (const target of ['gateway', 'worker'] as const) {
+    const name = `${projectImageNames[target]}:${tag}`;
+    const started = Date.now();
+    const dockerfile = join(repositoryRoot, 'deploy', 'docker', 'Dockerfile');
+    await docker(['build', '-q', '-f', dockerfile, '--target', target, '--build-arg', `BUILD_IMAGE=${options.buildImage}`, '--build-arg', `RUNTIME_IMAGE=${options.runtimeImage}`, '-t', name, repositoryRoot]);
+    results.push({ name, sizeBytes: await imageSize(name), elapsedMs: Date.now() - started });
+    logger.info('built image', { image: name, elapsedMs: Date.now() - started });
+  }
+  const name = `${projectImageNames.chdbFront}:${tag}`;
+  const started = Date.now();
+  await buildChdbFront(name, `${projectImageNames.worker}:${tag}`);
+  results.push({ name, sizeBytes: await imageSize(name), elapsedMs: Date.now() - started });
+  logger.info('built image', { image: name, elapsedMs: Date.now() - started });
+  return results;
+}
+
+/** The worker image plus the compiled front (packages/dev/dist/chdb-http-main.js, from `npm run build`). */
+async function buildChdbFront(name: string, workerImage: string): Promise<void> {
+  const context = mkdtempSync(join(tmpdir(), 'sluice-chdb-front-'));
+  try {
+    copyFileSync(join(repositoryRoot, 'packages', 'dev', 'dist', 'chdb-http-main.js'), join(context, 'chdb-http-main.js'));
+    writeFileSync(
+      join(context, 'Dockerfile'),
+      [
+        '# A STAND-IN for a ClickHouse server in tests: the project\'s ClickHouse HTTP front on chDB.',
+        `FROM ${workerImage}`,
+        'USER root',
+        // A named volume starts as the image's folder, owner included.
+        'RUN mkdir -p /var/lib/clickhouse && chown 10001:10001 /var/lib/clickhouse',
+        'USER 10001:10001',
+        'COPY chdb-http-main.js /app/chdb-front/main.js',
+        'LABEL org.opencontainers.image.description="Tests only: ClickHouse\'s HTTP interface over embedded chDB (Sluice\'s chDB front), standing in for a ClickHouse server"',
+        'EXPOSE 8123',
+        'CMD ["node", "chdb-front/main.js"]',
+        '',
+      ].join('\n'),
+    );
+    await docker(['build', '-q', '-t', name, context]);
+  } finally {
+    rmSync(context, { recursive: true, force: true });
+  }
+}
