@@ -216,3 +216,15 @@ test('the worker process refuses a cross-site POST to /replay, even carrying the
   });
   expect([response.status, ((await response.json()) as { code: string }).code]).toEqual([403, 'CROSS_ORIGIN']);
 });
+
+test('the compiled keys tool (keys-main.js, as the gateway image has it) runs alone: it creates a key, and knows no analyst commands', () => {
+  const file = join(logDirectory, 'compiled-tool-keys.json');
+  const env = { ...process.env, NODE_OPTIONS: '' };
+  const keysMain = join(repositoryRoot, 'packages', 'tenancy', 'dist', 'keys-main.js');
+  const created = spawnSync(process.execPath, ['--require', productionOnlyGuard, keysMain, 'create', '--name', 'image', '--trieve', 'shop', '--file', file], { env, encoding: 'utf8' });
+  expect(created).toMatchObject({ status: 0, stderr: '', stdout: expect.stringContaining(`Created secret key`) as unknown });
+  const listed = spawnSync(process.execPath, ['--require', productionOnlyGuard, keysMain, 'list', '--json', '--file', file], { env, encoding: 'utf8' });
+  expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ name: 'image', datasets: { trieve: ['shop'] } })]);
+  const analyst = spawnSync(process.execPath, [keysMain, 'analyst', 'list'], { env, encoding: 'utf8' });
+  expect([analyst.status, analyst.stderr.split('\n')[0]]).toEqual([2, 'keys: unknown command "analyst"; known: create, list, revoke, grant, origins']);
+});

@@ -4,3 +4,4 @@ export * from './errors';
 export * from './chdb-http';
 export * from './analyst-users';
 export { analystSessionDefaults, checkThreadsForAnalysts } from './analyst-sessions';
+export * from './analysts-cli';
