@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createLogger, eventsTopicConfig, sleep, type EventConsumer, type EventPublisher, type Logger } from '@sluice/core';
 import { createDevKeyStore, type KeyStore } from '@sluice/tenancy';
 import { applyMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
-import { createKafkaBus, type KafkaBus } from '@sluice/kafka';
+import { createKafkaBus, topicSpec, type KafkaBus } from '@sluice/kafka';
 import { createApp, type RateLimiter } from '@sluice/gateway';
 import {
   createBatchHandler,
@@ -105,7 +105,7 @@ export async function startInProcessPipeline(
   options: {
     brokers?: string[];
     partitions?: number;
-    /** Unset: the brokers' default.replication.factor. */
+    /** With min.insync.replicas one less (topicSpec); unset: the brokers' defaults. */
     replicationFactor?: number;
     topicConfig?: Record<string, string>;
     keyStore?: KeyStore;
@@ -120,14 +120,8 @@ export async function startInProcessPipeline(
   const topic = uniqueName('events');
   const apiKey = `sk_test_${randomBytes(8).toString('hex')}`;
   const bus = createKafkaBus({ brokers, clientId: 'sluice-test', logger: testLogger });
-  await bus.ensureTopics([
-    {
-      name: topic,
-      partitions: options.partitions ?? 3,
-      ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
-      config: { ...eventsTopicConfig, ...options.topicConfig },
-    },
-  ]);
+  // As the services create it, from KAFKA_TOPIC_REPLICATION_FACTOR.
+  await bus.ensureTopics([topicSpec(topic, options.partitions ?? 3, options.replicationFactor ?? 0, { ...eventsTopicConfig, ...options.topicConfig })]);
   const publisher = await bus.createPublisher({ topic, sendTimeoutMs: 3_000, queueTimeoutMs: 3_000 });
   // The gateway and the worker read the same key file, as they do when deployed.
   const keyStore = options.keyStore ?? createDevKeyStore(apiKey);

@@ -31,7 +31,7 @@ beforeAll(async () => {
   const dataDirectory = join(testDataRoot, 'kafka-cluster');
   removeBrokerData(dataDirectory);
   cluster = await startLocalCluster({ dataDirectory, nodes, heapMegabytes: 384, logger: createLogger({ level: 'warn', bindings: { service: 'test-kafka-cluster' } }) });
-  pipeline = await startInProcessPipeline({ brokers: cluster.brokers, partitions: 6, replicationFactor: 3, topicConfig: { 'min.insync.replicas': '2' } });
+  pipeline = await startInProcessPipeline({ brokers: cluster.brokers, partitions: 6, replicationFactor: 3 });
 }, 180_000);
 
 afterAll(async () => {

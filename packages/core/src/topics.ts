@@ -9,6 +9,11 @@ export const kafkaSettings = {
     default: 6,
     description: 'Partitions of the events topic when the project creates it; the ceiling on parallel workers',
   } as Setting<number>,
+  KAFKA_TOPIC_REPLICATION_FACTOR: {
+    parse: parsers.nonNegativeInt,
+    default: 0,
+    description: "Replication factor of the topics when the project creates them, with min.insync.replicas one less (at least 1); 0: the brokers' default.replication.factor and min.insync.replicas",
+  } as Setting<number>,
 };
 
 /** The largest canonical envelope, in JSON bytes: the limit of one stored event (schemas/envelope.v1.json). */
@@ -27,3 +32,4 @@ export const eventsTopicConfig: Record<string, string> = { 'max.message.bytes': 
 export function minInsyncReplicasFor(replicationFactor: number): number {
   return Math.max(1, replicationFactor - 1);
 }
+

@@ -1,9 +1,10 @@
-import { Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, KafkaJSAggregateError, Partitioners, logLevel as KafkaLogLevel, type Admin, type LogEntry, type Producer } from 'kafkajs';
 import { CommitAfterHandlerConsumer, runnable } from './commit-after-handler-consumer';
 import { GroupCommitPublisher, type GroupCommitOptions } from './group-commit-publisher';
 import {
   SluiceError,
   errorMessage,
+  minInsyncReplicasFor,
   sleep,
   rejectUnknownKeys,
   type EventConsumer,
@@ -24,6 +25,28 @@ export interface TopicSpec {
   replicationFactor?: number;
   /** Broker-side topic configuration, e.g. retention.ms or min.insync.replicas. */
   config?: Record<string, string>;
+}
+
+/**
+ * A topic as the settings ask for it: with KAFKA_TOPIC_REPLICATION_FACTOR set (not 0), that
+ * replication factor and min.insync.replicas to match, so that a cluster whose brokers default to
+ * one replica still keeps an acknowledged event on more than one broker.
+ */
+export function topicSpec(name: string, partitions: number, replicationFactor: number, config: Record<string, string> = {}): TopicSpec {
+  if (replicationFactor === 0) return { name, partitions, config };
+  return { name, partitions, replicationFactor, config: { ...config, 'min.insync.replicas': String(minInsyncReplicasFor(replicationFactor)) } };
+}
+
+/** kafkajs says only "Topic creation errors"; this names each topic, what was asked, and the broker's reason. */
+function topicCreationError(error: unknown, asked: readonly TopicSpec[]): Error {
+  if (!(error instanceof KafkaJSAggregateError)) return error instanceof Error ? error : new Error(String(error));
+  const reasons = error.errors.map((cause) => {
+    const topic = typeof cause === 'string' ? undefined : (cause as { topic?: unknown }).topic;
+    const spec = asked.find((t) => t.name === topic);
+    const what = spec === undefined ? '' : ` (${spec.partitions} partitions, replication factor ${spec.replicationFactor ?? "the brokers' default"})`;
+    return `${typeof topic === 'string' ? topic : 'a topic'}${what}: ${typeof cause === 'string' ? cause : cause.message}`;
+  });
+  return new SluiceError('INVALID_CONFIG', `Kafka refused to create ${reasons.join('; ')}. A replication factor above the number of brokers is refused (KAFKA_TOPIC_REPLICATION_FACTOR).`, { cause: error });
 }
 
 export type PublisherOptions = GroupCommitOptions;
@@ -82,15 +105,19 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
         if (missing.length > 0) {
           // kafkajs's own waitForLeaders gives up when the broker does not know the new topic yet
           // (UNKNOWN_TOPIC_OR_PARTITION, common on a busy broker); we wait for the leaders ourselves.
-          await admin.createTopics({
-            waitForLeaders: false,
-            topics: missing.map((t) => ({
-              topic: t.name,
-              numPartitions: t.partitions,
-              replicationFactor: t.replicationFactor ?? -1,
-              configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
-            })),
-          });
+          await admin
+            .createTopics({
+              waitForLeaders: false,
+              topics: missing.map((t) => ({
+                topic: t.name,
+                numPartitions: t.partitions,
+                replicationFactor: t.replicationFactor ?? -1,
+                configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
+              })),
+            })
+            .catch((error: unknown) => {
+              throw topicCreationError(error, missing);
+            });
           await waitForLeaders(admin, missing.map((t) => t.name));
           logger.info('created Kafka topics', { topics: missing.map((t) => `${t.name} (${t.partitions} partitions)`) });
         }

@@ -1,6 +1,6 @@
 import { createLogger, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { createDevKeyStore, openKeyFile } from '@sluice/tenancy';
-import { createKafkaBus } from '@sluice/kafka';
+import { createKafkaBus, topicSpec } from '@sluice/kafka';
 import { createApp } from './app';
 import { defaultMaxBodyBytes } from './json-body';
 import { createRateLimiter, defaultBatchBytesPerEvent, defaultPublishableEventsPerSecond, unlimited, type RateLimiter } from './rate-limit';
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   }
   const keyStore = config.KEYS_FILE !== '' ? openKeyFile(config.KEYS_FILE, { logger }) : createDevKeyStore(config.DEV_API_KEY);
   const bus = createKafkaBus({ brokers: config.KAFKA_BROKERS, clientId: 'sluice-gateway', logger });
-  await bus.ensureTopics([{ name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS, config: eventsTopicConfig }]);
+  await bus.ensureTopics([topicSpec(config.KAFKA_TOPIC, config.KAFKA_TOPIC_PARTITIONS, config.KAFKA_TOPIC_REPLICATION_FACTOR, eventsTopicConfig)]);
   const publisher = await bus.createPublisher({ topic: config.KAFKA_TOPIC });
   const rateLimiter = (rate: number, burst: number): RateLimiter =>
     rate === 0 ? unlimited : createRateLimiter({ eventsPerSecond: rate, burst: burst || 2 * rate, batchBytesPerEvent: config.RATE_LIMIT_BATCH_BYTES_PER_EVENT });

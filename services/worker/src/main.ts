@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { SluiceError, createLogger, errorMessage, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { openKeyFile } from '@sluice/tenancy';
 import { analystSessionDefaults, applyMigrations, checkThreadsForAnalysts, listenChdbOverHttp, openClickHouse } from '@sluice/clickhouse';
-import { createKafkaBus } from '@sluice/kafka';
+import { createKafkaBus, topicSpec } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
 import { createDeadLetterSink } from './dead-letters';
@@ -101,8 +101,8 @@ async function main(): Promise<void> {
   const bus = createKafkaBus({ brokers: config.KAFKA_BROKERS, clientId: 'sluice-worker', logger });
   const deadLetterTopic = config.DEAD_LETTER_TOPIC || `${config.KAFKA_TOPIC}.dead-letters`;
   await bus.ensureTopics([
-    { name: config.KAFKA_TOPIC, partitions: config.KAFKA_TOPIC_PARTITIONS, config: eventsTopicConfig },
-    { name: deadLetterTopic, partitions: 1 },
+    topicSpec(config.KAFKA_TOPIC, config.KAFKA_TOPIC_PARTITIONS, config.KAFKA_TOPIC_REPLICATION_FACTOR, eventsTopicConfig),
+    topicSpec(deadLetterTopic, 1, config.KAFKA_TOPIC_REPLICATION_FACTOR),
   ]);
   const deadLetterPublisher = await bus.createPublisher({ topic: deadLetterTopic });
   const consumer = await bus.createConsumer({

@@ -70,7 +70,7 @@ silently run fewer workers than asked, and the fix (more partitions) is the oper
 {{ fail (printf "sluice: worker.replicas (%d) exceeds kafka.partitions (%d): a consumer group gives each partition to one worker, so the extra workers would idle; lower worker.replicas or give the topic more partitions" (int .Values.worker.replicas) (int .Values.kafka.partitions)) }}
 {{- end -}}
 {{- $secretSettings := list "DEV_API_KEY" "ADMIN_TOKEN" "CLICKHOUSE_PASSWORD" "CLICKHOUSE_HTTP_PASSWORD" -}}
-{{- $chartSettings := list "KAFKA_BROKERS" "KAFKA_TOPIC" "KAFKA_TOPIC_PARTITIONS" "KEYS_FILE" "GATEWAY_HOST" "GATEWAY_PORT" "SHUTDOWN_GRACE_MS" "LOG_LEVEL" "CONSUMER_GROUP" "CLICKHOUSE_URL" "CLICKHOUSE_USER" "CLICKHOUSE_DATABASE" "ADMIN_HOST" "ADMIN_PORT" "ADMIN_ALLOWED_HOSTS" -}}
+{{- $chartSettings := list "KAFKA_BROKERS" "KAFKA_TOPIC" "KAFKA_TOPIC_PARTITIONS" "KAFKA_TOPIC_REPLICATION_FACTOR" "KEYS_FILE" "GATEWAY_HOST" "GATEWAY_PORT" "SHUTDOWN_GRACE_MS" "LOG_LEVEL" "CONSUMER_GROUP" "CLICKHOUSE_URL" "CLICKHOUSE_USER" "CLICKHOUSE_DATABASE" "ADMIN_HOST" "ADMIN_PORT" "ADMIN_ALLOWED_HOSTS" -}}
 {{- range $component := list "gateway" "worker" -}}
 {{- range $name, $value := (index $.Values $component).settings -}}
 {{- if has $name $secretSettings -}}
@@ -96,6 +96,8 @@ capabilities:
   value: {{ .Values.kafka.topic | quote }}
 - name: KAFKA_TOPIC_PARTITIONS
   value: {{ .Values.kafka.partitions | quote }}
+- name: KAFKA_TOPIC_REPLICATION_FACTOR
+  value: {{ .Values.kafka.replicationFactor | quote }}
 {{- end -}}
 
 {{/* Settings given by name; call with the settings map. */}}
