@@ -11,72 +11,34 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repositoryRoot, docker, projectImageNames } from '@sluice/dev';
-import { DockerComposeEnvironment, Wait, type StartedDockerComposeEnvironment } from 'testcontainers';
 import { fetchRetrying, type RepeatableRequest } from '../helpers/http';
 import { waitFor } from '../helpers/pipeline';
-import { freePort } from '../helpers/processes';
-import { containerImageTag, containerState, recordFigures, untilHealthy } from './containers';
+import { composeStack, containerImageTag, containerState, recordFigures, untilHealthy, type ComposeStack } from './containers';
 
 // Restarts wait for healthchecks (10 s apart): minutes, not seconds, on a busy machine.
 jest.setTimeout(300_000);
 
-const apiKey = 'sk_containers_test_key_0123456789';
-const adminToken = 'containers-test-admin-token-0123456789';
-const analyst = { user: 'analyst', password: 'analyst-containers' };
 const services = ['kafka', 'clickhouse', 'worker', 'gateway'] as const;
-type Service = (typeof services)[number];
-
-let environment: StartedDockerComposeEnvironment | undefined;
-const ports = { gateway: 0, admin: 0, clickhouse: 0 };
-const containerIds = {} as Record<Service, string>;
+let stack: ComposeStack;
 const figures: Record<string, unknown> = {};
 
-const projectName = `sluice-containers-${process.pid}`;
-
-function composeEnvironment(): DockerComposeEnvironment {
-  let compose = new DockerComposeEnvironment(repositoryRoot, ['docker-compose.yml', 'docker-compose.local-images.yml'])
-    .withProjectName(projectName)
-    .withEnvironment({
-      DEV_API_KEY: apiKey,
-      ADMIN_TOKEN: adminToken,
-      CLICKHOUSE_ANALYST_PASSWORD: analyst.password,
-      SLUICE_IMAGE_TAG: containerImageTag,
-      GATEWAY_PUBLISHED_PORT: String(ports.gateway),
-      ADMIN_PUBLISHED_PORT: String(ports.admin),
-      CLICKHOUSE_PUBLISHED_PORT: String(ports.clickhouse),
-      LOG_LEVEL: 'info',
-    })
-    .withStartupTimeout(300_000);
-  for (const service of services) compose = compose.withWaitStrategy(`${service}-1`, Wait.forHealthCheck());
-  return compose;
-}
-
-async function up(): Promise<void> {
-  environment = await composeEnvironment().up();
-  for (const service of services) containerIds[service] = environment.getContainer(`${service}-1`).getId();
-}
-
 beforeAll(async () => {
-  process.env.TESTCONTAINERS_RYUK_DISABLED = 'true';
-  ports.gateway = await freePort();
-  ports.admin = await freePort();
-  ports.clickhouse = await freePort();
-  const started = Date.now();
-  await up();
-  figures.upMs = Date.now() - started;
+  stack = await composeStack({ name: 'compose', files: ['docker-compose.yml', 'docker-compose.local-images.yml'], services });
+  figures.upMs = await stack.up();
 }, 600_000);
 
 afterAll(async () => {
   recordFigures('compose', figures);
-  await environment?.down({ removeVolumes: true, timeout: 30_000 });
+  await stack.down({ removeVolumes: true });
 });
 
-const gateway = (path: string): string => `http://127.0.0.1:${ports.gateway}${path}`;
+const gateway = (path: string): string => stack.gatewayUrl(path);
+const query = <T>(sql: string): Promise<T[]> => stack.query<T>(sql);
 const json = (headers: Record<string, string>, body: unknown): RepeatableRequest => ({ headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
 /** One request per door, each in its dialect's own shape and with its answer, all for `dataset`. */
 function doorRequests(dataset: string): { door: string; url: string; init: RepeatableRequest; status: number }[] {
-  const bearer = { authorization: `Bearer ${apiKey}` };
+  const bearer = { authorization: `Bearer ${stack.apiKey}` };
   const id = randomUUID();
   return [
     { door: 'trieve events', url: gateway('/api/analytics/events'), init: { method: 'PUT', ...json({ ...bearer, 'tr-dataset': dataset }, { event_type: 'view', event_name: 'pdp', items: ['sku-1'] }) }, status: 204 },
@@ -84,7 +46,7 @@ function doorRequests(dataset: string): { door: string; url: string; init: Repea
     {
       door: 'neuralens',
       url: gateway('/analytics/event'),
-      init: { method: 'POST', ...json({ 'x-neuralens-api-key': `Bearer ${apiKey}`, 'x-neuralens-application-id': dataset }, { uid: '3845', items: [{ id: 'AV768' }], page: 'PRODUCT_PAGE', event: 'SHARE', timestamp: 1715644800 }) },
+      init: { method: 'POST', ...json({ 'x-neuralens-api-key': `Bearer ${stack.apiKey}`, 'x-neuralens-application-id': dataset }, { uid: '3845', items: [{ id: 'AV768' }], page: 'PRODUCT_PAGE', event: 'SHARE', timestamp: 1715644800 }) },
       status: 200,
     },
     {
@@ -121,22 +83,7 @@ async function sendThroughEveryDoor(dataset: string): Promise<Record<string, num
   return statuses;
 }
 
-const expectedStatuses = Object.fromEntries(doorRequests('x').map((r) => [r.door, r.status]));
-
-/** A query through the published ClickHouse port, as the analyst: JSONEachRow rows. */
-async function query<T>(sql: string): Promise<T[]> {
-  const response = await fetch(`http://127.0.0.1:${ports.clickhouse}/?database=sluice&default_format=JSONEachRow`, {
-    method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${analyst.user}:${analyst.password}`).toString('base64')}` },
-    body: sql,
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`query failed with ${response.status}: ${text}`);
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as T);
-}
+const expectedStatuses = (): Record<string, number> => Object.fromEntries(doorRequests('x').map((r) => [r.door, r.status]));
 
 /** Rows per source stored for the datasets (Greenflash's dataset is its productId, Neuralens' its application id). */
 async function storedPerSource(dataset: string): Promise<Record<string, number>> {
@@ -150,7 +97,7 @@ async function untilStored(dataset: string, expected: Record<string, number>, wh
 }
 
 test('an event in every dialect, sent to the published gateway port, is stored once and read back through the published ClickHouse port', async () => {
-  expect(await sendThroughEveryDoor('ds-compose')).toEqual(expectedStatuses);
+  expect(await sendThroughEveryDoor('ds-compose')).toEqual(expectedStatuses());
   await untilStored('ds-compose', storedByDoors, 'every door\'s events in ClickHouse');
 });
 
@@ -173,22 +120,22 @@ test('the images run as a non-root user, with no dev dependency (tsx, TypeScript
 
 test.each(services)('restarting %s: it turns healthy again, the events are kept, and new events are stored', async (service) => {
   const before = await storedPerSource('ds-compose');
-  const id = containerIds[service];
+  const id = stack.containerId(service);
   const started = Date.now();
   await docker(['restart', '--time', '30', id]);
   await untilHealthy(id, service);
   const restartFigures = (figures.restartToHealthyMs ??= {}) as Record<string, number>;
   restartFigures[service] = Date.now() - started;
   // The others' healthchecks see it back too before anything is sent.
-  for (const other of services) await untilHealthy(containerIds[other], other);
+  for (const other of services) await untilHealthy(stack.containerId(other), other);
   expect(await storedPerSource('ds-compose')).toEqual(before);
   const dataset = `ds-after-${service}`;
-  expect(await sendThroughEveryDoor(dataset)).toEqual(expectedStatuses);
+  expect(await sendThroughEveryDoor(dataset)).toEqual(expectedStatuses());
   await untilStored(dataset, storedByDoors, `events sent after restarting ${service}`);
 });
 
 test('docker stop drains the gateway: every acknowledged request in flight is stored, and it exits 0', async () => {
-  const id = containerIds.gateway;
+  const id = stack.containerId('gateway');
   const dataset = 'ds-drain';
   const outcomes: { insertId: string; status: number }[] = [];
   let stopped = false;
@@ -198,7 +145,7 @@ test('docker stop drains the gateway: every acknowledged request in flight is st
       const insertId = `drain-${client}-${n}`;
       const status = await fetch(gateway('/api/analytics/events'), {
         method: 'PUT',
-        headers: { authorization: `Bearer ${apiKey}`, 'tr-dataset': dataset, 'content-type': 'application/json', 'idempotency-key': insertId },
+        headers: { authorization: `Bearer ${stack.apiKey}`, 'tr-dataset': dataset, 'content-type': 'application/json', 'idempotency-key': insertId },
         body: JSON.stringify({ event_type: 'view', event_name: 'drain', items: [insertId] }),
       }).then(
         (response) => response.status,
@@ -231,12 +178,12 @@ test('docker stop drains the gateway: every acknowledged request in flight is st
 });
 
 test('docker stop stops the worker cleanly (exit 0); what arrives meanwhile is stored once it is back', async () => {
-  const id = containerIds.worker;
+  const id = stack.containerId('worker');
   const stopping = Date.now();
   await docker(['stop', '--time', '30', id]);
   figures.workerStopMs = Date.now() - stopping;
   expect((await containerState(id)).exitCode).toBe(0);
-  expect(await sendThroughEveryDoor('ds-while-worker-stopped')).toEqual(expectedStatuses);
+  expect(await sendThroughEveryDoor('ds-while-worker-stopped')).toEqual(expectedStatuses());
   await docker(['start', id]);
   await untilHealthy(id, 'worker');
   await untilStored('ds-while-worker-stopped', storedByDoors, 'the events sent while the worker was stopped');
@@ -245,11 +192,9 @@ test('docker stop stops the worker cleanly (exit 0); what arrives meanwhile is s
 test('docker compose down and up again (containers recreated, volumes kept): every event is still there, and the pipeline goes on', async () => {
   const before = await storedPerSource('ds-compose');
   expect(before).toEqual(storedByDoors);
-  await environment?.down({ removeVolumes: false, timeout: 30_000 });
-  const started = Date.now();
-  await up();
-  figures.recreateUpMs = Date.now() - started;
+  await stack.down({ removeVolumes: false });
+  figures.recreateUpMs = await stack.up();
   expect(await storedPerSource('ds-compose')).toEqual(before);
-  expect(await sendThroughEveryDoor('ds-after-recreate')).toEqual(expectedStatuses);
+  expect(await sendThroughEveryDoor('ds-after-recreate')).toEqual(expectedStatuses());
   await untilStored('ds-after-recreate', storedByDoors, 'events sent after the stack was recreated');
 });
