@@ -7,6 +7,16 @@ const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.jso
 // resolver by the condition below, and every process a test starts (services under tsx, probes) by
 // NODE_OPTIONS, which Jest's workers and their children inherit.
 const sourceCondition = '--conditions=sluice-source';
+const startedWithCondition = process.execArgv.includes(sourceCondition) || (process.env.NODE_OPTIONS ?? '').split(/\s+/).includes(sourceCondition);
+if (!startedWithCondition && /[\\/]jest(\.js)?$/.test(process.argv[1] ?? '')) {
+  // Jest's own process runs the global setup, which resolves the packages with the conditions this
+  // process started with, too late to add here: a plain `npx jest` starts Jest again with it (the
+  // npm scripts set it from the start).
+  const { spawnSync } = require('node:child_process');
+  const env = { ...process.env, NODE_OPTIONS: [process.env.NODE_OPTIONS, sourceCondition].filter(Boolean).join(' ') };
+  const again = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
+  process.exit(again.status ?? 1);
+}
 if (!(process.env.NODE_OPTIONS ?? '').includes(sourceCondition)) {
   process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, sourceCondition].filter(Boolean).join(' ');
 }
