@@ -1,8 +1,8 @@
 import { errorCatalogue, type ErrorCode } from '@sluice/core';
 import { loadSchema } from '@sluice/envelope';
 import { defaultMaxBodyBytes } from './json-body';
-import { defaultBatchLimits } from './routes/batch';
-import { beaconPath, maxBeaconBytes } from './routes/beacon';
+import { defaultBatchLimits } from './ingest/batch';
+import { beaconPath, maxBeaconBytes } from './ingest/beacon';
 
 /**
  * The schema files the document is generated from, by the component name each becomes. A schema's
