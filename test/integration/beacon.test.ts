@@ -2,7 +2,7 @@
  * POST /v1/beacon end to end: beacons sent as Chromium sends them (text/plain, an Origin) go
  * through the gateway, real Kafka and the worker into ClickHouse, with keys from a real key file.
  * Refused beacons are checked against the store: nothing of them lands. (A Kafka that does not
- * acknowledge is tested in services/gateway/src/routes/beacon.test.ts, as for the other doors.)
+ * acknowledge is tested in services/gateway/src/ingest/beacon.test.ts, as for the other doors.)
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,15 +1,16 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { SluiceError, type EventPublisher, type Logger } from '@sluice/core';
 import { type KeyStore } from '@sluice/tenancy';
-import { corsDoorOf, dialectEndpoints, refuseWithCode } from './dialects';
+import { codedRefusal, sendReply, toSluiceError } from './http-errors';
+import { defaultBatchLimits, type BatchLimits } from './ingest/batch';
+import { doorFor, ingest } from './ingest/core';
+import type { IngestDeps } from './ingest/door';
+import { pathOf } from './ingest/request';
 import { defaultMaxBodyBytes } from './json-body';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics';
 import { buildOpenApiDocument } from './openapi';
 import { unlimited, type RateLimiter } from './rate-limit';
-import { batchCorsDoor, createBatchRoute, defaultBatchLimits, type BatchLimits } from './routes/batch';
-import { beaconCorsDoor, beaconPath, createBeaconRoute } from './routes/beacon';
-import { createCorsRoute } from './routes/cors';
-import { createSingleEventRoute } from './routes/single-event';
 
 export interface GatewayDeps {
   publisher: EventPublisher;
@@ -28,34 +29,24 @@ export interface GatewayDeps {
   clock?: () => number;
 }
 
-
 /** The `route` label of a request that matched no route. */
 export const unmatchedRoute = 'unmatched';
 
 /**
- * Labels from the route that matched, never from the raw path: routing ignores case and trailing
- * slashes, so `/V1/Batch/` and any random path would each make a series of their own.
+ * Counts a request once answered. Labels come from the route that matched, never from the raw
+ * path: routing ignores case and trailing slashes, so `/V1/Batch/` and any random path would
+ * each make a series of their own.
  */
-function metricLabels(req: Request): { route: string; dialect: string } {
-  const matched: unknown = (req.route as { path?: unknown } | undefined)?.path;
-  if (typeof matched !== 'string') return { route: unmatchedRoute, dialect: 'none' };
-  const dialect = dialectEndpoints.find((e) => e.path === matched)?.name ?? (matched === '/v1/batch' ? 'batch' : matched === beaconPath ? 'beacon' : 'none');
-  return { route: matched, dialect };
+function countRequest(metrics: GatewayMetrics, req: IncomingMessage, res: ServerResponse, route: string, dialect: string): void {
+  res.on('finish', () => {
+    const bytes = Number(req.headers['content-length'] ?? 0);
+    if (bytes > 0) metrics.bodyBytes.observe({ dialect }, bytes);
+    metrics.requests.inc({ route, method: req.method ?? '', status: String(res.statusCode), dialect });
+  });
 }
 
-/** Builds the gateway's HTTP app without listening, so tests drive it in-process. */
-export function createApp(deps: GatewayDeps): Express {
-  const metrics = deps.metrics ?? createGatewayMetrics();
-  const standardRate = deps.rateLimiter ?? unlimited;
-  const routeDeps = {
-    publisher: deps.publisher,
-    keyStore: deps.keyStore,
-    rateLimits: { standard: standardRate, publishable: deps.publishableRateLimiter ?? standardRate },
-    metrics,
-    logger: deps.logger,
-    maxBodyBytes: deps.maxBodyBytes ?? defaultMaxBodyBytes,
-    clock: deps.clock ?? Date.now,
-  };
+/** The application framework for everything but the ingestion doors: health, readiness, metrics, the OpenAPI document, 404. */
+function createExpressApp(deps: GatewayDeps, metrics: GatewayMetrics): Express {
   const openApi = JSON.stringify(buildOpenApiDocument());
   const app = express();
   app.disable('x-powered-by');
@@ -63,10 +54,8 @@ export function createApp(deps: GatewayDeps): Express {
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     res.on('finish', () => {
-      const { route, dialect } = metricLabels(req);
-      const bytes = Number(req.get('Content-Length') ?? 0);
-      if (bytes > 0) metrics.bodyBytes.observe({ dialect }, bytes);
-      metrics.requests.inc({ route, method: req.method, status: String(res.statusCode), dialect });
+      const matched: unknown = (req.route as { path?: unknown } | undefined)?.path;
+      metrics.requests.inc({ route: typeof matched === 'string' ? matched : unmatchedRoute, method: req.method, status: String(res.statusCode), dialect: 'none' });
     });
     next();
   });
@@ -82,14 +71,40 @@ export function createApp(deps: GatewayDeps): Express {
   });
   app.get('/openapi.json', (_req: Request, res: Response) => void res.type('application/json').send(openApi));
 
-  // CORS first: it answers preflights, and gives every other answer of a door its headers.
-  for (const endpoint of dialectEndpoints) app.use(createCorsRoute(corsDoorOf(endpoint), { keyStore: deps.keyStore, refuse: (res, error) => endpoint.refused(res, error) }));
-  app.use(createCorsRoute(batchCorsDoor, { keyStore: deps.keyStore, refuse: refuseWithCode }));
-  app.use(createCorsRoute(beaconCorsDoor, { keyStore: deps.keyStore, refuse: refuseWithCode }));
-  for (const endpoint of dialectEndpoints) app.use(createSingleEventRoute(endpoint, routeDeps));
-  app.use(createBatchRoute({ ...routeDeps, limits: deps.batchLimits ?? defaultBatchLimits }));
-  app.use(createBeaconRoute({ ...routeDeps, limits: deps.batchLimits ?? defaultBatchLimits }));
-
-  app.use((req: Request, res: Response) => refuseWithCode(res, new SluiceError('NOT_FOUND', `No route for ${req.method} ${req.path}`)));
+  app.use((req: Request, res: Response) => sendReply(req, res, codedRefusal(new SluiceError('NOT_FOUND', `No route for ${req.method} ${req.path}`))));
   return app;
+}
+
+/**
+ * Builds the gateway's request listener without listening, so tests drive it in-process: the
+ * ingestion doors go to the ingest core, straight from node:http; every other request to express.
+ */
+export function createApp(deps: GatewayDeps): RequestListener {
+  const metrics = deps.metrics ?? createGatewayMetrics();
+  const standardRate = deps.rateLimiter ?? unlimited;
+  const ingestDeps: IngestDeps = {
+    publisher: deps.publisher,
+    keyStore: deps.keyStore,
+    rateLimits: { standard: standardRate, publishable: deps.publishableRateLimiter ?? standardRate },
+    metrics,
+    logger: deps.logger,
+    maxBodyBytes: deps.maxBodyBytes ?? defaultMaxBodyBytes,
+    batchLimits: deps.batchLimits ?? defaultBatchLimits,
+    clock: deps.clock ?? Date.now,
+  };
+  const app = createExpressApp(deps, metrics);
+
+  // Everything but the ingestion doors; express's handler returns nothing useful.
+  const other = (req: IncomingMessage, res: ServerResponse): void => void app(req, res);
+  return (req, res) => {
+    const door = doorFor(pathOf({ url: req.url ?? '/' }));
+    if (door === undefined) return other(req, res);
+    countRequest(metrics, req, res, door.route.path, door.dialect);
+    ingest({ method: req.method ?? '', url: req.url ?? '/', headers: req.headers, body: req }, ingestDeps)
+      .then((reply) => (reply === undefined ? other(req, res) : sendReply(req, res, reply)))
+      .catch((error: unknown) => {
+        // Only writing the reply can fail here: the core answers every refusal itself.
+        if (!res.headersSent) sendReply(req, res, codedRefusal(toSluiceError(error, deps.logger)));
+      });
+  };
 }

@@ -1,7 +1,7 @@
 import type { Principal } from '@sluice/tenancy';
 import { answerHeaders, originRefusal, preflightAnswer, type CorsDoor } from './cors';
 import { corsDoorOf, dialectEndpoints } from './dialects';
-import { batchCorsDoor } from './routes/batch';
+import { batchCorsDoor } from './ingest/batch';
 
 const shop = 'https://shop.example';
 const isAllowedOrigin = (origin: string): boolean => origin === shop;

@@ -1,4 +1,3 @@
-import type { Response } from 'express';
 import type { SluiceError } from '@sluice/core';
 import type { DatasetNamespace } from '@sluice/tenancy';
 import {
@@ -15,7 +14,7 @@ import {
   type ValidationResult,
 } from '@sluice/envelope';
 import type { CorsDoor } from './cors';
-import { defaultRetryAfterSeconds } from './http-errors';
+import { emptyReply, jsonReply, refusalReply, type Reply } from './http-errors';
 
 /** The header whose value becomes an event's insert_id, on every door. */
 export const idempotencyKeyHeader = 'Idempotency-Key';
@@ -40,19 +39,9 @@ export interface DialectEndpoint<Body> {
   clientHeaders?: readonly string[];
   validate(value: unknown): ValidationResult<Body>;
   normalise(body: Body, context: RequestContext): Envelope;
-  accepted(res: Response, envelope: Envelope): void;
-  refused(res: Response, error: SluiceError): void;
-}
-
-/**
- * Every refusal's status and headers. A refusal sent before the body was read (401, 415, 429, ...)
- * closes the connection: kept alive, Node would read and discard the whole body first, however
- * large, for a client that may not even have a key.
- */
-function refusal(res: Response, error: SluiceError): Response {
-  if (error.retriable) res.set('Retry-After', String(error.retryAfterSeconds ?? defaultRetryAfterSeconds));
-  if (!res.req.complete) res.set('Connection', 'close');
-  return res.status(error.status);
+  /** The dialect's own reply to an accepted event, and to a refused one. */
+  accepted(envelope: Envelope): Reply;
+  refused(error: SluiceError): Reply;
 }
 
 /** A single event's refusal names the insert_id the gateway made up, when a retry must reuse it (SluiceError.insertIds). */
@@ -69,8 +58,8 @@ const trieveShared = {
   dataset: { header: 'TR-Dataset' },
   // Trieve's SDK adds it when given an organizationId; a dataset names its tenant here.
   clientHeaders: ['TR-Organization'],
-  accepted: (res: Response) => void res.status(204).end(),
-  refused: (res: Response, error: SluiceError) => void refusal(res, error).json({ message: error.message, ...madeUpInsertId(error) }),
+  accepted: () => emptyReply(204),
+  refused: (error: SluiceError) => refusalReply(error, { message: error.message, ...madeUpInsertId(error) }),
 } as const;
 
 export const trieveEvents: DialectEndpoint<Parameters<typeof normaliseTrieveEvent>[0]> = {
@@ -99,8 +88,8 @@ export const neuralens: DialectEndpoint<Parameters<typeof normaliseNeuralensEven
   dataset: { header: 'X-Neuralens-Application-ID' },
   validate: validateNeuralensEvent,
   normalise: normaliseNeuralensEvent,
-  accepted: (res) => void res.status(200).json({ status: 'success', message: '' }),
-  refused: (res, error) => void refusal(res, error).json({ status: 'failure', message: error.message, ...madeUpInsertId(error) }),
+  accepted: () => jsonReply(200, { status: 'success', message: '' }),
+  refused: (error) => refusalReply(error, { status: 'failure', message: error.message, ...madeUpInsertId(error) }),
 };
 
 export const greenflash: DialectEndpoint<Parameters<typeof normaliseGreenflashEvent>[0]> = {
@@ -112,8 +101,8 @@ export const greenflash: DialectEndpoint<Parameters<typeof normaliseGreenflashEv
   dataset: { fromBody: (body) => body.productId },
   validate: validateGreenflashEvent,
   normalise: normaliseGreenflashEvent,
-  accepted: (res, envelope) => void res.status(200).json({ eventId: envelope.event_id, success: true }),
-  refused: (res, error) => void refusal(res, error).json({ success: false, code: error.code, message: error.message, ...madeUpInsertId(error) }),
+  accepted: (envelope) => jsonReply(200, { eventId: envelope.event_id, success: true }),
+  refused: (error) => refusalReply(error, { success: false, code: error.code, message: error.message, ...madeUpInsertId(error) }),
 };
 
 /** Each endpoint's validate produces exactly the body its normalise takes, so the list may forget the body type. */
@@ -127,9 +116,4 @@ export function corsDoorOf(endpoint: DialectEndpoint<unknown>): CorsDoor {
     path: endpoint.path,
     allowedHeaders: [endpoint.keyHeader, ...datasetHeader, ...(endpoint.clientHeaders ?? []), ...everyDoorsHeaders],
   };
-}
-
-/** Our own routes (batch, health) answer errors as {code, message}, and a batch's 503 after a send the insert ids a retry must reuse. */
-export function refuseWithCode(res: Response, error: SluiceError): void {
-  refusal(res, error).json({ code: error.code, message: error.message, ...(error.insertIds === undefined ? {} : { insert_ids: error.insertIds }) });
 }

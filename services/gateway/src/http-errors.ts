@@ -1,26 +1,60 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceError, errorMessage, type Logger } from '@sluice/core';
 
-/** body-parser reports failures as errors with a `type`; each becomes a catalogue error. */
-const bodyParserErrors: Record<string, (error: Error) => SluiceError> = {
-  'entity.too.large': (e) => new SluiceError('PAYLOAD_TOO_LARGE', `The body is larger than the limit: ${e.message}`),
-  'entity.parse.failed': (e) => new SluiceError('INVALID_JSON', `The body is not valid JSON: ${e.message}`),
-  'entity.verify.failed': (e) => new SluiceError('INVALID_JSON', `The body is not valid JSON: ${e.message}`),
-  'encoding.unsupported': (e) => new SluiceError('UNSUPPORTED_MEDIA_TYPE', e.message),
-  'charset.unsupported': (e) => new SluiceError('UNSUPPORTED_MEDIA_TYPE', e.message),
-  'request.aborted': () => new SluiceError('INVALID_JSON', 'The request was aborted before its body was complete'),
-  'request.size.invalid': () => new SluiceError('INVALID_JSON', 'The body is shorter or longer than its Content-Length'),
-};
+/**
+ * The gateway's one error serialiser: every refusal, from the ingest core or from the express app,
+ * becomes a Reply here (its status, Retry-After when retriable, and a body in the door's shape),
+ * and every Reply is written by sendReply.
+ */
 
-export function toSluiceError(error: unknown, logger: Logger): SluiceError {
-  if (error instanceof SluiceError) return error;
-  const { type, status } = (error ?? {}) as { type?: unknown; status?: unknown };
-  const mapped = typeof type === 'string' ? bodyParserErrors[type] : undefined;
-  if (mapped && error instanceof Error) return mapped(error);
-  // A body that fails to decompress (gzip, deflate, br) is the client's fault: 400, not 500.
-  if (status === 400 && error instanceof Error) return new SluiceError('INVALID_JSON', `The body could not be decoded: ${error.message}`);
-  logger.error('unexpected error while handling a request', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
-  return new SluiceError('INTERNAL', 'Internal error; the event was not acknowledged', { cause: error });
+/** What the gateway answers, without HTTP: status, headers, and a body already serialised. */
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body?: string;
 }
 
 /** Seconds a client should wait before retrying a retriable refusal, unless the error says otherwise. */
 export const defaultRetryAfterSeconds = 1;
+
+const jsonContentType = { 'Content-Type': 'application/json; charset=utf-8' };
+
+export function jsonReply(status: number, value: unknown): Reply {
+  return { status, headers: { ...jsonContentType }, body: JSON.stringify(value) };
+}
+
+export function emptyReply(status: number, headers: Record<string, string> = {}): Reply {
+  return { status, headers };
+}
+
+/** A refusal's status and headers, with `body` in whatever shape the door that refuses gives its errors. */
+export function refusalReply(error: SluiceError, body: unknown): Reply {
+  const reply = jsonReply(error.status, body);
+  if (error.retriable) reply.headers['Retry-After'] = String(error.retryAfterSeconds ?? defaultRetryAfterSeconds);
+  return reply;
+}
+
+/** Our own routes (batch, beacon, health, 404) answer errors as {code, message}, and a batch's 503 after a send the insert ids a retry must reuse. */
+export function codedRefusal(error: SluiceError): Reply {
+  return refusalReply(error, { code: error.code, message: error.message, ...(error.insertIds === undefined ? {} : { insert_ids: error.insertIds }) });
+}
+
+/**
+ * Writes a reply. One sent before the request's body was read whole (401, 413, 415, 429, ...)
+ * closes the connection: kept alive, Node would read and discard the rest of the body first,
+ * however large, for a client that may not even have a key.
+ */
+export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
+  const headers: Record<string, string | number> = { ...reply.headers };
+  if (!req.complete) headers.Connection = 'close';
+  if (reply.body !== undefined) headers['Content-Length'] = Buffer.byteLength(reply.body);
+  res.writeHead(reply.status, headers);
+  res.end(reply.body);
+}
+
+/** Anything thrown while handling a request, as a catalogue error; an unexpected one is logged and becomes 500. */
+export function toSluiceError(error: unknown, logger: Logger): SluiceError {
+  if (error instanceof SluiceError) return error;
+  logger.error('unexpected error while handling a request', { error: errorMessage(error), stack: error instanceof Error ? error.stack : undefined });
+  return new SluiceError('INTERNAL', 'Internal error; the event was not acknowledged', { cause: error });
+}

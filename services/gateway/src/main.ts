@@ -4,7 +4,7 @@ import { createKafkaBus, topicSpec } from '@sluice/kafka';
 import { createApp } from './app';
 import { defaultMaxBodyBytes } from './json-body';
 import { createRateLimiter, defaultBatchBytesPerEvent, defaultPublishableEventsPerSecond, unlimited, type RateLimiter } from './rate-limit';
-import { defaultBatchLimits } from './routes/batch';
+import { defaultBatchLimits } from './ingest/batch';
 import { createGatewayServer, defaultConnectionLimits } from './server';
 
 const settings = {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { errorCatalogue } from '@sluice/core';
 import { loadSchema } from '@sluice/envelope';
 import { buildOpenApiDocument, schemaFiles, type SchemaName } from './openapi';
-import { defaultBatchLimits } from './routes/batch';
+import { defaultBatchLimits } from './ingest/batch';
 
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';

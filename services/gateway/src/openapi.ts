@@ -1,8 +1,9 @@
 import { errorCatalogue, type ErrorCode } from '@sluice/core';
 import { loadSchema } from '@sluice/envelope';
 import { defaultMaxBodyBytes } from './json-body';
-import { defaultBatchLimits } from './routes/batch';
-import { beaconPath, maxBeaconBytes } from './routes/beacon';
+import { defaultBatchLimits } from './ingest/batch';
+import { maxBeaconBytes } from './ingest/beacon';
+import { ingestionDoors } from './ingest/core';
 
 /**
  * The schema files the document is generated from, by the component name each becomes. A schema's
@@ -195,142 +196,149 @@ function trieveOperation(operationId: string, summary: string, body: SchemaName)
   };
 }
 
+/**
+ * Each ingestion door's operation, by the door's dialect label. Its path and method come from the
+ * core's table of doors (ingestionDoors), so the document names exactly the doors the gateway serves.
+ */
+const doorOperations = (): Record<string, JsonObject> => ({
+  trieve: trieveOperation('putTrieveEvent', 'Send a Trieve user event (view, add_to_cart, click, purchase, filter_clicked, search, rag, recommendation)', 'TrieveEvent'),
+  trieve_ctr: trieveOperation('putTrieveCtr', 'Send Trieve click-through-rate data', 'TrieveCtr'),
+  neuralens: {
+    operationId: 'postNeuralensEvent',
+    tags: ['Neuralens'],
+    summary: 'Send a Neuralens event',
+    description: `Neuralens-compatible: the body is validated against schemas/${schemaFiles.NeuralensEvent}; the application id names the dataset. The answer is sent only after Kafka acknowledged the event.`,
+    security: [{ NeuralensApiKey: [] }],
+    parameters: [
+      headerParameter('X-Neuralens-Application-ID', true, 'The Neuralens application the event belongs to (the dataset).'),
+      idempotencyKey("Becomes the event's insert_id."),
+    ],
+    requestBody: jsonBody('NeuralensEvent', 'A JSON body (Content-Type application/json).'),
+    responses: {
+      '200': { description: 'Kafka acknowledged the event.', content: { 'application/json': { schema: schemaRef('NeuralensSuccess') } } },
+      ...errorResponses(dialectErrorStatuses, schemaRef('NeuralensError'), singleEventDescriptions),
+    },
+  },
+  greenflash: {
+    operationId: 'postGreenflashEvent',
+    tags: ['Greenflash'],
+    summary: 'Send a Greenflash event',
+    description: `Greenflash-compatible: the body is validated against schemas/${schemaFiles.GreenflashEvent}; productId names the dataset and insertId is the idempotency key. The answer is sent only after Kafka acknowledged the event.`,
+    security: [{ BearerAuth: [] }],
+    parameters: [idempotencyKey("Becomes the event's insert_id when the body has no insertId.")],
+    requestBody: jsonBody('GreenflashEvent', 'A JSON body (Content-Type application/json).'),
+    responses: {
+      '200': { description: 'Kafka acknowledged the event.', content: { 'application/json': { schema: schemaRef('GreenflashSuccess') } } },
+      ...errorResponses(dialectErrorStatuses, schemaRef('GreenflashError'), { ...singleEventDescriptions, 400: describeStatus(400, ['INVALID_JSON', 'INVALID_EVENT']) }),
+    },
+  },
+  batch: {
+    operationId: 'postBatch',
+    tags: ['Batch'],
+    summary: 'Send many events in one request',
+    description:
+      `Up to ${defaultBatchLimits.maxEvents} events and ${defaultBatchLimits.maxBytes} bytes (8 MiB, counted after gzip is undone). ` +
+      'Each event is a canonical envelope or a dialect event wrapped with its dataset (BatchItem) and gets its own result; the accepted ones are acknowledged by Kafka, in one send, before the answer. ' +
+      'Within one request, an event whose dataset and insert_id repeat an earlier one is a duplicate.',
+    security: [{ BearerAuth: [] }],
+    parameters: [
+      idempotencyKey('Event i of the batch that has no insert id of its own gets the insert_id "<Idempotency-Key>/<i>" (i from 0), so a retried batch is stored once.'),
+      {
+        name: 'Content-Encoding',
+        in: 'header',
+        required: false,
+        description: `gzip-compress the body to send more events per request; the ${defaultBatchLimits.maxBytes}-byte limit applies to the decompressed body.`,
+        schema: { type: 'string', enum: ['gzip', 'identity'] },
+      },
+    ],
+    requestBody: {
+      required: true,
+      description: 'NDJSON (one BatchItem per line; application/ndjson and application/jsonl are accepted too) or a JSON array of BatchItem.',
+      content: {
+        'application/x-ndjson': {
+          schema: {
+            type: 'string',
+            description: `Newline-delimited JSON: each non-empty line is one BatchItem (#/components/schemas/BatchItem), at most ${defaultBatchLimits.maxEvents} lines.`,
+            'x-item-schema': schemaRef('BatchItem'),
+          },
+        },
+        'application/json': {
+          schema: { type: 'array', minItems: 1, maxItems: defaultBatchLimits.maxEvents, items: schemaRef('BatchItem') },
+        },
+      },
+    },
+    responses: {
+      '200': { description: 'Every event was accepted (or was a duplicate within the batch).', content: { 'application/json': { schema: schemaRef('BatchResponse') } } },
+      '207': { description: 'Some events were accepted, some refused; each result says which.', content: { 'application/json': { schema: schemaRef('BatchResponse') } } },
+      '400': {
+        description:
+          'No event was accepted: per-event results (BatchResponse), or, when the body as a whole cannot be read as a batch (malformed JSON, not an array, no events), {code, message}. ' +
+          describeStatus(400, ['INVALID_JSON', 'INVALID_EVENT']),
+        content: { 'application/json': { schema: { oneOf: [schemaRef('BatchResponse'), schemaRef('ErrorResponse')] } } },
+      },
+      '403': {
+        description:
+          'Every event names a dataset this API key may not write to; each result says which (status "forbidden"). Or, before the body is read, {code, message}: ' +
+          describeStatus(403, ['ORIGIN_NOT_ALLOWED']),
+        content: { 'application/json': { schema: { oneOf: [schemaRef('BatchResponse'), schemaRef('ErrorResponse')] } } },
+      },
+      ...errorResponses([401, 413, 415, 429, 503], schemaRef('ErrorResponse'), {
+        413: `PAYLOAD_TOO_LARGE: more than ${defaultBatchLimits.maxEvents} events, or a body over ${defaultBatchLimits.maxBytes} bytes after gzip is undone.`,
+      }),
+    },
+  },
+  beacon: {
+    operationId: 'postBeacon',
+    tags: ['Beacon'],
+    summary: 'Send events from a page with navigator.sendBeacon or fetch keepalive',
+    description:
+      `For pages: a text/plain (or application/json) body of one event or a batch (Beacon), up to ${maxBeaconBytes} bytes (what a browser lets a beacon carry). ` +
+      'The key is a publishable key (pk_...) that allows the request\'s Origin, given as ?key= or in the body; a secret key is refused, since URLs and bodies get logged. ' +
+      'The dataset (?dataset_id= or the body\'s dataset_id) applies to the trieve, trieve_ctr and neuralens events that name none. ' +
+      'Events are checked and acknowledged as in POST /v1/batch. Every answer carries Vary: Origin, and Access-Control-Allow-Origin when a key allows the Origin.',
+    security: [{ BeaconKey: [] }, {}],
+    parameters: [
+      { name: 'key', in: 'query', required: false, description: 'The publishable key, unless the body gives it.', schema: { type: 'string', minLength: 1, maxLength: 256 } },
+      { name: 'dataset_id', in: 'query', required: false, description: 'The dataset of the events that name none, unless the body gives it.', schema: { type: 'string', minLength: 1, maxLength: 256 } },
+    ],
+    requestBody: {
+      required: true,
+      description: 'JSON, sent as text/plain (what sendBeacon sends for a string) or application/json (which makes a page send a CORS preflight first).',
+      content: { 'text/plain': { schema: schemaRef('Beacon') }, 'application/json': { schema: schemaRef('Beacon') } },
+    },
+    responses: {
+      '204': { description: 'Kafka acknowledged every event (or it was a duplicate within the beacon).' },
+      '207': { description: 'Some events were accepted, some refused; each result says which.', content: { 'application/json': { schema: schemaRef('BatchResponse') } } },
+      '400': {
+        description: 'No event was accepted: per-event results (BatchResponse), or, when the body is not a beacon, {code, message}. ' + describeStatus(400, ['INVALID_JSON', 'INVALID_EVENT']),
+        content: { 'application/json': { schema: { oneOf: [schemaRef('BatchResponse'), schemaRef('ErrorResponse')] } } },
+      },
+      '403': {
+        description:
+          'Every event names a dataset this key may not write to (BatchResponse, each result "forbidden"), or the key may not be used here ({code, message}). ' +
+          describeStatus(403, ['PUBLISHABLE_KEY_REQUIRED', 'ORIGIN_NOT_ALLOWED']),
+        content: { 'application/json': { schema: { oneOf: [schemaRef('BatchResponse'), schemaRef('ErrorResponse')] } } },
+      },
+      ...errorResponses([401, 413, 415, 429, 503], schemaRef('ErrorResponse'), {
+        413: `PAYLOAD_TOO_LARGE: a body over ${maxBeaconBytes} bytes, or more than ${defaultBatchLimits.maxEvents} events.`,
+      }),
+    },
+  },
+});
+
+function doorPaths(): JsonObject {
+  const operations = doorOperations();
+  return Object.fromEntries(
+    ingestionDoors.map((door) => {
+      const operation = operations[door.dialect];
+      if (operation === undefined) throw new Error(`The OpenAPI document describes no operation for the ${door.dialect} door`);
+      return [door.route.path, { [door.route.method.toLowerCase()]: operation }];
+    }),
+  );
+}
+
 const paths = (): JsonObject => ({
-  '/api/analytics/events': {
-    put: trieveOperation('putTrieveEvent', 'Send a Trieve user event (view, add_to_cart, click, purchase, filter_clicked, search, rag, recommendation)', 'TrieveEvent'),
-  },
-  '/api/analytics/ctr': {
-    put: trieveOperation('putTrieveCtr', 'Send Trieve click-through-rate data', 'TrieveCtr'),
-  },
-  '/analytics/event': {
-    post: {
-      operationId: 'postNeuralensEvent',
-      tags: ['Neuralens'],
-      summary: 'Send a Neuralens event',
-      description: `Neuralens-compatible: the body is validated against schemas/${schemaFiles.NeuralensEvent}; the application id names the dataset. The answer is sent only after Kafka acknowledged the event.`,
-      security: [{ NeuralensApiKey: [] }],
-      parameters: [
-        headerParameter('X-Neuralens-Application-ID', true, 'The Neuralens application the event belongs to (the dataset).'),
-        idempotencyKey("Becomes the event's insert_id."),
-      ],
-      requestBody: jsonBody('NeuralensEvent', 'A JSON body (Content-Type application/json).'),
-      responses: {
-        '200': { description: 'Kafka acknowledged the event.', content: { 'application/json': { schema: schemaRef('NeuralensSuccess') } } },
-        ...errorResponses(dialectErrorStatuses, schemaRef('NeuralensError'), singleEventDescriptions),
-      },
-    },
-  },
-  '/api/v1/events': {
-    post: {
-      operationId: 'postGreenflashEvent',
-      tags: ['Greenflash'],
-      summary: 'Send a Greenflash event',
-      description: `Greenflash-compatible: the body is validated against schemas/${schemaFiles.GreenflashEvent}; productId names the dataset and insertId is the idempotency key. The answer is sent only after Kafka acknowledged the event.`,
-      security: [{ BearerAuth: [] }],
-      parameters: [idempotencyKey("Becomes the event's insert_id when the body has no insertId.")],
-      requestBody: jsonBody('GreenflashEvent', 'A JSON body (Content-Type application/json).'),
-      responses: {
-        '200': { description: 'Kafka acknowledged the event.', content: { 'application/json': { schema: schemaRef('GreenflashSuccess') } } },
-        ...errorResponses(dialectErrorStatuses, schemaRef('GreenflashError'), { ...singleEventDescriptions, 400: describeStatus(400, ['INVALID_JSON', 'INVALID_EVENT']) }),
-      },
-    },
-  },
-  '/v1/batch': {
-    post: {
-      operationId: 'postBatch',
-      tags: ['Batch'],
-      summary: 'Send many events in one request',
-      description:
-        `Up to ${defaultBatchLimits.maxEvents} events and ${defaultBatchLimits.maxBytes} bytes (8 MiB, counted after gzip is undone). ` +
-        'Each event is a canonical envelope or a dialect event wrapped with its dataset (BatchItem) and gets its own result; the accepted ones are acknowledged by Kafka, in one send, before the answer. ' +
-        'Within one request, an event whose dataset and insert_id repeat an earlier one is a duplicate.',
-      security: [{ BearerAuth: [] }],
-      parameters: [
-        idempotencyKey('Event i of the batch that has no insert id of its own gets the insert_id "<Idempotency-Key>/<i>" (i from 0), so a retried batch is stored once.'),
-        {
-          name: 'Content-Encoding',
-          in: 'header',
-          required: false,
-          description: `gzip-compress the body to send more events per request; the ${defaultBatchLimits.maxBytes}-byte limit applies to the decompressed body.`,
-          schema: { type: 'string', enum: ['gzip', 'identity'] },
-        },
-      ],
-      requestBody: {
-        required: true,
-        description: 'NDJSON (one BatchItem per line; application/ndjson and application/jsonl are accepted too) or a JSON array of BatchItem.',
-        content: {
-          'application/x-ndjson': {
-            schema: {
-              type: 'string',
-              description: `Newline-delimited JSON: each non-empty line is one BatchItem (#/components/schemas/BatchItem), at most ${defaultBatchLimits.maxEvents} lines.`,
-              'x-item-schema': schemaRef('BatchItem'),
-            },
-          },
-          'application/json': {
-            schema: { type: 'array', minItems: 1, maxItems: defaultBatchLimits.maxEvents, items: schemaRef('BatchItem') },
-          },
-        },
-      },
-      responses: {
-        '200': { description: 'Every event was accepted (or was a duplicate within the batch).', content: { 'application/json': { schema: schemaRef('BatchResponse') } } },
-        '207': { description: 'Some events were accepted, some refused; each result says which.', content: { 'application/json': { schema: schemaRef('BatchResponse') } } },
-        '400': {
-          description:
-            'No event was accepted: per-event results (BatchResponse), or, when the body as a whole cannot be read as a batch (malformed JSON, not an array, no events), {code, message}. ' +
-            describeStatus(400, ['INVALID_JSON', 'INVALID_EVENT']),
-          content: { 'application/json': { schema: { oneOf: [schemaRef('BatchResponse'), schemaRef('ErrorResponse')] } } },
-        },
-        '403': {
-          description:
-            'Every event names a dataset this API key may not write to; each result says which (status "forbidden"). Or, before the body is read, {code, message}: ' +
-            describeStatus(403, ['ORIGIN_NOT_ALLOWED']),
-          content: { 'application/json': { schema: { oneOf: [schemaRef('BatchResponse'), schemaRef('ErrorResponse')] } } },
-        },
-        ...errorResponses([401, 413, 415, 429, 503], schemaRef('ErrorResponse'), {
-          413: `PAYLOAD_TOO_LARGE: more than ${defaultBatchLimits.maxEvents} events, or a body over ${defaultBatchLimits.maxBytes} bytes after gzip is undone.`,
-        }),
-      },
-    },
-  },
-  [beaconPath]: {
-    post: {
-      operationId: 'postBeacon',
-      tags: ['Beacon'],
-      summary: 'Send events from a page with navigator.sendBeacon or fetch keepalive',
-      description:
-        `For pages: a text/plain (or application/json) body of one event or a batch (Beacon), up to ${maxBeaconBytes} bytes (what a browser lets a beacon carry). ` +
-        'The key is a publishable key (pk_...) that allows the request\'s Origin, given as ?key= or in the body; a secret key is refused, since URLs and bodies get logged. ' +
-        'The dataset (?dataset_id= or the body\'s dataset_id) applies to the trieve, trieve_ctr and neuralens events that name none. ' +
-        'Events are checked and acknowledged as in POST /v1/batch. Every answer carries Vary: Origin, and Access-Control-Allow-Origin when a key allows the Origin.',
-      security: [{ BeaconKey: [] }, {}],
-      parameters: [
-        { name: 'key', in: 'query', required: false, description: 'The publishable key, unless the body gives it.', schema: { type: 'string', minLength: 1, maxLength: 256 } },
-        { name: 'dataset_id', in: 'query', required: false, description: 'The dataset of the events that name none, unless the body gives it.', schema: { type: 'string', minLength: 1, maxLength: 256 } },
-      ],
-      requestBody: {
-        required: true,
-        description: 'JSON, sent as text/plain (what sendBeacon sends for a string) or application/json (which makes a page send a CORS preflight first).',
-        content: { 'text/plain': { schema: schemaRef('Beacon') }, 'application/json': { schema: schemaRef('Beacon') } },
-      },
-      responses: {
-        '204': { description: 'Kafka acknowledged every event (or it was a duplicate within the beacon).' },
-        '207': { description: 'Some events were accepted, some refused; each result says which.', content: { 'application/json': { schema: schemaRef('BatchResponse') } } },
-        '400': {
-          description: 'No event was accepted: per-event results (BatchResponse), or, when the body is not a beacon, {code, message}. ' + describeStatus(400, ['INVALID_JSON', 'INVALID_EVENT']),
-          content: { 'application/json': { schema: { oneOf: [schemaRef('BatchResponse'), schemaRef('ErrorResponse')] } } },
-        },
-        '403': {
-          description:
-            'Every event names a dataset this key may not write to (BatchResponse, each result "forbidden"), or the key may not be used here ({code, message}). ' +
-            describeStatus(403, ['PUBLISHABLE_KEY_REQUIRED', 'ORIGIN_NOT_ALLOWED']),
-          content: { 'application/json': { schema: { oneOf: [schemaRef('BatchResponse'), schemaRef('ErrorResponse')] } } },
-        },
-        ...errorResponses([401, 413, 415, 429, 503], schemaRef('ErrorResponse'), {
-          413: `PAYLOAD_TOO_LARGE: a body over ${maxBeaconBytes} bytes, or more than ${defaultBatchLimits.maxEvents} events.`,
-        }),
-      },
-    },
-  },
+  ...doorPaths(),
   '/healthz': {
     get: {
       operationId: 'getHealthz',

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { SluiceError, errorMessage, type OutgoingMessage } from '@sluice/core';
 import { type DatasetNamespace, type Principal } from '@sluice/tenancy';
 import {
@@ -17,13 +16,16 @@ import {
   type ValidationResult,
   type Validator,
 } from '@sluice/envelope';
-import { bodyGate, wasRefusedWhileReading } from '../body-gate';
 import type { CorsDoor } from '../cors';
-import { dialectEndpoints, everyDoorsHeaders, idempotencyKeyHeader, refuseWithCode, type DialectEndpoint } from '../dialects';
-import { toSluiceError } from '../http-errors';
+import { dialectEndpoints, everyDoorsHeaders, idempotencyKeyHeader, type DialectEndpoint } from '../dialects';
+import { codedRefusal, jsonReply, type Reply } from '../http-errors';
 import { keyHeader, maxKeyLength } from '../key-headers';
 import { rateLimiterFor } from '../rate-limit';
-import { authenticatedPrincipal, forbiddenMessage, publish, type SingleEventDeps } from './single-event';
+import { authenticatedPrincipal, forbiddenMessage, rateLimited, takeEvents } from './authenticate';
+import type { Door, IngestDeps } from './door';
+import { publish } from './publish';
+import { readBodyText } from './read-body';
+import { bodyIs, header, type IngestRequest } from './request';
 
 export interface BatchLimits {
   /** Most events in one request. */
@@ -53,16 +55,6 @@ const validateBatchItem = (value: unknown): ValidationResult<BatchItem> => (batc
 
 const endpointsBySource = new Map<string, DialectEndpoint<unknown>>(dialectEndpoints.map((e) => [e.name, e]));
 
-/** What the first step of the route learns for the last: who is asking, and how the body is framed. */
-interface BatchLocals {
-  principal: Principal;
-  format: 'ndjson' | 'json';
-}
-
-export function rateLimited(what: string, retryAfterSeconds: number): SluiceError {
-  return new SluiceError('RATE_LIMITED', `Rate limit exceeded for this API key: ${what}; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
-}
-
 type Outcome = { ok: true; envelope: Envelope; message: OutgoingMessage } | { ok: false; result: Omit<BatchResult, 'index'> };
 
 /**
@@ -70,60 +62,30 @@ type Outcome = { ok: true; envelope: Envelope; message: OutgoingMessage } | { ok
  * optionally gzip-compressed. Every event gets its own result; the accepted ones are
  * acknowledged by Kafka, all in one send, before the answer.
  */
-export function createBatchRoute(deps: SingleEventDeps & { limits: BatchLimits }): Router {
-  const router = express.Router();
-  const readBody = express.text({ type: () => true, limit: deps.limits.maxBytes });
-  const refuse = (res: Response, failure: SluiceError): void => {
-    deps.metrics.eventsRejected.inc({ dialect: 'batch', reason: failure.code });
-    refuseWithCode(res, failure);
-  };
-
-  router.post(
-    batchCorsDoor.path,
-    (req: Request, res: Response<unknown, BatchLocals>, next: NextFunction) => {
-      res.locals.principal = authenticatedPrincipal(req, batchKeyHeader, deps.keyStore);
-      const format = bodyFormat(req);
-      if (format === undefined) {
-        throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/x-ndjson or application/json, got ${JSON.stringify(req.get('Content-Type') ?? '(none)')}`);
-      }
-      res.locals.format = format;
-      next();
+async function serveBatch(request: IngestRequest, deps: IngestDeps): Promise<Reply> {
+  const principal = authenticatedPrincipal(request, batchKeyHeader, deps.keyStore);
+  const format = bodyFormat(request);
+  if (format === undefined) {
+    throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/x-ndjson or application/json, got ${JSON.stringify(header(request, 'Content-Type') ?? '(none)')}`);
+  }
+  // The key's byte allowance is taken before the body is read, so a key over its rate is
+  // refused without the gateway reading or parsing megabytes first.
+  const rateLimiter = rateLimiterFor(deps.rateLimits, principal);
+  const text = await readBodyText(request, {
+    limit: deps.batchLimits.maxBytes,
+    utfOnly: false,
+    take: (bytes, size) => {
+      const rate = rateLimiter.takeBytes(principal.keyId, bytes);
+      return rate.allowed ? undefined : rateLimited(`a batch of ${size}`, rate.retryAfterSeconds);
     },
-    // The key's byte allowance is taken before the body is read, so a key over its rate is
-    // refused without the gateway reading or parsing megabytes first.
-    (req: Request, res: Response<unknown, BatchLocals>, next: NextFunction) => {
-      const { keyId } = res.locals.principal;
-      const rateLimiter = rateLimiterFor(deps.rateLimits, res.locals.principal);
-      bodyGate({
-        limit: deps.limits.maxBytes,
-        take: (bytes, size) => {
-          const rate = rateLimiter.takeBytes(keyId, bytes);
-          return rate.allowed ? undefined : rateLimited(`a batch of ${size}`, rate.retryAfterSeconds);
-        },
-        refuse,
-      })(req, res, next);
-    },
-    readBody,
-    async (req: Request, res: Response<unknown, BatchLocals>) => {
-      // The body ended just as it was refused: the refusal stands.
-      if (wasRefusedWhileReading(res)) return;
-      const items = parseItems(typeof req.body === 'string' ? req.body : '', res.locals.format, deps.limits);
-      const principal = res.locals.principal;
-      const rate = rateLimiterFor(deps.rateLimits, principal).take(principal.keyId, items.length);
-      if (!rate.allowed) throw rateLimited(`${items.length} events`, rate.retryAfterSeconds);
-      const report = await publishItems(deps, items, principal, keyHeader(req, idempotencyKeyHeader, false), 'batch');
-      res.status(report.status).json(report.body);
-    },
-  );
-
-  router.use(batchCorsDoor.path, (error: unknown, _req: Request, res: Response, next: NextFunction) => {
-    // The body reader fails once the connection of a refused batch closes: the refusal was the answer.
-    if (wasRefusedWhileReading(res)) return;
-    if (res.headersSent) return next(error);
-    refuse(res, toSluiceError(error, deps.logger));
   });
-  return router;
+  const items = parseItems(text, format, deps.batchLimits);
+  takeEvents(deps.rateLimits, principal, items.length);
+  const report = await publishItems(deps, items, principal, keyHeader(request, idempotencyKeyHeader, false), 'batch');
+  return jsonReply(report.status, report.body);
 }
+
+export const batchDoor: Door = { dialect: 'batch', route: batchCorsDoor, serve: serveBatch, refused: codedRefusal };
 
 /** A batch's answer: its status, and the counts and a result per event. */
 export interface BatchReport {
@@ -136,7 +98,7 @@ export interface BatchReport {
  * only once Kafka acknowledged them. `dialect` labels the metrics.
  */
 export async function publishItems(
-  deps: Pick<SingleEventDeps, 'publisher' | 'metrics' | 'clock'>,
+  deps: Pick<IngestDeps, 'publisher' | 'metrics' | 'clock'>,
   items: readonly ParsedItem[],
   principal: Principal,
   idempotencyKey: string | undefined,
@@ -175,9 +137,9 @@ export async function publishItems(
   return { status, body: { ...counts, results } };
 }
 
-function bodyFormat(req: Request): 'ndjson' | 'json' | undefined {
-  if (req.is(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/jsonlines'])) return 'ndjson';
-  if (req.is('application/json') === 'application/json') return 'json';
+function bodyFormat(request: IngestRequest): 'ndjson' | 'json' | undefined {
+  if (bodyIs(request, ['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/jsonlines'])) return 'ndjson';
+  if (bodyIs(request, ['application/json']) === 'application/json') return 'json';
   return undefined;
 }
 
