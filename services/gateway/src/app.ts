@@ -3,6 +3,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { SluiceError, type EventPublisher, type Logger } from '@sluice/core';
 import { type KeyStore } from '@sluice/tenancy';
 import { codedRefusal, sendReply, toSluiceError } from './http-errors';
+import { createAdmission, defaultMaxInFlight } from './ingest/admission';
 import { defaultBatchLimits, type BatchLimits } from './ingest/batch';
 import { doorFor, ingest } from './ingest/core';
 import type { IngestDeps } from './ingest/door';
@@ -26,6 +27,8 @@ export interface GatewayDeps {
   /** Largest accepted single-event body; larger ones get 413. */
   maxBodyBytes?: number;
   batchLimits?: BatchLimits;
+  /** Most ingest requests in flight at once; more are shed with 503 OVERLOADED. */
+  maxInFlight?: number;
   clock?: () => number;
 }
 
@@ -90,6 +93,7 @@ export function createApp(deps: GatewayDeps): RequestListener {
     logger: deps.logger,
     maxBodyBytes: deps.maxBodyBytes ?? defaultMaxBodyBytes,
     batchLimits: deps.batchLimits ?? defaultBatchLimits,
+    admission: createAdmission(deps.maxInFlight ?? defaultMaxInFlight),
     clock: deps.clock ?? Date.now,
   };
   const app = createExpressApp(deps, metrics);

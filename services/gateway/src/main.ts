@@ -4,6 +4,7 @@ import { createKafkaBus, topicSpec } from '@sluice/kafka';
 import { createApp } from './app';
 import { defaultMaxBodyBytes } from './json-body';
 import { createRateLimiter, defaultBatchBytesPerEvent, defaultPublishableEventsPerSecond, unlimited, type RateLimiter } from './rate-limit';
+import { defaultMaxInFlight } from './ingest/admission';
 import { defaultBatchLimits } from './ingest/batch';
 import { createGatewayServer, defaultConnectionLimits } from './server';
 
@@ -25,6 +26,11 @@ const settings = {
   } as Setting<number>,
   RATE_LIMIT_PUBLISHABLE_BURST: { parse: parsers.nonNegativeInt, default: 0, description: 'Events a publishable API key may send at once; 0 means twice its rate' } as Setting<number>,
   RATE_LIMIT_BATCH_BYTES_PER_EVENT: { parse: parsers.positiveInt, default: defaultBatchBytesPerEvent, description: 'Batch body bytes each event of the rate allows, taken before the batch is read' } as Setting<number>,
+  OVERLOAD_MAX_IN_FLIGHT: {
+    parse: parsers.positiveInt,
+    default: defaultMaxInFlight,
+    description: 'Most ingest requests the gateway serves at once; more are answered 503 OVERLOADED with Retry-After at once, their body unread',
+  } as Setting<number>,
   GATEWAY_HEADERS_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.headersTimeoutMs, description: 'Time a client has to send its request headers; then 408 and the connection is closed' } as Setting<number>,
   GATEWAY_REQUEST_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.requestTimeoutMs, description: 'Time a client has to send a whole request, body included' } as Setting<number>,
   GATEWAY_KEEP_ALIVE_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.keepAliveTimeoutMs, description: 'How long an idle keep-alive connection stays open' } as Setting<number>,
@@ -63,6 +69,7 @@ async function main(): Promise<void> {
     publishableRateLimiter: rateLimiter(config.RATE_LIMIT_PUBLISHABLE_EVENTS_PER_SECOND, config.RATE_LIMIT_PUBLISHABLE_BURST),
     maxBodyBytes: config.MAX_BODY_BYTES,
     batchLimits: { maxEvents: config.BATCH_MAX_EVENTS, maxBytes: config.BATCH_MAX_BYTES },
+    maxInFlight: config.OVERLOAD_MAX_IN_FLIGHT,
   });
   const server = createGatewayServer(app, {
     headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,

@@ -13,6 +13,8 @@ export interface GatewayMetrics {
   eventsAccepted: Counter<'dialect'>;
   /** `reason` is an error-catalogue code (INVALID_EVENT, UNAUTHORIZED, RATE_LIMITED, KAFKA_UNAVAILABLE, ...). */
   eventsRejected: Counter<'dialect' | 'reason'>;
+  /** Ingest requests refused with 503 OVERLOADED before any work was done on them. */
+  requestsShed: Counter<'dialect'>;
   publishLatency: Histogram;
   bodyBytes: Histogram<'dialect'>;
 }
@@ -40,6 +42,12 @@ export function createGatewayMetrics(): GatewayMetrics {
       name: 'sluice_gateway_events_rejected_total',
       help: 'Events refused, by dialect and error-catalogue code.',
       labelNames: ['dialect', 'reason'] as const,
+      registers,
+    }),
+    requestsShed: new Counter({
+      name: 'sluice_gateway_requests_shed_total',
+      help: 'Ingest requests refused with 503 OVERLOADED (too many in flight) before their body was read, by dialect.',
+      labelNames: ['dialect'] as const,
       registers,
     }),
     publishLatency: new Histogram({

@@ -127,7 +127,7 @@ const codesByStatus = {
   413: ['PAYLOAD_TOO_LARGE'],
   415: ['UNSUPPORTED_MEDIA_TYPE'],
   429: ['RATE_LIMITED'],
-  503: ['KAFKA_UNAVAILABLE', 'PUBLISH_BUFFER_FULL', 'SHUTTING_DOWN'],
+  503: ['KAFKA_UNAVAILABLE', 'PUBLISH_BUFFER_FULL', 'OVERLOADED', 'SHUTTING_DOWN'],
 } as const satisfies Record<number, readonly ErrorCode[]>;
 
 type ErrorStatus = keyof typeof codesByStatus;

@@ -10,6 +10,7 @@ import { createDevKeyStore } from '@sluice/tenancy';
 import type { Reply } from '../http-errors';
 import { createGatewayMetrics } from '../metrics';
 import { unlimited } from '../rate-limit';
+import { createAdmission, defaultMaxInFlight } from './admission';
 import { defaultBatchLimits } from './batch';
 import { ingest } from './core';
 import type { IngestDeps } from './door';
@@ -41,6 +42,7 @@ function depsWith(publisher: EventPublisher): IngestDeps {
     logger: silentLogger,
     maxBodyBytes: 1024,
     batchLimits: defaultBatchLimits,
+    admission: createAdmission(defaultMaxInFlight),
     clock: () => Date.parse('2026-01-01T00:00:00Z'),
   };
 }

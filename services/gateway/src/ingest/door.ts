@@ -4,6 +4,7 @@ import type { CorsDoor } from '../cors';
 import type { Reply } from '../http-errors';
 import type { GatewayMetrics } from '../metrics';
 import type { KeyRateLimits } from '../rate-limit';
+import type { Admission } from './admission';
 import type { BatchLimits } from './batch';
 import type { IngestRequest } from './request';
 
@@ -17,6 +18,8 @@ export interface IngestDeps {
   /** Largest accepted single-event body; larger ones get 413. */
   maxBodyBytes: number;
   batchLimits: BatchLimits;
+  /** The cap on requests in flight; one over it is shed with 503 OVERLOADED. */
+  admission: Admission;
   clock: () => number;
 }
 

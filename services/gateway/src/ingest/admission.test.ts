@@ -1,0 +1,17 @@
+import { createAdmission } from './admission';
+
+test('takes up to its cap, refuses the next with 503 OVERLOADED and Retry-After, and takes again once a place is given back', () => {
+  const admission = createAdmission(2);
+  expect([admission.enter(), admission.enter()]).toEqual([undefined, undefined]);
+  expect(admission.inFlight).toBe(2);
+  expect(admission.enter()).toMatchObject({ code: 'OVERLOADED', status: 503, retriable: true, retryAfterSeconds: 1 });
+  // A refused request took no place.
+  expect(admission.inFlight).toBe(2);
+  admission.leave();
+  expect(admission.enter()).toBeUndefined();
+  expect(admission.inFlight).toBe(2);
+});
+
+test('a cap that is no positive whole number is a configuration error', () => {
+  for (const cap of [0, -1, 1.5, Number.NaN]) expect(() => createAdmission(cap)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }) as Error);
+});
