@@ -17,6 +17,10 @@ export interface LoadRequest {
 export interface Answer {
   status: number;
   body: string;
+  /** The Retry-After header, when the answer had one. */
+  retryAfter?: string;
+  /** No answer within the client's timeout (status 0). */
+  timedOut?: boolean;
   /** When the request started and when its answer ended, performance.now() milliseconds. */
   startedAt: number;
   answeredAt: number;
@@ -31,19 +35,28 @@ export interface LoadResult {
   durationMs: number;
 }
 
-function send(agent: Agent, base: URL, next: LoadRequest): Promise<Answer> {
+export function send(agent: Agent, base: URL, next: LoadRequest, timeoutMs?: number): Promise<Answer> {
   const startedAt = performance.now();
+  let timedOut = false;
   return new Promise((resolve) => {
     const req = request(
       { agent, host: base.hostname, port: base.port, method: next.method, path: next.path, headers: { ...next.headers, 'content-length': String(next.body.length) } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), startedAt, answeredAt: performance.now() }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), retryAfter: res.headers['retry-after'], startedAt, answeredAt: performance.now() }));
         res.on('error', () => resolve({ status: 0, body: '', startedAt, answeredAt: performance.now() }));
       },
     );
-    req.on('error', (error) => resolve({ status: 0, body: error.message, startedAt, answeredAt: performance.now() }));
+    req.on('error', (error) => resolve({ status: 0, body: error.message, timedOut, startedAt, answeredAt: performance.now() }));
+    // A deadline from the request's start, waiting for a free connection included (not the socket's idle timeout).
+    if (timeoutMs !== undefined) {
+      const deadline = setTimeout(() => {
+        timedOut = true;
+        req.destroy(new Error(`no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      req.on('close', () => clearTimeout(deadline));
+    }
     req.end(next.body);
   });
 }
@@ -109,6 +122,8 @@ export interface OpenLoopOptions {
   connections: number;
   ratePerSecond: number;
   durationMs: number;
+  /** A client timeout: a request unanswered this long is abandoned (its answer has timedOut). */
+  timeoutMs?: number;
   next(i: number): LoadRequest;
   onAnswer?(answer: Answer, i: number): void;
   onProgress?(elapsedMs: number, totalMs: number): void;
@@ -134,7 +149,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<LoadResult & {
       if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
       else if (wait < -100) result.late++;
       const next = options.next(i);
-      const pending = send(agent, base, next).then((answer) => {
+      const pending = send(agent, base, next, options.timeoutMs).then((answer) => {
         options.onAnswer?.(answer, i);
         tally(result, { ...answer, startedAt: scheduled }, next.body.length);
       });

@@ -14,6 +14,7 @@ import { dedupScenario } from './scenarios/dedup';
 import { workerScenario } from './scenarios/worker';
 import { e2eScenario } from './scenarios/e2e';
 import { gatewayScenario } from './scenarios/gateway';
+import { overloadScenario } from './scenarios/overload';
 
 export interface ScenarioOption {
   name: string;
@@ -22,7 +23,7 @@ export interface ScenarioOption {
   min: number;
 }
 
-export type Unit = 'ms' | 'µs' | 'req/s' | 'events/s' | 'MB/s' | 'B/key' | 'MiB' | 'messages';
+export type Unit = 'ms' | 'µs' | 'req/s' | 'events/s' | 'MB/s' | 'B/key' | 'MiB' | 'messages' | 'requests' | '%';
 
 /**
  * One row of the table: a figure measured in this run, the same figure for a baseline measured in
@@ -84,7 +85,7 @@ export interface Scenario {
   run(context: ScenarioContext): Promise<ScenarioResult>;
 }
 
-const scenarios: readonly Scenario[] = [gatewayScenario, e2eScenario, analyticsScenario, dedupScenario, workerScenario];
+const scenarios: readonly Scenario[] = [gatewayScenario, overloadScenario, e2eScenario, analyticsScenario, dedupScenario, workerScenario];
 
 const resultsFile = join(__dirname, 'results', 'latest.json');
 const chartFile = join(__dirname, 'results', 'latest.svg');

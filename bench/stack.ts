@@ -61,7 +61,10 @@ async function startStopped(context: ScenarioContext, spec: Parameters<typeof st
   return service;
 }
 
-export async function startBenchGateway(context: ScenarioContext, options: { brokers: string[]; topic: string; partitions: number; port: number }): Promise<RunningService> {
+export async function startBenchGateway(
+  context: ScenarioContext,
+  options: { brokers: string[]; topic: string; partitions: number; port: number; env?: Record<string, string> },
+): Promise<RunningService> {
   return startStopped(context, {
     name: 'gateway',
     entry: 'services/gateway/src/main.ts',
@@ -73,6 +76,7 @@ export async function startBenchGateway(context: ScenarioContext, options: { bro
       DEV_API_KEY: benchApiKey,
       RATE_LIMIT_EVENTS_PER_SECOND: '0',
       LOG_LEVEL: 'warn',
+      ...options.env,
     },
     healthUrl: `http://127.0.0.1:${options.port}/healthz`,
     logDirectory: benchLogDirectory(context),

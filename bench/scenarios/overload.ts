@@ -1,0 +1,161 @@
+/**
+ * The gateway past what it can serve (issue 16, item 5): first the most single-event requests it
+ * takes (Trieve PUT, 64 connections, closed loop), then ten times that rate, open loop, for 30 s,
+ * each request abandoned after a 5 s client timeout. With load shedding the gateway answers what it
+ * takes within a bounded time and refuses the rest at once with 503 and Retry-After; without it,
+ * every request waits in one queue and clients time out. Run it with `--max-in-flight 1000000` to
+ * see the gateway without a cap.
+ */
+import { Agent } from 'node:http';
+import { closedLoop, describeStatuses, percentile, send, type Answer, type LoadRequest } from '../load';
+import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
+import { benchApiKey, residentMiB, startBenchBroker, startBenchGateway } from '../stack';
+
+const gatewayPort = 29182;
+const topic = 'bench-overload';
+const partitions = 6;
+const probeConnections = 64;
+const overloadFactor = 10;
+const clientTimeoutMs = 5_000;
+/**
+ * Requests the load generator keeps in flight at most, one connection each. One process cannot
+ * send ten times what the gateway takes on the same 2 cores, so what is due past this is not sent
+ * (counted as unsent) instead of piling up in the generator's own memory.
+ */
+const maxConnections = 2_048;
+/** The load generator sends what is due every tick, so that it yields to answers in between. */
+const tickMs = 5;
+
+const trieveRequest: LoadRequest = {
+  method: 'PUT',
+  path: '/api/analytics/events',
+  headers: { authorization: `Bearer ${benchApiKey}`, 'tr-dataset': 'bench', 'content-type': 'application/json' },
+  body: Buffer.from(JSON.stringify({ event_type: 'view', event_name: 'product_viewed', items: ['sku-1', 'sku-2'], metadata: { source: 'bench' } })),
+};
+
+interface Overload {
+  answers: Answer[];
+  sent: number;
+  /** Due while the generator had maxConnections requests in flight, so never sent. */
+  unsent: number;
+}
+
+/**
+ * Open loop at `rate`: every tick, the requests due by then. A generator that falls behind sends
+ * them late rather than all at once; `sent` over the duration says the rate it reached.
+ */
+async function overload(context: ScenarioContext, url: string, rate: number, durationMs: number): Promise<Overload> {
+  const base = new URL(url);
+  const agent = new Agent({ keepAlive: true, maxSockets: maxConnections });
+  const answers: Answer[] = [];
+  const pending = new Set<Promise<void>>();
+  const started = performance.now();
+  const total = Math.floor((rate * durationMs) / 1000);
+  let sent = 0;
+  let unsent = 0;
+  try {
+    while (sent + unsent < total && performance.now() - started < durationMs && !context.signal.aborted) {
+      const due = Math.min(total, Math.floor(((performance.now() - started) * rate) / 1000));
+      const room = maxConnections - pending.size;
+      unsent += Math.max(0, due - sent - unsent - room);
+      for (; sent + unsent < due; sent++) {
+        const answered = send(agent, base, trieveRequest, clientTimeoutMs).then((answer) => void answers.push(answer));
+        pending.add(answered);
+        void answered.finally(() => pending.delete(answered));
+      }
+      context.progress(`overload: ${rate} req/s`, performance.now() - started, durationMs);
+      await new Promise((resolve) => setTimeout(resolve, tickMs));
+    }
+    await Promise.all(pending);
+    context.signal.throwIfAborted();
+  } finally {
+    context.progress(`overload: ${rate} req/s`, 1, 1);
+    agent.destroy();
+  }
+  return { answers, sent, unsent };
+}
+
+async function run(context: ScenarioContext): Promise<ScenarioResult> {
+  const durationMs = (context.options.seconds ?? 30) * 1000;
+  const warmupMs = (context.options.warmup ?? 10) * 1000;
+  const maxInFlight = context.options['max-in-flight'] ?? 0;
+  const failures: string[] = [];
+  const broker = await startBenchBroker(context);
+  await broker.createTopic(topic, partitions);
+  const env: Record<string, string> = maxInFlight === 0 ? {} : { OVERLOAD_MAX_IN_FLIGHT: String(maxInFlight) };
+  const gateway = await startBenchGateway(context, { brokers: broker.brokers, topic, partitions, port: gatewayPort, env });
+  const url = `http://127.0.0.1:${gatewayPort}`;
+
+  let rate = context.options.rate ?? 0;
+  if (rate === 0) {
+    const probe = await closedLoop({
+      signal: context.signal,
+      url,
+      connections: probeConnections,
+      warmupMs,
+      durationMs: 5_000,
+      next: () => trieveRequest,
+      onProgress: (done, total) => context.progress('overload: the sustainable rate', done, total),
+    });
+    const sustainable = probe.requests / 5;
+    rate = Math.round(sustainable * overloadFactor);
+    context.log(`sustainable: ${sustainable.toFixed(0)} req/s (${describeStatuses(probe.statuses)}); overload: ${rate} req/s`);
+  }
+
+  const idleMiB = residentMiB(gateway.pid) ?? 0;
+  let peakMiB = idleMiB;
+  const sampleMemory = setInterval(() => (peakMiB = Math.max(peakMiB, residentMiB(gateway.pid) ?? 0)), 250);
+  context.onCleanup(() => clearInterval(sampleMemory));
+  const { answers, sent, unsent } = await overload(context, url, rate, durationMs);
+  clearInterval(sampleMemory);
+
+  const accepted = answers.filter((answer) => answer.status === 204);
+  const shed = answers.filter((answer) => answer.status === 503);
+  const timedOut = answers.filter((answer) => answer.timedOut === true);
+  const unexpected = answers.filter((answer) => answer.status !== 204 && answer.status !== 503 && answer.timedOut !== true);
+  const shedWithoutRetryAfter = shed.filter((answer) => answer.retryAfter === undefined).length;
+  const latency = (answer: Answer): number => answer.answeredAt - answer.startedAt;
+  const acceptedMs = accepted.map(latency);
+  const statuses = new Map<number, number>();
+  for (const answer of answers) statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+  context.log(`overload: ${sent} sent, ${unsent} unsent (the generator at ${maxConnections} in flight), ${describeStatuses(statuses)}; ${timedOut.length} client timeouts; gateway RSS ${idleMiB.toFixed(0)} -> ${peakMiB.toFixed(0)} MiB`);
+  if (shedWithoutRetryAfter > 0) failures.push(`overload: ${shedWithoutRetryAfter} of ${shed.length} 503 answers had no Retry-After`);
+  if (unexpected.length > 0) failures.push(`overload: ${unexpected.length} answers neither 204 nor 503 nor a client timeout: ${unexpected[0]?.status} ${unexpected[0]?.body.slice(0, 200)}`);
+
+  const phase = `${overloadFactor}x load, ${rate.toLocaleString('en-US')} req/s for ${durationMs / 1000} s, ${clientTimeoutMs / 1000} s client timeout`;
+  const measurement = (name: string, value: number, unit: Measurement['unit'], goal: Measurement['goal'], note: string): Measurement => ({
+    phase,
+    name,
+    value,
+    unit,
+    better: 'lower',
+    baseline: null,
+    goal,
+    check: null,
+    note,
+  });
+  const measurements: Measurement[] = [
+    measurement('accepted requests: latency p99', percentile(acceptedMs, 99), 'ms', { atMost: 1_000 }, `${accepted.length.toLocaleString('en-US')} accepted; p50 ${percentile(acceptedMs, 50).toFixed(0)} ms, max ${percentile(acceptedMs, 100).toFixed(0)} ms`),
+    measurement('answered 503', (100 * shed.length) / Math.max(1, answers.length), '%', null, shedWithoutRetryAfter === 0 ? 'every one with Retry-After' : `${shedWithoutRetryAfter} without Retry-After`),
+    measurement('client timeouts', timedOut.length, 'requests', { atMost: 0 }, `of ${answers.length.toLocaleString('en-US')} requests`),
+    measurement('gateway peak RSS', peakMiB, 'MiB', null, `${idleMiB.toFixed(0)} MiB before the load`),
+    { ...measurement('requests sent', (1000 * sent) / durationMs, 'req/s', null, `the load generator's rate, of ${rate.toLocaleString('en-US')} asked; ${unsent.toLocaleString('en-US')} unsent with ${maxConnections} in flight`), better: 'higher' },
+  ];
+  return {
+    measurements,
+    details: { rate, sent, unsent, statuses: Object.fromEntries(statuses), timedOut: timedOut.length, shedWithoutRetryAfter, idleMiB, peakMiB, maxInFlight: maxInFlight === 0 ? 'default' : maxInFlight },
+    failures,
+  };
+}
+
+export const overloadScenario: Scenario = {
+  name: 'overload',
+  description: `the gateway at ${overloadFactor}x the single-event rate it sustains, open loop with a ${clientTimeoutMs / 1000} s client timeout: accepted p99, 503s with Retry-After, timeouts, peak RSS`,
+  options: [
+    { name: 'seconds', description: 'seconds of overload', default: 30, min: 2 },
+    { name: 'warmup', description: 'seconds of load before the sustainable rate is measured, not counted', default: 10, min: 0 },
+    { name: 'rate', description: 'requests per second to send; 0: ten times the rate measured first', default: 0, min: 0 },
+    { name: 'max-in-flight', description: "the gateway's OVERLOAD_MAX_IN_FLIGHT; 0: its default", default: 0, min: 0 },
+  ],
+  run,
+};
