@@ -82,7 +82,11 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const failures: string[] = [];
   const broker = await startBenchBroker(context);
   await broker.createTopic(topic, partitions);
-  const env: Record<string, string> = maxInFlight === 0 ? {} : { OVERLOAD_MAX_IN_FLIGHT: String(maxInFlight) };
+  const maxWaitMs = context.options['max-wait-ms'] ?? 0;
+  const env: Record<string, string> = {
+    ...(maxInFlight === 0 ? {} : { OVERLOAD_MAX_IN_FLIGHT: String(maxInFlight) }),
+    ...(maxWaitMs === 0 ? {} : { OVERLOAD_MAX_WAIT_MS: String(maxWaitMs) }),
+  };
   const gateway = await startBenchGateway(context, { brokers: broker.brokers, topic, partitions, port: gatewayPort, env });
   const url = `http://127.0.0.1:${gatewayPort}`;
 
@@ -143,7 +147,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   ];
   return {
     measurements,
-    details: { rate, sent, unsent, statuses: Object.fromEntries(statuses), timedOut: timedOut.length, shedWithoutRetryAfter, idleMiB, peakMiB, maxInFlight: maxInFlight === 0 ? 'default' : maxInFlight },
+    details: { rate, sent, unsent, statuses: Object.fromEntries(statuses), timedOut: timedOut.length, shedWithoutRetryAfter, idleMiB, peakMiB, maxInFlight: maxInFlight === 0 ? 'default' : maxInFlight, maxWaitMs: maxWaitMs === 0 ? 'default' : maxWaitMs },
     failures,
   };
 }
@@ -156,6 +160,7 @@ export const overloadScenario: Scenario = {
     { name: 'warmup', description: 'seconds of load before the sustainable rate is measured, not counted', default: 10, min: 0 },
     { name: 'rate', description: 'requests per second to send; 0: ten times the rate measured first', default: 0, min: 0 },
     { name: 'max-in-flight', description: "the gateway's OVERLOAD_MAX_IN_FLIGHT; 0: its default", default: 0, min: 0 },
+    { name: 'max-wait-ms', description: "the gateway's OVERLOAD_MAX_WAIT_MS; 0: its default", default: 0, min: 0 },
   ],
   run,
 };

@@ -3,7 +3,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { SluiceError, type EventPublisher, type Logger } from '@sluice/core';
 import { type KeyStore } from '@sluice/tenancy';
 import { codedRefusal, sendReply, toSluiceError } from './http-errors';
-import { createAdmission, defaultMaxInFlight } from './ingest/admission';
+import { createAdmission, defaultMaxInFlight, eventLoopLag } from './ingest/admission';
 import { defaultBatchLimits, type BatchLimits } from './ingest/batch';
 import { doorFor, ingest } from './ingest/core';
 import type { IngestDeps } from './ingest/door';
@@ -29,6 +29,8 @@ export interface GatewayDeps {
   batchLimits?: BatchLimits;
   /** Most ingest requests in flight at once; more are shed with 503 OVERLOADED. */
   maxInFlight?: number;
+  /** Event-loop lag past which ingest requests are shed with 503 OVERLOADED; 0 or unset: none. */
+  maxWaitMs?: number;
   clock?: () => number;
 }
 
@@ -93,7 +95,7 @@ export function createApp(deps: GatewayDeps): RequestListener {
     logger: deps.logger,
     maxBodyBytes: deps.maxBodyBytes ?? defaultMaxBodyBytes,
     batchLimits: deps.batchLimits ?? defaultBatchLimits,
-    admission: createAdmission(deps.maxInFlight ?? defaultMaxInFlight),
+    admission: createAdmission(deps.maxInFlight ?? defaultMaxInFlight, deps.maxWaitMs ? { maxWaitMs: deps.maxWaitMs, ...eventLoopLag() } : undefined),
     clock: deps.clock ?? Date.now,
   };
   const app = createExpressApp(deps, metrics);

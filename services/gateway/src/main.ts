@@ -31,6 +31,11 @@ const settings = {
     default: defaultMaxInFlight,
     description: 'Most ingest requests the gateway serves at once; more are answered 503 OVERLOADED with Retry-After at once, their body unread',
   } as Setting<number>,
+  OVERLOAD_MAX_WAIT_MS: {
+    parse: parsers.nonNegativeInt,
+    default: 0,
+    description: "Event-loop lag (a request's wait before it is read) past which ingest requests are answered 503 OVERLOADED; 0 turns it off",
+  } as Setting<number>,
   GATEWAY_HEADERS_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.headersTimeoutMs, description: 'Time a client has to send its request headers; then 408 and the connection is closed' } as Setting<number>,
   GATEWAY_REQUEST_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.requestTimeoutMs, description: 'Time a client has to send a whole request, body included' } as Setting<number>,
   GATEWAY_KEEP_ALIVE_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.keepAliveTimeoutMs, description: 'How long an idle keep-alive connection stays open' } as Setting<number>,
@@ -70,6 +75,7 @@ async function main(): Promise<void> {
     maxBodyBytes: config.MAX_BODY_BYTES,
     batchLimits: { maxEvents: config.BATCH_MAX_EVENTS, maxBytes: config.BATCH_MAX_BYTES },
     maxInFlight: config.OVERLOAD_MAX_IN_FLIGHT,
+    maxWaitMs: config.OVERLOAD_MAX_WAIT_MS,
   });
   const server = createGatewayServer(app, {
     headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,

@@ -15,3 +15,12 @@ test('takes up to its cap, refuses the next with 503 OVERLOADED and Retry-After,
 test('a cap that is no positive whole number is a configuration error', () => {
   for (const cap of [0, -1, 1.5, Number.NaN]) expect(() => createAdmission(cap)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }) as Error);
 });
+
+test('with a queue-time budget, refuses while the event loop lags past it, and takes again once it does not', () => {
+  let lagMs = 250;
+  const admission = createAdmission(10, { maxWaitMs: 100, lagMs: () => lagMs });
+  expect(admission.enter()).toMatchObject({ code: 'OVERLOADED', retryAfterSeconds: 1, message: expect.stringContaining('wait 250 ms') as unknown });
+  expect(admission.inFlight).toBe(0);
+  lagMs = 20;
+  expect(admission.enter()).toBeUndefined();
+});

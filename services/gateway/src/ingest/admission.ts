@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SluiceError } from '@sluice/core';
 
 /**
@@ -24,15 +25,32 @@ export const defaultMaxInFlight = 256;
 /** Seconds a shed client is told to wait: long enough for the requests in flight to be answered. */
 export const overloadedRetryAfterSeconds = 1;
 
-export function createAdmission(maxInFlight: number): Admission {
+/**
+ * A request's queue time before the core sees it, which no counter of the core can know: the event
+ * loop's lag, the most a timer ran late in the last window. Requests read from sockets wait that long.
+ */
+export function eventLoopLag(windowMs = 100): { lagMs(): number } {
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
+  let lastMs = 0;
+  setInterval(() => {
+    lastMs = histogram.max / 1e6;
+    histogram.reset();
+  }, windowMs).unref();
+  return { lagMs: () => lastMs };
+}
+
+export function createAdmission(maxInFlight: number, queueTime?: { maxWaitMs: number; lagMs(): number }): Admission {
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new SluiceError('INVALID_CONFIG', `The in-flight cap must be a positive whole number, got ${maxInFlight}`);
   let inFlight = 0;
+  const refusal = (why: string): SluiceError =>
+    new SluiceError('OVERLOADED', `${why}; retry in ${overloadedRetryAfterSeconds} s`, { retryAfterSeconds: overloadedRetryAfterSeconds });
   return {
     enter() {
-      if (inFlight >= maxInFlight) {
-        return new SluiceError('OVERLOADED', `The gateway is serving ${inFlight} requests, its limit; retry in ${overloadedRetryAfterSeconds} s`, {
-          retryAfterSeconds: overloadedRetryAfterSeconds,
-        });
+      if (inFlight >= maxInFlight) return refusal(`The gateway is serving ${inFlight} requests, its limit`);
+      if (queueTime !== undefined) {
+        const lag = queueTime.lagMs();
+        if (lag > queueTime.maxWaitMs) return refusal(`Requests wait ${Math.round(lag)} ms to be read, over the gateway's budget of ${queueTime.maxWaitMs} ms`);
       }
       inFlight++;
       return undefined;
