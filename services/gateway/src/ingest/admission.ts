@@ -2,8 +2,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SluiceError } from '@sluice/core';
 
 /**
- * Load shedding: a cap on the ingest requests in flight in the core. A request over the cap is
- * refused at once (503 OVERLOADED, Retry-After) before its body is read or its key checked, so
+ * Load shedding: a cap on the ingest requests in flight in the core and, when set, a budget on the
+ * time requests wait before the core sees them. A request over either is refused at once (503 OVERLOADED, Retry-After) before its body is read or its key checked, so
  * that what the gateway does take is answered within a bounded time and memory, instead of every
  * request waiting in one growing queue until clients time out (and retry, storing twice).
  */

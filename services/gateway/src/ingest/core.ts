@@ -51,8 +51,9 @@ function withHeaders(reply: Reply, headers: Record<string, string>): Reply {
  * The ingest core: a request to an ingestion door in, its reply out, with no HTTP framework in
  * between. Authentication, rate limits, reading the body within its limits, validation,
  * authorisation, normalisation and publishing are the door's steps, once admission has found
- * room for the request; every refusal is a SluiceError answered in the door's own shape. Resolves to undefined for a path that is no
- * ingestion door (another handler answers it), without touching the body.
+ * room for the request; every refusal is a SluiceError answered in the door's own shape. Resolves
+ * to undefined for a path that is no ingestion door (another handler answers it), without
+ * touching the body.
  */
 export async function ingest(request: IngestRequest, deps: IngestDeps): Promise<Reply | undefined> {
   const door = doorFor(pathOf(request));
@@ -62,7 +63,7 @@ export async function ingest(request: IngestRequest, deps: IngestDeps): Promise<
   if (request.method !== door.route.method) {
     return withHeaders(codedRefusal(new SluiceError('NOT_FOUND', `No route for ${request.method} ${pathOf(request)}`)), cors.headers);
   }
-  // Shed before any work on the request: its body stays unread, and the reply closes the connection.
+  // Shed before any work on the request: its body stays unread (sendReply closes the connection if any of it is still to come).
   const overloaded = deps.admission.enter();
   if (overloaded !== undefined) {
     deps.metrics.requestsShed.inc({ dialect: door.dialect });
