@@ -3,6 +3,8 @@
  * - Single events: Trieve PUT /api/analytics/events on 64 keep-alive connections, as fast as they
  *   are answered. The baseline, measured in the same run with the same load: bare node:http that
  *   parses and ajv-validates the same event and answers 204, with no Kafka (bench/baseline-server.ts).
+ *   Beside it, the smallest express 5 app that does the same (bench/express-baseline-server.ts), so
+ *   that the table shows how much of the gap to bare node:http any express app has.
  * - The batch door: POST /v1/batch with 1,000-event NDJSON bodies. The baseline: the same events
  *   written straight onto Kafka by the native producer helper, with no HTTP in between.
  */
@@ -23,6 +25,7 @@ const batchEvents = 1_000;
 const batchConnections = 8;
 const gatewayPort = 29181;
 const baselinePort = 29180;
+const expressBaselinePort = 29186;
 const topic = 'bench-gateway';
 const partitions = 6;
 
@@ -63,20 +66,26 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const details: Record<string, unknown> = {};
   const progress = (label: string) => (done: number, total: number) => context.progress(label, done, total);
 
-  // The baseline first, alone on the machine.
-  const baselineServer = await startService({
-    name: 'baseline-server',
-    entry: 'bench/baseline-server.ts',
-    env: { BASELINE_PORT: String(baselinePort) },
-    healthUrl: `http://127.0.0.1:${baselinePort}/healthz`,
-    logDirectory: benchLogDirectory(context),
-    onUnexpectedExit: () => undefined,
-  });
-  context.onCleanup(() => baselineServer.stop());
-  const baselineCpu = cpuDuring(baselineServer.pid);
-  const baseline = await closedLoop({ signal: context.signal, url: `http://127.0.0.1:${baselinePort}`, connections, warmupMs, durationMs, next: () => trieveRequest, onProgress: progress('single events: baseline'), onMeasureStart: () => baselineCpu.start() });
-  const baselineCpuSeconds = baselineCpu.stop();
-  await baselineServer.stop();
+  /** Starts a baseline server, gives it the load the gateway gets, and stops it. */
+  const measureBaseline = async (name: string, entry: string, port: number): Promise<{ result: LoadResult; cpuSeconds: number }> => {
+    const server = await startService({
+      name,
+      entry,
+      env: { BASELINE_PORT: String(port) },
+      healthUrl: `http://127.0.0.1:${port}/healthz`,
+      logDirectory: benchLogDirectory(context),
+      onUnexpectedExit: () => undefined,
+    });
+    context.onCleanup(() => server.stop());
+    const cpu = cpuDuring(server.pid);
+    const result = await closedLoop({ signal: context.signal, url: `http://127.0.0.1:${port}`, connections, warmupMs, durationMs, next: () => trieveRequest, onProgress: progress(`single events: ${name}`), onMeasureStart: () => cpu.start() });
+    const cpuSeconds = cpu.stop();
+    await server.stop();
+    return { result, cpuSeconds };
+  };
+  // The baselines first, each alone on the machine: the broker is not started yet.
+  const { result: baseline, cpuSeconds: baselineCpuSeconds } = await measureBaseline('baseline-server', 'bench/baseline-server.ts', baselinePort);
+  const { result: expressBaseline, cpuSeconds: expressCpuSeconds } = await measureBaseline('express-baseline-server', 'bench/express-baseline-server.ts', expressBaselinePort);
 
   const broker = await startBenchBroker(context);
   await broker.createTopic(topic, partitions);
@@ -89,7 +98,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const gatewayCpuSeconds = gatewayCpu.stop();
 
   const ok = (result: LoadResult, status: number): boolean => result.statuses.size === 1 && result.statuses.has(status);
-  for (const [what, result] of [['baseline', baseline], ['gateway', single]] as const) {
+  for (const [what, result] of [['baseline', baseline], ['express baseline', expressBaseline], ['gateway', single]] as const) {
     if (!ok(result, 204)) failures.push(`single events, ${what}: expected only 204 answers, got ${describeStatuses(result.statuses)}`);
   }
   const phase = `single events, ${connections} connections`;
@@ -108,6 +117,19 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     },
     {
       phase,
+      name: 'Trieve PUT throughput, minimal express 5 + ajv, no Kafka',
+      value: perSecond(expressBaseline.requests, expressBaseline),
+      unit: 'req/s',
+      better: 'higher',
+      baseline: { value: perSecond(baseline.requests, baseline), what: baselineWhat },
+      goal: null,
+      check: ok(expressBaseline, 204) && ok(baseline, 204) ? 'MATCH' : 'MISMATCH',
+      note:
+        `the framework's own ceiling: express.json() and one route; p50 ${percentile(expressBaseline.latenciesMs, 50).toFixed(1)} ms, ` +
+        `p99 ${percentile(expressBaseline.latenciesMs, 99).toFixed(1)} ms, ${((expressCpuSeconds * 1e6) / Math.max(1, expressBaseline.requests)).toFixed(1)} µs of server CPU per request`,
+    },
+    {
+      phase,
       name: 'server CPU per request',
       value: (gatewayCpuSeconds * 1e6) / Math.max(1, single.requests),
       unit: 'µs',
@@ -122,7 +144,8 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   );
   context.log(
     `single events: gateway ${perSecond(single.requests, single).toFixed(0)} req/s (p50 ${percentile(single.latenciesMs, 50).toFixed(1)} ms, p99 ${percentile(single.latenciesMs, 99).toFixed(1)} ms); ` +
-      `baseline ${perSecond(baseline.requests, baseline).toFixed(0)} req/s (p50 ${percentile(baseline.latenciesMs, 50).toFixed(1)} ms, p99 ${percentile(baseline.latenciesMs, 99).toFixed(1)} ms)`,
+      `baseline ${perSecond(baseline.requests, baseline).toFixed(0)} req/s (p50 ${percentile(baseline.latenciesMs, 50).toFixed(1)} ms, p99 ${percentile(baseline.latenciesMs, 99).toFixed(1)} ms); ` +
+      `express baseline ${perSecond(expressBaseline.requests, expressBaseline).toFixed(0)} req/s`,
   );
 
   // The batch door: count what the gateway says it accepted (each answer lists every event).
@@ -194,7 +217,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   );
   context.log(`batch door: ${batchEventsPerSecond.toFixed(0)} events/s, ${(batch.bytesSent / 2 ** 20 / seconds).toFixed(1)} MB/s; native producer ${nativeEventsPerSecond.toFixed(0)} events/s`);
   details.gatewayPeakRssMiB = gatewayPeakMiB;
-  details.singleEvents = { gateway: summary(single), baseline: summary(baseline) };
+  details.singleEvents = { gateway: summary(single), baseline: summary(baseline), expressBaseline: summary(expressBaseline) };
   details.batch = { ...summary(batch), acceptedEvents, nativeProducerEvents: nativeEvents };
   return { measurements, details, failures };
 }
@@ -214,7 +237,7 @@ function summary(result: LoadResult): Record<string, unknown> {
 
 export const gatewayScenario: Scenario = {
   name: 'gateway',
-  description: 'gateway single-event requests (64 connections) against bare node:http + ajv, and the batch door (1,000-event NDJSON) against the native producer',
+  description: 'gateway single-event requests (64 connections) against bare node:http + ajv (and a minimal express 5 + ajv app), and the batch door (1,000-event NDJSON) against the native producer',
   options: [
     { name: 'seconds', description: 'measured seconds per load, after the warm-up', default: 15, min: 2 },
     { name: 'warmup', description: 'seconds of load before each measurement, not counted', default: defaultWarmupSeconds, min: 0 },
