@@ -8,9 +8,8 @@
  * the gateway drains the requests in flight, every acknowledged event is stored, both exit 0.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { repositoryRoot, docker, projectImageNames } from '@sluice/dev';
+import { docker, projectImageNames } from '@sluice/dev';
+import { devOnlyDependencies } from '../helpers/dev-dependencies';
 import { fetchRetrying, type RepeatableRequest } from '../helpers/http';
 import { waitFor } from '../helpers/pipeline';
 import { composeStack, containerImageTag, containerState, recordFigures, untilHealthy, type ComposeStack } from './containers';
@@ -102,8 +101,7 @@ test('an event in every dialect, sent to the published gateway port, is stored o
 });
 
 test('the images run as a non-root user, with no dev dependency (tsx, TypeScript, ...) and no TypeScript source; the gateway without chDB', async () => {
-  const manifest = JSON.parse(readFileSync(join(repositoryRoot, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
-  const devDependencies = Object.keys(manifest.devDependencies);
+  const devDependencies = devOnlyDependencies();
   expect(devDependencies).toEqual(expect.arrayContaining(['tsx', 'typescript', 'jest']));
   const sizes: Record<string, number> = {};
   for (const target of ['gateway', 'worker'] as const) {

@@ -5,12 +5,13 @@
  * a restart.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@sluice/core';
 import { loadMigrations } from '@sluice/clickhouse';
 import { isPortOpen, repositoryRoot, startService, type RunningService } from '@sluice/dev';
+import { devOnlyDependencies } from '../helpers/dev-dependencies';
 import { removeTestDirectory, testBrokers, uniqueName, waitFor } from '../helpers/pipeline';
 import { fetchRetrying } from '../helpers/http';
 import { freePort } from '../helpers/processes';
@@ -30,9 +31,8 @@ let productionOnlyGuard: string;
 
 /** Code for `node --require`: dist/ must run without tsx and without what `npm ci --omit=dev` leaves out. */
 function productionOnlyGuardSource(): string {
-  const manifest = JSON.parse(readFileSync(join(repositoryRoot, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
   return `const Module = require('node:module');
-const devDependencies = new Set(${JSON.stringify(Object.keys(manifest.devDependencies))});
+const devDependencies = new Set(${JSON.stringify(devOnlyDependencies())});
 const resolveFilename = Module._resolveFilename;
 Module._resolveFilename = function (...args) {
   const file = resolveFilename.apply(this, args);
