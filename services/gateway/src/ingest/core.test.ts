@@ -5,47 +5,13 @@
  */
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { SluiceError, silentLogger, type EventPublisher, type OutgoingMessage } from '@sluice/core';
-import { createDevKeyStore } from '@sluice/tenancy';
+import { SluiceError } from '@sluice/core';
+import { recordingPublisher } from '../../../../test/helpers/recording-publisher';
 import type { Reply } from '../http-errors';
-import { createGatewayMetrics } from '../metrics';
-import { unlimited } from '../rate-limit';
-import { createAdmission, defaultMaxInFlight } from './admission';
-import { defaultBatchLimits } from './batch';
 import { ingest } from './core';
-import type { IngestDeps } from './door';
+import { testIngestDeps } from './deps.test-support';
 
 const apiKey = 'sk_dev_ingest_core';
-
-/** Acknowledges unless `failure` is set; keeps what it was given. */
-function fakePublisher(): EventPublisher & { failure: SluiceError | undefined; sent: OutgoingMessage[] } {
-  const publisher = {
-    failure: undefined as SluiceError | undefined,
-    sent: [] as OutgoingMessage[],
-    publish(messages: readonly OutgoingMessage[]): Promise<void> {
-      if (publisher.failure !== undefined) return Promise.reject(publisher.failure);
-      publisher.sent.push(...messages);
-      return Promise.resolve();
-    },
-    isConnected: () => true,
-    close: () => Promise.resolve(),
-  };
-  return publisher;
-}
-
-function depsWith(publisher: EventPublisher): IngestDeps {
-  return {
-    publisher,
-    keyStore: createDevKeyStore(apiKey),
-    rateLimits: { standard: unlimited, publishable: unlimited },
-    metrics: createGatewayMetrics(),
-    logger: silentLogger,
-    maxBodyBytes: 1024,
-    batchLimits: defaultBatchLimits,
-    admission: createAdmission(defaultMaxInFlight),
-    clock: () => Date.parse('2026-01-01T00:00:00Z'),
-  };
-}
 
 /** A request as node:http would hand it over: lower-case header names, the body as a stream with its length declared. */
 async function send(method: string, url: string, headers: Record<string, string>, body: string | Buffer): Promise<Reply & { json: unknown }> {
@@ -61,31 +27,31 @@ const trieve = { ...json, authorization: apiKey, 'tr-dataset': 'ds-core' };
 const neuralensEvent = { uid: '3845', items: [{ id: 'AV768' }], page: 'SEARCH_RESULT_PAGE', event: 'CLICK_PRODUCT', timestamp: 1715644800 };
 const trieveEvent = JSON.stringify({ event_type: 'view', event_name: 'page', items: ['a'] });
 
-let publisher = fakePublisher();
-let deps = depsWith(publisher);
+let recording = recordingPublisher();
+let deps = testIngestDeps(recording.publisher, apiKey);
 beforeEach(() => {
-  publisher = fakePublisher();
-  deps = depsWith(publisher);
+  recording = recordingPublisher();
+  deps = testIngestDeps(recording.publisher, apiKey);
 });
 
 describe('each door accepts an event and publishes it', () => {
   test('Trieve events: 204', async () => {
     const reply = await send('PUT', '/api/analytics/events', trieve, trieveEvent);
     expect(reply.status).toBe(204);
-    expect(publisher.sent).toHaveLength(1);
+    expect(recording.published).toHaveLength(1);
   });
 
   test('Trieve CTR: 204', async () => {
     const reply = await send('PUT', '/api/analytics/ctr', trieve, JSON.stringify({ request_id: '00000000-0000-4000-8000-000000000001', ctr_type: 'search', position: 1 }));
     expect(reply.status).toBe(204);
-    expect(publisher.sent).toHaveLength(1);
+    expect(recording.published).toHaveLength(1);
   });
 
   test('Neuralens: 200 {status: success}', async () => {
     const headers = { ...json, 'x-neuralens-api-key': `Bearer ${apiKey}`, 'x-neuralens-application-id': 'app-core' };
     const reply = await send('POST', '/analytics/event', headers, JSON.stringify(neuralensEvent));
     expect({ status: reply.status, json: reply.json }).toEqual({ status: 200, json: { status: 'success', message: '' } });
-    expect(publisher.sent).toHaveLength(1);
+    expect(recording.published).toHaveLength(1);
   });
 
   test('Greenflash: 200 with the event id', async () => {
@@ -100,14 +66,14 @@ describe('each door accepts an event and publishes it', () => {
     const reply = await send('POST', '/v1/batch', headers, gzipSync(ndjson));
     expect(reply.status).toBe(200);
     expect(reply.json).toMatchObject({ accepted: 2, duplicates: 0, rejected: 0 });
-    expect(publisher.sent).toHaveLength(2);
+    expect(recording.published).toHaveLength(2);
   });
 
   test('the beacon door: 204', async () => {
     const body = JSON.stringify({ key: apiKey, source: 'trieve', dataset_id: 'ds-core', event: { event_type: 'view', event_name: 'page', items: ['a'] } });
     const reply = await send('POST', '/v1/beacon', { 'content-type': 'text/plain;charset=UTF-8' }, body);
     expect(reply.status).toBe(204);
-    expect(publisher.sent).toHaveLength(1);
+    expect(recording.published).toHaveLength(1);
   });
 });
 
@@ -128,7 +94,7 @@ describe('refusals, in the door\'s own shape', () => {
     expect(declared.json).toEqual({ message: `The body is larger than the limit: ${large.length} bytes; the limit is 1024 bytes` });
     const compressed = await send('PUT', '/api/analytics/events', { ...trieve, 'content-encoding': 'gzip' }, gzipSync(large));
     expect(compressed.status).toBe(413);
-    expect(publisher.sent).toHaveLength(0);
+    expect(recording.published).toHaveLength(0);
   });
 
   test('a bad JSON body: 400, naming the field', async () => {
@@ -141,7 +107,7 @@ describe('refusals, in the door\'s own shape', () => {
   });
 
   test('Kafka down: 503 with Retry-After, naming the insert_id a retry must reuse', async () => {
-    publisher.failure = new SluiceError('KAFKA_UNAVAILABLE', 'Kafka did not acknowledge the event');
+    recording.failure = new SluiceError('KAFKA_UNAVAILABLE', 'Kafka did not acknowledge the event');
     const reply = await send('PUT', '/api/analytics/events', trieve, trieveEvent);
     expect(reply.status).toBe(503);
     expect(reply.headers['Retry-After']).toBe('1');

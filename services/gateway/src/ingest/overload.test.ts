@@ -4,14 +4,10 @@
  * unread and nothing published; once those in flight are answered, requests are taken again.
  */
 import { Readable } from 'node:stream';
-import { silentLogger, type EventPublisher, type OutgoingMessage } from '@sluice/core';
-import { createDevKeyStore } from '@sluice/tenancy';
+import type { EventPublisher, OutgoingMessage } from '@sluice/core';
 import type { Reply } from '../http-errors';
-import { createGatewayMetrics } from '../metrics';
-import { unlimited } from '../rate-limit';
-import { createAdmission } from './admission';
-import { defaultBatchLimits } from './batch';
 import { ingest } from './core';
+import { testIngestDeps } from './deps.test-support';
 import type { IngestDeps } from './door';
 import type { IngestRequest } from './request';
 
@@ -44,20 +40,6 @@ function slowPublisher(): EventPublisher & { held: OutgoingMessage[][]; release(
   return publisher;
 }
 
-function depsWith(publisher: EventPublisher): IngestDeps {
-  return {
-    publisher,
-    keyStore: createDevKeyStore(apiKey),
-    rateLimits: { standard: unlimited, publishable: unlimited },
-    metrics: createGatewayMetrics(),
-    logger: silentLogger,
-    maxBodyBytes: 1024,
-    batchLimits: defaultBatchLimits,
-    admission: createAdmission(cap),
-    clock: () => Date.parse('2026-01-01T00:00:00Z'),
-  };
-}
-
 const trieveEvent = Buffer.from(JSON.stringify({ event_type: 'view', event_name: 'page', items: ['a'] }));
 const trieveHeaders = { 'content-type': 'application/json', authorization: apiKey, 'tr-dataset': 'ds-overload', 'content-length': String(trieveEvent.length) };
 
@@ -78,7 +60,7 @@ async function untilHeld(publisher: { held: unknown[] }, count: number): Promise
 
 test(`with ${cap} requests in flight, one more is shed with 503 OVERLOADED and Retry-After, unread and unpublished; afterwards requests are taken again`, async () => {
   const publisher = slowPublisher();
-  const deps = depsWith(publisher);
+  const deps = testIngestDeps(publisher, apiKey, cap);
   const inFlight = Array.from({ length: cap }, () => answered(trieveRequest(), deps));
   await untilHeld(publisher, cap);
 
@@ -113,7 +95,7 @@ test(`with ${cap} requests in flight, one more is shed with 503 OVERLOADED and R
 });
 
 test('a refused request gives its place back too', async () => {
-  const deps = depsWith(slowPublisher());
+  const deps = testIngestDeps(slowPublisher(), apiKey, cap);
   for (let i = 0; i <= cap; i++) {
     const reply = await answered({ ...trieveRequest(), headers: { ...trieveHeaders, authorization: 'sk_nobody' } }, deps);
     expect(reply.status).toBe(401);
