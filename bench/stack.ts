@@ -10,8 +10,17 @@ import { createLogger, eventsTopicConfig } from '@sluice/core';
 import { createKafkaBus, type KafkaBus } from '@sluice/kafka';
 import { removeBrokerData, repositoryRoot, startLocalBroker, startService, type RunningService } from '@sluice/dev';
 import type { ScenarioContext } from './run';
+import type { LoadRequest } from './load';
 
 export const benchApiKey = 'sk_bench_0123456789abcdef';
+
+/** The single event the gateway scenarios send: a Trieve view, PUT with the bench key to dataset `bench`. */
+export const benchTrieveRequest: LoadRequest = {
+  method: 'PUT',
+  path: '/api/analytics/events',
+  headers: { authorization: `Bearer ${benchApiKey}`, 'tr-dataset': 'bench', 'content-type': 'application/json' },
+  body: Buffer.from(JSON.stringify({ event_type: 'view', event_name: 'product_viewed', items: ['sku-1', 'sku-2'], metadata: { source: 'bench' } })),
+};
 
 export interface BenchBroker {
   brokers: string[];

@@ -12,7 +12,7 @@ import { buildEnvelope, createNativeProducer } from '@sluice/producer';
 import { startService } from '@sluice/dev';
 import { closedLoop, describeStatuses, percentile, type LoadRequest, type LoadResult } from '../load';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
-import { benchApiKey, benchLogDirectory, cpuSeconds, residentMiB, startBenchBroker, startBenchGateway } from '../stack';
+import { benchApiKey, benchTrieveRequest, benchLogDirectory, cpuSeconds, residentMiB, startBenchBroker, startBenchGateway } from '../stack';
 
 const connections = 64;
 /**
@@ -28,14 +28,6 @@ const baselinePort = 29180;
 const expressBaselinePort = 29186;
 const topic = 'bench-gateway';
 const partitions = 6;
-
-const trieveBody = Buffer.from(JSON.stringify({ event_type: 'view', event_name: 'product_viewed', items: ['sku-1', 'sku-2'], metadata: { source: 'bench' } }));
-const trieveRequest: LoadRequest = {
-  method: 'PUT',
-  path: '/api/analytics/events',
-  headers: { authorization: `Bearer ${benchApiKey}`, 'tr-dataset': 'bench', 'content-type': 'application/json' },
-  body: trieveBody,
-};
 
 /** A 1,000-line NDJSON batch of Trieve events; insert ids are unique per batch and line. */
 function batchRequest(i: number): LoadRequest {
@@ -78,7 +70,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     });
     context.onCleanup(() => server.stop());
     const cpu = cpuDuring(server.pid);
-    const result = await closedLoop({ signal: context.signal, url: `http://127.0.0.1:${port}`, connections, warmupMs, durationMs, next: () => trieveRequest, onProgress: progress(`single events: ${name}`), onMeasureStart: () => cpu.start() });
+    const result = await closedLoop({ signal: context.signal, url: `http://127.0.0.1:${port}`, connections, warmupMs, durationMs, next: () => benchTrieveRequest, onProgress: progress(`single events: ${name}`), onMeasureStart: () => cpu.start() });
     const cpuSeconds = cpu.stop();
     await server.stop();
     return { result, cpuSeconds };
@@ -94,7 +86,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const sampleMemory = setInterval(() => (gatewayPeakMiB = Math.max(gatewayPeakMiB, residentMiB(gateway.pid) ?? 0)), 500);
   context.onCleanup(() => clearInterval(sampleMemory));
   const gatewayCpu = cpuDuring(gateway.pid);
-  const single = await closedLoop({ signal: context.signal, url: `http://127.0.0.1:${gatewayPort}`, connections, warmupMs, durationMs, next: () => trieveRequest, onProgress: progress('single events: gateway'), onMeasureStart: () => gatewayCpu.start() });
+  const single = await closedLoop({ signal: context.signal, url: `http://127.0.0.1:${gatewayPort}`, connections, warmupMs, durationMs, next: () => benchTrieveRequest, onProgress: progress('single events: gateway'), onMeasureStart: () => gatewayCpu.start() });
   const gatewayCpuSeconds = gatewayCpu.stop();
 
   const ok = (result: LoadResult, status: number): boolean => result.statuses.size === 1 && result.statuses.has(status);

@@ -7,9 +7,9 @@
  * see the gateway without a cap.
  */
 import { Agent } from 'node:http';
-import { closedLoop, describeStatuses, percentile, send, type Answer, type LoadRequest } from '../load';
+import { closedLoop, describeStatuses, percentile, send, type Answer } from '../load';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
-import { benchApiKey, residentMiB, startBenchBroker, startBenchGateway } from '../stack';
+import { benchTrieveRequest, residentMiB, startBenchBroker, startBenchGateway } from '../stack';
 
 const gatewayPort = 29182;
 const topic = 'bench-overload';
@@ -25,13 +25,6 @@ const clientTimeoutMs = 5_000;
 const maxConnections = 2_048;
 /** The load generator sends what is due every tick, so that it yields to answers in between. */
 const tickMs = 5;
-
-const trieveRequest: LoadRequest = {
-  method: 'PUT',
-  path: '/api/analytics/events',
-  headers: { authorization: `Bearer ${benchApiKey}`, 'tr-dataset': 'bench', 'content-type': 'application/json' },
-  body: Buffer.from(JSON.stringify({ event_type: 'view', event_name: 'product_viewed', items: ['sku-1', 'sku-2'], metadata: { source: 'bench' } })),
-};
 
 interface Overload {
   answers: Answer[];
@@ -59,7 +52,7 @@ async function overload(context: ScenarioContext, url: string, rate: number, dur
       const room = maxConnections - pending.size;
       unsent += Math.max(0, due - sent - unsent - room);
       for (; sent + unsent < due; sent++) {
-        const answered = send(agent, base, trieveRequest, clientTimeoutMs).then((answer) => void answers.push(answer));
+        const answered = send(agent, base, benchTrieveRequest, clientTimeoutMs).then((answer) => void answers.push(answer));
         pending.add(answered);
         void answered.finally(() => pending.delete(answered));
       }
@@ -98,7 +91,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       connections: probeConnections,
       warmupMs,
       durationMs: 5_000,
-      next: () => trieveRequest,
+      next: () => benchTrieveRequest,
       onProgress: (done, total) => context.progress('overload: the sustainable rate', done, total),
     });
     const sustainable = probe.requests / 5;
