@@ -4,7 +4,6 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { isSluiceError } from '@sluice/core';
 import { datasetIdProblem } from '@sluice/tenancy';
 import { analystsFixture, awkwardDatasetId } from '../../../test/helpers/analysts-fixture';
 import {
@@ -21,6 +20,7 @@ import {
   writeAnalystUsers,
   writeAnalystsFile,
 } from './analyst-users';
+import { expectInvalidConfig } from '../../../test/helpers/expect-invalid-config';
 
 const repositoryRoot = join(__dirname, '..', '..', '..');
 const goldenFile = join(__dirname, 'analyst-users.golden.xml');
@@ -28,18 +28,6 @@ const t0 = new Date('2025-01-31T12:00:00.000Z');
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 /** A random source that gives `size` copies of one byte, so the password is known. */
 const fixedRandom = (byte: number) => (size: number) => Buffer.alloc(size, byte);
-
-function expectInvalidConfig(action: () => unknown, message: string | RegExp): void {
-  let thrown: unknown;
-  try {
-    action();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(isSluiceError(thrown) && thrown.code === 'INVALID_CONFIG').toBe(true);
-  if (typeof message === 'string') expect((thrown as Error).message).toBe(message);
-  else expect((thrown as Error).message).toMatch(message);
-}
 
 let dir: string;
 beforeEach(() => {

@@ -2,9 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { SluiceError, silentLogger } from '@sluice/core';
+import { silentLogger } from '@sluice/core';
 import { hashKey, oneTenantRule, openKeyFile, parseKeyFile, type KeyFile } from './key-store';
 import { createKey, grantDatasets, listKeys, readKeyFileText, revokeKey, setOrigins, updateKeyFile, writeKeyFileAtomic, type RandomBytes } from './key-admin';
+import { expectInvalidConfig } from '../../../test/helpers/expect-invalid-config';
 
 const repositoryRoot = resolve(__dirname, '../../..');
 
@@ -20,17 +21,6 @@ function countingRandom(seeds: number[]): RandomBytes {
     const seed = seeds.shift() ?? 0xee;
     return Buffer.from(Array.from({ length: size }, (_, i) => (seed + i) & 0xff));
   };
-}
-
-function expectInvalidConfig(fn: () => unknown, message: string): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(SluiceError);
-  expect(thrown).toMatchObject({ code: 'INVALID_CONFIG', message });
 }
 
 const t0 = new Date('2025-01-31T12:00:00.000Z');

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SluiceError, createLogger, silentLogger, type Logger } from '@sluice/core';
 import { createDevKeyStore, hashKey, keyIdOf, oneTenantRule, openKeyFile, parseKeyFile, type KeyFile, type KeyRecord, type Principal } from './key-store';
+import { expectInvalidConfig } from '../../../test/helpers/expect-invalid-config';
 
 let dir: string;
 let file: string;
@@ -36,18 +37,6 @@ function bumpMtime(seconds: number): void {
 function capturingLogger(): { logger: Logger; lines: Array<{ level: string; msg: string; error?: string }> } {
   const lines: Array<{ level: string; msg: string; error?: string }> = [];
   return { logger: createLogger({ level: 'debug', write: (line) => lines.push(JSON.parse(line) as { level: string; msg: string }) }), lines };
-}
-
-/** Calls fn and checks that it throws SluiceError('INVALID_CONFIG') with exactly this message. */
-function expectInvalidConfig(fn: () => unknown, message: string): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(SluiceError);
-  expect(thrown).toMatchObject({ code: 'INVALID_CONFIG', status: 500, message });
 }
 
 const idA = '3f9a1c0b2d4e';
