@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,8 +20,8 @@ import {
   writeAnalystsFile,
 } from './analyst-users';
 import { expectInvalidConfig } from '../../../test/helpers/expect-invalid-config';
+import { runKeysCli } from '../../../test/helpers/keys-cli';
 
-const repositoryRoot = join(__dirname, '..', '..', '..');
 const goldenFile = join(__dirname, 'analyst-users.golden.xml');
 const t0 = new Date('2025-01-31T12:00:00.000Z');
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
@@ -234,16 +233,7 @@ describe('reading and writing the files', () => {
 });
 
 describe('the analyst commands of the keys CLI (scripts/keys.ts)', () => {
-  function cli(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/keys.ts', ...args], {
-      cwd: repositoryRoot,
-      encoding: 'utf8',
-      env: { ...process.env, CLICKHOUSE_DATABASE: '', ...env },
-      timeout: 60_000,
-    });
-    if (result.error) throw result.error;
-    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-  }
+  const cli = runKeysCli;
   const passwordLine = /^ {4}([A-Za-z0-9_-]{43})$/m;
 
   test('add prints the password once; list, datasets, render and remove act on the file', () => {

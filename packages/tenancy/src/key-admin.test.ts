@@ -1,13 +1,11 @@
-import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { silentLogger } from '@sluice/core';
 import { hashKey, oneTenantRule, openKeyFile, parseKeyFile, type KeyFile } from './key-store';
 import { createKey, grantDatasets, listKeys, readKeyFileText, revokeKey, setOrigins, updateKeyFile, writeKeyFileAtomic, type RandomBytes } from './key-admin';
 import { expectInvalidConfig } from '../../../test/helpers/expect-invalid-config';
-
-const repositoryRoot = resolve(__dirname, '../../..');
+import { runKeysCli } from '../../../test/helpers/keys-cli';
 
 let dir: string;
 beforeEach(() => {
@@ -319,13 +317,7 @@ describe('one namespace per dataset id', () => {
     const file = join(dir, 'keys.json');
     const { contents, a, b } = twoTenants();
     writeFileSync(file, contents);
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/keys.ts', 'grant', b, '--native', 'orders', '--neuralens', 'shop', '--file', file], {
-      cwd: repositoryRoot,
-      encoding: 'utf8',
-      env: { ...process.env, KEYS_FILE: '' },
-      timeout: 60_000,
-    });
-    expect({ status: result.status, stdout: result.stdout, stderr: result.stderr }).toEqual({
+    expect(runKeysCli(['grant', b, '--native', 'orders', '--neuralens', 'shop', '--file', file])).toEqual({
       status: 1,
       stdout: '',
       stderr: `keys: Key ${b} may not be granted neuralens "shop": key ${a} ("acme web") holds "shop" under trieve; ${rule}. Nothing was changed.\n`,
@@ -393,16 +385,7 @@ describe('reading and writing the file', () => {
 });
 
 describe('the keys CLI (scripts/keys.ts)', () => {
-  function cli(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/keys.ts', ...args], {
-      cwd: repositoryRoot,
-      encoding: 'utf8',
-      env: { ...process.env, KEYS_FILE: '', ...env },
-      timeout: 60_000,
-    });
-    if (result.error) throw result.error;
-    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-  }
+  const cli = runKeysCli;
   const keyPattern = /sk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}/g;
 
   test('create prints the key once; it authenticates; grant, list and revoke act on it', () => {
