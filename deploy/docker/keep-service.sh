@@ -5,7 +5,6 @@
 set -eu
 service="$1"
 npm ci --omit=dev --ignore-scripts --no-audit --no-fund --workspace "@sluice/$service"
-npm cache clean --force
 for workspace in packages/* services/*; do
   name="$(node -p "require('./$workspace/package.json').name")"
   if [ ! -e "node_modules/$name" ]; then rm -rf "$workspace"; fi

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@sluice/core';
@@ -45,28 +45,13 @@ export async function buildProjectImages(options: ProjectImagesOptions): Promise
   return results;
 }
 
-/** The worker image plus the compiled front (packages/dev/dist/chdb-http-main.js, from `npm run build`). */
+/** deploy/docker/local/chdb-front.Dockerfile: the worker image plus the compiled front (packages/dev/dist/chdb-http-main.js, from `npm run build`). */
 async function buildChdbFront(name: string, workerImage: string): Promise<void> {
   const context = mkdtempSync(join(tmpdir(), 'sluice-chdb-front-'));
   try {
     copyFileSync(join(repositoryRoot, 'packages', 'dev', 'dist', 'chdb-http-main.js'), join(context, 'chdb-http-main.js'));
-    writeFileSync(
-      join(context, 'Dockerfile'),
-      [
-        '# A STAND-IN for a ClickHouse server in tests: the project\'s ClickHouse HTTP front on chDB.',
-        `FROM ${workerImage}`,
-        'USER root',
-        // A named volume starts as the image's folder, owner included.
-        'RUN mkdir -p /var/lib/clickhouse && chown 10001:10001 /var/lib/clickhouse',
-        'USER 10001:10001',
-        'COPY chdb-http-main.js /app/chdb-front/main.js',
-        'LABEL org.opencontainers.image.description="Tests only: ClickHouse\'s HTTP interface over embedded chDB (Sluice\'s chDB front), standing in for a ClickHouse server"',
-        'EXPOSE 8123',
-        'CMD ["node", "chdb-front/main.js"]',
-        '',
-      ].join('\n'),
-    );
-    await docker(['build', '-q', '-t', name, context]);
+    const dockerfile = join(repositoryRoot, 'deploy', 'docker', 'local', 'chdb-front.Dockerfile');
+    await docker(['build', '-q', '-f', dockerfile, '--build-arg', `WORKER_IMAGE=${workerImage}`, '-t', name, context]);
   } finally {
     rmSync(context, { recursive: true, force: true });
   }
