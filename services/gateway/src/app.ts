@@ -5,7 +5,7 @@ import { type KeyStore } from '@sluice/tenancy';
 import { codedRefusal, sendReply, toSluiceError } from './http-errors';
 import { createAdmission, defaultMaxInFlight, eventLoopLag } from './ingest/admission';
 import { defaultBatchLimits, type BatchLimits } from './ingest/batch';
-import { doorFor, ingest } from './ingest/core';
+import { doorFor, ingestAt } from './ingest/core';
 import type { IngestDeps } from './ingest/door';
 import { pathOf } from './ingest/request';
 import { defaultMaxBodyBytes } from './json-body';
@@ -106,8 +106,8 @@ export function createApp(deps: GatewayDeps): RequestListener {
     const door = doorFor(pathOf({ url: req.url ?? '/' }));
     if (door === undefined) return other(req, res);
     countRequest(metrics, req, res, door.route.path, door.dialect);
-    ingest({ method: req.method ?? '', url: req.url ?? '/', headers: req.headers, body: req }, ingestDeps)
-      .then((reply) => (reply === undefined ? other(req, res) : sendReply(req, res, reply)))
+    ingestAt(door, { method: req.method ?? '', url: req.url ?? '/', headers: req.headers, body: req }, ingestDeps)
+      .then((reply) => sendReply(req, res, reply))
       .catch((error: unknown) => {
         // Only writing the reply can fail here: the core answers every refusal itself.
         if (!res.headersSent) sendReply(req, res, codedRefusal(toSluiceError(error, deps.logger)));

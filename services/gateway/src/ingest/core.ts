@@ -57,7 +57,11 @@ function withHeaders(reply: Reply, headers: Record<string, string>): Reply {
  */
 export async function ingest(request: IngestRequest, deps: IngestDeps): Promise<Reply | undefined> {
   const door = doorFor(pathOf(request));
-  if (door === undefined) return undefined;
+  return door === undefined ? undefined : ingestAt(door, request, deps);
+}
+
+/** The ingest core for a request whose door the caller has found already (doorFor), as the HTTP listener has. */
+export async function ingestAt(door: Door, request: IngestRequest, deps: IngestDeps): Promise<Reply> {
   const cors = corsStep(door, request, deps);
   if ('answered' in cors) return cors.answered;
   if (request.method !== door.route.method) {
