@@ -106,6 +106,16 @@ describe('refusals, in the door\'s own shape', () => {
     expect(wrongField.json).toEqual({ status: 'failure', message: 'Invalid field "/timestamp": must be integer' });
   });
 
+  test('charsets: UTF-16 JSON is read as UTF-8 is; UTF-32 (not a JSON encoding, and one TextDecoder lacks) and latin1 get 415 naming the charset', async () => {
+    const utf16 = Buffer.from(`\ufeff${trieveEvent}`, 'utf16le');
+    expect((await send('PUT', '/api/analytics/events', { ...trieve, 'content-type': 'application/json; charset=utf-16le' }, utf16)).status).toBe(204);
+    for (const charset of ['utf-32', 'latin1']) {
+      const refused = await send('PUT', '/api/analytics/events', { ...trieve, 'content-type': `application/json; charset=${charset}` }, trieveEvent);
+      expect([charset, refused.status, refused.json]).toEqual([charset, 415, { message: `unsupported charset "${charset.toUpperCase()}"` }]);
+    }
+    expect(recording.published).toHaveLength(1);
+  });
+
   test('Kafka down: 503 with Retry-After, naming the insert_id a retry must reuse', async () => {
     recording.failure = new SluiceError('KAFKA_UNAVAILABLE', 'Kafka did not acknowledge the event');
     const reply = await send('PUT', '/api/analytics/events', trieve, trieveEvent);
