@@ -8,10 +8,9 @@
  *
  * Exit codes: 0 done, 1 a build failed or Docker is missing (one message on stderr), 2 a usage error.
  */
-import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { createLogger } from '@sluice/core';
-import { buildLocalImages, buildProjectImages, localImageNames, localImageTag, repositoryRoot, type LocalImageName } from '@sluice/dev';
+import { buildLocalImages, buildProjectImages, localImageNames, localImageTag, type LocalImageName } from '@sluice/dev';
 
 const usage = `usage: npm run images -- [--only ${localImageNames.join('|')}[,...]]`;
 
@@ -47,7 +46,6 @@ async function main(): Promise<void> {
     how: image.built ? `built in ${(image.elapsedMs / 1000).toFixed(1)} s` : 'cached',
   }));
   if (only === undefined) {
-    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'tsconfig.build.json'], { cwd: repositoryRoot, stdio: 'inherit' });
     const tag = process.env.SLUICE_IMAGE_TAG || 'latest';
     for (const image of await buildProjectImages({ tag, buildImage: localImageTag('node-build'), runtimeImage: localImageTag('node'), logger })) {
       images.push({ tag: image.name, sizeBytes: image.sizeBytes, how: `built in ${(image.elapsedMs / 1000).toFixed(1)} s (Docker's layer cache)` });

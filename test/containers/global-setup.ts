@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { buildLocalImages, buildProjectImages, localImageTag, repositoryRoot } from '@sluice/dev';
+import { buildLocalImages, buildProjectImages, localImageTag } from '@sluice/dev';
 import { ensureComposePlugin } from './compose-plugin';
 import { containerImageTag, containersLogger, recordFigures } from './containers';
 
@@ -13,7 +12,6 @@ export default async function globalSetup(): Promise<void> {
   const started = Date.now();
   process.stdout.write(`\ndocker compose ${ensureComposePlugin()}\n`);
   const local = await buildLocalImages({ logger: containersLogger });
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'tsconfig.build.json'], { cwd: repositoryRoot, stdio: 'inherit' });
   const project = await buildProjectImages({ tag: containerImageTag, buildImage: localImageTag('node-build'), runtimeImage: localImageTag('node'), logger: containersLogger });
   const images = [...local.map((image) => ({ name: image.tag, sizeBytes: image.sizeBytes, elapsedMs: image.elapsedMs, built: image.built })), ...project];
   for (const image of images) process.stdout.write(`image ${image.name}: ${(image.sizeBytes / 1e6).toFixed(0)} MB, ${(image.elapsedMs / 1000).toFixed(1)} s\n`);

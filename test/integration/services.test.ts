@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@sluice/core';
 import { loadMigrations } from '@sluice/clickhouse';
-import { isPortOpen, repositoryRoot, startService, type RunningService } from '@sluice/dev';
+import { buildDist, isPortOpen, repositoryRoot, startService, type RunningService } from '@sluice/dev';
 import { devOnlyDependencies } from '../helpers/dev-dependencies';
 import { removeTestDirectory, testBrokers, uniqueName, waitFor } from '../helpers/pipeline';
 import { fetchRetrying } from '../helpers/http';
@@ -48,7 +48,7 @@ Module._resolveFilename = function (...args) {
 
 beforeAll(async () => {
   // npm test builds before the tests run; this keeps a run of this file alone current (tsc -b is incremental).
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'tsconfig.build.json'], { cwd: repositoryRoot, stdio: 'inherit' });
+  buildDist();
   chdbPath = mkdtempSync(join(tmpdir(), 'sluice-services-chdb-'));
   logDirectory = mkdtempSync(join(tmpdir(), 'sluice-services-logs-'));
   productionOnlyGuard = join(logDirectory, 'production-only-guard.cjs');

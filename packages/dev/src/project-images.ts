@@ -2,6 +2,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@sluice/core';
+import { buildDist } from './build';
 import { repositoryRoot } from './local-broker';
 import { docker, imageSize } from './local-images';
 
@@ -45,8 +46,9 @@ export async function buildProjectImages(options: ProjectImagesOptions): Promise
   return results;
 }
 
-/** deploy/docker/local/chdb-front.Dockerfile: the worker image plus the compiled front (packages/dev/dist/chdb-http-main.js, from `npm run build`). */
+/** deploy/docker/local/chdb-front.Dockerfile: the worker image plus the compiled front (packages/dev/dist/chdb-http-main.js, built first). */
 async function buildChdbFront(name: string, workerImage: string): Promise<void> {
+  buildDist();
   const context = mkdtempSync(join(tmpdir(), 'sluice-chdb-front-'));
   try {
     copyFileSync(join(repositoryRoot, 'packages', 'dev', 'dist', 'chdb-http-main.js'), join(context, 'chdb-http-main.js'));
