@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, errorMessage, onShutdownSignal } from '@sluice/core';
+import { buildDist } from '@sluice/dev';
 import { analyticsScenario } from './scenarios/analytics';
 import { dedupScenario } from './scenarios/dedup';
 import { workerScenario } from './scenarios/worker';
@@ -314,6 +315,9 @@ async function runScenarios(selected: readonly Scenario[], chosen: Map<string, n
       }
     }
   };
+  // The services run as users run them, compiled; tsc -b is incremental, so a current build costs a second or two.
+  log('building the services (npm run build)');
+  buildDist();
   const host = machine();
   log(`machine: ${host.cpu}, ${host.cores} cores, ${host.ramGiB} GiB RAM, Node ${host.node} (${host.platform})`);
   const startedAt = new Date();

@@ -1,7 +1,7 @@
 /**
  * The pieces of the pipeline a benchmark starts for itself: a Kafka broker of its own (ports
  * 29092/29093, below the range the system hands out to outgoing connections, and away from `npm start` and `npm test`), the gateway and the worker as processes, as
- * users run them. Each piece is stopped by the scenario's cleanup, however the scenario ends.
+ * users run them: compiled (dist/main.js, which runScenarios builds first), as in the images, not through tsx. Each piece is stopped by the scenario's cleanup, however the scenario ends.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,7 +50,7 @@ export async function startBenchBroker(context: ScenarioContext): Promise<BenchB
 
 /** Node arguments that make a service write a CPU profile when it exits, with --cpu-prof. */
 function profileArgs(context: ScenarioContext, name: string): string[] {
-  // A directory per service: node names each thread's profile itself (tsx's loader runs in a thread of its own).
+  // A directory per service: node names each thread's profile itself.
   return context.cpuProfileDirectory === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(context.cpuProfileDirectory, name)}`];
 }
 
@@ -76,7 +76,7 @@ export async function startBenchGateway(
 ): Promise<RunningService> {
   return startStopped(context, {
     name: 'gateway',
-    entry: 'services/gateway/src/main.ts',
+    entry: 'services/gateway/dist/main.js',
     env: {
       KAFKA_BROKERS: options.brokers.join(','),
       KAFKA_TOPIC: options.topic,
@@ -103,7 +103,7 @@ export async function startBenchWorker(
   context.onCleanup(() => rmSync(chdbPath, { recursive: true, force: true }));
   const service = await startStopped(context, {
     name: 'worker',
-    entry: 'services/worker/src/main.ts',
+    entry: 'services/worker/dist/main.js',
     env: {
       KAFKA_BROKERS: options.brokers.join(','),
       KAFKA_TOPIC: options.topic,
