@@ -104,6 +104,35 @@ describe('a request refused before its body is read is answered at once and its 
   });
 });
 
+test('a request shed before its body arrives keeps its connection when the body is declared small: the client sends its next request on it', async () => {
+  // One place, held by a publish that never ends: every later request is shed.
+  const hanging: EventPublisher = { publish: () => new Promise<void>(() => undefined), isConnected: () => true, close: () => Promise.resolve() };
+  const gateway = await startGateway({}, { publisher: hanging, maxInFlight: 1 });
+  const body = JSON.stringify({ event_type: 'view', event_name: 'page', items: ['a'] });
+  const head = `PUT /api/analytics/events HTTP/1.1\r\nHost: gw\r\nAuthorization: ${apiKey}\r\nContent-Type: application/json\r\nTR-Dataset: shop\r\nContent-Length: ${body.length}\r\n\r\n`;
+  const holder = await openSocket(gateway.port);
+  holder.write(`${head}${body}`);
+  while (gateway.accepted.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+
+  const socket = await openSocket(gateway.port);
+  let response = '';
+  let closed = false;
+  socket.on('data', (data: Buffer) => (response += data.toString('latin1')));
+  socket.once('close', () => (closed = true));
+  // The headers alone: the gateway sheds the request before its body has come.
+  socket.write(head);
+  while (!response.includes('\r\n\r\n')) await new Promise((resolve) => setTimeout(resolve, 10));
+  socket.write(`${body}${head}${body}`);
+  while ((response.match(/HTTP\/1\.1 503 /g) ?? []).length < 2 && !closed) await new Promise((resolve) => setTimeout(resolve, 10));
+  const closedByServer = closed;
+  socket.destroy();
+  holder.destroy();
+  expect(response.match(/HTTP\/1\.1 503 /g)).toHaveLength(2);
+  expect(response.match(/\r\nRetry-After: 1\r\n/gi)).toHaveLength(2);
+  expect(response).not.toMatch(/Connection: close/i);
+  expect(closedByServer).toBe(false);
+});
+
 describe('a body past its size limit gets 413 at once, and the rest of it is not read', () => {
   const limits = { maxBodyBytes: 64 * 1024, batchLimits: { maxEvents: 10_000, maxBytes: 256 * 1024 } };
   const total = 64 * 1024 * 1024;
