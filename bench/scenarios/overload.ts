@@ -7,6 +7,7 @@
  * see the gateway without a cap.
  */
 import { Agent } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { closedLoop, describeStatuses, percentile, send, type Answer } from '../load';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
 import { benchTrieveRequest, residentMiB, startBenchBroker, startBenchGateway } from '../stack';
@@ -39,7 +40,8 @@ interface Overload {
  */
 async function overload(context: ScenarioContext, url: string, rate: number, durationMs: number): Promise<Overload> {
   const base = new URL(url);
-  const agent = new Agent({ keepAlive: true, maxSockets: maxConnections });
+  // Every connection kept once opened, as a fleet of clients keeps its own (by default the agent closes all but 256 idle ones).
+  const agent = new Agent({ keepAlive: true, maxSockets: maxConnections, maxFreeSockets: maxConnections });
   const answers: Answer[] = [];
   const pending = new Set<Promise<void>>();
   const started = performance.now();
@@ -103,7 +105,11 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   let peakMiB = idleMiB;
   const sampleMemory = setInterval(() => (peakMiB = Math.max(peakMiB, residentMiB(gateway.pid) ?? 0)), 250);
   context.onCleanup(() => clearInterval(sampleMemory));
+  // The generator's own lag: an answer it reads late counts as latency the gateway did not add.
+  const generatorLag = monitorEventLoopDelay({ resolution: 10 });
+  generatorLag.enable();
   const { answers, sent, unsent } = await overload(context, url, rate, durationMs);
+  generatorLag.disable();
   clearInterval(sampleMemory);
 
   const accepted = answers.filter((answer) => answer.status === 204);
@@ -116,6 +122,17 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const statuses = new Map<number, number>();
   for (const answer of answers) statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
   context.log(`overload: ${sent} sent, ${unsent} unsent (the generator at ${maxConnections} in flight), ${describeStatuses(statuses)}; ${timedOut.length} client timeouts; gateway RSS ${idleMiB.toFixed(0)} -> ${peakMiB.toFixed(0)} MiB`);
+  const histogram = latencyHistogram(acceptedMs);
+  context.log(`accepted latency: ${histogram.map(({ upToMs, count }) => `${upToMs === Infinity ? 'more' : `<${upToMs}`} ${count}`).join(', ')} (ms)`);
+  const opened = answers.filter((answer) => answer.newConnection === true);
+  const connectMs = opened.flatMap((answer) => (answer.connectMs === undefined ? [] : [answer.connectMs]));
+  const timedOutConnecting = timedOut.filter((answer) => answer.newConnection === true && answer.connectMs === undefined).length;
+  const acceptedReusedMs = accepted.filter((answer) => answer.newConnection === false).map(latency);
+  context.log(
+    `connections opened: ${opened.length} (connect p50 ${percentile(connectMs, 50).toFixed(0)} ms, p99 ${percentile(connectMs, 99).toFixed(0)} ms, ${connectMs.filter((ms) => ms >= 900).length} over 0.9 s); ` +
+      `${timedOutConnecting} of the timeouts never connected; accepted p99 on reused connections ${percentile(acceptedReusedMs, 99).toFixed(0)} ms (${acceptedReusedMs.length}); ` +
+      `generator event-loop lag p50 ${(generatorLag.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(generatorLag.percentile(99) / 1e6).toFixed(0)} ms, max ${(generatorLag.max / 1e6).toFixed(0)} ms`,
+  );
   if (shedWithoutRetryAfter > 0) failures.push(`overload: ${shedWithoutRetryAfter} of ${shed.length} 503 answers had no Retry-After`);
   if (unexpected.length > 0) failures.push(`overload: ${unexpected.length} answers neither 204 nor 503 nor a client timeout: ${unexpected[0]?.status} ${unexpected[0]?.body.slice(0, 200)}`);
 
@@ -143,6 +160,17 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     details: { rate, sent, unsent, statuses: Object.fromEntries(statuses), timedOut: timedOut.length, shedWithoutRetryAfter, idleMiB, peakMiB, maxInFlight: maxInFlight === 0 ? 'default' : maxInFlight, maxWaitMs: maxWaitMs === 0 ? 'default' : maxWaitMs },
     failures,
   };
+}
+
+/** Counts of latencies up to each bound (ms), the last bound unbounded. */
+function latencyHistogram(latenciesMs: readonly number[]): { upToMs: number; count: number }[] {
+  const bounds = [50, 100, 250, 500, 1_000, 2_000, 3_000, 5_000, Infinity];
+  const counts = bounds.map((upToMs) => ({ upToMs, count: 0 }));
+  for (const ms of latenciesMs) {
+    const bucket = counts.find(({ upToMs }) => ms < upToMs);
+    if (bucket !== undefined) bucket.count++;
+  }
+  return counts;
 }
 
 export const overloadScenario: Scenario = {
