@@ -4,13 +4,13 @@
  * of createGatewayServer hold. The publisher is a stand-in: Kafka is not what is tested here.
  */
 import type { Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { silentLogger, type EventPublisher } from '@sluice/core';
 import { createDevKeyStore } from '@sluice/tenancy';
 import { createApp, type GatewayDeps } from './app';
 import { createRateLimiter } from './rate-limit';
 import { acceptedSockets, bytesReadByServer, chunkedFrame, lastChunk, openSocket, upload, type Exchange } from '../../../test/helpers/raw-http';
-import { createGatewayServer, defaultConnectionLimits, type ConnectionLimits } from './server';
+import { createGatewayServer, defaultConnectionLimits, listenGateway, type ConnectionLimits } from './server';
 
 const apiKey = 'sk_dev_slow_clients';
 const publisher: EventPublisher = { publish: () => Promise.resolve(), isConnected: () => true, close: () => Promise.resolve() };
@@ -214,6 +214,27 @@ describe('createGatewayServer bounds slow and numerous clients', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 200 /);
     first.destroy();
     second.destroy();
+  });
+
+  test("listenGateway: a burst of connections past Node's default listen queue (511) waits in the kernel's queue, none of its SYNs dropped (sent again only after 1 s)", async () => {
+    const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
+    const server = createGatewayServer(app, defaultConnectionLimits);
+    servers.push(server);
+    await listenGateway(server, 0, '127.0.0.1', defaultConnectionLimits);
+    const port = (server.address() as AddressInfo).port;
+    const burst = 700;
+    const sockets: Socket[] = [];
+    // All connect before this process's event loop, and so the server, accepts any of them.
+    for (let i = 0; i < burst; i++) {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      sockets.push(socket);
+    }
+    // Well short of the 1 s after which a dropped SYN is sent again.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const connected = sockets.filter((socket) => !socket.connecting).length;
+    for (const socket of sockets) socket.destroy();
+    expect(connected).toBe(burst);
   });
 
   test('a headers timeout above the request timeout is refused', () => {
