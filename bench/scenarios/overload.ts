@@ -4,7 +4,9 @@
  * each request abandoned after a 5 s client timeout. With load shedding the gateway answers what it
  * takes within a bounded time and refuses the rest at once with 503 and Retry-After; without it,
  * every request waits in one queue and clients time out. Run it with `--max-in-flight 1000000` to
- * see the gateway without a cap.
+ * see the gateway without a cap. The load comes from 2,048 clients, each with its own kept-alive
+ * connection and one request at a time, that by default send again as soon as they are answered,
+ * 503s included; with `--retry-after 1` they wait out the Retry-After first, as the SDKs do.
  */
 import { Agent } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -30,7 +32,7 @@ const tickMs = 5;
 interface Overload {
   answers: Answer[];
   sent: number;
-  /** Due while the generator had maxConnections requests in flight, so never sent. */
+  /** Due while each of the generator's maxConnections clients had a request in flight (or, with retryAfter, was waiting to retry), so never sent. */
   unsent: number;
 }
 
@@ -38,7 +40,7 @@ interface Overload {
  * Open loop at `rate`: every tick, the requests due by then. A generator that falls behind sends
  * them late rather than all at once; `sent` over the duration says the rate it reached.
  */
-async function overload(context: ScenarioContext, url: string, rate: number, durationMs: number): Promise<Overload> {
+async function overload(context: ScenarioContext, url: string, rate: number, durationMs: number, honourRetryAfter: boolean): Promise<Overload> {
   const base = new URL(url);
   // Every connection kept once opened, as a fleet of clients keeps its own (by default the agent closes all but 256 idle ones).
   const agent = new Agent({ keepAlive: true, maxSockets: maxConnections, maxFreeSockets: maxConnections });
@@ -54,7 +56,11 @@ async function overload(context: ScenarioContext, url: string, rate: number, dur
       const room = maxConnections - pending.size;
       unsent += Math.max(0, due - sent - unsent - room);
       for (; sent + unsent < due; sent++) {
-        const answered = send(agent, base, benchTrieveRequest, clientTimeoutMs).then((answer) => void answers.push(answer));
+        const answered = send(agent, base, benchTrieveRequest, clientTimeoutMs).then(async (answer) => {
+          answers.push(answer);
+          // A client told to come back later sends nothing until then, as the SDKs do.
+          if (honourRetryAfter && answer.status === 503) await new Promise((resolve) => setTimeout(resolve, 1000 * Number(answer.retryAfter ?? 1)));
+        });
         pending.add(answered);
         void answered.finally(() => pending.delete(answered));
       }
@@ -108,7 +114,8 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   // The generator's own lag: an answer it reads late counts as latency the gateway did not add.
   const generatorLag = monitorEventLoopDelay({ resolution: 10 });
   generatorLag.enable();
-  const { answers, sent, unsent } = await overload(context, url, rate, durationMs);
+  const honourRetryAfter = (context.options['retry-after'] ?? 0) === 1;
+  const { answers, sent, unsent } = await overload(context, url, rate, durationMs, honourRetryAfter);
   generatorLag.disable();
   clearInterval(sampleMemory);
 
@@ -121,7 +128,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const acceptedMs = accepted.map(latency);
   const statuses = new Map<number, number>();
   for (const answer of answers) statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
-  context.log(`overload: ${sent} sent, ${unsent} unsent (the generator at ${maxConnections} in flight), ${describeStatuses(statuses)}; ${timedOut.length} client timeouts; gateway RSS ${idleMiB.toFixed(0)} -> ${peakMiB.toFixed(0)} MiB`);
+  context.log(`overload: ${sent} sent, ${unsent} unsent (the generator's ${maxConnections} clients all busy${honourRetryAfter ? ' or waiting out a Retry-After' : ''}), ${describeStatuses(statuses)}; ${timedOut.length} client timeouts; gateway RSS ${idleMiB.toFixed(0)} -> ${peakMiB.toFixed(0)} MiB`);
   const histogram = latencyHistogram(acceptedMs);
   context.log(`accepted latency: ${histogram.map(({ upToMs, count }) => `${upToMs === Infinity ? 'more' : `<${upToMs}`} ${count}`).join(', ')} (ms)`);
   const opened = answers.filter((answer) => answer.newConnection === true);
@@ -136,7 +143,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   if (shedWithoutRetryAfter > 0) failures.push(`overload: ${shedWithoutRetryAfter} of ${shed.length} 503 answers had no Retry-After`);
   if (unexpected.length > 0) failures.push(`overload: ${unexpected.length} answers neither 204 nor 503 nor a client timeout: ${unexpected[0]?.status} ${unexpected[0]?.body.slice(0, 200)}`);
 
-  const phase = `${overloadFactor}x load, ${rate.toLocaleString('en-US')} req/s for ${durationMs / 1000} s, ${clientTimeoutMs / 1000} s client timeout`;
+  const phase = `${overloadFactor}x load, ${rate.toLocaleString('en-US')} req/s for ${durationMs / 1000} s, ${clientTimeoutMs / 1000} s client timeout${honourRetryAfter ? ', clients honour Retry-After' : ''}`;
   const measurement = (name: string, value: number, unit: Measurement['unit'], goal: Measurement['goal'], note: string): Measurement => ({
     phase,
     name,
@@ -157,7 +164,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   ];
   return {
     measurements,
-    details: { rate, sent, unsent, statuses: Object.fromEntries(statuses), timedOut: timedOut.length, shedWithoutRetryAfter, idleMiB, peakMiB, maxInFlight: maxInFlight === 0 ? 'default' : maxInFlight, maxWaitMs: maxWaitMs === 0 ? 'default' : maxWaitMs },
+    details: { rate, sent, unsent, honourRetryAfter, statuses: Object.fromEntries(statuses), timedOut: timedOut.length, shedWithoutRetryAfter, idleMiB, peakMiB, maxInFlight: maxInFlight === 0 ? 'default' : maxInFlight, maxWaitMs: maxWaitMs === 0 ? 'default' : maxWaitMs },
     failures,
   };
 }
@@ -182,6 +189,7 @@ export const overloadScenario: Scenario = {
     { name: 'rate', description: 'requests per second to send; 0: ten times the rate measured first', default: 0, min: 0 },
     { name: 'max-in-flight', description: "the gateway's OVERLOAD_MAX_IN_FLIGHT; 0: its default", default: 0, min: 0 },
     { name: 'max-wait-ms', description: "the gateway's OVERLOAD_MAX_WAIT_MS; 0: its default", default: 0, min: 0 },
+    { name: 'retry-after', description: "1: a client answered 503 waits its Retry-After before sending again, as the SDKs do; 0: at once (clients that ignore it, the harder case)", default: 0, min: 0 },
   ],
   run,
 };
