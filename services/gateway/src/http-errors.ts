@@ -45,7 +45,7 @@ export function codedRefusal(error: SluiceError): Reply {
  * every shed request would otherwise cost a handshake, and the SYNs past the listen queue are
  * dropped and retried after 1 s and 3 s (issue 16).
  */
-export const maxDiscardedBodyBytes = 64 * 1024;
+const maxDiscardedBodyBytes = 64 * 1024;
 
 /** Whether the rest of an unread body is declared small enough for Node to discard it (chunked bodies have no declared size). */
 function discardable(req: IncomingMessage): boolean {
