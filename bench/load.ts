@@ -24,6 +24,10 @@ export interface Answer {
   /** When the request started and when its answer ended, performance.now() milliseconds. */
   startedAt: number;
   answeredAt: number;
+  /** Whether the request opened a connection of its own rather than reusing a kept-alive one. */
+  newConnection?: boolean;
+  /** Milliseconds until that new connection was established; undefined if it never was. */
+  connectMs?: number;
 }
 
 export interface LoadResult {
@@ -38,17 +42,24 @@ export interface LoadResult {
 export function send(agent: Agent, base: URL, next: LoadRequest, timeoutMs?: number): Promise<Answer> {
   const startedAt = performance.now();
   let timedOut = false;
+  let connectMs: number | undefined;
+  let newConnection: boolean | undefined;
   return new Promise((resolve) => {
     const req = request(
       { agent, host: base.hostname, port: base.port, method: next.method, path: next.path, headers: { ...next.headers, 'content-length': String(next.body.length) } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), retryAfter: res.headers['retry-after'], startedAt, answeredAt: performance.now() }));
-        res.on('error', () => resolve({ status: 0, body: '', startedAt, answeredAt: performance.now() }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), retryAfter: res.headers['retry-after'], startedAt, answeredAt: performance.now(), newConnection, connectMs }));
+        res.on('error', () => resolve({ status: 0, body: '', startedAt, answeredAt: performance.now(), newConnection, connectMs }));
       },
     );
-    req.on('error', (error) => resolve({ status: 0, body: error.message, timedOut, startedAt, answeredAt: performance.now() }));
+    // A new connection's handshake is part of the latency; timing it apart shows a server's full listen queue (SYNs retried after 1 s, 3 s).
+    req.on('socket', (socket) => {
+      newConnection = socket.connecting;
+      if (socket.connecting) socket.once('connect', () => (connectMs = performance.now() - startedAt));
+    });
+    req.on('error', (error) => resolve({ status: 0, body: error.message, timedOut, startedAt, answeredAt: performance.now(), newConnection, connectMs }));
     // A deadline from the request's start, waiting for a free connection included (not the socket's idle timeout).
     if (timeoutMs !== undefined) {
       const deadline = setTimeout(() => {

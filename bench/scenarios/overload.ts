@@ -4,10 +4,14 @@
  * each request abandoned after a 5 s client timeout. With load shedding the gateway answers what it
  * takes within a bounded time and refuses the rest at once with 503 and Retry-After; without it,
  * every request waits in one queue and clients time out. Run it with `--max-in-flight 1000000` to
- * see the gateway without a cap.
+ * see the gateway without a cap. The load comes from 2,048 clients, each with its own kept-alive
+ * connection and one request at a time, that by default send again as soon as they are answered,
+ * 503s included; with `--retry-after 1` they wait out the Retry-After first, as the SDKs do.
  */
 import { Agent } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { closedLoop, describeStatuses, percentile, send, type Answer } from '../load';
+import { RawClient, rawRequest } from '../raw-client';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
 import { benchTrieveRequest, residentMiB, startBenchBroker, startBenchGateway } from '../stack';
 
@@ -29,17 +33,41 @@ const tickMs = 5;
 interface Overload {
   answers: Answer[];
   sent: number;
-  /** Due while the generator had maxConnections requests in flight, so never sent. */
+  /** Due while each of the generator's maxConnections clients had a request in flight (or, with retryAfter, was waiting to retry), so never sent. */
   unsent: number;
 }
 
-/**
- * Open loop at `rate`: every tick, the requests due by then. A generator that falls behind sends
- * them late rather than all at once; `sent` over the duration says the rate it reached.
- */
-async function overload(context: ScenarioContext, url: string, rate: number, durationMs: number): Promise<Overload> {
+/** Sends one request of a client of the fleet and resolves with its answer. */
+type Client = () => Promise<Answer>;
+
+/** The fleet: maxConnections clients, each with a kept-alive connection of its own. */
+function fleet(url: string, nodeHttp: boolean): { clients: Client[]; connect: () => Promise<void>; close: () => void } {
   const base = new URL(url);
-  const agent = new Agent({ keepAlive: true, maxSockets: maxConnections });
+  if (nodeHttp) {
+    // Every connection kept once opened, as a fleet of clients keeps its own (by default the agent closes all but 256 idle ones).
+    const agent = new Agent({ keepAlive: true, maxSockets: maxConnections, maxFreeSockets: maxConnections });
+    const client: Client = () => send(agent, base, benchTrieveRequest, clientTimeoutMs);
+    // node:http's agent connects on a request only.
+    return { clients: Array.from({ length: maxConnections }, () => client), connect: () => Promise.resolve(), close: () => agent.destroy() };
+  }
+  const request = rawRequest(base.host, benchTrieveRequest);
+  const raw = Array.from({ length: maxConnections }, () => new RawClient(Number(base.port), base.hostname, request, clientTimeoutMs));
+  return {
+    clients: raw.map((client) => () => client.send()),
+    connect: async () => void (await Promise.all(raw.map((client) => client.connect()))),
+    close: () => raw.forEach((client) => client.close()),
+  };
+}
+
+/**
+ * Open loop at `rate`: every tick, the requests due by then, each sent by an idle client. What is
+ * due while every client is busy is not sent (unsent); `sent` over the duration says the rate the
+ * generator reached.
+ */
+async function overload(context: ScenarioContext, url: string, rate: number, durationMs: number, options: { honourRetryAfter: boolean; nodeHttp: boolean; connectFirst: boolean }): Promise<Overload> {
+  const { clients, connect, close } = fleet(url, options.nodeHttp);
+  if (options.connectFirst) await connect();
+  const idle = [...clients];
   const answers: Answer[] = [];
   const pending = new Set<Promise<void>>();
   const started = performance.now();
@@ -49,10 +77,16 @@ async function overload(context: ScenarioContext, url: string, rate: number, dur
   try {
     while (sent + unsent < total && performance.now() - started < durationMs && !context.signal.aborted) {
       const due = Math.min(total, Math.floor(((performance.now() - started) * rate) / 1000));
-      const room = maxConnections - pending.size;
-      unsent += Math.max(0, due - sent - unsent - room);
+      unsent += Math.max(0, due - sent - unsent - idle.length);
       for (; sent + unsent < due; sent++) {
-        const answered = send(agent, base, benchTrieveRequest, clientTimeoutMs).then((answer) => void answers.push(answer));
+        const client = idle.pop();
+        if (client === undefined) throw new Error('no idle client for a request counted as sent');
+        const answered = client().then(async (answer) => {
+          answers.push(answer);
+          // A client told to come back later sends nothing until then, as the SDKs do.
+          if (options.honourRetryAfter && answer.status === 503) await new Promise((resolve) => setTimeout(resolve, 1000 * Number(answer.retryAfter ?? 1)));
+          idle.push(client);
+        });
         pending.add(answered);
         void answered.finally(() => pending.delete(answered));
       }
@@ -63,7 +97,7 @@ async function overload(context: ScenarioContext, url: string, rate: number, dur
     context.signal.throwIfAborted();
   } finally {
     context.progress(`overload: ${rate} req/s`, 1, 1);
-    agent.destroy();
+    close();
   }
   return { answers, sent, unsent };
 }
@@ -103,7 +137,14 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   let peakMiB = idleMiB;
   const sampleMemory = setInterval(() => (peakMiB = Math.max(peakMiB, residentMiB(gateway.pid) ?? 0)), 250);
   context.onCleanup(() => clearInterval(sampleMemory));
-  const { answers, sent, unsent } = await overload(context, url, rate, durationMs);
+  // The generator's own lag: an answer it reads late counts as latency the gateway did not add.
+  const generatorLag = monitorEventLoopDelay({ resolution: 10 });
+  generatorLag.enable();
+  const honourRetryAfter = (context.options['retry-after'] ?? 0) === 1;
+  const nodeHttp = (context.options['node-http'] ?? 0) === 1;
+  const connectFirst = (context.options['connect-first'] ?? 0) === 1;
+  const { answers, sent, unsent } = await overload(context, url, rate, durationMs, { honourRetryAfter, nodeHttp, connectFirst });
+  generatorLag.disable();
   clearInterval(sampleMemory);
 
   const accepted = answers.filter((answer) => answer.status === 204);
@@ -115,11 +156,24 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const acceptedMs = accepted.map(latency);
   const statuses = new Map<number, number>();
   for (const answer of answers) statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
-  context.log(`overload: ${sent} sent, ${unsent} unsent (the generator at ${maxConnections} in flight), ${describeStatuses(statuses)}; ${timedOut.length} client timeouts; gateway RSS ${idleMiB.toFixed(0)} -> ${peakMiB.toFixed(0)} MiB`);
+  context.log(`overload: ${sent} sent, ${unsent} unsent (the generator's ${maxConnections} clients all busy${honourRetryAfter ? ' or waiting out a Retry-After' : ''}), ${describeStatuses(statuses)}; ${timedOut.length} client timeouts; gateway RSS ${idleMiB.toFixed(0)} -> ${peakMiB.toFixed(0)} MiB`);
+  const histogram = latencyHistogram(acceptedMs);
+  context.log(`accepted latency: ${histogram.map(({ upToMs, count }) => `${upToMs === Infinity ? 'more' : `<${upToMs}`} ${count}`).join(', ')} (ms)`);
+  const opened = answers.filter((answer) => answer.newConnection === true);
+  const connectMs = opened.flatMap((answer) => (answer.connectMs === undefined ? [] : [answer.connectMs]));
+  const timedOutConnecting = timedOut.filter((answer) => answer.newConnection === true && answer.connectMs === undefined).length;
+  const timedOutOnNew = timedOut.filter((answer) => answer.newConnection === true).length;
+  const shedMs = shed.map(latency);
+  const acceptedReusedMs = accepted.filter((answer) => answer.newConnection === false).map(latency);
+  context.log(
+    `connections opened: ${opened.length} (connect p50 ${percentile(connectMs, 50).toFixed(0)} ms, p99 ${percentile(connectMs, 99).toFixed(0)} ms, ${connectMs.filter((ms) => ms >= 900).length} over 0.9 s); ` +
+      `timeouts: ${timedOutOnNew} on new connections (${timedOutConnecting} never connected), ${timedOut.length - timedOutOnNew} on reused ones; 503 p99 ${percentile(shedMs, 99).toFixed(0)} ms; accepted p99 on reused connections ${percentile(acceptedReusedMs, 99).toFixed(0)} ms (${acceptedReusedMs.length}); ` +
+      `generator event-loop lag p50 ${(generatorLag.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(generatorLag.percentile(99) / 1e6).toFixed(0)} ms, max ${(generatorLag.max / 1e6).toFixed(0)} ms`,
+  );
   if (shedWithoutRetryAfter > 0) failures.push(`overload: ${shedWithoutRetryAfter} of ${shed.length} 503 answers had no Retry-After`);
   if (unexpected.length > 0) failures.push(`overload: ${unexpected.length} answers neither 204 nor 503 nor a client timeout: ${unexpected[0]?.status} ${unexpected[0]?.body.slice(0, 200)}`);
 
-  const phase = `${overloadFactor}x load, ${rate.toLocaleString('en-US')} req/s for ${durationMs / 1000} s, ${clientTimeoutMs / 1000} s client timeout`;
+  const phase = `${overloadFactor}x load, ${rate.toLocaleString('en-US')} req/s for ${durationMs / 1000} s, ${clientTimeoutMs / 1000} s client timeout${honourRetryAfter ? ', clients honour Retry-After' : ''}`;
   const measurement = (name: string, value: number, unit: Measurement['unit'], goal: Measurement['goal'], note: string): Measurement => ({
     phase,
     name,
@@ -140,9 +194,20 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   ];
   return {
     measurements,
-    details: { rate, sent, unsent, statuses: Object.fromEntries(statuses), timedOut: timedOut.length, shedWithoutRetryAfter, idleMiB, peakMiB, maxInFlight: maxInFlight === 0 ? 'default' : maxInFlight, maxWaitMs: maxWaitMs === 0 ? 'default' : maxWaitMs },
+    details: { rate, sent, unsent, honourRetryAfter, nodeHttp, connectFirst, statuses: Object.fromEntries(statuses), timedOut: timedOut.length, shedWithoutRetryAfter, idleMiB, peakMiB, maxInFlight: maxInFlight === 0 ? 'default' : maxInFlight, maxWaitMs: maxWaitMs === 0 ? 'default' : maxWaitMs },
     failures,
   };
+}
+
+/** Counts of latencies up to each bound (ms), the last bound unbounded. */
+function latencyHistogram(latenciesMs: readonly number[]): { upToMs: number; count: number }[] {
+  const bounds = [50, 100, 250, 500, 1_000, 2_000, 3_000, 5_000, Infinity];
+  const counts = bounds.map((upToMs) => ({ upToMs, count: 0 }));
+  for (const ms of latenciesMs) {
+    const bucket = counts.find(({ upToMs }) => ms < upToMs);
+    if (bucket !== undefined) bucket.count++;
+  }
+  return counts;
 }
 
 export const overloadScenario: Scenario = {
@@ -154,6 +219,9 @@ export const overloadScenario: Scenario = {
     { name: 'rate', description: 'requests per second to send; 0: ten times the rate measured first', default: 0, min: 0 },
     { name: 'max-in-flight', description: "the gateway's OVERLOAD_MAX_IN_FLIGHT; 0: its default", default: 0, min: 0 },
     { name: 'max-wait-ms', description: "the gateway's OVERLOAD_MAX_WAIT_MS; 0: its default", default: 0, min: 0 },
+    { name: 'node-http', description: "1: the clients are node:http's (an Agent), which cost the generator several times the CPU of its own minimal HTTP/1.1 client (0)", default: 0, min: 0 },
+    { name: 'connect-first', description: '1: the clients connect before the load starts (a surge on connections already open); 0: each connects with its first request, all in the first few milliseconds', default: 0, min: 0 },
+    { name: 'retry-after', description: "1: a client answered 503 waits its Retry-After before sending again, as the SDKs do; 0: at once (clients that ignore it, the harder case)", default: 0, min: 0 },
   ],
   run,
 };

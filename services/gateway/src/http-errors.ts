@@ -40,13 +40,28 @@ export function codedRefusal(error: SluiceError): Reply {
 }
 
 /**
- * Writes a reply. One sent before the request's body was read whole (401, 413, 415, 429, ...)
- * closes the connection: kept alive, Node would read and discard the rest of the body first,
- * however large, for a client that may not even have a key.
+ * The most unread body a reply leaves its connection open for: Node reads and discards it, which
+ * costs less than the new connection the client would open. Under overload that matters most:
+ * every shed request would otherwise cost a handshake, and the SYNs past the listen queue are
+ * dropped and retried after 1 s and 3 s (issue 16).
+ */
+const maxDiscardedBodyBytes = 64 * 1024;
+
+/** Whether the rest of an unread body is declared small enough for Node to discard it (chunked bodies have no declared size). */
+function discardable(req: IncomingMessage): boolean {
+  const declared = req.headers['content-length'];
+  return !req.readableDidRead && req.headers['transfer-encoding'] === undefined && declared !== undefined && Number(declared) <= maxDiscardedBodyBytes;
+}
+
+/**
+ * Writes a reply. One sent before the request's body was read whole (401, 413, 415, 429, 503, ...)
+ * closes the connection, unless the body is unread and declared small (discardable): kept alive,
+ * Node would read and discard the rest of the body first, however large, for a client that may
+ * not even have a key.
  */
 export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
   const headers: Record<string, string | number> = { ...reply.headers };
-  if (!req.complete) headers.Connection = 'close';
+  if (!req.complete && !discardable(req)) headers.Connection = 'close';
   if (reply.body !== undefined) headers['Content-Length'] = Buffer.byteLength(reply.body);
   res.writeHead(reply.status, headers);
   res.end(reply.body);

@@ -6,7 +6,7 @@ import { defaultMaxBodyBytes } from './json-body';
 import { createRateLimiter, defaultBatchBytesPerEvent, defaultPublishableEventsPerSecond, unlimited, type RateLimiter } from './rate-limit';
 import { defaultMaxInFlight } from './ingest/admission';
 import { defaultBatchLimits } from './ingest/batch';
-import { createGatewayServer, defaultConnectionLimits } from './server';
+import { createGatewayServer, defaultConnectionLimits, listenGateway } from './server';
 
 const settings = {
   ...kafkaSettings,
@@ -77,13 +77,14 @@ async function main(): Promise<void> {
     maxInFlight: config.OVERLOAD_MAX_IN_FLIGHT,
     maxWaitMs: config.OVERLOAD_MAX_WAIT_MS,
   });
-  const server = createGatewayServer(app, {
+  const limits = {
     headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: config.GATEWAY_REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
     maxConnections: config.GATEWAY_MAX_CONNECTIONS,
-  });
-  await new Promise<void>((resolve) => server.listen(config.GATEWAY_PORT, config.GATEWAY_HOST, resolve));
+  };
+  const server = createGatewayServer(app, limits);
+  await listenGateway(server, config.GATEWAY_PORT, config.GATEWAY_HOST, limits);
   logger.info('gateway listening', { url: `http://${config.GATEWAY_HOST}:${config.GATEWAY_PORT}`, keys: config.KEYS_FILE || 'DEV_API_KEY' });
 
   onShutdownSignal(logger, async () => {

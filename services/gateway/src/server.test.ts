@@ -4,13 +4,13 @@
  * of createGatewayServer hold. The publisher is a stand-in: Kafka is not what is tested here.
  */
 import type { Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { silentLogger, type EventPublisher } from '@sluice/core';
 import { createDevKeyStore } from '@sluice/tenancy';
 import { createApp, type GatewayDeps } from './app';
 import { createRateLimiter } from './rate-limit';
 import { acceptedSockets, bytesReadByServer, chunkedFrame, lastChunk, openSocket, upload, type Exchange } from '../../../test/helpers/raw-http';
-import { createGatewayServer, defaultConnectionLimits, type ConnectionLimits } from './server';
+import { createGatewayServer, defaultConnectionLimits, listenGateway, type ConnectionLimits } from './server';
 
 const apiKey = 'sk_dev_slow_clients';
 const publisher: EventPublisher = { publish: () => Promise.resolve(), isConnected: () => true, close: () => Promise.resolve() };
@@ -104,6 +104,43 @@ describe('a request refused before its body is read is answered at once and its 
   });
 });
 
+test('a request shed before its body arrives keeps its connection when the body is declared small: the client sends its next request on it', async () => {
+  // One place, held by a publish that never ends: every later request is shed.
+  let publishing = 0;
+  const hanging: EventPublisher = {
+    publish: () => {
+      publishing++;
+      return new Promise<void>(() => undefined);
+    },
+    isConnected: () => true,
+    close: () => Promise.resolve(),
+  };
+  const gateway = await startGateway({}, { publisher: hanging, maxInFlight: 1 });
+  const body = JSON.stringify({ event_type: 'view', event_name: 'page', items: ['a'] });
+  const head = `PUT /api/analytics/events HTTP/1.1\r\nHost: gw\r\nAuthorization: ${apiKey}\r\nContent-Type: application/json\r\nTR-Dataset: shop\r\nContent-Length: ${body.length}\r\n\r\n`;
+  const holder = await openSocket(gateway.port);
+  holder.write(`${head}${body}`);
+  while (publishing < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+
+  const socket = await openSocket(gateway.port);
+  let response = '';
+  let closed = false;
+  socket.on('data', (data: Buffer) => (response += data.toString('latin1')));
+  socket.once('close', () => (closed = true));
+  // The headers alone: the gateway sheds the request before its body has come.
+  socket.write(head);
+  while (!response.includes('\r\n\r\n')) await new Promise((resolve) => setTimeout(resolve, 10));
+  socket.write(`${body}${head}${body}`);
+  while ((response.match(/HTTP\/1\.1 503 /g) ?? []).length < 2 && !closed) await new Promise((resolve) => setTimeout(resolve, 10));
+  const closedByServer = closed;
+  socket.destroy();
+  holder.destroy();
+  expect(response.match(/HTTP\/1\.1 503 /g)).toHaveLength(2);
+  expect(response.match(/\r\nRetry-After: 1\r\n/gi)).toHaveLength(2);
+  expect(response).not.toMatch(/Connection: close/i);
+  expect(closedByServer).toBe(false);
+});
+
 describe('a body past its size limit gets 413 at once, and the rest of it is not read', () => {
   const limits = { maxBodyBytes: 64 * 1024, batchLimits: { maxEvents: 10_000, maxBytes: 256 * 1024 } };
   const total = 64 * 1024 * 1024;
@@ -185,6 +222,27 @@ describe('createGatewayServer bounds slow and numerous clients', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 200 /);
     first.destroy();
     second.destroy();
+  });
+
+  test("listenGateway: a burst of connections past Node's default listen queue (511) waits in the kernel's queue, none of its SYNs dropped (sent again only after 1 s)", async () => {
+    const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
+    const server = createGatewayServer(app, defaultConnectionLimits);
+    servers.push(server);
+    await listenGateway(server, 0, '127.0.0.1', defaultConnectionLimits);
+    const port = (server.address() as AddressInfo).port;
+    const burst = 700;
+    const sockets: Socket[] = [];
+    // All connect before this process's event loop, and so the server, accepts any of them.
+    for (let i = 0; i < burst; i++) {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      sockets.push(socket);
+    }
+    // Well short of the 1 s after which a dropped SYN is sent again.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const connected = sockets.filter((socket) => !socket.connecting).length;
+    for (const socket of sockets) socket.destroy();
+    expect(connected).toBe(burst);
   });
 
   test('a headers timeout above the request timeout is refused', () => {

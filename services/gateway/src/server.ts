@@ -9,7 +9,7 @@ export interface ConnectionLimits {
   requestTimeoutMs: number;
   /** How long an idle keep-alive connection stays open; above the usual 60 s of load balancers. */
   keepAliveTimeoutMs: number;
-  /** Connections beyond this are closed as they arrive. */
+  /** Connections beyond this are closed as they arrive; also how many the kernel queues until the gateway accepts them. */
   maxConnections: number;
 }
 
@@ -34,4 +34,15 @@ export function createGatewayServer(app: RequestListener, limits: ConnectionLimi
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.maxConnections = limits.maxConnections;
   return server;
+}
+
+/**
+ * Listens with a kernel queue of connections not yet accepted as deep as the connections the
+ * gateway takes. Node's default, 511, is too short for a burst of clients (or an event loop busy
+ * for a moment under overload): the SYNs past it are dropped, and clients send them again only
+ * after 1 s, then 3 s, which makes the worst latencies and the client timeouts (issue 16). The
+ * kernel caps the queue at net.core.somaxconn (4,096 since Linux 5.4).
+ */
+export function listenGateway(server: Server, port: number, host: string, limits: Pick<ConnectionLimits, 'maxConnections'>): Promise<void> {
+  return new Promise((resolve) => server.listen({ port, host, backlog: limits.maxConnections }, resolve));
 }

@@ -24,3 +24,11 @@ test('with a queue-time budget, refuses while the event loop lags past it, and t
   lagMs = 20;
   expect(admission.enter()).toBeUndefined();
 });
+
+test('every request refused at the cap gets the one refusal made beforehand, not an error (and its stack trace) of its own', () => {
+  const admission = createAdmission(1);
+  admission.enter();
+  const first = admission.enter();
+  expect(first).toMatchObject({ code: 'OVERLOADED', message: 'The gateway is serving 1 requests, its limit; retry in 1 s' });
+  expect(admission.enter()).toBe(first);
+});
