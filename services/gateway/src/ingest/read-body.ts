@@ -27,14 +27,18 @@ function decoderOf(encoding: string): (() => Transform) | undefined {
   return decoder;
 }
 
+/** Built only when thrown: an error captures a stack trace, which costs more than the rest of reading a small body. */
+function unsupportedCharset(name: string): SluiceError {
+  return new SluiceError('UNSUPPORTED_MEDIA_TYPE', `unsupported charset "${name.toUpperCase()}"`);
+}
+
 function textDecoder(request: Pick<IngestRequest, 'headers'>, utfOnly: boolean): TextDecoder {
   const name = charset(request) ?? 'utf-8';
-  const unsupported = new SluiceError('UNSUPPORTED_MEDIA_TYPE', `unsupported charset "${name.toUpperCase()}"`);
-  if (utfOnly && !name.startsWith('utf-')) throw unsupported;
+  if (utfOnly && !name.startsWith('utf-')) throw unsupportedCharset(name);
   try {
     return new TextDecoder(name);
   } catch {
-    throw unsupported;
+    throw unsupportedCharset(name);
   }
 }
 
