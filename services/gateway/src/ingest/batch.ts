@@ -8,6 +8,7 @@ import {
   maxEnvelopeDepth,
   namespaceOfSource,
   oversizeReason,
+  validateDialectEnvelope,
   validateEnvelope,
   valueIssues,
   type BatchItem,
@@ -214,7 +215,7 @@ function toEnvelope(value: unknown, index: number, principal: Principal, receive
     receivedAt,
     idempotencyKey: wrapper.insert_id ?? derivedKey,
   });
-  const checked = validateEnvelope(envelope);
+  const checked = validateDialectEnvelope(envelope);
   if (!checked.ok) {
     const errors = checked.issues.map((i) => ({ path: `/${index}`, message: `cannot be stored: envelope field "${i.path}" ${i.message}` }));
     return { ok: false, result: { status: 'invalid', errors } };
