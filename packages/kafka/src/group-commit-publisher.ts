@@ -118,13 +118,17 @@ export class GroupCommitPublisher implements EventPublisher {
     this.queuedMessages = 0;
     clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
-    this.inFlight = this.send(batch).finally(() => {
+    this.inFlight = this.send(batch).then((answerCallers) => {
       this.inFlight = undefined;
+      // The next send starts before this one's callers are answered, so that the broker works on it
+      // while their replies are written.
       this.pump();
+      answerCallers();
     });
   }
 
-  private async send(batch: QueuedPublish[]): Promise<void> {
+  /** Resolves once the send has really finished, to what is left to tell its callers. */
+  private async send(batch: QueuedPublish[]): Promise<() => void> {
     const delivery = this.deliver(batch.flatMap((entry) => entry.messages));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<Error>((resolve) => {
@@ -134,7 +138,10 @@ export class GroupCommitPublisher implements EventPublisher {
     clearTimeout(timer);
     if (outcome === undefined) {
       this.connected = true;
-      for (const entry of batch) entry.resolve();
+      // Acknowledged: the delivery has finished, so nothing holds the next send back.
+      return () => {
+        for (const entry of batch) entry.resolve();
+      };
     } else {
       this.connected = false;
       this.logger.warn('Kafka send failed; the events were not acknowledged', { error: outcome.message, requests: batch.length });
@@ -145,6 +152,7 @@ export class GroupCommitPublisher implements EventPublisher {
     // this one has really finished, even if its callers were already refused.
     const delivered = await delivery.then(() => true, () => false);
     if (!delivered) await this.discardProducer();
+    return () => undefined;
   }
 
   /**
