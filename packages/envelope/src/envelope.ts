@@ -1,8 +1,8 @@
 import { maxEnvelopeBytes, type OutgoingMessage } from '@sluice/core';
 import { type DatasetNamespace } from '@sluice/tenancy';
 import type { Envelope } from './generated/schema-types';
-import { maxEnvelopeDepth, valueIssues } from './column-domains';
-import { createValidator, envelopeSchemaFile, type Validator } from './validation';
+import { limitedEnvelopeColumns, maxEnvelopeDepth, valueIssues } from './column-domains';
+import { compileValidator, createValidator, envelopeSchemaFile, loadSchema, type Validator } from './validation';
 export const envelopeContentType = 'application/vnd.sluice.envelope.v1+json';
 
 // Generated from schemas/envelope.v1.json and schemas/batch-item.v1.json (scripts/generate-types.ts).
@@ -35,6 +35,32 @@ export function validateEnvelope(value: unknown): ReturnType<Validator<Envelope>
   const result = envelopeValidator(value);
   if (valueProblems.length === 0) return result;
   return { ok: false, issues: [...valueProblems, ...(result.ok ? [] : result.issues)] };
+}
+
+let dialectEnvelopeValidator: Validator<Envelope> | undefined;
+
+/**
+ * The part of the envelope schema a dialect's schema cannot promise: the fields its column limits
+ * bound (a Trieve purchase's revenue is a sum of revenues, a Greenflash time is parsed from text),
+ * and the fields with defaults, which it fills in.
+ */
+function dialectEnvelopeSchema(): Record<string, unknown> {
+  const schema = loadSchema(envelopeSchemaFile);
+  const properties = schema.properties as Record<string, Record<string, unknown>>;
+  const checked = Object.entries(properties).filter(([field, definition]) => field in limitedEnvelopeColumns || 'default' in definition);
+  return { type: 'object', properties: Object.fromEntries(checked) };
+}
+
+/**
+ * Validates (and fills the defaults into) the envelope a dialect made from a body that passed the
+ * dialect's schema and storable-value checks (no nesting too deep, no lone surrogate). Everything
+ * else validateEnvelope checks holds by construction, so only what the dialect's schema cannot
+ * promise is checked again: the same answer as validateEnvelope, without validating the event twice
+ * (dialect-envelopes.property.test.ts shows both agree).
+ */
+export function validateDialectEnvelope(envelope: Envelope): ReturnType<Validator<Envelope>> {
+  dialectEnvelopeValidator ??= compileValidator<Envelope>(dialectEnvelopeSchema(), 'sluice/envelope.v1.dialect-output.json');
+  return dialectEnvelopeValidator(envelope);
 }
 
 /**

@@ -32,8 +32,12 @@ export function loadSchema(relativePath: string): Record<string, unknown> {
 /** Compiles a schema from schemas/ once and returns a typed validator with field-naming issues. */
 export function createValidator<T>(relativePath: string): Validator<T> {
   const schema = loadSchema(relativePath);
-  const id = typeof schema.$id === 'string' ? schema.$id : relativePath;
-  const validate: ValidateFunction = ajv.getSchema(id) ?? ajv.compile(schema);
+  return compileValidator<T>(schema, typeof schema.$id === 'string' ? schema.$id : relativePath);
+}
+
+/** A typed validator with field-naming issues for a schema derived from one in schemas/, compiled once per `id`. */
+export function compileValidator<T>(schema: Record<string, unknown>, id: string): Validator<T> {
+  const validate: ValidateFunction = ajv.getSchema(id) ?? ajv.compile({ ...schema, $id: id });
   return (value) => (validate(value) ? { ok: true, value: value as T } : { ok: false, issues: describeIssues(validate.errors ?? []) });
 }
 

@@ -1,4 +1,4 @@
-import { CompressionTypes, type IHeaders, type Producer } from 'kafkajs';
+import { CompressionTypes, type Producer } from 'kafkajs';
 import { SluiceError, type EventPublisher, type Logger, type OutgoingMessage } from '@sluice/core';
 
 export interface GroupCommitOptions {
@@ -15,7 +15,8 @@ interface QueuedPublish {
   messages: readonly OutgoingMessage[];
   resolve: () => void;
   reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
+  /** Date.now() past which it is refused unsent. */
+  deadline: number;
 }
 
 /**
@@ -33,6 +34,8 @@ export class GroupCommitPublisher implements EventPublisher {
   private readonly queue: QueuedPublish[] = [];
   private queuedMessages = 0;
   private inFlight: Promise<void> | undefined;
+  /** One timer for the oldest waiting publish (the queue is in arrival order), not one per publish. */
+  private expiryTimer: NodeJS.Timeout | undefined;
   private producer: Producer | undefined;
   private connected = false;
   private closed = false;
@@ -75,15 +78,10 @@ export class GroupCommitPublisher implements EventPublisher {
       return Promise.reject(new SluiceError('PUBLISH_BUFFER_FULL', `The publish buffer holds ${this.queuedMessages} messages, its limit`));
     }
     return new Promise<void>((resolve, reject) => {
-      const entry: QueuedPublish = {
-        messages,
-        resolve,
-        reject,
-        timer: setTimeout(() => this.expire(entry), this.queueTimeoutMs),
-      };
-      this.queue.push(entry);
+      this.queue.push({ messages, resolve, reject, deadline: Date.now() + this.queueTimeoutMs });
       this.queuedMessages += messages.length;
       this.pump();
+      this.armExpiry();
     });
   }
 
@@ -94,27 +92,43 @@ export class GroupCommitPublisher implements EventPublisher {
     this.producer = undefined;
   }
 
+  private armExpiry(): void {
+    const oldest = this.queue[0];
+    if (this.expiryTimer !== undefined || oldest === undefined) return;
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = undefined;
+      this.expireOverdue();
+    }, Math.max(0, oldest.deadline - Date.now()));
+  }
+
   /** Still waiting after queueTimeoutMs means nothing of it was sent: refuse it, safely. */
-  private expire(entry: QueuedPublish): void {
-    const index = this.queue.indexOf(entry);
-    if (index < 0) return;
-    this.queue.splice(index, 1);
-    this.queuedMessages -= entry.messages.length;
-    entry.reject(new SluiceError('KAFKA_UNAVAILABLE', `Kafka did not accept the event within ${this.queueTimeoutMs} ms`));
+  private expireOverdue(): void {
+    const now = Date.now();
+    for (let oldest = this.queue[0]; oldest !== undefined && oldest.deadline <= now; oldest = this.queue[0]) {
+      this.queue.shift();
+      this.queuedMessages -= oldest.messages.length;
+      oldest.reject(new SluiceError('KAFKA_UNAVAILABLE', `Kafka did not accept the event within ${this.queueTimeoutMs} ms`));
+    }
+    this.armExpiry();
   }
 
   private pump(): void {
     if (this.inFlight || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.queue.length);
     this.queuedMessages = 0;
-    for (const entry of batch) clearTimeout(entry.timer);
-    this.inFlight = this.send(batch).finally(() => {
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    this.inFlight = this.send(batch).then((answerCallers) => {
       this.inFlight = undefined;
+      // The next send starts before this one's callers are answered, so that the broker works on it
+      // while their replies are written.
       this.pump();
+      answerCallers();
     });
   }
 
-  private async send(batch: QueuedPublish[]): Promise<void> {
+  /** Resolves once the send has really finished, to what is left to tell its callers. */
+  private async send(batch: QueuedPublish[]): Promise<() => void> {
     const delivery = this.deliver(batch.flatMap((entry) => entry.messages));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<Error>((resolve) => {
@@ -124,7 +138,10 @@ export class GroupCommitPublisher implements EventPublisher {
     clearTimeout(timer);
     if (outcome === undefined) {
       this.connected = true;
-      for (const entry of batch) entry.resolve();
+      // Acknowledged: the delivery has finished, so nothing holds the next send back.
+      return () => {
+        for (const entry of batch) entry.resolve();
+      };
     } else {
       this.connected = false;
       this.logger.warn('Kafka send failed; the events were not acknowledged', { error: outcome.message, requests: batch.length });
@@ -135,6 +152,7 @@ export class GroupCommitPublisher implements EventPublisher {
     // this one has really finished, even if its callers were already refused.
     const delivered = await delivery.then(() => true, () => false);
     if (!delivered) await this.discardProducer();
+    return () => undefined;
   }
 
   /**
@@ -145,7 +163,7 @@ export class GroupCommitPublisher implements EventPublisher {
   private async deliver(messages: OutgoingMessage[]): Promise<void> {
     const producer = await this.connect();
     for (const slice of slicesOf(messages, maxSendBytes)) {
-      await producer.send({ topic: this.options.topic, acks: -1, compression: CompressionTypes.None, messages: slice.map(toKafkaMessage) });
+      await producer.send({ topic: this.options.topic, acks: -1, compression: CompressionTypes.None, messages: slice });
     }
   }
 
@@ -161,6 +179,8 @@ export const maxSendBytes = 900 * 1024;
 
 /** Consecutive slices whose keys, values and headers add up to at most maxBytes each (a larger message goes alone). */
 export function slicesOf(messages: readonly OutgoingMessage[], maxBytes: number): OutgoingMessage[][] {
+  // Most sends are far under the limit: a bound that needs no encoding spares measuring each message.
+  if (upperBoundBytes(messages) <= maxBytes) return [[...messages]];
   const slices: OutgoingMessage[][] = [];
   let current: OutgoingMessage[] = [];
   let bytes = 0;
@@ -183,6 +203,14 @@ function messageBytes(message: OutgoingMessage): number {
   return Buffer.byteLength(message.key) + (typeof message.value === 'string' ? Buffer.byteLength(message.value) : message.value.length) + headers + 32;
 }
 
-function toKafkaMessage(message: OutgoingMessage): { key: string; value: string | Buffer; headers?: IHeaders } {
-  return message.headers ? { key: message.key, value: message.value, headers: message.headers } : { key: message.key, value: message.value };
+/** At least messageBytes' sum: a UTF-16 code unit is at most 3 bytes of UTF-8. */
+function upperBoundBytes(messages: readonly OutgoingMessage[]): number {
+  let units = 0;
+  for (const message of messages) {
+    units += 3 * message.key.length + (typeof message.value === 'string' ? 3 * message.value.length : message.value.length) + 32;
+    const headers = message.headers;
+    if (headers === undefined) continue;
+    for (const name in headers) units += 3 * (name.length + (headers[name]?.length ?? 0));
+  }
+  return units;
 }

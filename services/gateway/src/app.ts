@@ -2,11 +2,11 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { SluiceError, type EventPublisher, type Logger } from '@sluice/core';
 import { type KeyStore } from '@sluice/tenancy';
-import { codedRefusal, sendReply, toSluiceError } from './http-errors';
+import { codedRefusal, sendReply, toSluiceError, type Reply } from './http-errors';
 import { createAdmission, defaultMaxInFlight, eventLoopLag } from './ingest/admission';
 import { defaultBatchLimits, type BatchLimits } from './ingest/batch';
 import { doorFor, ingestAt } from './ingest/core';
-import type { IngestDeps } from './ingest/door';
+import type { Door, IngestDeps } from './ingest/door';
 import { pathOf } from './ingest/request';
 import { defaultMaxBodyBytes } from './json-body';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics';
@@ -38,16 +38,16 @@ export interface GatewayDeps {
 export const unmatchedRoute = 'unmatched';
 
 /**
- * Counts a request once answered. Labels come from the route that matched, never from the raw
- * path: routing ignores case and trailing slashes, so `/V1/Batch/` and any random path would
- * each make a series of their own.
+ * Writes an ingestion door's reply and counts the request. Labels come from the route that matched,
+ * never from the raw path: routing ignores case and trailing slashes, so `/V1/Batch/` and any
+ * random path would each make a series of their own.
  */
-function countRequest(metrics: GatewayMetrics, req: IncomingMessage, res: ServerResponse, route: string, dialect: string): void {
-  res.on('finish', () => {
-    const bytes = Number(req.headers['content-length'] ?? 0);
-    if (bytes > 0) metrics.bodyBytes.observe({ dialect }, bytes);
-    metrics.requests.inc({ route, method: req.method ?? '', status: String(res.statusCode), dialect });
-  });
+function answer(metrics: GatewayMetrics, door: Door, req: IncomingMessage, res: ServerResponse, reply: Reply): void {
+  sendReply(req, res, reply);
+  const series = metrics.seriesOf(door.dialect);
+  const bytes = Number(req.headers['content-length'] ?? 0);
+  if (bytes > 0) series.bodyBytes.observe(bytes);
+  series.answered(door.route.path, req.method ?? '', res.statusCode).add();
 }
 
 /** The application framework for everything but the ingestion doors: health, readiness, metrics, the OpenAPI document, 404. */
@@ -105,12 +105,11 @@ export function createApp(deps: GatewayDeps): RequestListener {
   return (req, res) => {
     const door = doorFor(pathOf({ url: req.url ?? '/' }));
     if (door === undefined) return other(req, res);
-    countRequest(metrics, req, res, door.route.path, door.dialect);
     ingestAt(door, { method: req.method ?? '', url: req.url ?? '/', headers: req.headers, body: req }, ingestDeps)
-      .then((reply) => sendReply(req, res, reply))
+      .then((reply) => answer(metrics, door, req, res, reply))
       .catch((error: unknown) => {
         // Only writing the reply can fail here: the core answers every refusal itself.
-        if (!res.headersSent) sendReply(req, res, codedRefusal(toSluiceError(error, deps.logger)));
+        if (!res.headersSent) answer(metrics, door, req, res, codedRefusal(toSluiceError(error, deps.logger)));
       });
   };
 }

@@ -8,6 +8,7 @@ import {
   maxEnvelopeDepth,
   namespaceOfSource,
   oversizeReason,
+  validateDialectEnvelope,
   validateEnvelope,
   valueIssues,
   type BatchItem,
@@ -123,15 +124,16 @@ export async function publishItems(
   // A retry after an ambiguous 503 must reuse every accepted event's insert_id, made up ones included.
   const acceptedIds = results.flatMap((r) => (r.status === 'accepted' && r.insert_id !== undefined ? [{ index: r.index, insert_id: r.insert_id }] : []));
   if (accepted.length > 0) await publish(deps, accepted, acceptedIds);
+  const series = deps.metrics.seriesOf(dialect);
   const counts = { accepted: accepted.length, duplicates: 0, rejected: 0 };
   for (const r of results) {
     if (r.status === 'duplicate') counts.duplicates++;
     else if (r.status !== 'accepted') {
       counts.rejected++;
-      deps.metrics.eventsRejected.inc({ dialect, reason: r.status === 'forbidden' ? 'FORBIDDEN' : 'INVALID_EVENT' });
+      series.rejected(r.status === 'forbidden' ? 'FORBIDDEN' : 'INVALID_EVENT').add();
     }
   }
-  deps.metrics.eventsAccepted.inc({ dialect }, accepted.length);
+  series.accepted.add(accepted.length);
   const allForbidden = results.every((r) => r.status === 'forbidden');
   const status = counts.rejected === 0 ? 200 : counts.accepted > 0 ? 207 : allForbidden ? 403 : 400;
   return { status, body: { ...counts, results } };
@@ -214,7 +216,7 @@ function toEnvelope(value: unknown, index: number, principal: Principal, receive
     receivedAt,
     idempotencyKey: wrapper.insert_id ?? derivedKey,
   });
-  const checked = validateEnvelope(envelope);
+  const checked = validateDialectEnvelope(envelope);
   if (!checked.ok) {
     const errors = checked.issues.map((i) => ({ path: `/${index}`, message: `cannot be stored: envelope field "${i.path}" ${i.message}` }));
     return { ok: false, result: { status: 'invalid', errors } };

@@ -70,14 +70,14 @@ export async function ingestAt(door: Door, request: IngestRequest, deps: IngestD
   // Shed before any work on the request: its body stays unread (sendReply closes the connection if any of it is still to come).
   const overloaded = deps.admission.enter();
   if (overloaded !== undefined) {
-    deps.metrics.requestsShed.inc({ dialect: door.dialect });
+    deps.metrics.seriesOf(door.dialect).shed.add();
     return withHeaders(door.refused(overloaded), cors.headers);
   }
   try {
     return withHeaders(await door.serve(request, deps), cors.headers);
   } catch (error) {
     const refusal = toSluiceError(error, deps.logger);
-    deps.metrics.eventsRejected.inc({ dialect: door.dialect, reason: refusal.code });
+    deps.metrics.seriesOf(door.dialect).rejected(refusal.code).add();
     return withHeaders(door.refused(refusal), cors.headers);
   } finally {
     deps.admission.leave();

@@ -1,14 +1,15 @@
 import { SluiceError, type EventPublisher, type IndexedInsertId, type OutgoingMessage } from '@sluice/core';
-import { envelopeMessage, formatIssues, oversizeReason, validateEnvelope, type Envelope } from '@sluice/envelope';
+import { envelopeMessage, formatIssues, oversizeReason, validateDialectEnvelope, type Envelope } from '@sluice/envelope';
 import type { GatewayMetrics } from '../metrics';
 
 /**
  * The message for the envelope a dialect produced, checked before it is published: what a dialect
  * accepts but cannot be stored (a revenue beyond the largest double, or an envelope over the size
- * of one stored event) is refused now, instead of being acknowledged and dead-lettered later.
+ * of one stored event) is refused now, instead of being acknowledged and dead-lettered later. The
+ * rest of the envelope is valid by construction (validateDialectEnvelope).
  */
 export function checkedMessage(envelope: Envelope): OutgoingMessage {
-  const result = validateEnvelope(envelope);
+  const result = validateDialectEnvelope(envelope);
   if (!result.ok) throw new SluiceError('INVALID_EVENT', `The event cannot be stored: ${formatIssues(result.issues)}`, { field: result.issues[0]?.path });
   const message = envelopeMessage(envelope);
   const tooLarge = oversizeReason(message);

@@ -1,4 +1,4 @@
-import type { Transform } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { TextDecoder } from 'node:util';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { SluiceError, errorMessage } from '@sluice/core';
@@ -27,14 +27,18 @@ function decoderOf(encoding: string): (() => Transform) | undefined {
   return decoder;
 }
 
+/** Built only when thrown: an error captures a stack trace, which costs more than the rest of reading a small body. */
+function unsupportedCharset(name: string): SluiceError {
+  return new SluiceError('UNSUPPORTED_MEDIA_TYPE', `unsupported charset "${name.toUpperCase()}"`);
+}
+
 function textDecoder(request: Pick<IngestRequest, 'headers'>, utfOnly: boolean): TextDecoder {
   const name = charset(request) ?? 'utf-8';
-  const unsupported = new SluiceError('UNSUPPORTED_MEDIA_TYPE', `unsupported charset "${name.toUpperCase()}"`);
-  if (utfOnly && !name.startsWith('utf-')) throw unsupported;
+  if (utfOnly && !name.startsWith('utf-')) throw unsupportedCharset(name);
   try {
     return new TextDecoder(name);
   } catch {
-    throw unsupported;
+    throw unsupportedCharset(name);
   }
 }
 
@@ -61,71 +65,106 @@ export async function readBodyText(request: IngestRequest, limits: BodyLimits): 
 }
 
 function collect(request: IngestRequest, decoder: Transform | undefined, limits: BodyLimits, takeAsItStreams: boolean): Promise<Buffer> {
-  const { body } = request;
   const expectedLength = decoder === undefined && request.headers['content-length'] !== undefined ? Number(request.headers['content-length']) : undefined;
-  return new Promise<Buffer>((resolve, reject) => {
-    const decoded: Buffer[] = [];
-    let decodedBytes = 0;
-    let sentBytes = 0;
-    let settled = false;
-    let sentEnded = false;
-    const stop = (): void => {
-      body.off('data', onSent);
-      body.off('end', onSentEnd);
-      body.off('error', onAborted);
-      body.off('close', onClosed);
-      body.pause();
-      decoder?.destroy();
-    };
-    const fail = (error: SluiceError): void => {
-      if (settled) return;
-      settled = true;
-      stop();
-      reject(error);
-    };
-    const onDecoded = (chunk: Buffer): void => {
-      decodedBytes += chunk.length;
-      if (decodedBytes > limits.limit) return fail(tooLarge(decoder === undefined ? `${decodedBytes} bytes so far` : `${decodedBytes} bytes decoded so far`, limits.limit));
-      decoded.push(chunk);
-    };
-    const finish = (): void => {
-      if (settled) return;
-      if (expectedLength !== undefined && decodedBytes !== expectedLength) return fail(new SluiceError('INVALID_JSON', 'The body is shorter or longer than its Content-Length'));
-      settled = true;
-      stop();
-      resolve(Buffer.concat(decoded, decodedBytes));
-    };
-    function onSent(chunk: Buffer): void {
-      sentBytes += chunk.length;
-      if (takeAsItStreams) {
-        const refusal = limits.take?.(chunk.length, `${sentBytes} bytes so far`);
-        if (refusal !== undefined) return fail(refusal);
-      }
-      if (decoder === undefined) onDecoded(chunk);
-      else decoder.write(chunk);
-    }
-    function onSentEnd(): void {
-      sentEnded = true;
-      if (decoder === undefined) finish();
-      else decoder.end();
-    }
-    function onAborted(): void {
-      fail(new SluiceError('INVALID_JSON', 'The request was aborted before its body was complete'));
-    }
-    function onClosed(): void {
-      // A body that ends is followed by its close; one that closes first never ended.
-      if (!sentEnded) onAborted();
-    }
+  return new Promise<Buffer>((resolve, reject) => new BodyCollector(request.body, decoder, limits, takeAsItStreams, expectedLength, resolve, reject).start());
+}
+
+/**
+ * One body being read. A class, so that its listeners are made by bind, not as named closures: the
+ * dev runner (tsx) names every closure it makes, once per request each.
+ */
+class BodyCollector {
+  private readonly decoded: Buffer[] = [];
+  private decodedBytes = 0;
+  private sentBytes = 0;
+  private settled = false;
+  private sentEnded = false;
+  private readonly onSent = this.sent.bind(this);
+  private readonly onSentEnd = this.sentEnd.bind(this);
+  private readonly onAborted = this.aborted.bind(this);
+  private readonly onClosed = this.closed.bind(this);
+  private readonly onDecoded = this.decodedChunk.bind(this);
+
+  constructor(
+    private readonly body: Readable,
+    private readonly decoder: Transform | undefined,
+    private readonly limits: BodyLimits,
+    private readonly takeAsItStreams: boolean,
+    private readonly expectedLength: number | undefined,
+    private readonly resolve: (body: Buffer) => void,
+    private readonly reject: (error: SluiceError) => void,
+  ) {}
+
+  start(): void {
+    const { body, decoder } = this;
     if (decoder !== undefined) {
-      decoder.on('data', onDecoded);
-      decoder.on('end', finish);
+      decoder.on('data', this.onDecoded);
+      decoder.on('end', this.finish.bind(this));
       // A body that fails to decompress is the client's fault: 400, not 500.
-      decoder.on('error', (error: Error) => fail(new SluiceError('INVALID_JSON', `The body could not be decoded: ${errorMessage(error)}`)));
+      decoder.on('error', (error: Error) => this.fail(new SluiceError('INVALID_JSON', `The body could not be decoded: ${errorMessage(error)}`)));
     }
-    body.on('data', onSent);
-    body.on('end', onSentEnd);
-    body.on('error', onAborted);
-    body.on('close', onClosed);
+    body.on('data', this.onSent);
+    body.on('end', this.onSentEnd);
+    body.on('error', this.onAborted);
+    body.on('close', this.onClosed);
     body.resume();
-  });
+  }
+
+  private stop(): void {
+    const { body } = this;
+    body.off('data', this.onSent);
+    body.off('end', this.onSentEnd);
+    body.off('error', this.onAborted);
+    body.off('close', this.onClosed);
+    body.pause();
+    this.decoder?.destroy();
+  }
+
+  private fail(error: SluiceError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.stop();
+    this.reject(error);
+  }
+
+  private decodedChunk(chunk: Buffer): void {
+    this.decodedBytes += chunk.length;
+    if (this.decodedBytes > this.limits.limit) {
+      return this.fail(tooLarge(this.decoder === undefined ? `${this.decodedBytes} bytes so far` : `${this.decodedBytes} bytes decoded so far`, this.limits.limit));
+    }
+    this.decoded.push(chunk);
+  }
+
+  private finish(): void {
+    if (this.settled) return;
+    if (this.expectedLength !== undefined && this.decodedBytes !== this.expectedLength) return this.fail(new SluiceError('INVALID_JSON', 'The body is shorter or longer than its Content-Length'));
+    this.settled = true;
+    this.stop();
+    this.resolve(Buffer.concat(this.decoded, this.decodedBytes));
+  }
+
+  private sent(chunk: Buffer): void {
+    this.sentBytes += chunk.length;
+    if (this.takeAsItStreams) {
+      const refusal = this.limits.take?.(chunk.length, `${this.sentBytes} bytes so far`);
+      if (refusal !== undefined) return this.fail(refusal);
+    }
+    if (this.decoder === undefined) this.decodedChunk(chunk);
+    else this.decoder.write(chunk);
+  }
+
+  private sentEnd(): void {
+    this.sentEnded = true;
+    if (this.decoder === undefined) this.finish();
+    else this.decoder.end();
+  }
+
+  private aborted(): void {
+    this.fail(new SluiceError('INVALID_JSON', 'The request was aborted before its body was complete'));
+  }
+
+  private closed(): void {
+    // A body that ends is followed by its close; one that closes first never ended.
+    if (!this.sentEnded) this.aborted();
+  }
 }

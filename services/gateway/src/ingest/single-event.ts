@@ -57,7 +57,7 @@ async function serveEvent<Body>(endpoint: DialectEndpoint<Body>, request: Ingest
   // An insert_id the client sent it knows already; one the gateway made up (the event id) it learns from a 503.
   const madeUp = envelope.insert_id === envelope.event_id;
   await publish(deps, [checkedMessage(envelope)], madeUp ? [{ index: 0, insert_id: envelope.insert_id }] : []);
-  deps.metrics.eventsAccepted.inc({ dialect: endpoint.name });
+  deps.metrics.seriesOf(endpoint.name).accepted.add();
   return endpoint.accepted(envelope);
 }
 
