@@ -4,7 +4,7 @@ import { createKafkaBus, topicSpec } from '@sluice/kafka';
 import { createApp } from './app';
 import { defaultMaxBodyBytes } from './json-body';
 import { createRateLimiter, defaultBatchBytesPerEvent, defaultPublishableEventsPerSecond, unlimited, type RateLimiter } from './rate-limit';
-import { defaultMaxInFlight } from './ingest/admission';
+import { defaultMaxInFlight, defaultOverloadPauseMs } from './ingest/admission';
 import { defaultBatchLimits } from './ingest/batch';
 import { createGatewayServer, defaultConnectionLimits, listenGateway } from './server';
 
@@ -35,6 +35,11 @@ const settings = {
     parse: parsers.nonNegativeInt,
     default: 0,
     description: "Event-loop lag (a request's wait before it is read) past which ingest requests are answered 503 OVERLOADED; 0 turns it off",
+  } as Setting<number>,
+  OVERLOAD_PAUSE_MS: {
+    parse: parsers.nonNegativeInt,
+    default: defaultOverloadPauseMs,
+    description: 'Milliseconds a kept-alive connection is not read after one of its requests is answered 503 OVERLOADED; 0 reads it at once',
   } as Setting<number>,
   GATEWAY_HEADERS_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.headersTimeoutMs, description: 'Time a client has to send its request headers; then 408 and the connection is closed' } as Setting<number>,
   GATEWAY_REQUEST_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.requestTimeoutMs, description: 'Time a client has to send a whole request, body included' } as Setting<number>,
@@ -76,6 +81,7 @@ async function main(): Promise<void> {
     batchLimits: { maxEvents: config.BATCH_MAX_EVENTS, maxBytes: config.BATCH_MAX_BYTES },
     maxInFlight: config.OVERLOAD_MAX_IN_FLIGHT,
     maxWaitMs: config.OVERLOAD_MAX_WAIT_MS,
+    overloadPauseMs: config.OVERLOAD_PAUSE_MS,
   });
   const limits = {
     headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,

@@ -141,6 +141,50 @@ test('a request shed before its body arrives keeps its connection when the body 
   expect(closedByServer).toBe(false);
 });
 
+test('a connection whose request was shed is not read for overloadPauseMs: a client ignoring Retry-After gets its next answer only after the pause', async () => {
+  let publishing = 0;
+  const hanging: EventPublisher = {
+    publish: () => {
+      publishing++;
+      return new Promise<void>(() => undefined);
+    },
+    isConnected: () => true,
+    close: () => Promise.resolve(),
+  };
+  const pauseMs = 300;
+  const gateway = await startGateway({}, { publisher: hanging, maxInFlight: 1, overloadPauseMs: pauseMs });
+  const body = JSON.stringify({ event_type: 'view', event_name: 'page', items: ['a'] });
+  const request = `PUT /api/analytics/events HTTP/1.1\r\nHost: gw\r\nAuthorization: ${apiKey}\r\nContent-Type: application/json\r\nTR-Dataset: shop\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const holder = await openSocket(gateway.port);
+  holder.write(request);
+  while (publishing < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+
+  const answersOn = async (socket: Socket, count: number, answers: string[]): Promise<void> => {
+    while ((answers.join('').match(/HTTP\/1\.1 503 /g) ?? []).length < count) await new Promise((resolve) => socket.once('data', resolve));
+  };
+  const ignoring = await openSocket(gateway.port);
+  const ignoringAnswers: string[] = [];
+  ignoring.on('data', (data: Buffer) => ignoringAnswers.push(data.toString('latin1')));
+  ignoring.write(request);
+  await answersOn(ignoring, 1, ignoringAnswers);
+  // At once again, Retry-After ignored; then another client's request, sent after it, is answered first.
+  ignoring.write(request);
+  const other = await openSocket(gateway.port);
+  const otherAnswers: string[] = [];
+  other.on('data', (data: Buffer) => otherAnswers.push(data.toString('latin1')));
+  other.write(request);
+  await answersOn(other, 1, otherAnswers);
+  await new Promise((resolve) => setImmediate(resolve));
+  const answeredBeforePause = (ignoringAnswers.join('').match(/HTTP\/1\.1 503 /g) ?? []).length;
+  // Then, the pause over, it is read and answered on the same connection.
+  await answersOn(ignoring, 2, ignoringAnswers);
+  ignoring.destroy();
+  other.destroy();
+  holder.destroy();
+  expect(answeredBeforePause).toBe(1);
+  expect(ignoringAnswers.join('')).not.toMatch(/Connection: close/i);
+});
+
 describe('a body past its size limit gets 413 at once, and the rest of it is not read', () => {
   const limits = { maxBodyBytes: 64 * 1024, batchLimits: { maxEvents: 10_000, maxBytes: 256 * 1024 } };
   const total = 64 * 1024 * 1024;

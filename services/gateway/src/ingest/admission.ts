@@ -22,6 +22,12 @@ export interface Admission {
  */
 export const defaultMaxInFlight = 256;
 
+/**
+ * Milliseconds a kept-alive connection is not read after one of its requests is shed, so that
+ * clients ignoring Retry-After cannot keep the event loop busy shedding them (sendReply).
+ */
+export const defaultOverloadPauseMs = 0;
+
 /** Seconds a shed client is told to wait: long enough for the requests in flight to be answered. */
 export const overloadedRetryAfterSeconds = 1;
 
