@@ -45,6 +45,11 @@ const settings = {
   GATEWAY_REQUEST_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.requestTimeoutMs, description: 'Time a client has to send a whole request, body included' } as Setting<number>,
   GATEWAY_KEEP_ALIVE_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.keepAliveTimeoutMs, description: 'How long an idle keep-alive connection stays open' } as Setting<number>,
   GATEWAY_MAX_CONNECTIONS: { parse: parsers.positiveInt, default: defaultConnectionLimits.maxConnections, description: 'Most client connections at once; more are closed as they arrive' } as Setting<number>,
+  GATEWAY_ACCEPT_HANDLES: {
+    parse: parsers.positiveInt,
+    default: defaultConnectionLimits.acceptHandles,
+    description: 'Listening handles on the gateway socket; Node 20 accepts one connection per handle per event-loop round',
+  } as Setting<number>,
   SHUTDOWN_GRACE_MS: { parse: parsers.positiveInt, default: 10_000, description: 'How long shutdown waits for requests in flight' } as Setting<number>,
   LOG_LEVEL: { parse: parsers.oneOf('debug', 'info', 'warn', 'error'), default: 'info', description: 'Log level' } as Setting<string>,
 };
@@ -88,6 +93,7 @@ async function main(): Promise<void> {
     requestTimeoutMs: config.GATEWAY_REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
     maxConnections: config.GATEWAY_MAX_CONNECTIONS,
+    acceptHandles: config.GATEWAY_ACCEPT_HANDLES,
   };
   const server = createGatewayServer(app, limits);
   await listenGateway(server, config.GATEWAY_PORT, config.GATEWAY_HOST, limits);

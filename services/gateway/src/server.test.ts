@@ -268,6 +268,61 @@ describe('createGatewayServer bounds slow and numerous clients', () => {
     second.destroy();
   });
 
+  test('listenGateway with acceptHandles: new connections are accepted several per event-loop round, not one (Node 20, libuv#3696)', async () => {
+    const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
+    const limits = { ...defaultConnectionLimits, acceptHandles: 4 };
+    const server = createGatewayServer(app, limits);
+    servers.push(server);
+    await listenGateway(server, 0, '127.0.0.1', limits);
+    const port = (server.address() as AddressInfo).port;
+    let acceptedThisRound = 0;
+    let mostInOneRound = 0;
+    let accepted = 0;
+    server.on('connection', () => {
+      accepted++;
+      mostInOneRound = Math.max(mostInOneRound, ++acceptedThisRound);
+    });
+    // Rounds kept busy for a few ms each, as under load, so that connections queue up between them.
+    let busy = true;
+    const round = (): void => {
+      acceptedThisRound = 0;
+      const until = Date.now() + 5;
+      while (Date.now() < until);
+      if (busy) setImmediate(round);
+    };
+    setImmediate(round);
+    const burst = 32;
+    const sockets = await Promise.all(Array.from({ length: burst }, () => openSocket(port)));
+    while (accepted < burst) await new Promise((resolve) => setTimeout(resolve, 10));
+    busy = false;
+    for (const socket of sockets) socket.destroy();
+    expect(mostInOneRound).toBeGreaterThan(1);
+  });
+
+  test('listenGateway with acceptHandles: maxConnections holds over every handle', async () => {
+    const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
+    const limits = { ...defaultConnectionLimits, maxConnections: 2, acceptHandles: 4 };
+    const server = createGatewayServer(app, limits);
+    servers.push(server);
+    await listenGateway(server, 0, '127.0.0.1', limits);
+    const port = (server.address() as AddressInfo).port;
+    // Each kept open once answered: at most two ever are.
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const socket = await openSocket(port);
+        socket.on('error', () => undefined);
+        socket.write('GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n');
+        return new Promise<string>((resolve) => {
+          socket.once('data', (data: Buffer) => resolve(data.toString('latin1')));
+          socket.once('close', () => resolve('closed'));
+        });
+      }),
+    );
+    server.closeAllConnections();
+    expect(answers.filter((answer) => answer.startsWith('HTTP/1.1 200 '))).toHaveLength(2);
+    expect(answers.filter((answer) => answer === 'closed')).toHaveLength(6);
+  });
+
   test("listenGateway: a burst of connections past Node's default listen queue (511) waits in the kernel's queue, none of its SYNs dropped (sent again only after 1 s)", async () => {
     const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
     const server = createGatewayServer(app, defaultConnectionLimits);
