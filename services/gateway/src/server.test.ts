@@ -344,6 +344,28 @@ describe('createGatewayServer bounds slow and numerous clients', () => {
     expect(connected).toBe(burst);
   });
 
+  test("listenGateway with acceptHandles: the listen queue stays maxConnections deep, not the 511 Node gives each handle received over IPC", async () => {
+    const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
+    const limits = { ...defaultConnectionLimits, acceptHandles: 4 };
+    const server = createGatewayServer(app, limits);
+    servers.push(server);
+    await listenGateway(server, 0, '127.0.0.1', limits);
+    const port = (server.address() as AddressInfo).port;
+    const burst = 700;
+    const sockets: Socket[] = [];
+    // All connect before this process's event loop, and so the server, accepts any of them.
+    for (let i = 0; i < burst; i++) {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      sockets.push(socket);
+    }
+    // Well short of the 1 s after which a dropped SYN is sent again.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const connected = sockets.filter((socket) => !socket.connecting).length;
+    for (const socket of sockets) socket.destroy();
+    expect(connected).toBe(burst);
+  });
+
   test('a headers timeout above the request timeout is refused', () => {
     let thrown: unknown;
     try {

@@ -51,6 +51,8 @@ export async function listenGateway(server: Server, port: number, host: string, 
   await new Promise<void>((resolve) => server.listen({ port, host, backlog: limits.maxConnections }, resolve));
   if (limits.acceptHandles <= 1) return;
   const copies = await listeningCopies(server, limits.acceptHandles - 1);
+  // Node listens on each handle it receives over IPC with its default queue of 511, which the socket they share then has: set it back.
+  listenQueue(server, limits.maxConnections);
   // One cap over every handle's connections (Node's own, maxConnections, counts those of the server's own handle only).
   let open = 0;
   server.on('connection', (socket: Socket) => {
@@ -65,6 +67,12 @@ export async function listenGateway(server: Server, port: number, host: string, 
     for (const copy of copies) copy.close();
     return close(callback);
   };
+}
+
+function listenQueue(server: Server, backlog: number): void {
+  const handle = (server as unknown as { _handle?: { listen?: (backlog: number) => number } | null })._handle;
+  const error = handle?.listen?.(backlog);
+  if (error !== undefined && error !== 0) throw new SluiceError('INVALID_CONFIG', `Could not set the gateway's listen queue to ${backlog} connections (error ${error})`);
 }
 
 /** Hands every listening socket it is sent back to its parent, then exits with it. */
