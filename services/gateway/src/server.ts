@@ -13,11 +13,15 @@ export interface ConnectionLimits {
   keepAliveTimeoutMs: number;
   /** Connections beyond this are closed as they arrive; also how many the kernel queues until the gateway accepts them. */
   maxConnections: number;
-  /** Listening handles on the gateway's socket, each accepting one connection per event-loop round (listenGateway). */
+  /**
+   * Listening handles on the gateway's socket, each accepting one connection per event-loop round
+   * (listenGateway). 8: with them, no client of bench overload's 2,048 timed out waiting to be
+   * accepted; with one, hundreds to thousands did.
+   */
   acceptHandles: number;
 }
 
-export const defaultConnectionLimits: ConnectionLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 65_000, maxConnections: 4_096, acceptHandles: 1 };
+export const defaultConnectionLimits: ConnectionLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 65_000, maxConnections: 4_096, acceptHandles: 8 };
 
 /** Node checks the two request timeouts on an interval (30 s by default); check often enough that they hold. */
 const longestCheckIntervalMs = 1_000;
