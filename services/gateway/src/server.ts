@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createServer, type RequestListener, type Server } from 'node:http';
-import type { Server as NetServer, Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { SluiceError } from '@sluice/core';
 
 /** How long a client may take, and how many may be connected at once. */
@@ -54,9 +54,7 @@ export function createGatewayServer(app: RequestListener, limits: ConnectionLimi
 export async function listenGateway(server: Server, port: number, host: string, limits: Pick<ConnectionLimits, 'maxConnections' | 'acceptHandles'>): Promise<void> {
   await new Promise<void>((resolve) => server.listen({ port, host, backlog: limits.maxConnections }, resolve));
   if (limits.acceptHandles <= 1) return;
-  const copies = await listeningCopies(server, limits.acceptHandles - 1);
-  // Node listens on each handle it receives over IPC with its default queue of 511, which the socket they share then has: set it back.
-  listenQueue(server, limits.maxConnections);
+  const copies = await listeningCopies(server, limits.acceptHandles - 1, limits.maxConnections);
   // One cap over every handle's connections (Node's own, maxConnections, counts those of the server's own handle only).
   let open = 0;
   server.on('connection', (socket: Socket) => {
@@ -73,13 +71,7 @@ export async function listenGateway(server: Server, port: number, host: string, 
   };
 }
 
-function listenQueue(server: Server, backlog: number): void {
-  const handle = (server as unknown as { _handle?: { listen?: (backlog: number) => number } | null })._handle;
-  const error = handle?.listen?.(backlog);
-  if (error !== undefined && error !== 0) throw new SluiceError('INVALID_CONFIG', `Could not set the gateway's listen queue to ${backlog} connections (error ${error})`);
-}
-
-/** Hands every listening socket it is sent back to its parent, then exits with it. */
+/** Hands every socket it is sent back to its parent, and exits with it. */
 const handBack = "process.on('message', (message, handle) => process.send(message, handle)); process.on('disconnect', () => process.exit(0));";
 
 /**
@@ -89,20 +81,28 @@ const handBack = "process.on('message', (message, handle) => process.send(messag
  * queue past their timeout (issue 16, bench overload). Each handle is watched on its own, so n of
  * them accept up to n connections a round. Node has no dup(), but a socket sent over IPC arrives
  * as a new descriptor of the same socket, so a child process sends it back `count` times and
- * exits. (Node 22's `reusePort` would give the same without a child.)
+ * exits. It is sent as the bare handle, which the child does not listen on (so it accepts no
+ * connection) and which is listened on here with the gateway's own queue (Node would use 511,
+ * which the socket they share would then have). Node 22's `reusePort` would do without a child.
  */
-async function listeningCopies(server: Server, count: number): Promise<NetServer[]> {
+async function listeningCopies(server: Server, count: number, backlog: number): Promise<NetServer[]> {
+  const handle = (server as unknown as { _handle?: unknown })._handle;
+  if (handle === undefined || handle === null) throw new SluiceError('INTERNAL', 'The gateway is not listening, so its socket cannot be handed around');
   const child = spawn(process.execPath, ['-e', handBack], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const gone = new Promise<never>((_resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', () => reject(new SluiceError('INTERNAL', 'The child handing the listening socket back exited early')));
+  });
+  gone.catch(() => undefined);
   const copies: NetServer[] = [];
   try {
     for (let i = 0; i < count; i++) {
-      copies.push(
-        await new Promise<NetServer>((resolve, reject) => {
-          child.once('error', reject);
-          child.once('message', (_message: unknown, handle: unknown) => (handle === undefined ? reject(new Error('no listening handle came back')) : resolve(handle as NetServer)));
-          child.send('listening socket', server);
-        }),
-      );
+      const received = new Promise<unknown>((resolve) => child.once('message', (_message: unknown, copy: unknown) => resolve(copy)));
+      child.send('listening socket', handle as Parameters<typeof child.send>[1]);
+      const copy = await Promise.race([received, gone]);
+      const listening = createNetServer();
+      await new Promise<void>((resolve) => listening.listen(copy, backlog, resolve));
+      copies.push(listening);
     }
   } finally {
     child.disconnect();
