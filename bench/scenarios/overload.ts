@@ -110,8 +110,12 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const broker = await startBenchBroker(context);
   await broker.createTopic(topic, partitions);
   const maxWaitMs = context.options['max-wait-ms'] ?? 0;
+  const pauseMs = context.options['pause-ms'] ?? -1;
+  const acceptHandles = context.options['accept-handles'] ?? 0;
   const env: Record<string, string> = {
     ...(maxInFlight === 0 ? {} : { OVERLOAD_MAX_IN_FLIGHT: String(maxInFlight) }),
+    ...(pauseMs === -1 ? {} : { OVERLOAD_PAUSE_MS: String(pauseMs) }),
+    ...(acceptHandles === 0 ? {} : { GATEWAY_ACCEPT_HANDLES: String(acceptHandles) }),
     ...(maxWaitMs === 0 ? {} : { OVERLOAD_MAX_WAIT_MS: String(maxWaitMs) }),
   };
   const gateway = await startBenchGateway(context, { brokers: broker.brokers, topic, partitions, port: gatewayPort, env });
@@ -194,7 +198,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   ];
   return {
     measurements,
-    details: { rate, sent, unsent, honourRetryAfter, nodeHttp, connectFirst, statuses: Object.fromEntries(statuses), timedOut: timedOut.length, shedWithoutRetryAfter, idleMiB, peakMiB, maxInFlight: maxInFlight === 0 ? 'default' : maxInFlight, maxWaitMs: maxWaitMs === 0 ? 'default' : maxWaitMs },
+    details: { rate, sent, unsent, honourRetryAfter, nodeHttp, connectFirst, statuses: Object.fromEntries(statuses), timedOut: timedOut.length, shedWithoutRetryAfter, idleMiB, peakMiB, maxInFlight: maxInFlight === 0 ? 'default' : maxInFlight, maxWaitMs: maxWaitMs === 0 ? 'default' : maxWaitMs, pauseMs: pauseMs === -1 ? 'default' : pauseMs, acceptHandles: acceptHandles === 0 ? 'default' : acceptHandles },
     failures,
   };
 }
@@ -219,6 +223,8 @@ export const overloadScenario: Scenario = {
     { name: 'rate', description: 'requests per second to send; 0: ten times the rate measured first', default: 0, min: 0 },
     { name: 'max-in-flight', description: "the gateway's OVERLOAD_MAX_IN_FLIGHT; 0: its default", default: 0, min: 0 },
     { name: 'max-wait-ms', description: "the gateway's OVERLOAD_MAX_WAIT_MS; 0: its default", default: 0, min: 0 },
+    { name: 'pause-ms', description: "the gateway's OVERLOAD_PAUSE_MS; -1: its default", default: -1, min: -1 },
+    { name: 'accept-handles', description: "the gateway's GATEWAY_ACCEPT_HANDLES; 0: its default", default: 0, min: 0 },
     { name: 'node-http', description: "1: the clients are node:http's (an Agent), which cost the generator several times the CPU of its own minimal HTTP/1.1 client (0)", default: 0, min: 0 },
     { name: 'connect-first', description: '1: the clients connect before the load starts (a surge on connections already open); 0: each connects with its first request, all in the first few milliseconds', default: 0, min: 0 },
     { name: 'retry-after', description: "1: a client answered 503 waits its Retry-After before sending again, as the SDKs do; 0: at once (clients that ignore it, the harder case)", default: 0, min: 0 },

@@ -3,7 +3,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { SluiceError, type EventPublisher, type Logger } from '@sluice/core';
 import { type KeyStore } from '@sluice/tenancy';
 import { codedRefusal, sendReply, toSluiceError, type Reply } from './http-errors';
-import { createAdmission, defaultMaxInFlight, eventLoopLag } from './ingest/admission';
+import { createAdmission, defaultMaxInFlight, defaultOverloadPauseMs, eventLoopLag } from './ingest/admission';
 import { defaultBatchLimits, type BatchLimits } from './ingest/batch';
 import { doorFor, ingestAt } from './ingest/core';
 import type { Door, IngestDeps } from './ingest/door';
@@ -31,6 +31,8 @@ export interface GatewayDeps {
   maxInFlight?: number;
   /** Event-loop lag past which ingest requests are shed with 503 OVERLOADED; 0 or unset: none. */
   maxWaitMs?: number;
+  /** Milliseconds a kept-alive connection is not read after one of its requests is shed; 0: read at once. */
+  overloadPauseMs?: number;
   clock?: () => number;
 }
 
@@ -96,6 +98,7 @@ export function createApp(deps: GatewayDeps): RequestListener {
     maxBodyBytes: deps.maxBodyBytes ?? defaultMaxBodyBytes,
     batchLimits: deps.batchLimits ?? defaultBatchLimits,
     admission: createAdmission(deps.maxInFlight ?? defaultMaxInFlight, deps.maxWaitMs ? { maxWaitMs: deps.maxWaitMs, ...eventLoopLag() } : undefined),
+    overloadPauseMs: deps.overloadPauseMs ?? defaultOverloadPauseMs,
     clock: deps.clock ?? Date.now,
   };
   const app = createExpressApp(deps, metrics);

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { SluiceError, errorMessage, type Logger } from '@sluice/core';
 
 /**
@@ -12,6 +13,8 @@ export interface Reply {
   status: number;
   headers: Record<string, string>;
   body?: string;
+  /** Milliseconds the connection is not read after this reply, when it is kept alive (a shed request's, see pauseReading). */
+  pauseReadingMs?: number;
 }
 
 /** Seconds a client should wait before retrying a retriable refusal, unless the error says otherwise. */
@@ -65,6 +68,38 @@ export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Repl
   if (reply.body !== undefined) headers['Content-Length'] = Buffer.byteLength(reply.body);
   res.writeHead(reply.status, headers);
   res.end(reply.body);
+  if (reply.pauseReadingMs !== undefined && reply.pauseReadingMs > 0 && headers.Connection === undefined) pauseReading(req.socket, reply.pauseReadingMs);
+}
+
+/** The part of a socket's libuv handle that starts and stops reading; `reading` is whether Node wants it read. */
+interface ReadingHandle {
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
+function readingHandle(socket: Socket): ReadingHandle | undefined {
+  const handle = (socket as unknown as { _handle?: Partial<ReadingHandle> | null })._handle;
+  return typeof handle?.readStart === 'function' && typeof handle.readStop === 'function' && typeof handle.reading === 'boolean' ? (handle as ReadingHandle) : undefined;
+}
+
+/**
+ * Stops reading a connection for `ms`: its next requests wait in the kernel, unread, and cost the
+ * event loop nothing. Under overload, clients that ignore a 503's Retry-After send again at once;
+ * read, each costs a round of the loop only to be shed again, and with thousands of them a round
+ * took about 20 ms. Node 20 (libuv 1.46) accepts one connection per round, so new clients waited
+ * past their timeout in the listen queue (issue 16, README bench `overload`).
+ * Node has no public way to do this: socket.pause() is undone by the HTTP server as soon as the
+ * request's body is read or discarded, so the handle is stopped directly, leaving `reading` (Node's
+ * own flag) as it is; reading restarts only if Node still wants it then.
+ */
+function pauseReading(socket: Socket, ms: number): void {
+  const handle = readingHandle(socket);
+  if (handle === undefined || !handle.reading) return;
+  handle.readStop();
+  setTimeout(() => {
+    if (!socket.destroyed && readingHandle(socket) === handle && handle.reading) handle.readStart();
+  }, ms);
 }
 
 /** Anything thrown while handling a request, as a catalogue error; an unexpected one is logged and becomes 500. */

@@ -4,7 +4,7 @@ import { createKafkaBus, topicSpec } from '@sluice/kafka';
 import { createApp } from './app';
 import { defaultMaxBodyBytes } from './json-body';
 import { createRateLimiter, defaultBatchBytesPerEvent, defaultPublishableEventsPerSecond, unlimited, type RateLimiter } from './rate-limit';
-import { defaultMaxInFlight } from './ingest/admission';
+import { defaultMaxInFlight, defaultOverloadPauseMs } from './ingest/admission';
 import { defaultBatchLimits } from './ingest/batch';
 import { createGatewayServer, defaultConnectionLimits, listenGateway } from './server';
 
@@ -36,10 +36,20 @@ const settings = {
     default: 0,
     description: "Event-loop lag (a request's wait before it is read) past which ingest requests are answered 503 OVERLOADED; 0 turns it off",
   } as Setting<number>,
+  OVERLOAD_PAUSE_MS: {
+    parse: parsers.nonNegativeInt,
+    default: defaultOverloadPauseMs,
+    description: 'Milliseconds a kept-alive connection is not read after one of its requests is answered 503 OVERLOADED; 0 reads it at once',
+  } as Setting<number>,
   GATEWAY_HEADERS_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.headersTimeoutMs, description: 'Time a client has to send its request headers; then 408 and the connection is closed' } as Setting<number>,
   GATEWAY_REQUEST_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.requestTimeoutMs, description: 'Time a client has to send a whole request, body included' } as Setting<number>,
   GATEWAY_KEEP_ALIVE_TIMEOUT_MS: { parse: parsers.positiveInt, default: defaultConnectionLimits.keepAliveTimeoutMs, description: 'How long an idle keep-alive connection stays open' } as Setting<number>,
   GATEWAY_MAX_CONNECTIONS: { parse: parsers.positiveInt, default: defaultConnectionLimits.maxConnections, description: 'Most client connections at once; more are closed as they arrive' } as Setting<number>,
+  GATEWAY_ACCEPT_HANDLES: {
+    parse: parsers.positiveInt,
+    default: defaultConnectionLimits.acceptHandles,
+    description: 'Listening handles on the gateway socket; Node 20 accepts one connection per handle per event-loop round',
+  } as Setting<number>,
   SHUTDOWN_GRACE_MS: { parse: parsers.positiveInt, default: 10_000, description: 'How long shutdown waits for requests in flight' } as Setting<number>,
   LOG_LEVEL: { parse: parsers.oneOf('debug', 'info', 'warn', 'error'), default: 'info', description: 'Log level' } as Setting<string>,
 };
@@ -76,12 +86,14 @@ async function main(): Promise<void> {
     batchLimits: { maxEvents: config.BATCH_MAX_EVENTS, maxBytes: config.BATCH_MAX_BYTES },
     maxInFlight: config.OVERLOAD_MAX_IN_FLIGHT,
     maxWaitMs: config.OVERLOAD_MAX_WAIT_MS,
+    overloadPauseMs: config.OVERLOAD_PAUSE_MS,
   });
   const limits = {
     headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: config.GATEWAY_REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
     maxConnections: config.GATEWAY_MAX_CONNECTIONS,
+    acceptHandles: config.GATEWAY_ACCEPT_HANDLES,
   };
   const server = createGatewayServer(app, limits);
   await listenGateway(server, config.GATEWAY_PORT, config.GATEWAY_HOST, limits);

@@ -141,6 +141,50 @@ test('a request shed before its body arrives keeps its connection when the body 
   expect(closedByServer).toBe(false);
 });
 
+test('a connection whose request was shed is not read for overloadPauseMs: a client ignoring Retry-After gets its next answer only after the pause', async () => {
+  let publishing = 0;
+  const hanging: EventPublisher = {
+    publish: () => {
+      publishing++;
+      return new Promise<void>(() => undefined);
+    },
+    isConnected: () => true,
+    close: () => Promise.resolve(),
+  };
+  const pauseMs = 300;
+  const gateway = await startGateway({}, { publisher: hanging, maxInFlight: 1, overloadPauseMs: pauseMs });
+  const body = JSON.stringify({ event_type: 'view', event_name: 'page', items: ['a'] });
+  const request = `PUT /api/analytics/events HTTP/1.1\r\nHost: gw\r\nAuthorization: ${apiKey}\r\nContent-Type: application/json\r\nTR-Dataset: shop\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const holder = await openSocket(gateway.port);
+  holder.write(request);
+  while (publishing < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+
+  const answersOn = async (socket: Socket, count: number, answers: string[]): Promise<void> => {
+    while ((answers.join('').match(/HTTP\/1\.1 503 /g) ?? []).length < count) await new Promise((resolve) => socket.once('data', resolve));
+  };
+  const ignoring = await openSocket(gateway.port);
+  const ignoringAnswers: string[] = [];
+  ignoring.on('data', (data: Buffer) => ignoringAnswers.push(data.toString('latin1')));
+  ignoring.write(request);
+  await answersOn(ignoring, 1, ignoringAnswers);
+  // At once again, Retry-After ignored; then another client's request, sent after it, is answered first.
+  ignoring.write(request);
+  const other = await openSocket(gateway.port);
+  const otherAnswers: string[] = [];
+  other.on('data', (data: Buffer) => otherAnswers.push(data.toString('latin1')));
+  other.write(request);
+  await answersOn(other, 1, otherAnswers);
+  await new Promise((resolve) => setImmediate(resolve));
+  const answeredBeforePause = (ignoringAnswers.join('').match(/HTTP\/1\.1 503 /g) ?? []).length;
+  // Then, the pause over, it is read and answered on the same connection.
+  await answersOn(ignoring, 2, ignoringAnswers);
+  ignoring.destroy();
+  other.destroy();
+  holder.destroy();
+  expect(answeredBeforePause).toBe(1);
+  expect(ignoringAnswers.join('')).not.toMatch(/Connection: close/i);
+});
+
 describe('a body past its size limit gets 413 at once, and the rest of it is not read', () => {
   const limits = { maxBodyBytes: 64 * 1024, batchLimits: { maxEvents: 10_000, maxBytes: 256 * 1024 } };
   const total = 64 * 1024 * 1024;
@@ -224,11 +268,88 @@ describe('createGatewayServer bounds slow and numerous clients', () => {
     second.destroy();
   });
 
+  test('listenGateway with acceptHandles: new connections are accepted several per event-loop round, not one (Node 20, libuv#3696)', async () => {
+    const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
+    const limits = { ...defaultConnectionLimits, acceptHandles: 4 };
+    const server = createGatewayServer(app, limits);
+    servers.push(server);
+    await listenGateway(server, 0, '127.0.0.1', limits);
+    const port = (server.address() as AddressInfo).port;
+    let acceptedThisRound = 0;
+    let mostInOneRound = 0;
+    let accepted = 0;
+    server.on('connection', () => {
+      accepted++;
+      mostInOneRound = Math.max(mostInOneRound, ++acceptedThisRound);
+    });
+    // Rounds kept busy for a few ms each, as under load, so that connections queue up between them.
+    let busy = true;
+    const round = (): void => {
+      acceptedThisRound = 0;
+      const until = Date.now() + 5;
+      while (Date.now() < until);
+      if (busy) setImmediate(round);
+    };
+    setImmediate(round);
+    const burst = 32;
+    const sockets = await Promise.all(Array.from({ length: burst }, () => openSocket(port)));
+    while (accepted < burst) await new Promise((resolve) => setTimeout(resolve, 10));
+    busy = false;
+    for (const socket of sockets) socket.destroy();
+    expect(mostInOneRound).toBeGreaterThan(1);
+  });
+
+  test('listenGateway with acceptHandles: maxConnections holds over every handle', async () => {
+    const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
+    const limits = { ...defaultConnectionLimits, maxConnections: 2, acceptHandles: 4 };
+    const server = createGatewayServer(app, limits);
+    servers.push(server);
+    await listenGateway(server, 0, '127.0.0.1', limits);
+    const port = (server.address() as AddressInfo).port;
+    // Each kept open once answered: at most two ever are.
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const socket = await openSocket(port);
+        socket.on('error', () => undefined);
+        socket.write('GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n');
+        return new Promise<string>((resolve) => {
+          socket.once('data', (data: Buffer) => resolve(data.toString('latin1')));
+          socket.once('close', () => resolve('closed'));
+        });
+      }),
+    );
+    server.closeAllConnections();
+    expect(answers.filter((answer) => answer.startsWith('HTTP/1.1 200 '))).toHaveLength(2);
+    expect(answers.filter((answer) => answer === 'closed')).toHaveLength(6);
+  });
+
   test("listenGateway: a burst of connections past Node's default listen queue (511) waits in the kernel's queue, none of its SYNs dropped (sent again only after 1 s)", async () => {
     const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
     const server = createGatewayServer(app, defaultConnectionLimits);
     servers.push(server);
     await listenGateway(server, 0, '127.0.0.1', defaultConnectionLimits);
+    const port = (server.address() as AddressInfo).port;
+    const burst = 700;
+    const sockets: Socket[] = [];
+    // All connect before this process's event loop, and so the server, accepts any of them.
+    for (let i = 0; i < burst; i++) {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      sockets.push(socket);
+    }
+    // Well short of the 1 s after which a dropped SYN is sent again.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const connected = sockets.filter((socket) => !socket.connecting).length;
+    for (const socket of sockets) socket.destroy();
+    expect(connected).toBe(burst);
+  });
+
+  test("listenGateway with acceptHandles: the listen queue stays maxConnections deep, not the 511 Node gives each handle received over IPC", async () => {
+    const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
+    const limits = { ...defaultConnectionLimits, acceptHandles: 4 };
+    const server = createGatewayServer(app, limits);
+    servers.push(server);
+    await listenGateway(server, 0, '127.0.0.1', limits);
     const port = (server.address() as AddressInfo).port;
     const burst = 700;
     const sockets: Socket[] = [];

@@ -71,7 +71,7 @@ export async function ingestAt(door: Door, request: IngestRequest, deps: IngestD
   const overloaded = deps.admission.enter();
   if (overloaded !== undefined) {
     deps.metrics.seriesOf(door.dialect).shed.add();
-    return withHeaders(door.refused(overloaded), cors.headers);
+    return { ...withHeaders(door.refused(overloaded), cors.headers), ...(deps.overloadPauseMs ? { pauseReadingMs: deps.overloadPauseMs } : {}) };
   }
   try {
     return withHeaders(await door.serve(request, deps), cors.headers);

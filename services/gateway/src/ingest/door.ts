@@ -20,6 +20,8 @@ export interface IngestDeps {
   batchLimits: BatchLimits;
   /** The cap on requests in flight; one over it is shed with 503 OVERLOADED. */
   admission: Admission;
+  /** Milliseconds a connection is not read after one of its requests is shed; 0 or unset: read at once. */
+  overloadPauseMs?: number;
   clock: () => number;
 }
 
