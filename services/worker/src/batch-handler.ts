@@ -187,8 +187,8 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
     if (rows.length > 0) {
       if (recordedEnd === undefined) await withRetry('block', batch, () => deps.blocks.record(block));
       const storeBlock = createBlockStore({
-        insert: (blockRows, token) =>
-          withRetry(
+        insert: async (blockRows, token) => {
+          await withRetry(
             'insert',
             batch,
             async () => {
@@ -197,7 +197,9 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
               stopTimer();
             },
             isRefusalOfRows,
-          ),
+          );
+        },
+        heartbeat: () => batch.heartbeat(),
         logger: deps.logger,
       });
       const { stored, refused } = await storeBlock(rows, blockToken(block));
