@@ -207,6 +207,14 @@ async function stepOutcomes(adminPort: number): Promise<Record<string, number>> 
   return outcomes;
 }
 
+/** The worker's mean Kafka batch (one block each), from its /metrics. */
+async function meanBatchMessages(adminPort: number): Promise<number | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const sum = /^sluice_worker_batch_messages_sum (\S+)$/m.exec(text)?.[1];
+  const count = /^sluice_worker_batch_messages_count (\S+)$/m.exec(text)?.[1];
+  return sum === undefined || count === undefined || Number(count) === 0 ? undefined : Number(sum) / Number(count);
+}
+
 /** The action's answer, retried every half second for up to timeoutMs (a coordinator still loading, a broker busy). */
 async function retried<T>(action: () => Promise<T>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -267,7 +275,7 @@ async function measureWorker(
   partitions: number,
   prefilled: Prefilled,
   samplingFile: string,
-): Promise<{ side: Side; startupSeconds: number; checks: Record<string, unknown>; failures: string[] }> {
+): Promise<{ side: Side; startupSeconds: number; meanBatchMessages: number | undefined; checks: Record<string, unknown>; failures: string[] }> {
   const adminPort = await freePort();
   const analystsPort = await freePort();
   const startedAt = performance.now();
@@ -292,10 +300,11 @@ async function measureWorker(
   const [rejected] = await sql<{ n: number }>('SELECT count() AS n FROM events_rejected');
   const [keys] = await sql<{ n: number }>('SELECT count() AS n FROM dedup_keys');
   const outcomes = await stepOutcomes(adminPort);
+  const batchMessages = await meanBatchMessages(adminPort);
   await worker.stop();
 
   const expectedSampleDrops = prefilled.distinct - prefilled.kept + (prefilled.copies - prefilled.keptCopies);
-  const checks = { rows: stored?.rows, distinctIds: stored?.ids, rowsWithSampleRate: stored?.sampled, dedupKeys: keys?.n, rejected: rejected?.n, stepOutcomes: outcomes };
+  const checks = { rows: stored?.rows, distinctIds: stored?.ids, rowsWithSampleRate: stored?.sampled, dedupKeys: keys?.n, rejected: rejected?.n, stepOutcomes: outcomes, meanBatchMessages: batchMessages };
   const failures: string[] = [];
   const expect = (what: string, actual: number | undefined, expected: number): void => {
     if (actual !== expected) failures.push(`worker: ${what} is ${actual ?? 'missing'}, expected ${expected}`);
@@ -307,7 +316,7 @@ async function measureWorker(
   expect('SELECT count() FROM events_rejected', rejected?.n, 0);
   expect('messages the sampling dropped (sluice_worker_step_outcomes_total sample/drop)', outcomes['sample/drop'] ?? 0, expectedSampleDrops);
   expect('copies the dedup dropped (sluice_worker_step_outcomes_total dedup/drop)', outcomes['dedup/drop'] ?? 0, prefilled.keptCopies);
-  return { side, startupSeconds, checks, failures };
+  return { side, startupSeconds, meanBatchMessages: batchMessages, checks, failures };
 }
 
 /**
@@ -428,7 +437,11 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
 
   const worker = await measureWorker(context, broker, partitions, prefilled, samplingFile);
   const workerRate = prefilled.messages / worker.side.seconds;
-  context.log(`worker: ${Math.round(workerRate).toLocaleString('en-US')} messages/s (${worker.side.seconds.toFixed(1)} s, first commit after ${worker.side.firstSeconds?.toFixed(1) ?? '-'} s), ${worker.side.cpuSeconds.toFixed(1)} CPU s, peak RSS ${worker.side.peakRssMiB.toFixed(0)} MiB`);
+  const meanBatch = worker.meanBatchMessages;
+  context.log(
+    `worker: ${Math.round(workerRate).toLocaleString('en-US')} messages/s (${worker.side.seconds.toFixed(1)} s, first commit after ${worker.side.firstSeconds?.toFixed(1) ?? '-'} s), ${worker.side.cpuSeconds.toFixed(1)} CPU s, ` +
+      `peak RSS ${worker.side.peakRssMiB.toFixed(0)} MiB, ${meanBatch === undefined ? '-' : Math.round(meanBatch).toLocaleString('en-US')} messages per batch`,
+  );
   context.signal.throwIfAborted();
 
   const baseline = await measureEngine(context, broker, prefilled, engine);

@@ -63,3 +63,37 @@ test('a handler that finishes part of a batch gets the rest delivered again, and
   expect(batches[0]).toEqual(['one', 'two', 'three']);
   expect(batches[1]).toEqual(['two', 'three']);
 });
+
+test('with partitionsAtOnce 2, one partition is handled while another waits in its handler, and each partition stays in order', async () => {
+  const bus = createKafkaBus({ brokers: testBrokers(), clientId: 'sluice-consumer-test', logger: testLogger });
+  const topic = uniqueName('concurrent');
+  await bus.ensureTopics([{ name: topic, partitions: 2 }]);
+  const publisher = await bus.createPublisher({ topic });
+  // Keys chosen by the default partitioner land on both partitions; each key's values are in order.
+  const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+  for (let round = 0; round < 3; round++) await publisher.publish(keys.map((key) => ({ key, value: `${key}${round}` })));
+
+  let inHandler = 0;
+  let mostAtOnce = 0;
+  const partitionsSeen = new Set<number>();
+  const values = new Map<string, string[]>();
+  const consumer = await bus.createConsumer({ groupId: uniqueName('group'), topic, partitionsAtOnce: 2 });
+  await consumer.run(async (batch: ConsumedBatch) => {
+    inHandler++;
+    mostAtOnce = Math.max(mostAtOnce, inHandler);
+    partitionsSeen.add(batch.partition);
+    for (const m of batch.messages) {
+      const key = m.key?.toString() ?? '';
+      values.set(key, [...(values.get(key) ?? []), m.value?.toString() ?? '']);
+    }
+    // The first handler of each partition waits (up to 20 s) for a handler of the other partition to start alongside it.
+    for (let waited = 0; mostAtOnce < 2 && waited < 20_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    inHandler--;
+  });
+  await waitFor(async () => ([...values.values()].flat().length >= keys.length * 3 ? true : undefined), 'every message', 60_000);
+  await consumer.stop();
+  await publisher.close();
+  expect(partitionsSeen).toEqual(new Set([0, 1]));
+  expect(mostAtOnce).toBe(2);
+  for (const key of keys) expect(values.get(key)).toEqual([0, 1, 2].map((round) => `${key}${round}`));
+});

@@ -70,6 +70,8 @@ export class CommitAfterHandlerConsumer implements EventConsumer {
     private readonly consumer: RunnableConsumer,
     private readonly logger: Logger,
     private readonly backoff: BackoffOptions = defaultBackoff,
+    /** kafkajs's partitionsConsumedConcurrently: one partition's batches never overlap each other. */
+    private readonly partitionsAtOnce = 1,
   ) {
     consumer.onCrash((crash) => {
       if (crash.restart || this.stopping) return;
@@ -115,6 +117,7 @@ export class CommitAfterHandlerConsumer implements EventConsumer {
     this.runConfig = {
       autoCommit: false,
       eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.partitionsAtOnce,
       eachBatch: async (payload) => {
         const { batch } = payload;
         const { topic, partition } = batch;

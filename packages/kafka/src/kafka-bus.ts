@@ -3,6 +3,7 @@ import { CommitAfterHandlerConsumer, runnable } from './commit-after-handler-con
 import { GroupCommitPublisher, type GroupCommitOptions } from './group-commit-publisher';
 import {
   SluiceError,
+  defaultBackoff,
   errorMessage,
   minInsyncReplicasFor,
   sleep,
@@ -67,7 +68,15 @@ export interface ConsumerOptions {
    * crashed worker's partitions move after this long; long inserts keep heartbeating.
    */
   sessionTimeoutMs?: number;
+  /**
+   * Partitions whose batches are handled at once (default 1). Each partition's batches still come
+   * one after the other, in order; a handler waiting on one partition's insert lets another's run.
+   */
+  partitionsAtOnce?: number;
 }
+
+/** kafkajs's own limit on the bytes of one fetch. */
+const defaultFetchMaxBytes = 10 * 1024 * 1024;
 
 export interface KafkaBus {
   ensureTopics(topics: readonly TopicSpec[]): Promise<void>;
@@ -190,12 +199,16 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
     },
 
     async createConsumer(consumerOptions) {
-      rejectUnknownKeys(consumerOptions, ['groupId', 'topic', 'fromBeginning', 'maxBytesPerPartition', 'minBytes', 'maxWaitMs', 'sessionTimeoutMs'], 'consumer options');
+      rejectUnknownKeys(consumerOptions, ['groupId', 'topic', 'fromBeginning', 'maxBytesPerPartition', 'minBytes', 'maxWaitMs', 'sessionTimeoutMs', 'partitionsAtOnce'], 'consumer options');
       const sessionTimeout = consumerOptions.sessionTimeoutMs ?? 10_000;
+      const maxBytesPerPartition = consumerOptions.maxBytesPerPartition ?? 4 * 1024 * 1024;
+      const partitionsAtOnce = consumerOptions.partitionsAtOnce ?? 1;
       const consumer = kafka.consumer({
         groupId: consumerOptions.groupId,
         allowAutoTopicCreation: false,
-        maxBytesPerPartition: consumerOptions.maxBytesPerPartition ?? 4 * 1024 * 1024,
+        maxBytesPerPartition,
+        // Room in one fetch for a whole block of each partition handled at once (kafkajs's default is 10 MiB).
+        maxBytes: Math.max(defaultFetchMaxBytes, maxBytesPerPartition * partitionsAtOnce),
         minBytes: consumerOptions.minBytes ?? 1,
         maxWaitTimeInMs: consumerOptions.maxWaitMs ?? 250,
         sessionTimeout,
@@ -203,7 +216,7 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
       });
       await consumer.connect();
       await consumer.subscribe({ topic: consumerOptions.topic, fromBeginning: consumerOptions.fromBeginning ?? true });
-      return new CommitAfterHandlerConsumer(runnable(consumer), logger);
+      return new CommitAfterHandlerConsumer(runnable(consumer), logger, defaultBackoff, partitionsAtOnce);
     },
   };
 }

@@ -3,6 +3,7 @@ import type { Envelope } from '@sluice/envelope';
 import { createBatchHandler } from './batch-handler';
 import type { DeadLetter, DeadLetterSink } from './dead-letters';
 import type { BlockLog, InsertBlock } from './insert-blocks';
+import { createWorkerMetrics } from './metrics';
 import { dedupIdentity, type StoredKeys } from './steps/deduplicate';
 
 const noneStored: StoredKeys = { storedAmong: async () => new Set() };
@@ -427,6 +428,31 @@ test('when the dead letters cannot be stored, the batch is handed back to Kafka 
     maxRefusedAttempts: 2,
   });
   await expect(handle(batch([message('{not json', '1')]))).rejects.toThrow('Memory limit exceeded');
+});
+
+test('outcomes are counted once per batch, also for a batch handed back to Kafka part way', async () => {
+  const metrics = createWorkerMetrics();
+  const { handle, stats } = createBatchHandler({
+    storedKeys: {
+      storedAmong: async () => {
+        throw new Error('Code: 241. Memory limit exceeded');
+      },
+    },
+    blocks: memoryBlocks(),
+    deadLetters: discardDeadLetters,
+    clickhouse: { insertBlock: async () => undefined },
+    metrics,
+    logger: silentLogger,
+    backoff: instantBackoff,
+    maxRefusedAttempts: 2,
+  });
+  const valid = (insertId: string, offset: string): ConsumedMessage => message(JSON.stringify({ ...envelope, insert_id: insertId }), offset);
+  await expect(handle(batch([valid('a', '1'), valid('b', '2'), message('{not json', '3')]))).rejects.toThrow('Memory limit exceeded');
+  expect(Object.fromEntries(stats.outcomes)).toEqual({ 'parse:ok': 2, 'parse:dlq': 1, 'validate:ok': 2, 'dataset:ok': 2, 'sample:ok': 2, 'dedup:retry': 1 });
+  const text = await metrics.registry.metrics();
+  expect(text).toContain('sluice_worker_step_outcomes_total{step="parse",outcome="ok"} 2');
+  expect(text).toContain('sluice_worker_step_outcomes_total{step="sample",outcome="ok"} 2');
+  expect(text).toContain('sluice_worker_retries_total{step="dedup"} 1');
 });
 
 describe('blocks', () => {

@@ -1,4 +1,4 @@
-import { backoffDelay, defaultBackoff, errorMessage, sleep, type BackoffOptions, type BatchHandler, type ConsumedBatch, type ConsumedMessage, type ConsumerProgressListener, type Logger } from '@sluice/core';
+import { backoffDelay, defaultBackoff, errorMessage, sleep, type BackoffOptions, type BatchHandler, type BatchProgress, type ConsumedBatch, type ConsumedMessage, type ConsumerProgressListener, type Logger } from '@sluice/core';
 import { type KeyStore } from '@sluice/tenancy';
 import type { ClickHouse } from '@sluice/clickhouse';
 import { classifyQueryError, isRefusalOfRows } from '@sluice/clickhouse';
@@ -64,16 +64,16 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
   const metrics = deps.metrics ?? createWorkerMetrics();
 
   /** The one place outcomes are counted: per step and kind, in the stats and in Prometheus. */
-  function count(step: string, kind: string): void {
+  function count(step: string, kind: string, times = 1): void {
     const key = `${step}:${kind}`;
-    stats.outcomes.set(key, (stats.outcomes.get(key) ?? 0) + 1);
-    if (kind === 'retry') metrics.retries.inc({ step });
-    else metrics.stepOutcomes.inc({ step, outcome: kind });
+    stats.outcomes.set(key, (stats.outcomes.get(key) ?? 0) + times);
+    if (kind === 'retry') metrics.retries.inc({ step }, times);
+    else metrics.stepOutcomes.inc({ step, outcome: kind }, times);
   }
 
-  /** Counts the outcome; a dead letter is added to the batch's list, with what is known of the event. */
-  function accept<T>(step: string, result: StepResult<T>, message: ConsumedMessage, rejected: DeadLetter[], identity?: unknown): T | undefined {
-    count(step, result.kind);
+  /** Counts the outcome in the batch's tally; a dead letter is added to the batch's list, with what is known of the event. */
+  function accept<T>(step: string, result: StepResult<T>, message: ConsumedMessage, rejected: DeadLetter[], tally: Tally, identity?: unknown): T | undefined {
+    tally.add(step, result.kind);
     if (result.kind === 'ok') return result.value;
     if (result.kind === 'dlq') rejected.push({ step, reason: result.reason, message, ...identityOf(identity) });
     // Drops (sampled out, duplicates) are expected traffic: counted, not logged as failures.
@@ -127,6 +127,15 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
    */
   const handle: BatchHandler = async (batch) => {
     metrics.batchSize.observe(batch.messages.length);
+    const tally = createTally();
+    try {
+      return await handleCounting(batch, tally);
+    } finally {
+      tally.flush(count);
+    }
+  };
+
+  async function handleCounting(batch: ConsumedBatch, tally: Tally): Promise<BatchProgress | undefined> {
     const first = batch.messages[0];
     const last = batch.messages.at(-1);
     if (first === undefined || last === undefined) return;
@@ -146,20 +155,20 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
       let step = 'parse';
       let identity: unknown;
       try {
-        const parsed = accept(step, parse(message), message, rejected);
+        const parsed = accept(step, parse(message), message, rejected, tally);
         if (parsed === undefined) continue;
         step = 'validate';
         identity = parsed;
-        const envelope = accept(step, validate(parsed), message, rejected, parsed);
+        const envelope = accept(step, validate(parsed), message, rejected, tally, parsed);
         if (envelope === undefined) continue;
         step = 'dataset';
-        const known = accept(step, checkDataset(envelope), message, rejected, envelope);
+        const known = accept(step, checkDataset(envelope), message, rejected, tally, envelope);
         if (known === undefined) continue;
         step = 'sample';
-        const sampled = accept(step, sample(known), message, rejected);
+        const sampled = accept(step, sample(known), message, rejected, tally);
         if (sampled !== undefined) kept.push({ envelope: sampled, message });
       } catch (error) {
-        accept(step, deadLetter(`the ${step} step failed on this message: ${errorMessage(error)}`), message, rejected, identity);
+        accept(step, deadLetter(`the ${step} step failed on this message: ${errorMessage(error)}`), message, rejected, tally, identity);
       }
     }
     const rows: PendingRow<Origin>[] = [];
@@ -168,7 +177,7 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
       const decisions = await withRetry('dedup', batch, () => deduplicate(kept.map((k) => k.envelope), own));
       kept.forEach((origin, i) => {
         const decision = decisions[i];
-        const envelope = decision === undefined ? undefined : accept('dedup', decision, origin.message, rejected);
+        const envelope = decision === undefined ? undefined : accept('dedup', decision, origin.message, rejected, tally);
         if (envelope !== undefined) rows.push({ row: toEventRow(envelope, origin.message), origin });
       });
     }
@@ -178,8 +187,8 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
     if (rows.length > 0) {
       if (recordedEnd === undefined) await withRetry('block', batch, () => deps.blocks.record(block));
       const storeBlock = createBlockStore({
-        insert: (blockRows, token) =>
-          withRetry(
+        insert: async (blockRows, token) => {
+          await withRetry(
             'insert',
             batch,
             async () => {
@@ -188,20 +197,22 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
               stopTimer();
             },
             isRefusalOfRows,
-          ),
+          );
+        },
+        heartbeat: () => batch.heartbeat(),
         logger: deps.logger,
       });
       const { stored, refused } = await storeBlock(rows, blockToken(block));
       const refusedLetters: DeadLetter[] = [];
-      for (const { origin, reason } of refused) accept('insert', deadLetter(`ClickHouse refused the row: ${reason}`), origin.message, refusedLetters, origin.envelope);
+      for (const { origin, reason } of refused) accept('insert', deadLetter(`ClickHouse refused the row: ${reason}`), origin.message, refusedLetters, tally, origin.envelope);
       if (refusedLetters.length > 0) await storeDeadLetters(batch, refusedLetters);
-      if (stored > 0) count('insert', 'ok');
+      if (stored > 0) tally.add('insert', 'ok');
       stats.storedRows += stored;
       metrics.rowsStored.inc(stored);
     }
     if (deps.pauseBeforeCommitMs) await sleep(deps.pauseBeforeCommitMs);
     return { handledThrough: block.lastOffset };
-  };
+  }
   return { handle, stats };
 }
 
@@ -209,6 +220,31 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
 interface Origin {
   envelope: Envelope;
   message: ConsumedMessage;
+}
+
+/**
+ * A batch's outcomes, counted in the stats and in Prometheus once per batch (also when it fails
+ * part way) rather than once per message, whose labelled increments cost more than the steps.
+ */
+interface Tally {
+  add(step: string, kind: string): void;
+  flush(count: (step: string, kind: string, times: number) => void): void;
+}
+
+function createTally(): Tally {
+  const counts = new Map<string, { step: string; kind: string; times: number }>();
+  return {
+    add(step, kind) {
+      const key = `${step}:${kind}`;
+      const entry = counts.get(key);
+      if (entry === undefined) counts.set(key, { step, kind, times: 1 });
+      else entry.times++;
+    },
+    flush(count) {
+      for (const { step, kind, times } of counts.values()) count(step, kind, times);
+      counts.clear();
+    },
+  };
 }
 
 const everyDatasetKnown: Pick<KeyStore, 'isKnownDataset'> = { isKnownDataset: () => true };

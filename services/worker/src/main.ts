@@ -50,9 +50,14 @@ const settings = {
     description: 'Host header values the admin listener accepts besides its own names (a proxy in front of it)',
   } as Setting<string[]>,
   DEAD_LETTER_TOPIC: { parse: parsers.nonEmpty, default: '', description: 'Topic for messages that can never be stored; unset means <KAFKA_TOPIC>.dead-letters' } as Setting<string>,
-  BLOCK_MAX_BYTES: { parse: parsers.positiveInt, default: 4 * 1024 * 1024, description: 'A block closes at this many bytes per partition' } as Setting<number>,
+  BLOCK_MAX_BYTES: { parse: parsers.positiveInt, default: 16 * 1024 * 1024, description: 'A block closes at this many bytes per partition' } as Setting<number>,
   BLOCK_MIN_BYTES: { parse: parsers.positiveInt, default: 64 * 1024, description: 'A block waits for this many bytes, up to BLOCK_MAX_WAIT_MS' } as Setting<number>,
   BLOCK_MAX_WAIT_MS: { parse: parsers.positiveInt, default: 250, description: 'A block closes after this long with what has arrived' } as Setting<number>,
+  PARTITIONS_AT_ONCE: {
+    parse: parsers.positiveInt,
+    default: 1,
+    description: "Partitions whose blocks the worker handles at once, so that one partition's checks run while another's insert does; each partition's blocks stay in order",
+  } as Setting<number>,
   DEDUP_WINDOW_HOURS: { parse: parsers.positiveInt, default: 168, description: 'An insert_id stored within this many hours makes a later copy a duplicate' } as Setting<number>,
   KEYS_FILE: {
     parse: parsers.nonEmpty,
@@ -111,6 +116,7 @@ async function main(): Promise<void> {
     maxBytesPerPartition: config.BLOCK_MAX_BYTES,
     minBytes: config.BLOCK_MIN_BYTES,
     maxWaitMs: config.BLOCK_MAX_WAIT_MS,
+    partitionsAtOnce: config.PARTITIONS_AT_ONCE,
   });
 
   const progress = createPartitionProgress({ stallMs: config.STALL_SECONDS * 1000 });

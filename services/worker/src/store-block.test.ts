@@ -36,3 +36,24 @@ test('an error that is not a refusal of rows (ClickHouse unreachable) is the cal
   });
   await expect(store([{ row: inMonth(2024, 1).row as EventRow, origin: 1 }], 't')).rejects.toThrow('ECONNREFUSED');
 });
+
+test('isolating refused rows heartbeats after each refusal, so no long run of inserts goes without one', async () => {
+  const calls: string[] = [];
+  const store = createBlockStore({
+    insert: async (rows) => {
+      calls.push('insert');
+      const poison = rows.findIndex((row) => row.insert_id.startsWith('poison'));
+      if (poison >= 0) throw new Error(`Query failed: Code: 469. DB::Exception: Constraint \`no_poison\` for table sluice.events is violated at row ${poison + 1}. (VIOLATED_CONSTRAINT)`);
+    },
+    heartbeat: async () => void calls.push('heartbeat'),
+    logger: silentLogger,
+  });
+  const rows = Array.from({ length: 40 }, (_, i) => ({ row: { ...inMonth(2024, 1).row, insert_id: i % 4 === 3 ? `poison-${i}` : `ok-${i}` } as EventRow, origin: i }));
+  const { stored, refused } = await store(rows, 'events/0/0-39');
+  expect([stored, refused.length]).toEqual([30, 10]);
+  // One heartbeat per refused insert of several rows: ten here, one per poison row.
+  expect(calls.filter((c) => c === 'heartbeat')).toHaveLength(10);
+  // Between two heartbeats, at most the three parts of one cut are inserted.
+  const longestRun = Math.max(...calls.join(' ').split('heartbeat').map((run) => run.split('insert').length - 1));
+  expect(longestRun).toBeLessThanOrEqual(3);
+});

@@ -17,6 +17,12 @@ export interface RefusedRow<Origin> {
 export interface BlockStoreDeps {
   /** One tokened insert into events, retried while ClickHouse cannot take it; throws what it refuses. */
   insert(rows: readonly EventRow[], token: string): Promise<void>;
+  /**
+   * Tells the consumer group the worker is alive. Isolating the refused rows of a large block takes
+   * many inserts, for longer than the group waits for a silent member, which would move the
+   * partition mid-block; so each refusal heartbeats before the parts are tried.
+   */
+  heartbeat?: () => Promise<void>;
   logger: Logger;
 }
 
@@ -85,6 +91,7 @@ export function createBlockStore(deps: BlockStoreDeps) {
       const named = refusedRow(error);
       const cuts =
         named !== undefined && named >= 1 && named <= rows.length ? [from, from + named - 1, from + named, to] : [from, from + Math.ceil(rows.length / 2), to];
+      await deps.heartbeat?.();
       let stored = 0;
       for (let i = 0; i + 1 < cuts.length; i++) {
         const [start, end] = [cuts[i] as number, cuts[i + 1] as number];
