@@ -299,6 +299,40 @@ describe('createGatewayServer bounds slow and numerous clients', () => {
     expect(mostInOneRound).toBeGreaterThan(1);
   });
 
+  test('listenGateway with acceptHandles: a client that connects while the extra handles are being made is answered like any other', async () => {
+    const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
+    const limits = { ...defaultConnectionLimits, acceptHandles: 4 };
+    const server = createGatewayServer(app, limits);
+    servers.push(server);
+    const listening = listenGateway(server, 0, '127.0.0.1', limits);
+    // The server's own handle listens first, and a health check on it passes, while the copies are still being made.
+    await new Promise((resolve) => server.once('listening', resolve));
+    const port = (server.address() as AddressInfo).port;
+    let ready = false;
+    void listening.then(() => (ready = true));
+    const ask = async (): Promise<string> => {
+      const socket = await openSocket(port);
+      socket.on('error', () => undefined);
+      socket.write('GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
+      // A liveness bound, not a timing: an accepted connection nobody reads is never answered.
+      return new Promise<string>((resolve) => {
+        const unanswered = setTimeout(() => resolve('no answer'), 5_000);
+        socket.once('data', (data: Buffer) => {
+          clearTimeout(unanswered);
+          resolve(data.toString('latin1').split('\r\n')[0] ?? '');
+        });
+      }).finally(() => socket.destroy());
+    };
+    const answers: Promise<string>[] = [];
+    // Bursts, as a fleet of clients arrives: one handle alone would take them one per round.
+    while (!ready) {
+      for (let i = 0; i < 8; i++) answers.push(ask());
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(answers.length).toBeGreaterThan(1);
+    expect(new Set(await Promise.all(answers))).toEqual(new Set(['HTTP/1.1 200 OK']));
+  });
+
   test('listenGateway with acceptHandles: maxConnections holds over every handle', async () => {
     const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
     const limits = { ...defaultConnectionLimits, maxConnections: 2, acceptHandles: 4 };

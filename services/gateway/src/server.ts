@@ -54,7 +54,6 @@ export function createGatewayServer(app: RequestListener, limits: ConnectionLimi
 export async function listenGateway(server: Server, port: number, host: string, limits: Pick<ConnectionLimits, 'maxConnections' | 'acceptHandles'>): Promise<void> {
   await new Promise<void>((resolve) => server.listen({ port, host, backlog: limits.maxConnections }, resolve));
   if (limits.acceptHandles <= 1) return;
-  const copies = await listeningCopies(server, limits.acceptHandles - 1, limits.maxConnections);
   // One cap over every handle's connections (Node's own, maxConnections, counts those of the server's own handle only).
   let open = 0;
   server.on('connection', (socket: Socket) => {
@@ -62,7 +61,9 @@ export async function listenGateway(server: Server, port: number, host: string, 
     open++;
     socket.once('close', () => open--);
   });
-  for (const copy of copies) copy.on('connection', (socket: Socket) => server.emit('connection', socket));
+  // Each copy hands its connections to the server from the moment it listens: the server's own
+  // handle already answers health checks, so clients may arrive while the copies are being made.
+  const copies = await listeningCopies(server, limits.acceptHandles - 1, limits.maxConnections, (socket) => server.emit('connection', socket));
   // Stop accepting on every handle once the server stops.
   const close = server.close.bind(server);
   server.close = (callback?: (error?: Error) => void): Server => {
@@ -85,7 +86,7 @@ const handBack = "process.on('message', (message, handle) => process.send(messag
  * connection) and which is listened on here with the gateway's own queue (Node would use 511,
  * which the socket they share would then have). Node 22's `reusePort` would do without a child.
  */
-async function listeningCopies(server: Server, count: number, backlog: number): Promise<NetServer[]> {
+async function listeningCopies(server: Server, count: number, backlog: number, onConnection: (socket: Socket) => void): Promise<NetServer[]> {
   const handle = (server as unknown as { _handle?: unknown })._handle;
   if (handle === undefined || handle === null) throw new SluiceError('INTERNAL', 'The gateway is not listening, so its socket cannot be handed around');
   const child = spawn(process.execPath, ['-e', handBack], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
@@ -100,7 +101,7 @@ async function listeningCopies(server: Server, count: number, backlog: number): 
       const received = new Promise<unknown>((resolve) => child.once('message', (_message: unknown, copy: unknown) => resolve(copy)));
       child.send('listening socket', handle as Parameters<typeof child.send>[1]);
       const copy = await Promise.race([received, gone]);
-      const listening = createNetServer();
+      const listening = createNetServer(onConnection);
       await new Promise<void>((resolve) => listening.listen(copy, backlog, resolve));
       copies.push(listening);
     }
