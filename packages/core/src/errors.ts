@@ -33,7 +33,7 @@ export const errorCatalogue = {
   RATE_LIMITED: { status: 429, retriable: true, summary: "The API key sent more events (or, for a batch, more bytes) than its rate allows; wait for Retry-After seconds." },
   KAFKA_UNAVAILABLE: { status: 503, retriable: true, summary: 'Kafka did not acknowledge the event in time; it may still arrive, so retry later with the same insert_id.' },
   PUBLISH_BUFFER_FULL: { status: 503, retriable: true, summary: "The gateway's publish buffer is full; retry later." },
-  OVERLOADED: { status: 503, retriable: true, summary: 'The gateway has as many requests in flight as it serves within its latency budget (OVERLOAD_MAX_IN_FLIGHT), or requests wait longer than OVERLOAD_MAX_WAIT_MS to be read; this one was refused before its body was read. Retry after Retry-After seconds.' },
+  OVERLOADED: { status: 503, retriable: true, summary: 'The gateway has as many requests in flight as it serves within its latency budget (OVERLOAD_MAX_IN_FLIGHT), or requests wait longer than OVERLOAD_MAX_WAIT_MS to be read; this one was refused before its body was read, and its connection, if kept alive, is not read for OVERLOAD_PAUSE_MS (250 ms). Retry after Retry-After seconds.' },
   SHUTTING_DOWN: { status: 503, retriable: true, summary: 'The process is stopping and takes no new work; retry against another instance.' },
   INVALID_REQUEST: { status: 400, retriable: false, summary: 'An admin request (such as POST /replay) has an unknown or invalid field; the message names it.' },
   SQL_REJECTED: { status: 400, retriable: false, summary: 'ClickHouse refused a query (its syntax, an unknown table, or rows it cannot store).' },
