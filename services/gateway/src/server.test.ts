@@ -37,6 +37,29 @@ async function startGateway(limits: Partial<ConnectionLimits> = {}, deps: Partia
   return { port: (server.address() as AddressInfo).port, accepted };
 }
 
+/**
+ * Opens `burst` connections at once to a gateway listening with `limits`, and counts those
+ * connected 300 ms later: well short of the 1 s after which a SYN the kernel dropped is sent again.
+ */
+async function connectedOfBurst(limits: ConnectionLimits, burst: number): Promise<number> {
+  const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
+  const server = createGatewayServer(app, limits);
+  servers.push(server);
+  await listenGateway(server, 0, '127.0.0.1', limits);
+  const port = (server.address() as AddressInfo).port;
+  const sockets: Socket[] = [];
+  // All connect before this process's event loop, and so the server, accepts any of them.
+  for (let i = 0; i < burst; i++) {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    sockets.push(socket);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const connected = sockets.filter((socket) => !socket.connecting).length;
+  for (const socket of sockets) socket.destroy();
+  return connected;
+}
+
 /** Sends `head` and then one header line every `everyMs`, up to `lines`, unless the server closes first. */
 async function dripHeaders(port: number, head: string, lines: number, everyMs: number): Promise<Exchange> {
   const socket = await openSocket(port);
@@ -358,46 +381,11 @@ describe('createGatewayServer bounds slow and numerous clients', () => {
   });
 
   test("listenGateway: a burst of connections past Node's default listen queue (511) waits in the kernel's queue, none of its SYNs dropped (sent again only after 1 s)", async () => {
-    const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
-    const server = createGatewayServer(app, defaultConnectionLimits);
-    servers.push(server);
-    await listenGateway(server, 0, '127.0.0.1', defaultConnectionLimits);
-    const port = (server.address() as AddressInfo).port;
-    const burst = 700;
-    const sockets: Socket[] = [];
-    // All connect before this process's event loop, and so the server, accepts any of them.
-    for (let i = 0; i < burst; i++) {
-      const socket = connect(port, '127.0.0.1');
-      socket.on('error', () => undefined);
-      sockets.push(socket);
-    }
-    // Well short of the 1 s after which a dropped SYN is sent again.
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const connected = sockets.filter((socket) => !socket.connecting).length;
-    for (const socket of sockets) socket.destroy();
-    expect(connected).toBe(burst);
+    expect(await connectedOfBurst(defaultConnectionLimits, 700)).toBe(700);
   });
 
   test("listenGateway with acceptHandles: the listen queue stays maxConnections deep, not the 511 Node gives each handle received over IPC", async () => {
-    const app = createApp({ publisher, keyStore: createDevKeyStore(apiKey), logger: silentLogger, kafkaReadiness: () => Promise.resolve(undefined) });
-    const limits = { ...defaultConnectionLimits, acceptHandles: 4 };
-    const server = createGatewayServer(app, limits);
-    servers.push(server);
-    await listenGateway(server, 0, '127.0.0.1', limits);
-    const port = (server.address() as AddressInfo).port;
-    const burst = 700;
-    const sockets: Socket[] = [];
-    // All connect before this process's event loop, and so the server, accepts any of them.
-    for (let i = 0; i < burst; i++) {
-      const socket = connect(port, '127.0.0.1');
-      socket.on('error', () => undefined);
-      sockets.push(socket);
-    }
-    // Well short of the 1 s after which a dropped SYN is sent again.
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const connected = sockets.filter((socket) => !socket.connecting).length;
-    for (const socket of sockets) socket.destroy();
-    expect(connected).toBe(burst);
+    expect(await connectedOfBurst({ ...defaultConnectionLimits, acceptHandles: 4 }, 700)).toBe(700);
   });
 
   test('a headers timeout above the request timeout is refused', () => {
