@@ -71,7 +71,8 @@ export async function ingestAt(door: Door, request: IngestRequest, deps: IngestD
   const overloaded = deps.admission.enter();
   if (overloaded !== undefined) {
     deps.metrics.seriesOf(door.dialect).shed.add();
-    return { ...withHeaders(door.refused(overloaded), cors.headers), ...(deps.overloadPauseMs ? { pauseReadingMs: deps.overloadPauseMs } : {}) };
+    // sendReply pauses the connection only when it stays open and the pause is over 0.
+    return { ...withHeaders(door.refused(overloaded), cors.headers), pauseReadingMs: deps.overloadPauseMs };
   }
   try {
     return withHeaders(await door.serve(request, deps), cors.headers);
