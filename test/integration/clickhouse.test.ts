@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyMigrations, loadMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
 import { repositoryRoot } from '@sluice/dev';
+import { createBlockLog } from '@sluice/worker';
 import { chdbPathForThisProcess, openTestClickHouse, removeTestDirectory, testLogger, uniqueName } from '../helpers/pipeline';
 
 let clickhouse: ClickHouse;
@@ -73,6 +74,37 @@ describe('migrations', () => {
       expect(await upgraded.queryRows("SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'event_keys%'")).toEqual([]);
       // Run again: the backfill's guard keeps it from copying anything twice, and it is recorded once.
       expect(await applyMigrations(upgraded, testLogger, all)).toEqual([]);
+    } finally {
+      await upgraded.command(`DROP DATABASE IF EXISTS ${upgraded.database}`);
+      await upgraded.close();
+    }
+  });
+
+  test('an existing database keeps its recorded blocks when the block log moves to insert_block_log (migration 7), and a run cut off after its last statement runs again', async () => {
+    const upgraded = await openClickHouse({ database: uniqueName('upgrade'), dataPath: chdbPathForThisProcess(), logger: testLogger });
+    const blockLog = createBlockLog(upgraded);
+    try {
+      const all = loadMigrations();
+      const [seventh] = all.filter((m) => m.version === 7);
+      if (seventh === undefined) throw new Error('no migration 7');
+      await applyMigrations(upgraded, testLogger, all.filter((m) => m.version < 7));
+      // Recorded twice, as after a crash: the later record is the block.
+      await upgraded.command("INSERT INTO insert_blocks (kafka_topic, kafka_partition, first_offset, last_offset, recorded_at) VALUES ('events', 2, 100, 180, now64(3) - 2)");
+      await upgraded.command("INSERT INTO insert_blocks (kafka_topic, kafka_partition, first_offset, last_offset, recorded_at) VALUES ('events', 2, 100, 199, now64(3) - 1), ('events', 3, 0, 9, now64(3))");
+      await applyMigrations(upgraded, testLogger, all);
+      expect([await blockLog.lastOffsetOf('events', 2, '100'), await blockLog.lastOffsetOf('events', 3, '0'), await blockLog.lastOffsetOf('events', 3, '10')]).toEqual(['199', '9', undefined]);
+      expect(await upgraded.queryRows("SELECT name FROM system.tables WHERE database = currentDatabase() AND name = 'insert_blocks'")).toEqual([]);
+
+      // A worker records and finds blocks in the new table.
+      await blockLog.record({ topic: 'events', partition: 3, firstOffset: '10', lastOffset: '20' });
+      expect(await blockLog.lastOffsetOf('events', 3, '10')).toBe('20');
+      // Its statements run again as if the migration had been cut off before it was recorded.
+      for (const statement of seventh.statements) await upgraded.command(statement);
+      expect(await upgraded.queryRows('SELECT kafka_partition, toString(first_offset) AS first, toString(last_offset) AS last FROM insert_block_log ORDER BY kafka_partition, first_offset')).toEqual([
+        { kafka_partition: 2, first: '100', last: '199' },
+        { kafka_partition: 3, first: '0', last: '9' },
+        { kafka_partition: 3, first: '10', last: '20' },
+      ]);
     } finally {
       await upgraded.command(`DROP DATABASE IF EXISTS ${upgraded.database}`);
       await upgraded.close();

@@ -9,7 +9,7 @@ import { dedupIdentity, type StoredKeys } from './steps/deduplicate';
 const noneStored: StoredKeys = { storedAmong: async () => new Set() };
 const discardDeadLetters: DeadLetterSink = { store: async () => undefined };
 
-/** An in-memory block log, as insert_blocks would keep it. */
+/** An in-memory block log, as insert_block_log would keep it. */
 function memoryBlocks(): BlockLog & { recorded: InsertBlock[] } {
   const recorded: InsertBlock[] = [];
   return {

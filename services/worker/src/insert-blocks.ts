@@ -15,7 +15,8 @@ export function blockToken(block: InsertBlock): string {
 
 /**
  * Where a worker records a block before inserting it, so that after a crash the next attempt
- * rebuilds the same block from a re-delivered batch of any size (insert_blocks table).
+ * rebuilds the same block from a re-delivered batch of any size (the insert_block_log table, a
+ * key-value table keyed by topic, partition and first offset: migration 7).
  */
 export interface BlockLog {
   /** The last offset of the block recorded as starting at firstOffset, if any. */
@@ -27,14 +28,14 @@ export function createBlockLog(clickhouse: Pick<ClickHouse, 'queryRows' | 'inser
   return {
     async lastOffsetOf(topic, partition, firstOffset) {
       const [row] = await clickhouse.queryRows<{ last_offset: string }>(
-        `SELECT toString(last_offset) AS last_offset FROM insert_blocks FINAL
+        `SELECT toString(last_offset) AS last_offset FROM insert_block_log
          WHERE kafka_topic = {topic:String} AND kafka_partition = {partition:UInt32} AND first_offset = {firstOffset:UInt64}`,
         { topic, partition, firstOffset },
       );
       return row?.last_offset;
     },
     async record(block) {
-      await clickhouse.insertRows('insert_blocks', [
+      await clickhouse.insertRows('insert_block_log', [
         { kafka_topic: block.topic, kafka_partition: block.partition, first_offset: block.firstOffset, last_offset: block.lastOffset },
       ]);
     },
