@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Entry point of `npm start`, `npm test`, `npm run sql`, `npm run keys`, `npm run bench` and `npm run replay`. Plain
+// Entry point of `npm start`, `npm test`, `npm run sql`, `npm run keys`, `npm run migrate`, `npm run bench` and `npm run replay`. Plain
 // Node with no dependencies, because on a fresh clone nothing is installed yet: it installs what is
 // missing, then hands over.
 import { spawnSync, spawn } from 'node:child_process';
@@ -132,6 +132,10 @@ switch (command) {
     ensureNodeModules();
     handOver(tsx('scripts/keys.ts', args));
     break;
+  case 'migrate':
+    ensureNodeModules();
+    handOver(tsx('scripts/migrate.ts', args));
+    break;
   case 'bench':
     ensureNodeModules();
     // --expose-gc: the dedup scenario collects garbage before and after it measures heap bytes.
@@ -144,6 +148,6 @@ switch (command) {
     handOver([process.execPath, [join(root, 'scripts', 'replay.mjs'), ...args]]);
     break;
   default:
-    console.error(`usage: node scripts/bootstrap.mjs start|test|test:containers|sql|keys|bench|replay`);
+    console.error(`usage: node scripts/bootstrap.mjs start|test|test:containers|sql|keys|migrate|bench|replay`);
     process.exit(2);
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { clickhouseSettings } from '@sluice/clickhouse';
 import { kafkaSettings } from '@sluice/core';
 
 const root = join(__dirname, '..', '..');
@@ -12,8 +13,11 @@ function settingsOf(service: string): string[] {
   return [...source.matchAll(/^ {2}([A-Z][A-Z0-9_]+): \{\s*parse:/gm)].map((m) => m[1] ?? '');
 }
 
-test.each(['gateway', 'worker'])("every setting of the %s is in the README's Configure table", (service) => {
-  const names = [...settingsOf(service), ...Object.keys(kafkaSettings)];
+test.each([
+  ['gateway', []],
+  ['worker', Object.keys(clickhouseSettings)],
+])("every setting of the %s is in the README's Configure table", (service, shared) => {
+  const names = [...settingsOf(service), ...Object.keys(kafkaSettings), ...shared];
   expect(names.length).toBeGreaterThan(5);
   expect(names.filter((name) => !configureSection.includes(`\`${name}\``))).toEqual([]);
 });

@@ -5,3 +5,6 @@ export * from './chdb-http';
 export * from './analyst-users';
 export { analystSessionDefaults, checkThreadsForAnalysts } from './analyst-sessions';
 export * from './analysts-cli';
+export * from './cluster-ddl';
+export * from './settings';
+export * from './migrate-cli';

@@ -3,6 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError, type Logger } from '@sluice/core';
 import type { ClickHouse } from './clickhouse';
+import { migrationsTableDdl, renderMigrations, singleNode, type Topology } from './cluster-ddl';
 
 /** The package's migrations/ folder, beside src/ and dist/ alike: an asset that ships with the package. */
 export const migrationsDirectory = join(__dirname, '..', 'migrations');
@@ -41,12 +42,13 @@ interface AppliedRow {
 /**
  * Applies the migrations not yet recorded, in order, and records each. Statements are written
  * to be safe to run twice (IF NOT EXISTS), so a run cut off mid-migration simply resumes.
- * An applied migration whose file changed is refused: migrations are append-only.
+ * An applied migration whose file changed is refused: migrations are append-only. On a cluster
+ * the statements are the cluster forms of the same files (cluster-ddl.ts), checked by the same
+ * checksums, and the record of what ran is one replicated table that every node reads.
  */
-export async function applyMigrations(clickhouse: ClickHouse, logger: Logger, migrations = loadMigrations()): Promise<Migration[]> {
-  await clickhouse.command(
-    `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version`,
-  );
+export async function applyMigrations(clickhouse: ClickHouse, logger: Logger, migrations = loadMigrations(), topology: Topology = singleNode): Promise<Migration[]> {
+  const rendered = renderMigrations(migrations, topology);
+  await clickhouse.command(migrationsTableDdl(topology));
   const applied = new Map(
     (await clickhouse.queryRows<AppliedRow>('SELECT version, argMax(checksum, applied_at) AS checksum FROM schema_migrations GROUP BY version')).map((r) => [
       r.version,
@@ -54,7 +56,7 @@ export async function applyMigrations(clickhouse: ClickHouse, logger: Logger, mi
     ]),
   );
   const done: Migration[] = [];
-  for (const migration of migrations) {
+  for (const migration of rendered) {
     const recorded = applied.get(migration.version);
     if (recorded !== undefined) {
       if (recorded !== migration.checksum) {

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { SluiceError, createLogger, errorMessage, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { openKeyFile } from '@sluice/tenancy';
-import { analystSessionDefaults, applyMigrations, checkThreadsForAnalysts, listenChdbOverHttp, openClickHouse } from '@sluice/clickhouse';
+import { analystSessionDefaults, applyMigrations, checkThreadsForAnalysts, clickhouseOptions, clickhouseSettings, listenChdbOverHttp, openClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus, topicSpec } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
@@ -17,12 +17,8 @@ import { createStoredKeys } from './stored-keys';
 
 const settings = {
   ...kafkaSettings,
+  ...clickhouseSettings,
   CONSUMER_GROUP: { parse: parsers.nonEmpty, default: 'sluice-worker', description: 'Kafka consumer group of the workers' } as Setting<string>,
-  CLICKHOUSE_URL: { parse: parsers.url, default: '', description: 'ClickHouse server HTTP URL; unset runs chDB embedded' } as Setting<string>,
-  CLICKHOUSE_USER: { parse: parsers.nonEmpty, default: 'default', description: 'ClickHouse user (server mode)' } as Setting<string>,
-  CLICKHOUSE_PASSWORD: { parse: (raw) => ({ ok: true, value: raw }), default: '', description: 'ClickHouse password (server mode)' } as Setting<string>,
-  CLICKHOUSE_DATABASE: { parse: parsers.nonEmpty, default: 'sluice', description: 'ClickHouse database' } as Setting<string>,
-  CHDB_PATH: { parse: parsers.nonEmpty, default: '.data/chdb', description: 'chDB data directory (embedded mode)' } as Setting<string>,
   CLICKHOUSE_HTTP_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: "Interface of analysts' ClickHouse HTTP interface (embedded mode)" } as Setting<string>,
   CLICKHOUSE_HTTP_PORT: { parse: parsers.port, default: 8123, description: "Port of analysts' ClickHouse HTTP interface (embedded mode); 0 turns it off" } as Setting<number>,
   CLICKHOUSE_HTTP_PASSWORD: { parse: (raw) => ({ ok: true, value: raw }), default: '', description: "Password of analysts' ClickHouse HTTP interface; empty: none" } as Setting<string>,
@@ -84,14 +80,11 @@ async function main(): Promise<void> {
   // Analysts reach embedded chDB only through this process; a server has an HTTP interface of its own.
   const servesAnalysts = config.CLICKHOUSE_URL === '' && config.CLICKHOUSE_HTTP_PORT !== 0;
   if (servesAnalysts) checkThreadsForAnalysts(config.CLICKHOUSE_HTTP_MAX_QUERIES, process.env.UV_THREADPOOL_SIZE);
-  const clickhouse = await openClickHouse({
-    url: config.CLICKHOUSE_URL || undefined,
-    username: config.CLICKHOUSE_USER,
-    password: config.CLICKHOUSE_PASSWORD,
-    database: config.CLICKHOUSE_DATABASE,
-    dataPath: resolve(config.CHDB_PATH),
-    logger,
-  });
+  if (config.CLICKHOUSE_CLUSTER !== '') {
+    // The cluster's tables exist (npm run migrate); writing each partition to its shard does not yet.
+    throw new SluiceError('INVALID_CONFIG', 'CLICKHOUSE_CLUSTER is set, but the worker does not write to a cluster yet: `npm run migrate` creates its tables (docs/deploy.md, Cluster)');
+  }
+  const clickhouse = await openClickHouse(clickhouseOptions(config, logger));
   await applyMigrations(clickhouse, logger);
   const analystsHttp = servesAnalysts
     ? await listenChdbOverHttp(resolve(config.CHDB_PATH), config.CLICKHOUSE_HTTP_PORT, config.CLICKHOUSE_HTTP_HOST, {
