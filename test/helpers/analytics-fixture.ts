@@ -5,6 +5,7 @@
  * pipeline, so the views are checked against an independent calculation.
  */
 import { createHash } from 'node:crypto';
+import { fetchRetrying } from './http';
 
 export const datasets = { trieve: 'shop', neuralens: 'shop-app', greenflash: ['gf-product', 'gf-other'] } as const;
 
@@ -505,4 +506,67 @@ export function expectedOutcomesDaily(stored: readonly StoredFact[]): Row[] {
       estimated_events: sum(group.map((s) => 1 / s.rate)),
     };
   });
+}
+
+/** Decimals to integer millionths; other non-integers to 6 places, so float summation order does not matter. */
+function normalised(row: Row): Row {
+  const result: Row = {};
+  for (const [name, value] of Object.entries(row)) {
+    if (['revenue', 'numeric_value_sum', 'currency_value_sum'].includes(name)) result[`${name.replace(/_sum$/, '')}_micros`] = Math.round(Number(value) * 1e6);
+    else if (typeof value === 'number' && !Number.isInteger(value)) result[name] = Number(value.toFixed(6));
+    else result[name] = value;
+  }
+  return result;
+}
+
+/** Rows normalised and in one order, to compare a view's rows with the fixture's. */
+export function sortedRows(rows: readonly Row[]): Row[] {
+  return rows.map(normalised).sort((a, b) => JSON.stringify(Object.values(a)).localeCompare(JSON.stringify(Object.values(b))));
+}
+
+/** Every analyst view, with the rows the fixture computes for it. */
+export const fixtureViews: { name: string; expected: (stored: readonly StoredFact[]) => Row[] }[] = [
+  { name: 'ctr_daily', expected: expectedCtrDaily },
+  { name: 'ctr_by_query', expected: expectedCtrByQuery },
+  { name: 'ctr_by_position', expected: expectedCtrByPosition },
+  { name: 'search_conversion_daily', expected: expectedSearchConversionDaily },
+  { name: 'item_ctr_by_position', expected: expectedItemCtrByPosition },
+  { name: 'conversion_daily', expected: expectedConversionDaily },
+  { name: 'outcomes_daily', expected: expectedOutcomesDaily },
+];
+
+/** The query that reads a view's fixture rows, with the columns the expected rows hold. */
+export function fixtureViewQuery(name: string, expected: readonly Row[]): string {
+  const [first] = expected;
+  if (first === undefined) throw new Error(`the fixture gives no rows for ${name}`);
+  const columns = Object.keys(first).map((c) => (c.endsWith('_micros') ? c.replace(/_micros$/, c.startsWith('revenue') ? '' : '_sum') : c));
+  return `SELECT ${columns.join(', ')} FROM ${name} WHERE dataset_id IN ('shop', 'shop-app', 'gf-product', 'gf-other')`;
+}
+
+/**
+ * Sends the requests to the gateway, `concurrency` at a time, as clients do (a 503 or 429 is
+ * retried after its Retry-After). Returns what was refused: a failed request, or a batch with
+ * rejected events.
+ */
+export async function sendRequests(gatewayUrl: string, requests: readonly HttpRequest[], concurrency: number): Promise<string[]> {
+  let next = 0;
+  const failures: string[] = [];
+  async function lane(): Promise<void> {
+    while (next < requests.length) {
+      const request = requests[next++];
+      if (request === undefined) return;
+      const response = await fetchRetrying(`${gatewayUrl}${request.path}`, { method: request.method, headers: request.headers, body: request.body });
+      const text = await response.text();
+      const refusedInBatch = request.path === '/v1/batch' && (JSON.parse(text) as { rejected: number }).rejected > 0;
+      if (!response.ok || refusedInBatch) failures.push(`${request.method} ${request.path} -> ${response.status} ${text}`);
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  return failures;
+}
+
+/** Trieve events happen "now": keep a run from straddling midnight UTC, which would split their day. */
+export async function awayFromMidnight(): Promise<void> {
+  const untilMidnight = 86_400_000 - (Date.now() % 86_400_000);
+  if (untilMidnight < 180_000) await new Promise((resolve) => setTimeout(resolve, untilMidnight + 1_000));
 }

@@ -9,26 +9,21 @@
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { serveChdbOverHttp, type ChdbHttpServer } from '@sluice/clickhouse';
-import { sleep } from '@sluice/core';
 import {
+  awayFromMidnight,
   buildFacts,
-  expectedConversionDaily,
-  expectedCtrByPosition,
-  expectedCtrByQuery,
-  expectedCtrDaily,
-  expectedItemCtrByPosition,
-  expectedOutcomesDaily,
-  expectedSearchConversionDaily,
   expectedStored,
   fixtureSampling,
+  fixtureViewQuery,
+  fixtureViews,
   render,
   renderThroughBatch,
+  sendRequests,
+  sortedRows,
   type Fact,
-  type HttpRequest,
   type Row,
   type StoredFact,
 } from '../helpers/analytics-fixture';
-import { fetchRetrying } from '../helpers/http';
 import { runJdbcCheck } from '../helpers/jdbc';
 import { chdbPathForThisProcess, listen, startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 import { clickhouseConnectPython, runFile } from '../helpers/python';
@@ -42,29 +37,6 @@ let analystClient: ClickHouseClient;
 let pythonRows: Record<string, Row[]>;
 /** The same, read through JDBC (one Java process). */
 let jdbcRows: Record<string, Row[]>;
-
-/** Trieve events happen "now": keep the run from straddling midnight UTC, which would split their day. */
-async function awayFromMidnight(): Promise<void> {
-  const untilMidnight = 86_400_000 - (Date.now() % 86_400_000);
-  if (untilMidnight < 180_000) await sleep(untilMidnight + 1_000);
-}
-
-async function sendAll(requests: readonly HttpRequest[], concurrency: number): Promise<void> {
-  let next = 0;
-  const failures: string[] = [];
-  async function lane(): Promise<void> {
-    while (next < requests.length) {
-      const request = requests[next++];
-      if (request === undefined) return;
-      const response = await fetchRetrying(`${pipeline.gatewayUrl}${request.path}`, { method: request.method, headers: request.headers, body: request.body });
-      const text = await response.text();
-      const refusedInBatch = request.path === '/v1/batch' && (JSON.parse(text) as { rejected: number }).rejected > 0;
-      if (!response.ok || refusedInBatch) failures.push(`${request.method} ${request.path} -> ${response.status} ${text}`);
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, lane));
-  expect(failures).toEqual([]);
-}
 
 function outcome(name: string): number {
   return pipeline.workerStats.outcomes.get(name) ?? 0;
@@ -85,10 +57,13 @@ beforeAll(async () => {
   ];
   // A fixed shuffle, so duplicates arrive before, between and after their originals.
   const order = requests.map((request, i) => ({ request, rank: (i * 7919) % 10007 })).sort((a, b) => a.rank - b.rank);
-  await sendAll(
-    order.map((o) => o.request),
-    24,
-  );
+  expect(
+    await sendRequests(
+      pipeline.gatewayUrl,
+      order.map((o) => o.request),
+      24,
+    ),
+  ).toEqual([]);
 
   // Done when every message went through parse, every kept one through dedup, and every row passed dedup was inserted.
   await waitFor(
@@ -106,7 +81,7 @@ beforeAll(async () => {
   const url = await listen(analystsInterface.server);
   analystClient = createClient({ url, username: 'analyst' });
   const port = new URL(url).port;
-  const queries = views.map(({ name, expected }) => [name, viewQuery(name, expected(stored))] as const);
+  const queries = fixtureViews.map(({ name, expected }) => [name, fixtureViewQuery(name, expected(stored))] as const);
   const python = await clickhouseConnectPython();
   const child = runFile(python, [join(__dirname, '..', 'clients', 'clickhouse_connect_views.py'), port, pipeline.clickhouse.database], { timeout: 120_000 });
   child.child.stdin?.end(JSON.stringify(Object.fromEntries(queries)));
@@ -119,39 +94,6 @@ afterAll(async () => {
   await analystsInterface?.close();
   await pipeline.stop();
 });
-
-/** Decimals to integer millionths; other non-integers to 6 places, so float summation order does not matter. */
-function normalise(row: Row): Row {
-  const result: Row = {};
-  for (const [name, value] of Object.entries(row)) {
-    if (['revenue', 'numeric_value_sum', 'currency_value_sum'].includes(name)) result[`${name.replace(/_sum$/, '')}_micros`] = Math.round(Number(value) * 1e6);
-    else if (typeof value === 'number' && !Number.isInteger(value)) result[name] = Number(value.toFixed(6));
-    else result[name] = value;
-  }
-  return result;
-}
-
-function sorted(rows: readonly Row[]): Row[] {
-  return rows.map(normalise).sort((a, b) => JSON.stringify(Object.values(a)).localeCompare(JSON.stringify(Object.values(b))));
-}
-
-const views: { name: string; expected: (stored: readonly StoredFact[]) => Row[] }[] = [
-  { name: 'ctr_daily', expected: expectedCtrDaily },
-  { name: 'ctr_by_query', expected: expectedCtrByQuery },
-  { name: 'ctr_by_position', expected: expectedCtrByPosition },
-  { name: 'search_conversion_daily', expected: expectedSearchConversionDaily },
-  { name: 'item_ctr_by_position', expected: expectedItemCtrByPosition },
-  { name: 'conversion_daily', expected: expectedConversionDaily },
-  { name: 'outcomes_daily', expected: expectedOutcomesDaily },
-];
-
-/** The query that reads a view's fixture rows, with the columns the expected rows hold. */
-function viewQuery(name: string, expected: readonly Row[]): string {
-  const [first] = expected;
-  if (first === undefined) throw new Error(`the fixture gives no rows for ${name}`);
-  const columns = Object.keys(first).map((c) => (c.endsWith('_micros') ? c.replace(/_micros$/, c.startsWith('revenue') ? '' : '_sum') : c));
-  return `SELECT ${columns.join(', ')} FROM ${name} WHERE dataset_id IN ('shop', 'shop-app', 'gf-product', 'gf-other')`;
-}
 
 /** How each reader gets a view's rows. */
 const readers: Record<string, (name: string, sql: string) => Promise<Row[]>> = {
@@ -184,9 +126,9 @@ test('events holds each kept event once, with the sample rate it was kept at', a
 });
 
 describe.each(Object.keys(readers))('read by %s', (reader) => {
-  test.each(views.map((view) => [view.name, view] as const))('%s has exactly the fixture\'s numbers', async (_name, { name, expected }) => {
+  test.each(fixtureViews.map((view) => [view.name, view] as const))('%s has exactly the fixture\'s numbers', async (_name, { name, expected }) => {
     const rows = expected(stored);
-    const actual = await readers[reader]?.(name, viewQuery(name, rows));
-    expect(sorted(actual ?? [])).toEqual(sorted(rows));
+    const actual = await readers[reader]?.(name, fixtureViewQuery(name, rows));
+    expect(sortedRows(actual ?? [])).toEqual(sortedRows(rows));
   });
 });

@@ -64,15 +64,19 @@ test('`CLICKHOUSE_CLUSTER=c1 npm run migrate -- --print` prints the golden DDL, 
   expect(single.stdout).not.toContain('ON CLUSTER');
 });
 
-test('a worker given CLICKHOUSE_CLUSTER refuses to start, saying it cannot write to a cluster yet, rather than writing through the Distributed tables', async () => {
+test.each([
+  [{ CLICKHOUSE_CLUSTER: 'c1', CLICKHOUSE_URL: 'http://127.0.0.1:9' }, "worker failed to start: CLICKHOUSE_CLUSTER is set: list the cluster's shards in CLICKHOUSE_SHARD_URLS"],
+  [{ CLICKHOUSE_SHARD_URLS: 'http://127.0.0.1:9,http://127.0.0.1:10', CLICKHOUSE_URL: 'http://127.0.0.1:9' }, 'worker failed to start: Set CLICKHOUSE_URL (one server) or CLICKHOUSE_SHARD_URLS (one URL per shard), not both'],
+  [{ CLICKHOUSE_SHARD_URLS: 'http://127.0.0.1:9,shard-2:8123' }, 'CLICKHOUSE_SHARD_URLS'],
+])('a worker given %j refuses to start, saying why, rather than placing partitions wrongly', async (env, expected) => {
   const worker = spawnCaptured(process.execPath, ['--import', 'tsx', 'services/worker/src/main.ts'], {
     cwd: repositoryRoot,
-    env: { ...process.env, CLICKHOUSE_CLUSTER: 'c1', CLICKHOUSE_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'error' },
+    env: { ...process.env, CLICKHOUSE_CLUSTER: '', CLICKHOUSE_URL: '', CLICKHOUSE_SHARD_URLS: '', ...env, LOG_LEVEL: 'error' },
   });
   let timer: NodeJS.Timeout | undefined;
   const exited = await Promise.race([worker.exit, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 60_000)))]);
   clearTimeout(timer);
   if (exited === undefined) worker.child.kill('SIGKILL');
   expect(exited).toEqual({ code: 1, signal: null });
-  expect(worker.output()).toContain('worker failed to start: CLICKHOUSE_CLUSTER is set, but the worker does not write to a cluster yet');
+  expect(worker.output()).toContain(expected);
 });

@@ -1,22 +1,19 @@
 // The Helm chart (deploy/helm/sluice) as Kubernetes would receive it: `helm lint`, then
 // `helm template` with several sets of values, parsed and checked against what the services read
 // (their settings objects in services/*/src/main.ts) and listen on. Needs no cluster.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kafkaSettings } from '@sluice/core';
 import { parseAllDocuments } from 'yaml';
 import { ensureHelm, helm } from '../helpers/helm';
+import { settingsOf } from '../helpers/service-settings';
 
-const root = join(__dirname, '..', '..');
 const chart = join('deploy', 'helm', 'sluice');
 // The chart needs Kubernetes 1.30 (preStop sleep); helm template assumes 1.20 unless told.
 const kubeVersion = ['--kube-version', '1.31.0'];
 
-/** The names of the settings a service's main.ts reads (its settings object's keys). */
-function settingsOf(service: 'gateway' | 'worker'): Set<string> {
-  const source = readFileSync(join(root, 'services', service, 'src', 'main.ts'), 'utf8');
-  return new Set([...[...source.matchAll(/^ {2}([A-Z][A-Z0-9_]+): \{\s*parse:/gm)].map((m) => m[1] ?? ''), ...Object.keys(kafkaSettings)]);
+function settingsSetOf(service: 'gateway' | 'worker'): Set<string> {
+  return new Set(settingsOf(service));
 }
 
 /** Settings that hold a secret: only ever from a Secret, never a plain value. */
@@ -199,7 +196,7 @@ describe.each([
 
   test.each(['gateway', 'worker'] as const)('every variable the %s gets is one of its settings, and the required ones are set', (component) => {
     const env = envOf(containerOf(deployment(component)));
-    const known = settingsOf(component);
+    const known = settingsSetOf(component);
     expect([...env.keys()].filter((name) => !known.has(name))).toEqual([]);
     const required = component === 'gateway' ? ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'KAFKA_TOPIC_PARTITIONS', 'KEYS_FILE', 'GATEWAY_HOST', 'GATEWAY_PORT'] : ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'KAFKA_TOPIC_PARTITIONS', 'KEYS_FILE', 'CLICKHOUSE_URL', 'ADMIN_HOST', 'ADMIN_PORT', 'ADMIN_TOKEN', 'CLICKHOUSE_PASSWORD'];
     expect(required.filter((name) => !env.has(name))).toEqual([]);

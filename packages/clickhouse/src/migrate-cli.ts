@@ -1,13 +1,12 @@
 import { SluiceError, errorMessage, readSettings, type Logger } from '@sluice/core';
-import { openClickHouse } from './clickhouse';
 import { migrationsTableDdl, renderMigrations, type Topology } from './cluster-ddl';
-import { applyMigrations, loadMigrations } from './migrations';
-import { clickhouseOptions, clickhouseSettings, topologyOf } from './settings';
+import { loadMigrations } from './migrations';
+import { applyMigrationsToEvery, clickhouseSettings, openConfiguredClickHouses, topologyOf } from './settings';
 
 export const migrateUsage = `usage: npm run migrate [-- --print]
 
-Applies Sluice's ClickHouse migrations not yet applied, where CLICKHOUSE_URL (a server) or
-CHDB_PATH (embedded chDB) says, in CLICKHOUSE_DATABASE. With CLICKHOUSE_CLUSTER=<name>, their
+Applies Sluice's ClickHouse migrations not yet applied, where CLICKHOUSE_URL (a server),
+CLICKHOUSE_SHARD_URLS (each shard) or CHDB_PATH (embedded chDB) says, in CLICKHOUSE_DATABASE. With CLICKHOUSE_CLUSTER=<name>, their
 cluster forms, ON CLUSTER <name>: Replicated tables on every node and Distributed ones under the
 names analysts query (docs/deploy.md, Cluster).
 
@@ -45,12 +44,12 @@ export async function runMigrateCommand(argv: readonly string[], env: NodeJS.Pro
       io.out(migrationScript(topology));
       return 0;
     }
-    const clickhouse = await openClickHouse(clickhouseOptions(config, logger));
+    const clickhouses = await openConfiguredClickHouses(config, logger);
     try {
-      const applied = await applyMigrations(clickhouse, logger, loadMigrations(), topology);
+      const applied = await applyMigrationsToEvery(clickhouses, topology, logger);
       io.out(applied.length === 0 ? 'Every migration was already applied.\n' : `Applied ${applied.map((m) => `${String(m.version).padStart(4, '0')} ${m.name}`).join(', ')}.\n`);
     } finally {
-      await clickhouse.close();
+      for (const clickhouse of clickhouses) await clickhouse.close();
     }
     return 0;
   } catch (error) {

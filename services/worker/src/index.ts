@@ -7,6 +7,7 @@ export { createBlockLog } from './insert-blocks';
 export { toEventRow, type EventRow } from './event-row';
 export { decideSample, parseSamplingRules, samplePoint, type SamplingRules } from './sampling';
 export { createPartitionProgress } from './partition-progress';
-export { createReplayer } from './replay';
+export { createReplayer, replayShards, singleReplayShard } from './replay';
+export { createPlacement, placedBlockLog, placedInserts, placedStoredKeys, type Placement } from './placement';
 export { createValidateEnvelopeStep } from './steps/validate-envelope';
 export { ok, type StepResult } from './steps/step-result';

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { SluiceError, createLogger, errorMessage, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { openKeyFile } from '@sluice/tenancy';
-import { analystSessionDefaults, applyMigrations, checkThreadsForAnalysts, clickhouseOptions, clickhouseSettings, listenChdbOverHttp, openClickHouse } from '@sluice/clickhouse';
+import { analystSessionDefaults, applyMigrationsToEvery, checkThreadsForAnalysts, clickhouseSettings, listenChdbOverHttp, openConfiguredClickHouses, topologyOf, type ClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus, topicSpec } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
@@ -11,9 +11,10 @@ import { createDeadLetterSink } from './dead-letters';
 import { createBlockLog } from './insert-blocks';
 import { createWorkerMetrics } from './metrics';
 import { createPartitionProgress } from './partition-progress';
-import { createReplayer } from './replay';
 import { keepEverything, parseSamplingRules, type SamplingRules } from './sampling';
 import { createStoredKeys } from './stored-keys';
+import { createPlacement, everyShardAnswers, placedBlockLog, placedInserts, placedStoredKeys } from './placement';
+import { createReplayer, replayShards } from './replay';
 
 const settings = {
   ...kafkaSettings,
@@ -78,14 +79,16 @@ async function main(): Promise<void> {
   const config = readSettings(settings, process.env);
   const logger = createLogger({ level: isLogLevel(config.LOG_LEVEL) ? config.LOG_LEVEL : 'info', bindings: { service: 'worker' } });
   // Analysts reach embedded chDB only through this process; a server has an HTTP interface of its own.
-  const servesAnalysts = config.CLICKHOUSE_URL === '' && config.CLICKHOUSE_HTTP_PORT !== 0;
+  const servesAnalysts = config.CLICKHOUSE_URL === '' && config.CLICKHOUSE_SHARD_URLS.length === 0 && config.CLICKHOUSE_HTTP_PORT !== 0;
   if (servesAnalysts) checkThreadsForAnalysts(config.CLICKHOUSE_HTTP_MAX_QUERIES, process.env.UV_THREADPOOL_SIZE);
-  if (config.CLICKHOUSE_CLUSTER !== '') {
-    // The cluster's tables exist (npm run migrate); writing each partition to its shard does not yet.
-    throw new SluiceError('INVALID_CONFIG', 'CLICKHOUSE_CLUSTER is set, but the worker does not write to a cluster yet: `npm run migrate` creates its tables (docs/deploy.md, Cluster)');
+  const topology = topologyOf(config);
+  if (topology.mode === 'cluster' && config.CLICKHOUSE_SHARD_URLS.length === 0) {
+    throw new SluiceError('INVALID_CONFIG', `CLICKHOUSE_CLUSTER is set: list the cluster's shards in CLICKHOUSE_SHARD_URLS, in the order of its remote_servers, so that each partition is written to its shard`);
   }
-  const clickhouse = await openClickHouse(clickhouseOptions(config, logger));
-  await applyMigrations(clickhouse, logger);
+  const shards = await openConfiguredClickHouses(config, logger);
+  await applyMigrationsToEvery(shards, topology, logger);
+  if (topology.mode === 'cluster') await checkShardCount(shards, topology.cluster);
+  const placement = createPlacement(shards, topology);
   const analystsHttp = servesAnalysts
     ? await listenChdbOverHttp(resolve(config.CHDB_PATH), config.CLICKHOUSE_HTTP_PORT, config.CLICKHOUSE_HTTP_HOST, {
         database: config.CLICKHOUSE_DATABASE,
@@ -118,10 +121,10 @@ async function main(): Promise<void> {
   const replayPublisher = await bus.createPublisher({ topic: config.KAFKA_TOPIC });
   // Replay checks datasets against the same key file as the batch handler.
   const datasets = config.KEYS_FILE === '' ? undefined : openKeyFile(config.KEYS_FILE, { logger });
-  const replay = createReplayer({ clickhouse, publisher: replayPublisher, ...(datasets === undefined ? {} : { datasets }) });
+  const replay = createReplayer({ shards: replayShards(placement), publisher: replayPublisher, ...(datasets === undefined ? {} : { datasets }) });
   const admin = createServer(
     createAdminApp({
-      clickhouse,
+      clickhouse: everyShardAnswers(placement),
       consumerFailure: () => consumer.failure(),
       stalledPartitions: () => progress.stalled(),
       replay,
@@ -135,12 +138,13 @@ async function main(): Promise<void> {
   await new Promise<void>((done) => admin.listen(config.ADMIN_PORT, config.ADMIN_HOST, done));
   logger.info('admin listening', { url: `http://${config.ADMIN_HOST}:${config.ADMIN_PORT}` });
   if (config.ADMIN_TOKEN === '') logger.warn('POST /replay is off: set ADMIN_TOKEN to turn it on');
-  const storedKeys = createStoredKeys(clickhouse, { windowMs: config.DEDUP_WINDOW_HOURS * 3_600_000 });
-  const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse });
+  const windowMs = config.DEDUP_WINDOW_HOURS * 3_600_000;
+  const inserts = placedInserts(placement);
+  const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse: inserts });
   const { handle } = createBatchHandler({
-    clickhouse,
-    storedKeys,
-    blocks: createBlockLog(clickhouse),
+    clickhouse: inserts,
+    storedKeys: placedStoredKeys(placement, (shard) => createStoredKeys(shard, { windowMs })),
+    blocks: placedBlockLog(placement, createBlockLog),
     deadLetters,
     metrics,
     progress: progress.record,
@@ -159,8 +163,16 @@ async function main(): Promise<void> {
     await replayPublisher.close();
     await new Promise<void>((done) => admin.close(() => done()));
     await analystsHttp?.close();
-    await clickhouse.close();
+    for (const shard of shards) await shard.close();
   });
+}
+
+/** A cluster with another number of shards than CLICKHOUSE_SHARD_URLS lists would get partitions on the wrong shards. */
+async function checkShardCount(shards: readonly ClickHouse[], cluster: string): Promise<void> {
+  const [row] = await (shards[0] as ClickHouse).queryRows<{ shards: number }>('SELECT uniqExact(shard_num) AS shards FROM system.clusters WHERE cluster = {cluster:String}', { cluster });
+  if (row?.shards !== shards.length) {
+    throw new SluiceError('INVALID_CONFIG', `CLICKHOUSE_SHARD_URLS lists ${shards.length} shards, but the cluster ${cluster} has ${row?.shards ?? 0} in system.clusters`);
+  }
 }
 
 function readSamplingFile(path: string): SamplingRules {

@@ -1,6 +1,7 @@
 import { SluiceError, type ConsumedMessage, type EventPublisher } from '@sluice/core';
 import { type KeyStore } from '@sluice/tenancy';
 import type { ClickHouse } from '@sluice/clickhouse';
+import type { Placement } from './placement';
 import { envelopeKey, type Envelope } from '@sluice/envelope';
 import { createCheckDatasetStep } from './steps/check-dataset';
 import { createParseMessageStep } from './steps/parse-message';
@@ -74,8 +75,26 @@ export function parseReplayRequest(body: unknown): ReplayRequest {
  * One replay runs at a time: two at once would both read a message as not yet published and
  * publish it twice.
  */
-export function createReplayer(deps: {
+/** Where a shard keeps the rejected messages and what replay did with them. */
+export interface ReplayShard {
   clickhouse: Pick<ClickHouse, 'queryRows' | 'insertRows'>;
+  rejected: string;
+  replayed: string;
+}
+
+/** Every shard's own tables: a message's rejection and its replay outcome sit on the shard of its partition. */
+export function replayShards(placement: Placement): ReplayShard[] {
+  return placement.shards.map((clickhouse) => ({ clickhouse, rejected: placement.tableOnShard('events_rejected'), replayed: placement.tableOnShard('events_replayed') }));
+}
+
+/** The one ClickHouse of a single node. */
+export function singleReplayShard(clickhouse: Pick<ClickHouse, 'queryRows' | 'insertRows'>): ReplayShard[] {
+  return [{ clickhouse, rejected: 'events_rejected', replayed: 'events_replayed' }];
+}
+
+export function createReplayer(deps: {
+  /** Searched in order, up to the request's limit in all. */
+  shards: readonly ReplayShard[];
   publisher: EventPublisher;
   /** The envelope check; the envelope schema's by default. */
   validate?: (value: unknown) => StepResult<Envelope>;
@@ -97,16 +116,29 @@ export function createReplayer(deps: {
   };
 
   async function replayOnce(request: ReplayRequest): Promise<ReplaySummary> {
-    const rows = await deps.clickhouse.queryRows<RejectedRow>(
+    const summary: ReplaySummary = { examined: 0, published: 0, stillRejected: [], dryRun: request.dry_run === true };
+    for (const shard of deps.shards) {
+      const limit = (request.limit ?? defaultLimit) - summary.examined;
+      if (limit <= 0) break;
+      const part = await replayShard(shard, request, limit);
+      summary.examined += part.examined;
+      summary.published += part.published;
+      summary.stillRejected.push(...part.stillRejected);
+    }
+    return summary;
+  }
+
+  async function replayShard(shard: ReplayShard, request: ReplayRequest, limit: number): Promise<ReplaySummary> {
+    const rows = await shard.clickhouse.queryRows<RejectedRow>(
       `SELECT kafka_topic, kafka_partition, toString(kafka_offset) AS kafka_offset, kafka_key, raw_base64
-       FROM events_rejected FINAL
+       FROM ${shard.rejected} FINAL
        WHERE (kafka_topic, kafka_partition, kafka_offset) NOT IN
-             (SELECT kafka_topic, kafka_partition, kafka_offset FROM events_replayed FINAL WHERE outcome = 'published')
+             (SELECT kafka_topic, kafka_partition, kafka_offset FROM ${shard.replayed} FINAL WHERE outcome = 'published')
          AND ({datasetId:String} = '' OR dataset_id = {datasetId:String})
          AND rejected_at >= fromUnixTimestamp64Milli({sinceMs:Int64}, 'UTC')
        ORDER BY rejected_at, kafka_topic, kafka_partition, kafka_offset
        LIMIT {limit:UInt32}`,
-      { datasetId: request.dataset_id ?? '', sinceMs: request.since === undefined ? 0 : Date.parse(request.since), limit: request.limit ?? defaultLimit },
+      { datasetId: request.dataset_id ?? '', sinceMs: request.since === undefined ? 0 : Date.parse(request.since), limit },
     );
     const summary: ReplaySummary = { examined: rows.length, published: 0, stillRejected: [], dryRun: request.dry_run === true };
     const publish: { row: RejectedRow; envelope: Envelope; value: Buffer }[] = [];
@@ -145,7 +177,7 @@ export function createReplayer(deps: {
       ...publish.map(({ row }) => ({ kafka_topic: row.kafka_topic, kafka_partition: row.kafka_partition, kafka_offset: row.kafka_offset, outcome: 'published', reason: '' })),
       ...summary.stillRejected.map((r) => ({ kafka_topic: r.topic, kafka_partition: r.partition, kafka_offset: r.offset, outcome: 'still-rejected', reason: r.reason })),
     ];
-    await deps.clickhouse.insertRows('events_replayed', outcomes);
+    await shard.clickhouse.insertRows(shard.replayed, outcomes);
     return summary;
   }
 }

@@ -1,0 +1,84 @@
+import type { ClickHouse, Topology } from '@sluice/clickhouse';
+import { createPlacement, everyShardAnswers, placedBlockLog, placedInserts, placedStoredKeys } from './placement';
+
+interface Recorded {
+  inserts: Array<{ table: string; partitions: number[]; token?: string }>;
+}
+
+/** A shard that records what is written to it. */
+function fakeShard(name: string, answers: () => Promise<boolean> = async () => true): ClickHouse & Recorded & { name: string } {
+  const inserts: Recorded['inserts'] = [];
+  const partitions = (rows: readonly object[]): number[] => rows.map((row) => (row as { kafka_partition: number }).kafka_partition);
+  return {
+    name,
+    inserts,
+    mode: 'server',
+    database: 'sluice',
+    command: async () => undefined,
+    queryRows: async () => [],
+    insertRows: async (table, rows) => void inserts.push({ table, partitions: partitions(rows) }),
+    insertBlock: async (table, rows, token) => void inserts.push({ table, partitions: partitions(rows), token }),
+    ping: answers,
+    close: async () => undefined,
+  };
+}
+
+const cluster: Topology = { mode: 'cluster', cluster: 'c1' };
+const single: Topology = { mode: 'single' };
+const row = (partition: number): object => ({ kafka_partition: partition, insert_id: `e-${partition}` });
+
+test('partition p goes to shard p mod the number of shards, into the local table on a cluster and the same name otherwise', async () => {
+  const shards = [fakeShard('a'), fakeShard('b')];
+  const placement = createPlacement(shards, cluster);
+  expect([0, 1, 2, 3, 4, 5].map((p) => (placement.shardOf(p) as ReturnType<typeof fakeShard>).name)).toEqual(['a', 'b', 'a', 'b', 'a', 'b']);
+  const inserts = placedInserts(placement);
+  await inserts.insertBlock('events', [row(3), row(3)], 'events/3/10-11');
+  expect([shards[0]?.inserts, shards[1]?.inserts]).toEqual([[], [{ table: 'events_local', partitions: [3, 3], token: 'events/3/10-11' }]]);
+  expect(['events', 'events_rejected', 'events_replayed', 'dedup_keys', 'insert_block_log'].map((t) => placement.tableOnShard(t))).toEqual([
+    'events_local',
+    'events_rejected_local',
+    'events_replayed_local',
+    'dedup_keys',
+    'insert_block_log',
+  ]);
+  expect(createPlacement(shards, single).tableOnShard('events')).toBe('events');
+});
+
+test('dead-letter rows from several partitions are split by shard; a block that mixes partitions is refused, not written to one shard', async () => {
+  const shards = [fakeShard('a'), fakeShard('b')];
+  const inserts = placedInserts(createPlacement(shards, single));
+  await inserts.insertRows('events_rejected', [row(0), row(1), row(2), row(5)]);
+  expect([shards[0]?.inserts, shards[1]?.inserts]).toEqual([[{ table: 'events_rejected', partitions: [0, 2] }], [{ table: 'events_rejected', partitions: [1, 5] }]]);
+  await expect(inserts.insertBlock('events', [row(0), row(1)], 't')).rejects.toThrow('mixes Kafka partitions');
+  await expect(inserts.insertBlock('events', [{ insert_id: 'x' }], 't')).rejects.toThrow('no kafka_partition');
+  await inserts.insertBlock('events', [], 't');
+  expect(shards.map((s) => s.inserts.length)).toEqual([1, 1]);
+});
+
+test("dedup lookups and the block log go to the partition's own shard", async () => {
+  const shards = [fakeShard('a'), fakeShard('b'), fakeShard('c')];
+  const placement = createPlacement(shards, single);
+  const asked: string[] = [];
+  const storedKeys = placedStoredKeys(placement, (shard) => ({
+    storedAmong: async () => {
+      asked.push(`keys@${(shard as ReturnType<typeof fakeShard>).name}`);
+      return new Set<string>();
+    },
+  }));
+  const blocks = placedBlockLog(placement, (shard) => ({
+    lastOffsetOf: async () => void asked.push(`last@${(shard as ReturnType<typeof fakeShard>).name}`),
+    record: async () => void asked.push(`record@${(shard as ReturnType<typeof fakeShard>).name}`),
+  }));
+  await storedKeys.storedAmong([], { partition: 4, firstOffset: '0', lastOffset: '1' });
+  await blocks.lastOffsetOf('events', 5, '0');
+  await blocks.record({ topic: 'events', partition: 6, firstOffset: '0', lastOffset: '1' });
+  expect(asked).toEqual(['keys@b', 'last@c', 'record@a']);
+});
+
+test('healthy only when every shard answers', async () => {
+  const up = fakeShard('a');
+  expect(await everyShardAnswers(createPlacement([up, fakeShard('b')], single)).ping()).toBe(true);
+  expect(await everyShardAnswers(createPlacement([up, fakeShard('b', async () => false)], single)).ping()).toBe(false);
+  expect(await everyShardAnswers(createPlacement([up, fakeShard('b', () => Promise.reject(new Error('refused')))], single)).ping()).toBe(false);
+  expect(() => createPlacement([], single)).toThrow('at least one ClickHouse');
+});
