@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { summaryLines } from './test-summary.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [command, ...args] = process.argv.slice(2);
@@ -62,11 +63,10 @@ function ensureDebianPackage({ name, command, why }) {
   console.log(`Installed ${name} in ${Math.round((Date.now() - started) / 1000)} s.`);
 }
 
-/** One plain closing line, the same whatever the test runner prints above it. */
+/** Plain closing lines, the same whatever the test runner prints above them. */
 function printSummary(resultsFile) {
   if (!existsSync(resultsFile)) return;
-  const results = JSON.parse(readFileSync(resultsFile, 'utf8'));
-  console.log(`\ntests: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${results.numPendingTests + results.numTodoTests} skipped`);
+  console.log(`\n${summaryLines(JSON.parse(readFileSync(resultsFile, 'utf8'))).join('\n')}`);
 }
 
 const tsx = (file, fileArgs) => [process.execPath, ['--import', 'tsx', join(root, file), ...fileArgs]];
