@@ -404,22 +404,22 @@ ENGINE = Distributed(c1, currentDatabase(), events_replayed_local, kafka_partiti
 
 -- 0004 exactly_once
 ALTER TABLE events_local ON CLUSTER c1
-    MODIFY SETTING replicated_deduplication_window = 100000;
+    MODIFY SETTING replicated_deduplication_window = 100000, replicated_deduplication_window_seconds = 2592000;
 
 ALTER TABLE event_keys_local ON CLUSTER c1
-    MODIFY SETTING replicated_deduplication_window = 100000;
+    MODIFY SETTING replicated_deduplication_window = 100000, replicated_deduplication_window_seconds = 2592000;
 
 ALTER TABLE search_requests_local ON CLUSTER c1
-    MODIFY SETTING replicated_deduplication_window = 100000;
+    MODIFY SETTING replicated_deduplication_window = 100000, replicated_deduplication_window_seconds = 2592000;
 
 ALTER TABLE item_ctr_totals_local ON CLUSTER c1
-    MODIFY SETTING replicated_deduplication_window = 100000;
+    MODIFY SETTING replicated_deduplication_window = 100000, replicated_deduplication_window_seconds = 2592000;
 
 ALTER TABLE conversion_totals_local ON CLUSTER c1
-    MODIFY SETTING replicated_deduplication_window = 100000;
+    MODIFY SETTING replicated_deduplication_window = 100000, replicated_deduplication_window_seconds = 2592000;
 
 ALTER TABLE outcome_totals_local ON CLUSTER c1
-    MODIFY SETTING replicated_deduplication_window = 100000;
+    MODIFY SETTING replicated_deduplication_window = 100000, replicated_deduplication_window_seconds = 2592000;
 
 CREATE TABLE IF NOT EXISTS insert_blocks_local ON CLUSTER c1
 (

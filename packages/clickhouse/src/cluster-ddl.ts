@@ -183,13 +183,22 @@ function readingLocalTables(select: string, distributed: ReadonlySet<string>): s
 }
 
 /**
+ * A replicated table also forgets block tokens by age (an hour by default in recent versions),
+ * which one node's window does not: kept as long as the block log keeps its records, so that the
+ * window is bounded by its count of blocks, as on one node.
+ */
+const deduplicationWindowSeconds = 30 * 24 * 3600;
+
+/**
  * An ALTER on the shard-local table; column changes also on the Distributed table (types only:
  * codecs and defaults are storage, which a Distributed table has none of), so that it reads
  * the columns as the shards store them. Deduplication of recent blocks by token is
  * replicated_deduplication_window on a replicated table.
  */
 function alterForCluster(table: string, actions: string, onCluster: string, distributed: ReadonlySet<string>): string[] {
-  const clauses = topLevelClauses(actions).map((clause) => clause.replace(/^MODIFY SETTING non_replicated_deduplication_window\b/, 'MODIFY SETTING replicated_deduplication_window'));
+  const clauses = topLevelClauses(actions).map((clause) =>
+    clause.replace(/^MODIFY SETTING non_replicated_deduplication_window = (\d+)$/, `MODIFY SETTING replicated_deduplication_window = $1, replicated_deduplication_window_seconds = ${deduplicationWindowSeconds}`),
+  );
   const statements = [`ALTER TABLE ${localName(table, distributed)} ${onCluster}\n    ${clauses.join(',\n    ')}`];
   if (distributed.has(table)) {
     const columnChanges = clauses.filter((clause) => /^(MODIFY|ADD) COLUMN\b/.test(clause)).map(withoutStorageClauses);
