@@ -1,9 +1,16 @@
 /**
  * Dedup keys: what remembering 1M and 10M (dataset_id, insert_id) keys costs, and how long one
- * block's lookup of 1,000 keys takes. The worker keeps no keys in its own memory: they live in
- * ClickHouse's dedup_keys table (EmbeddedRocksDB). Two baselines are measured in the same run: the
- * previous design, a MergeTree table ordered by the key (its lookups touch granules all over the
- * table), and a JavaScript Set of the same keys in the worker's heap.
+ * block's lookup of 1,000 keys takes, in both stores the worker has (createWorkerState). The worker
+ * keeps no keys in its own memory: they live in ClickHouse's dedup_keys table, an EmbeddedRocksDB
+ * table on a single node, and on a cluster a ReplicatedReplacingMergeTree ordered by the key, read
+ * with FINAL. The cluster's table is created from the cluster DDL with the engine the Replicated one
+ * wraps (chDB has no Keeper): replication does not change the read path measured, since a replica
+ * answers a SELECT from its own parts exactly as the plain engine does, and Keeper takes part only
+ * in writes and merges. Its parts are merged into one before the lookups, as a shard's settle
+ * between inserts. A JavaScript Set of the same keys in the worker's heap is measured as well.
+ *
+ * Lookups are timed by the clock and by this process's CPU time (chDB runs in it), which the other
+ * work on a shared machine does not inflate.
  *
  * Memory is measured as a process would see it: a fresh process opens the data directory, and its
  * RSS growth over 50 lookups, divided by the keys, is the memory per key (an upper bound: it also
@@ -16,28 +23,41 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@sluice/core';
 import { applyMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
-import { createStoredKeys } from '@sluice/worker';
+import { createWorkerState } from '@sluice/worker';
+import { createClusterStateTables } from '../../test/helpers/cluster-state';
 import type { Measurement, Scenario, ScenarioContext, ScenarioResult } from '../run';
 
 const dataset = 'bench-dedup';
 const database = 'sluice_bench';
 const lookupKeys = 1_000;
 const lookups = 9;
-/** The previous design, kept here only as the baseline. */
-const mergeTreeTable = 'event_keys_mergetree';
+/** The cluster's dedup_keys lives in a database of its own, beside the single node's. */
+const clusterDatabase = 'sluice_bench_cluster';
 
 /** The insert id of key number n: UUID-shaped and scrambled, like the gateway's random ones; computed by ClickHouse so 10M keys load in seconds. */
 const insertIdSql = (n: string): string => `toString(reinterpretAsUUID(sipHash128(${n})))`;
 
-async function timed(times: number, action: () => Promise<void>): Promise<{ medianMs: number; maxMs: number }> {
+interface Timing {
+  medianMs: number;
+  maxMs: number;
+  /** CPU time of this process (chDB's threads included), median. */
+  cpuMedianMs: number;
+}
+
+const median = (samples: number[]): number => samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)] ?? 0;
+
+async function timed(times: number, action: () => Promise<void>): Promise<Timing> {
   const samples: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < times; i++) {
     const started = performance.now();
+    const cpuBefore = process.cpuUsage();
     await action();
+    const cpuUsed = process.cpuUsage(cpuBefore);
     samples.push(performance.now() - started);
+    cpu.push((cpuUsed.user + cpuUsed.system) / 1000);
   }
-  samples.sort((a, b) => a - b);
-  return { medianMs: samples[Math.floor(samples.length / 2)] ?? 0, maxMs: samples.at(-1) ?? 0 };
+  return { maxMs: Math.max(...samples), medianMs: median(samples), cpuMedianMs: median(cpu) };
 }
 
 /**
@@ -64,10 +84,10 @@ function directoryBytes(path: string): number {
   return total;
 }
 
-/** RSS growth of a fresh process that opens the data directory and runs 50 lookups on `table`. */
-function lookupMemory(dataPath: string, table: string, ids: readonly string[]): number {
+/** RSS growth of a fresh process that opens the data directory and runs 50 lookups on `from` (a table, read FINAL on a cluster) in `inDatabase`. */
+function lookupMemory(dataPath: string, inDatabase: string, from: string, ids: readonly string[]): number {
   const probe = join(__dirname, 'dedup-memory-probe.ts');
-  const result = spawnSync(process.execPath, ['--import', 'tsx', probe, dataPath, database, table, dataset, JSON.stringify(ids)], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  const result = spawnSync(process.execPath, ['--import', 'tsx', probe, dataPath, inDatabase, from, dataset, JSON.stringify(ids)], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
   const line = result.stdout.trim().split('\n').at(-1) ?? '';
   const parsed = /^rss growth (\d+)$/.exec(line);
   if (result.status !== 0 || !parsed?.[1]) throw new Error(`the memory probe failed (${result.status}): ${result.stderr.slice(-500)}`);
@@ -77,7 +97,7 @@ function lookupMemory(dataPath: string, table: string, ids: readonly string[]): 
 async function load(clickhouse: ClickHouse, from: number, to: number): Promise<void> {
   const select = `SELECT '${dataset}', ${insertIdSql('number')}, now64(3), number % 6, number FROM numbers(${from}, ${to - from})`;
   await clickhouse.command(`INSERT INTO dedup_keys ${select}`);
-  await clickhouse.command(`INSERT INTO ${mergeTreeTable} ${select}`);
+  await clickhouse.command(`INSERT INTO ${clusterDatabase}.dedup_keys ${select}`);
 }
 
 async function run(context: ScenarioContext): Promise<ScenarioResult> {
@@ -85,15 +105,15 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   context.onCleanup(() => rmSync(dataPath, { recursive: true, force: true }));
   const logger = createLogger({ level: 'warn' });
   let clickhouse: ClickHouse | undefined = await openClickHouse({ dataPath, database, logger });
+  let cluster: ClickHouse | undefined = await openClickHouse({ dataPath, database: clusterDatabase, logger });
   context.onCleanup(async () => {
     await clickhouse?.close();
+    await cluster?.close();
     clickhouse = undefined;
+    cluster = undefined;
   });
   await applyMigrations(clickhouse, logger);
-  await clickhouse.command(
-    `CREATE TABLE ${mergeTreeTable} (dataset_id LowCardinality(String), insert_id String, received_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)), kafka_partition UInt32, kafka_offset UInt64)
-     ENGINE = ReplacingMergeTree ORDER BY (dataset_id, insert_id)`,
-  );
+  await createClusterStateTables(cluster);
   const [rocksPath] = await clickhouse.queryRows<{ path: string }>(`SELECT data_paths[1] AS path FROM system.tables WHERE database = currentDatabase() AND name = 'dedup_keys'`);
   if (rocksPath === undefined) throw new Error('dedup_keys has no data path');
 
@@ -104,7 +124,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     context.signal.throwIfAborted();
     await load(clickhouse, loaded, target);
     loaded = target;
-    await clickhouse.command(`OPTIMIZE TABLE ${mergeTreeTable} FINAL`);
+    await clickhouse.command(`OPTIMIZE TABLE ${clusterDatabase}.dedup_keys FINAL`);
     context.log(`${target.toLocaleString('en-US')} keys stored`);
 
     // A block's lookup: half of its keys stored, half new.
@@ -117,54 +137,77 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     const expectHalf = (found: number, what: string): void => {
       if (found !== lookupKeys / 2) throw new Error(`${what} found ${found} of ${lookupKeys / 2} stored keys`);
     };
-    const rocksLookups = createStoredKeys(clickhouse, { windowMs: 7 * 86_400_000 });
-    const rocks = await timed(lookups, async () => expectHalf((await rocksLookups.storedAmong(keys, own)).size, 'dedup_keys'));
-    const mergeTree = await timed(lookups, async () => {
-      const rows = await clickhouse?.queryRows(`SELECT DISTINCT insert_id FROM ${mergeTreeTable} WHERE dataset_id = {d:String} AND insert_id IN {ids:Array(String)}`, { d: dataset, ids });
-      expectHalf(rows?.length ?? 0, mergeTreeTable);
-    });
+    const windowMs = 7 * 86_400_000;
+    const { storedKeys: rocksLookups } = createWorkerState(clickhouse, { mode: 'single', windowMs });
+    const { storedKeys: clusterLookups } = createWorkerState(cluster, { mode: 'cluster', windowMs });
+    const rocks = await timed(lookups, async () => expectHalf((await rocksLookups.storedAmong(keys, own)).size, 'dedup_keys (RocksDB)'));
+    const clusterLookup = await timed(lookups, async () => expectHalf((await clusterLookups.storedAmong(keys, own)).size, "the cluster's dedup_keys"));
     // The Set baseline holds as many keys of the same shape, the stored half of the lookup among them.
     const { bytesPerKey: setBytes, set } = setBytesPerKey(ids.filter((_, i) => i % 2 === 0), target);
     const inMemory = await timed(lookups, () => Promise.resolve(expectHalf(keys.filter((k) => set.has(`${k.dataset_id}/${k.insert_id}`)).length, 'the Set')));
     set.clear();
 
     const rocksDisk = directoryBytes(rocksPath.path) / target;
-    const [mergeTreeParts] = await clickhouse.queryRows<{ disk: number; index: number }>(
-      `SELECT sum(bytes_on_disk) AS disk, sum(primary_key_bytes_in_memory_allocated) AS index FROM system.parts WHERE database = currentDatabase() AND table = '${mergeTreeTable}' AND active`,
+    const [clusterParts] = await clickhouse.queryRows<{ disk: number; index: number }>(
+      `SELECT sum(bytes_on_disk) AS disk, sum(primary_key_bytes_in_memory_allocated) AS index FROM system.parts WHERE database = '${clusterDatabase}' AND table = 'dedup_keys' AND active`,
     );
+    const clusterDisk = (clusterParts?.disk ?? 0) / target;
+    const clusterIndex = (clusterParts?.index ?? 0) / target;
     // The probe opens the data directory itself: chDB allows one process per directory.
     await clickhouse.close();
+    await cluster?.close();
     clickhouse = undefined;
-    const rocksMemory = lookupMemory(dataPath, 'dedup_keys', ids) / target;
-    const mergeTreeMemory = lookupMemory(dataPath, mergeTreeTable, ids) / target;
+    cluster = undefined;
+    const rocksMemory = lookupMemory(dataPath, database, 'dedup_keys', ids) / target;
+    const clusterMemory = lookupMemory(dataPath, clusterDatabase, 'dedup_keys FINAL', ids) / target;
     clickhouse = await openClickHouse({ dataPath, database, logger });
+    cluster = await openClickHouse({ dataPath, database: clusterDatabase, logger });
 
     const label = `${(target / 1e6).toFixed(0)}M keys`;
+    const lookupNote = (timing: Timing): string => `max ${timing.maxMs.toFixed(1)} ms, CPU ${timing.cpuMedianMs.toFixed(1)} ms`;
     context.log(
-      `${label}: worker heap 0 B/key. dedup_keys (RocksDB): ${rocksMemory.toFixed(2)} B/key of ClickHouse memory, ${rocksDisk.toFixed(1)} B/key on disk, lookup ${rocks.medianMs.toFixed(1)} ms. ` +
-        `MergeTree: ${mergeTreeMemory.toFixed(2)} B/key of memory (primary index ${((mergeTreeParts?.index ?? 0) / target).toFixed(3)}), ${((mergeTreeParts?.disk ?? 0) / target).toFixed(1)} B/key on disk, lookup ${mergeTree.medianMs.toFixed(1)} ms. ` +
+      `${label}: worker heap 0 B/key. Single node, dedup_keys (RocksDB): ${rocksMemory.toFixed(2)} B/key of ClickHouse memory, ${rocksDisk.toFixed(1)} B/key on disk, lookup ${rocks.medianMs.toFixed(1)} ms (${lookupNote(rocks)}). ` +
+        `Cluster, dedup_keys (ReplacingMergeTree, FINAL): ${clusterMemory.toFixed(2)} B/key of memory (primary index ${clusterIndex.toFixed(3)}), ${clusterDisk.toFixed(1)} B/key on disk, lookup ${clusterLookup.medianMs.toFixed(1)} ms (${lookupNote(clusterLookup)}). ` +
         `JavaScript Set: ${setBytes.toFixed(1)} B/key of heap, lookup ${inMemory.medianMs.toFixed(2)} ms`,
     );
     details[label] = {
       workerHeapBytesPerKey: 0,
-      dedupKeys: { memoryBytesPerKey: rocksMemory, diskBytesPerKey: rocksDisk, lookupMedianMs: rocks.medianMs },
-      mergeTreeBaseline: { memoryBytesPerKey: mergeTreeMemory, primaryIndexBytesPerKey: (mergeTreeParts?.index ?? 0) / target, diskBytesPerKey: (mergeTreeParts?.disk ?? 0) / target, lookupMedianMs: mergeTree.medianMs },
+      singleNodeRocksDb: { memoryBytesPerKey: rocksMemory, diskBytesPerKey: rocksDisk, lookupMedianMs: rocks.medianMs, lookupMaxMs: rocks.maxMs, lookupCpuMedianMs: rocks.cpuMedianMs },
+      clusterReplacingMergeTree: {
+        memoryBytesPerKey: clusterMemory,
+        primaryIndexBytesPerKey: clusterIndex,
+        diskBytesPerKey: clusterDisk,
+        lookupMedianMs: clusterLookup.medianMs,
+        lookupMaxMs: clusterLookup.maxMs,
+        lookupCpuMedianMs: clusterLookup.cpuMedianMs,
+      },
       javascriptSetBaseline: { heapBytesPerKey: setBytes, lookupMedianMs: inMemory.medianMs },
     };
     measurements.push({
       phase: label,
-      name: `look up ${lookupKeys} keys (half stored) in dedup_keys`,
+      name: `single node: look up ${lookupKeys} keys (half stored) in dedup_keys (EmbeddedRocksDB)`,
       value: rocks.medianMs,
       unit: 'ms',
       better: 'lower',
-      baseline: { value: mergeTree.medianMs, what: 'a MergeTree keyed table (before)' },
+      baseline: null,
       goal: null,
       check: null,
-      note: `max ${rocks.maxMs.toFixed(1)} ms; JS Set ${inMemory.medianMs.toFixed(2)} ms`,
+      note: `${lookupNote(rocks)}; JS Set ${inMemory.medianMs.toFixed(2)} ms`,
     });
     measurements.push({
       phase: label,
-      name: 'memory per remembered key (ClickHouse RSS growth)',
+      name: `cluster: look up ${lookupKeys} keys (half stored) in dedup_keys (ReplicatedReplacingMergeTree, FINAL)`,
+      value: clusterLookup.medianMs,
+      unit: 'ms',
+      better: 'lower',
+      baseline: { value: rocks.medianMs, what: "the single node's EmbeddedRocksDB" },
+      goal: null,
+      check: null,
+      note: lookupNote(clusterLookup),
+    });
+    measurements.push({
+      phase: label,
+      name: 'single node: memory per remembered key (ClickHouse RSS growth)',
       value: rocksMemory,
       unit: 'B/key',
       better: 'lower',
@@ -173,15 +216,28 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       check: null,
       note: `worker heap 0 B/key; disk ${rocksDisk.toFixed(1)} B/key`,
     });
+    measurements.push({
+      phase: label,
+      name: 'cluster: memory per remembered key (ClickHouse RSS growth)',
+      value: clusterMemory,
+      unit: 'B/key',
+      better: 'lower',
+      baseline: { value: rocksMemory, what: "the single node's EmbeddedRocksDB" },
+      goal: null,
+      check: null,
+      note: `disk ${clusterDisk.toFixed(1)} B/key (RocksDB ${rocksDisk.toFixed(1)}); primary index ${clusterIndex.toFixed(3)} B/key`,
+    });
   }
   await clickhouse.close();
+  await cluster.close();
   clickhouse = undefined;
+  cluster = undefined;
   return { measurements, details, failures: [] };
 }
 
 export const dedupScenario: Scenario = {
   name: 'dedup',
-  description: 'bytes per remembered dedup key at 1M and 10M keys and one block lookup (dedup_keys against a MergeTree table and a JavaScript Set)',
+  description: "bytes per remembered dedup key at 1M and 10M keys and one block lookup, in both modes' dedup_keys (EmbeddedRocksDB on a single node, the cluster's ReplacingMergeTree read FINAL) and a JavaScript Set",
   options: [{ name: 'keys', description: 'keys for the second measurement', default: 10_000_000, min: 1_000_001 }],
   run,
 };

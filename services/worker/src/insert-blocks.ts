@@ -25,10 +25,24 @@ export interface BlockLog {
 }
 
 export function createBlockLog(clickhouse: Pick<ClickHouse, 'queryRows' | 'insertRows'>): BlockLog {
+  return blockLogReading('insert_block_log', clickhouse);
+}
+
+/**
+ * The block log on a cluster, a ReplicatedReplacingMergeTree versioned by recorded_at
+ * (cluster-ddl.ts): a block recorded twice is two rows until a merge, and FINAL reads the one the
+ * merge will keep (the latest recorded_at, and of equal ones the last written), as RocksDB's upsert
+ * keeps the last. For one key FINAL merges a granule or two; argMax would break ties arbitrarily.
+ */
+export function createClusterBlockLog(clickhouse: Pick<ClickHouse, 'queryRows' | 'insertRows'>): BlockLog {
+  return blockLogReading('insert_block_log FINAL', clickhouse);
+}
+
+function blockLogReading(from: string, clickhouse: Pick<ClickHouse, 'queryRows' | 'insertRows'>): BlockLog {
   return {
     async lastOffsetOf(topic, partition, firstOffset) {
       const [row] = await clickhouse.queryRows<{ last_offset: string }>(
-        `SELECT toString(last_offset) AS last_offset FROM insert_block_log
+        `SELECT toString(last_offset) AS last_offset FROM ${from}
          WHERE kafka_topic = {topic:String} AND kafka_partition = {partition:UInt32} AND first_offset = {firstOffset:UInt64}`,
         { topic, partition, firstOffset },
       );

@@ -36,6 +36,22 @@ export function lookupChunks(ids: readonly string[]): string[][] {
  * 6), so a client's own received_at cannot move an event out of the window, nor hold it open.
  */
 export function createStoredKeys(clickhouse: Pick<ClickHouse, 'queryRows'>, options: { windowMs: number }): StoredKeys {
+  return storedKeysReading('dedup_keys', clickhouse, options);
+}
+
+/**
+ * The same lookups on a cluster, where dedup_keys is a ReplicatedReplacingMergeTree ordered by the
+ * key (cluster-ddl.ts): a key written twice is two rows until a merge, whenever that comes. FINAL
+ * keeps the last row written per key before the conditions apply, which is the row RocksDB's upsert
+ * would hold, and it merges only the granules the key index picked. (A plain read would judge
+ * every row of the key, so an earlier block's copy would still count once this block's own copy
+ * replaced it; dedup_keys has no version column that argMax could order rows by.)
+ */
+export function createClusterStoredKeys(clickhouse: Pick<ClickHouse, 'queryRows'>, options: { windowMs: number }): StoredKeys {
+  return storedKeysReading('dedup_keys FINAL', clickhouse, options);
+}
+
+function storedKeysReading(from: string, clickhouse: Pick<ClickHouse, 'queryRows'>, options: { windowMs: number }): StoredKeys {
   return {
     async storedAmong(keys, own) {
       const idsByDataset = new Map<string, string[]>();
@@ -48,7 +64,7 @@ export function createStoredKeys(clickhouse: Pick<ClickHouse, 'queryRows'>, opti
       for (const [datasetId, ids] of idsByDataset) {
         for (const chunk of lookupChunks(ids)) {
           const rows = await clickhouse.queryRows<{ insert_id: string }>(
-            `SELECT insert_id FROM dedup_keys
+            `SELECT insert_id FROM ${from}
              WHERE dataset_id = {datasetId:String} AND insert_id IN {ids:Array(String)}
                AND received_at >= now64(3) - toIntervalMillisecond({windowMs:UInt64})
                AND NOT (kafka_partition = {partition:UInt32} AND kafka_offset BETWEEN {firstOffset:UInt64} AND {lastOffset:UInt64})`,
