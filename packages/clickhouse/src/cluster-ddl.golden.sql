@@ -447,7 +447,8 @@ CREATE TABLE IF NOT EXISTS dedup_keys ON CLUSTER c1
     kafka_offset    UInt64
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
-ORDER BY (dataset_id, insert_id);
+ORDER BY (dataset_id, insert_id)
+SETTINGS index_granularity = 256, min_compress_block_size = 4096;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS dedup_keys_mv ON CLUSTER c1 TO dedup_keys AS
 SELECT dataset_id, insert_id, received_at, kafka_partition, kafka_offset
@@ -477,7 +478,8 @@ CREATE TABLE IF NOT EXISTS insert_block_log ON CLUSTER c1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', recorded_at)
 ORDER BY (kafka_topic, kafka_partition, first_offset)
-TTL toDateTime(recorded_at) + INTERVAL 2592000 SECOND;
+TTL toDateTime(recorded_at) + INTERVAL 2592000 SECOND
+SETTINGS index_granularity = 256, min_compress_block_size = 4096;
 
 CREATE TABLE IF NOT EXISTS insert_blocks_local ON CLUSTER c1
 (

@@ -158,6 +158,13 @@ function shardingKey(columns: string): string {
  * the last row written per key: the dedup keys and the block log, read point by point by the
  * worker of the shard. A RocksDB TTL in seconds becomes a TTL on the row's recorded_at.
  */
+/**
+ * Point reads by the sorting key read one granule per key: small granules (256 rows), each
+ * compressed on its own (min_compress_block_size), so that a key costs one small block to read
+ * and decompress. 1,000 keys out of 10M: 48 ms instead of 135 (bench dedup, docs/worker.md).
+ */
+const pointReadSettings = 'SETTINGS index_granularity = 256, min_compress_block_size = 4096';
+
 function replicatedKeyValueTable(name: string, onCluster: string, columns: string, engineArguments: string, clauses: string): string {
   const key = /^\s*PRIMARY KEY\s*(\(.*\))\s*$/s.exec(clauses)?.[1];
   if (key === undefined) throw new Error(`key-value table ${name} needs a PRIMARY KEY (...) and nothing else after its engine`);
@@ -166,7 +173,7 @@ function replicatedKeyValueTable(name: string, onCluster: string, columns: strin
   const ttl = ttlSeconds === undefined ? '' : `\nTTL toDateTime(recorded_at) + INTERVAL ${ttlSeconds} SECOND`;
   if (ttl !== '' && !/^\s*recorded_at\s/m.test(columns)) throw new Error(`key-value table ${name} has a TTL but no recorded_at column to keep it by`);
   const version = /^\s*recorded_at\s/m.test(columns) ? ', recorded_at' : '';
-  return `CREATE TABLE IF NOT EXISTS ${name} ${onCluster}\n${columns}\nENGINE = ReplicatedReplacingMergeTree(${shardReplicaArguments}${version})\nORDER BY ${key}${ttl}`;
+  return `CREATE TABLE IF NOT EXISTS ${name} ${onCluster}\n${columns}\nENGINE = ReplicatedReplacingMergeTree(${shardReplicaArguments}${version})\nORDER BY ${key}${ttl}\n${pointReadSettings}`;
 }
 
 function localName(table: string, distributed: ReadonlySet<string>): string {

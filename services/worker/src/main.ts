@@ -8,11 +8,10 @@ import { createKafkaBus, topicSpec } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
 import { createDeadLetterSink } from './dead-letters';
-import { createBlockLog } from './insert-blocks';
 import { createWorkerMetrics } from './metrics';
 import { createPartitionProgress } from './partition-progress';
 import { keepEverything, parseSamplingRules, type SamplingRules } from './sampling';
-import { createStoredKeys } from './stored-keys';
+import { createWorkerState } from './worker-state';
 import { createPlacement, everyShardAnswers, placedBlockLog, placedInserts, placedStoredKeys } from './placement';
 import { createReplayer, replayShards } from './replay';
 
@@ -143,8 +142,8 @@ async function main(): Promise<void> {
   const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse: inserts });
   const { handle } = createBatchHandler({
     clickhouse: inserts,
-    storedKeys: placedStoredKeys(placement, (shard) => createStoredKeys(shard, { windowMs })),
-    blocks: placedBlockLog(placement, createBlockLog),
+    storedKeys: placedStoredKeys(placement, (shard) => createWorkerState(shard, { mode: topology.mode, windowMs }).storedKeys),
+    blocks: placedBlockLog(placement, (shard) => createWorkerState(shard, { mode: topology.mode, windowMs }).blocks),
     deadLetters,
     metrics,
     progress: progress.record,
