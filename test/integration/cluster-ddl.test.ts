@@ -7,27 +7,13 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadMigrations, migrationsTableDdl, renderMigrations, singleNode, type ClickHouse, type Topology } from '@sluice/clickhouse';
+import { loadMigrations, migrationsTableDdl, renderMigrations, singleNode, type Topology } from '@sluice/clickhouse';
 import { repositoryRoot } from '@sluice/dev';
 import { spawnCaptured } from '../helpers/processes';
-import { openTestClickHouse } from '../helpers/pipeline';
+import { clickhouseParser } from '../helpers/clickhouse-parser';
 
-let clickhouse: ClickHouse;
+const parsed = clickhouseParser();
 
-beforeAll(async () => {
-  clickhouse = await openTestClickHouse();
-});
-
-afterAll(async () => {
-  await clickhouse.command(`DROP DATABASE IF EXISTS ${clickhouse.database}`);
-  await clickhouse.close();
-});
-
-/** The statement as ClickHouse's parser formats it; rejects what it cannot parse. */
-async function parsed(statement: string): Promise<string> {
-  const [row] = await clickhouse.queryRows<{ formatted: string }>('SELECT formatQuery({statement:String}) AS formatted', { statement });
-  return row?.formatted ?? '';
-}
 
 const cluster: Topology = { mode: 'cluster', cluster: 'c1' };
 const everyStatement = (topology: Topology): string[] => [migrationsTableDdl(topology), ...renderMigrations(loadMigrations(), topology).flatMap((m) => m.statements)];
