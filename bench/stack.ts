@@ -114,9 +114,6 @@ export async function startBenchWorker(
       // Analysts' HTTP interface, where the scenario reads what was stored; its default port, 8123, is one for the whole machine.
       CLICKHOUSE_HTTP_PORT: String(options.analystsPort),
       LOG_LEVEL: 'warn',
-      // Two partitions at once unless the bench's environment says otherwise: one's checks and dedup
-      // lookup overlap another's insert (README, Configure).
-      PARTITIONS_AT_ONCE: process.env.PARTITIONS_AT_ONCE ?? '2',
       ...options.env,
     },
     healthUrl: `http://127.0.0.1:${options.adminPort}/healthz`,

@@ -64,17 +64,20 @@ test('five SIGKILLs of the worker during a 50,000-event stream lose nothing and 
   const sent = withRetriedCopies(events);
 
   // Half the stream waits in Kafka before the worker starts, so it is busy inserting big blocks when
-  // it is killed; the other half arrives while it is killed and restarted at random moments.
+  // it is killed; the other half arrives in slices, one before each kill, so that however fast the
+  // worker drains what it has, there is always something for it to be storing when it is killed.
   const half = Math.floor(sent.length / 2);
   for (let start = 0; start < half; start += 2_000) await producer.send(sent.slice(start, Math.min(start + 2_000, half)));
   worker = await startWorker();
-  const publishing = (async () => {
-    for (let start = half; start < sent.length; start += 1_000) {
-      await producer.send(sent.slice(start, Math.min(start + 1_000, sent.length)));
-      await sleep(100);
-    }
-  })();
+  const slice = Math.ceil((sent.length - half) / kills);
   for (let kill = 0; kill < kills; kill++) {
+    const from = half + kill * slice;
+    const publishing = (async () => {
+      for (let start = from; start < Math.min(from + slice, sent.length); start += 1_000) {
+        await producer.send(sent.slice(start, Math.min(start + 1_000, from + slice, sent.length)));
+        await sleep(100);
+      }
+    })();
     // Kill only a worker that is storing: after its first insert since it started, at a random moment.
     const before = await storedCount();
     await waitFor(async () => ((await storedCount()) > before ? true : undefined), 'the worker to store again', 120_000);
@@ -83,9 +86,9 @@ test('five SIGKILLs of the worker during a 50,000-event stream lose nothing and 
     if (victim === undefined) throw new Error('no worker to kill');
     process.kill(victim.pid, 'SIGKILL');
     await waitFor(async () => (isProcessAlive(victim.pid) ? undefined : true), 'the killed worker to be gone');
+    await publishing;
     worker = await startWorker();
   }
-  await publishing;
 
   const bus = createKafkaBus({ brokers: testBrokers(), clientId: 'sluice-crash-test', logger: testLogger });
   await waitFor(async () => ((await bus.consumerLag(groupId, topic)) === 0 ? true : undefined), 'the worker to commit everything', 240_000);

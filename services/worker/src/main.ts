@@ -51,7 +51,7 @@ const settings = {
   BLOCK_MAX_WAIT_MS: { parse: parsers.positiveInt, default: 250, description: 'A block closes after this long with what has arrived' } as Setting<number>,
   PARTITIONS_AT_ONCE: {
     parse: parsers.positiveInt,
-    default: 1,
+    default: 2,
     description: "Partitions whose blocks the worker handles at once, so that one partition's checks run while another's insert does; each partition's blocks stay in order",
   } as Setting<number>,
   DEDUP_WINDOW_HOURS: { parse: parsers.positiveInt, default: 168, description: 'An insert_id stored within this many hours makes a later copy a duplicate' } as Setting<number>,
