@@ -160,7 +160,7 @@ test('helm lint passes with the minimal values and with everything on', () => {
 
 test('the default values do not render: brokers, ClickHouse and the key file are required, each named', () => {
   expect(renderError({})).toContain('kafka.brokers is required');
-  expect(renderError({ kafka: minimal.kafka })).toContain('clickhouse.url is required');
+  expect(renderError({ kafka: minimal.kafka })).toContain('clickhouse.url is required (or clickhouse.shardUrls for a cluster)');
   expect(renderError({ kafka: minimal.kafka, clickhouse: { url: 'http://clickhouse:8123' } })).toContain('keys.existingSecret');
 });
 
@@ -337,5 +337,22 @@ describe('ServiceMonitors', () => {
         expect(portNames).toContain(endpoint.port);
       }
     }
+  });
+});
+
+describe('a ClickHouse cluster (docs/deploy.md, Cluster)', () => {
+  const workerEnv = (values: object): Record<string, string | undefined> =>
+    Object.fromEntries([...envOf(containerOf(only(render(values).manifests, 'Deployment', 'sluice-worker'))).values()].map((e) => [e.name, e.value]));
+
+  test('the worker gets the cluster and its shards, in order, and no CLICKHOUSE_URL, which it would refuse beside them', () => {
+    const env = workerEnv({ ...minimal, clickhouse: { ...minimal.clickhouse, url: '', cluster: 'c1', shardUrls: ['http://shard-1:8123', 'http://shard-2:8123'] } });
+    expect([env.CLICKHOUSE_CLUSTER, env.CLICKHOUSE_SHARD_URLS, 'CLICKHOUSE_URL' in env]).toEqual(['c1', 'http://shard-1:8123,http://shard-2:8123', false]);
+    expect(['CLICKHOUSE_CLUSTER', 'CLICKHOUSE_SHARD_URLS'].filter((name) => name in workerEnv(minimal))).toEqual([]);
+  });
+
+  test('a cluster without shards, or a URL beside the shards, does not render, each named', () => {
+    expect(renderError({ ...minimal, clickhouse: { ...minimal.clickhouse, cluster: 'c1' } })).toContain('clickhouse.cluster needs clickhouse.shardUrls');
+    expect(renderError({ ...minimal, clickhouse: { ...minimal.clickhouse, shardUrls: ['http://shard-1:8123'] } })).toContain('not both');
+    expect(renderError({ ...minimal, worker: { settings: { CLICKHOUSE_SHARD_URLS: 'http://x:8123' } } })).toContain('worker.settings.CLICKHOUSE_SHARD_URLS is set by the chart');
   });
 });

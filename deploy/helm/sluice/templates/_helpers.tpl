@@ -63,14 +63,20 @@ silently run fewer workers than asked, and the fix (more partitions) is the oper
 {{- if not .Values.kafka.brokers -}}
 {{ fail "sluice: kafka.brokers is required: the Kafka bootstrap servers, host:port (the chart installs no Kafka)" }}
 {{- end -}}
-{{- if not .Values.clickhouse.url -}}
-{{ fail "sluice: clickhouse.url is required: the worker's embedded chDB mode is not for Kubernetes (the chart installs no ClickHouse)" }}
+{{- if and (not .Values.clickhouse.url) (not .Values.clickhouse.shardUrls) -}}
+{{ fail "sluice: clickhouse.url is required (or clickhouse.shardUrls for a cluster): the worker's embedded chDB mode is not for Kubernetes (the chart installs no ClickHouse)" }}
+{{- end -}}
+{{- if and .Values.clickhouse.url .Values.clickhouse.shardUrls -}}
+{{ fail "sluice: set clickhouse.url (one server) or clickhouse.shardUrls (one URL per shard), not both" }}
+{{- end -}}
+{{- if and .Values.clickhouse.cluster (not .Values.clickhouse.shardUrls) -}}
+{{ fail "sluice: clickhouse.cluster needs clickhouse.shardUrls: one URL per shard, in the order of the cluster's remote_servers, so that the worker writes each partition to its shard" }}
 {{- end -}}
 {{- if gt (int .Values.worker.replicas) (int .Values.kafka.partitions) -}}
 {{ fail (printf "sluice: worker.replicas (%d) exceeds kafka.partitions (%d): a consumer group gives each partition to one worker, so the extra workers would idle; lower worker.replicas or give the topic more partitions" (int .Values.worker.replicas) (int .Values.kafka.partitions)) }}
 {{- end -}}
 {{- $secretSettings := list "DEV_API_KEY" "ADMIN_TOKEN" "CLICKHOUSE_PASSWORD" "CLICKHOUSE_HTTP_PASSWORD" -}}
-{{- $chartSettings := list "KAFKA_BROKERS" "KAFKA_TOPIC" "KAFKA_TOPIC_PARTITIONS" "KAFKA_TOPIC_REPLICATION_FACTOR" "KEYS_FILE" "GATEWAY_HOST" "GATEWAY_PORT" "SHUTDOWN_GRACE_MS" "LOG_LEVEL" "CONSUMER_GROUP" "CLICKHOUSE_URL" "CLICKHOUSE_USER" "CLICKHOUSE_DATABASE" "ADMIN_HOST" "ADMIN_PORT" "ADMIN_ALLOWED_HOSTS" -}}
+{{- $chartSettings := list "KAFKA_BROKERS" "KAFKA_TOPIC" "KAFKA_TOPIC_PARTITIONS" "KAFKA_TOPIC_REPLICATION_FACTOR" "KEYS_FILE" "GATEWAY_HOST" "GATEWAY_PORT" "SHUTDOWN_GRACE_MS" "LOG_LEVEL" "CONSUMER_GROUP" "CLICKHOUSE_URL" "CLICKHOUSE_CLUSTER" "CLICKHOUSE_SHARD_URLS" "CLICKHOUSE_USER" "CLICKHOUSE_DATABASE" "ADMIN_HOST" "ADMIN_PORT" "ADMIN_ALLOWED_HOSTS" -}}
 {{- range $component := list "gateway" "worker" -}}
 {{- range $name, $value := (index $.Values $component).settings -}}
 {{- if has $name $secretSettings -}}
