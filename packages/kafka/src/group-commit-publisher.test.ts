@@ -69,12 +69,19 @@ test('a caller is answered only after its own send is acknowledged', async () =>
 });
 
 test('past the buffer limit a publish is refused at once with PUBLISH_BUFFER_FULL', async () => {
-  const { publisher } = publisherWith({ maxQueuedMessages: 2 });
+  const { publisher, producers } = publisherWith({ maxQueuedMessages: 2 });
   await publisher.connect();
-  void publisher.publish([message(1)]).catch(() => undefined);
+  const sent = publisher.publish([message(1)]);
   await flush();
-  void publisher.publish([message(2), message(3)]).catch(() => undefined);
+  const queued = publisher.publish([message(2), message(3)]);
   await expect(publisher.publish([message(4)])).rejects.toMatchObject({ code: 'PUBLISH_BUFFER_FULL', status: 503, retriable: true });
+  // Answer both sends, so that no queued publish is left waiting on its expiry timer after the test.
+  producers[0]?.sends[0]?.settle();
+  await sent;
+  await flush();
+  producers[0]?.sends[1]?.settle();
+  await queued;
+  await publisher.close();
 });
 
 test('a failed send refuses its callers with KAFKA_UNAVAILABLE and the next send uses a new producer', async () => {
