@@ -127,8 +127,11 @@ describe('a request refused before its body is read is answered at once and its 
   });
 });
 
-test('a request shed before its body arrives keeps its connection when the body is declared small: the client sends its next request on it', async () => {
-  // One place, held by a publish that never ends: every later request is shed.
+/**
+ * A gateway with room for one request in flight, that room taken by a Trieve PUT whose publish
+ * never ends, so that every later ingest request is shed. `holder` is that request's connection.
+ */
+async function gatewayWithItsOnePlaceHeld(deps: Partial<GatewayDeps> = {}): Promise<{ gateway: Gateway; holder: Socket; head: string; body: string }> {
   let publishing = 0;
   const hanging: EventPublisher = {
     publish: () => {
@@ -138,12 +141,17 @@ test('a request shed before its body arrives keeps its connection when the body 
     isConnected: () => true,
     close: () => Promise.resolve(),
   };
-  const gateway = await startGateway({}, { publisher: hanging, maxInFlight: 1 });
+  const gateway = await startGateway({}, { ...deps, publisher: hanging, maxInFlight: 1 });
   const body = JSON.stringify({ event_type: 'view', event_name: 'page', items: ['a'] });
   const head = `PUT /api/analytics/events HTTP/1.1\r\nHost: gw\r\nAuthorization: ${apiKey}\r\nContent-Type: application/json\r\nTR-Dataset: shop\r\nContent-Length: ${body.length}\r\n\r\n`;
   const holder = await openSocket(gateway.port);
   holder.write(`${head}${body}`);
   while (publishing < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+  return { gateway, holder, head, body };
+}
+
+test('a request shed before its body arrives keeps its connection when the body is declared small: the client sends its next request on it', async () => {
+  const { gateway, holder, head, body } = await gatewayWithItsOnePlaceHeld();
 
   const socket = await openSocket(gateway.port);
   let response = '';
@@ -165,22 +173,8 @@ test('a request shed before its body arrives keeps its connection when the body 
 });
 
 test('a connection whose request was shed is not read for overloadPauseMs: a client ignoring Retry-After gets its next answer only after the pause', async () => {
-  let publishing = 0;
-  const hanging: EventPublisher = {
-    publish: () => {
-      publishing++;
-      return new Promise<void>(() => undefined);
-    },
-    isConnected: () => true,
-    close: () => Promise.resolve(),
-  };
-  const pauseMs = 300;
-  const gateway = await startGateway({}, { publisher: hanging, maxInFlight: 1, overloadPauseMs: pauseMs });
-  const body = JSON.stringify({ event_type: 'view', event_name: 'page', items: ['a'] });
-  const request = `PUT /api/analytics/events HTTP/1.1\r\nHost: gw\r\nAuthorization: ${apiKey}\r\nContent-Type: application/json\r\nTR-Dataset: shop\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
-  const holder = await openSocket(gateway.port);
-  holder.write(request);
-  while (publishing < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+  const { gateway, holder, head, body } = await gatewayWithItsOnePlaceHeld({ overloadPauseMs: 300 });
+  const request = `${head}${body}`;
 
   const answersOn = async (socket: Socket, count: number, answers: string[]): Promise<void> => {
     while ((answers.join('').match(/HTTP\/1\.1 503 /g) ?? []).length < count) await new Promise((resolve) => socket.once('data', resolve));
