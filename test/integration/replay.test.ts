@@ -3,7 +3,7 @@
  * the schema accepts it; then it is stored with its original insert_id, and replay does not repeat it.
  */
 import { validateEnvelope, type Envelope } from '@sluice/envelope';
-import { createReplayer, singleReplayShard, createValidateEnvelopeStep, ok, type StepResult } from '@sluice/worker';
+import { createReplayer, createValidateEnvelopeStep, ok, type StepResult } from '@sluice/worker';
 import { startInProcessPipeline, waitFor, type InProcessPipeline } from '../helpers/pipeline';
 
 /** The schema in force: today it refuses upper-case event types; after the "fix" it accepts them. */
@@ -47,7 +47,7 @@ test('a rejected message is replayed after the schema fix, stored once with its 
   const bytes = JSON.stringify(envelope);
   await pipeline.publisher.publish([{ key: 'ds-replay/signup-77', value: bytes }]);
   await waitFor(async () => ((await rejectedCount()) === 1 ? true : undefined), 'the rejected row');
-  const replay = createReplayer({ shards: singleReplayShard(pipeline.clickhouse), publisher: pipeline.publisher, validate: currentSchema });
+  const replay = createReplayer({ shards: [{ clickhouse: pipeline.clickhouse, rejected: 'events_rejected', replayed: 'events_replayed' }], publisher: pipeline.publisher, validate: currentSchema });
 
   // Before the fix: still rejected, nothing published.
   const before = await replay({ dataset_id: 'ds-replay' });

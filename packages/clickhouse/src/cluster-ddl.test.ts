@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError, silentLogger } from '@sluice/core';
-import { localTableName, renderMigrations, shardOfPartition, singleNode, type Topology } from './cluster-ddl';
+import { distributedTables, localTableName, renderMigrations, shardOfPartition, singleNode, type Topology } from './cluster-ddl';
 import { migrationScript, runMigrateCommand } from './migrate-cli';
 import { loadMigrations, type Migration } from './migrations';
 
@@ -44,6 +44,8 @@ describe('cluster DDL', () => {
     for (const name of ['events', 'search_requests', 'item_ctr_totals', 'conversion_totals', 'outcome_totals', 'events_rejected', 'events_replayed']) {
       expect([name, engines.get(name), engines.get(localTableName(name))]).toEqual([name, 'Distributed', expect.stringMatching(/^Replicated/)]);
     }
+    // What the worker's placement writes under local names: the Distributed tables the migrations leave (event_keys and insert_blocks are dropped).
+    expect([...distributedTables(loadMigrations(), 'c1')].sort()).toEqual(['conversion_totals', 'events', 'events_rejected', 'events_replayed', 'item_ctr_totals', 'outcome_totals', 'search_requests']);
     // The worker's own state, read point by point on its shard: replicated, never Distributed.
     expect([engines.get('dedup_keys'), engines.get('insert_block_log')]).toEqual(['ReplicatedReplacingMergeTree', 'ReplicatedReplacingMergeTree']);
   });

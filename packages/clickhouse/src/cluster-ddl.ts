@@ -55,20 +55,33 @@ const singleNodeDataMoves = new Set([2, 5, 6, 7]);
 /** The migrations as they run on the topology: unchanged on a single node. */
 export function renderMigrations(migrations: readonly Migration[], topology: Topology): Migration[] {
   if (topology.mode === 'single') return [...migrations];
-  if (!clusterNamePattern.test(topology.cluster)) {
-    throw new SluiceError('INVALID_CONFIG', `ClickHouse cluster name ${JSON.stringify(topology.cluster)} must match [A-Za-z_][A-Za-z0-9_-]*`);
+  return renderedForCluster(migrations, topology.cluster).migrations;
+}
+
+/**
+ * The tables that, once the migrations have run on a cluster, are a `<name>_local` table behind a
+ * Distributed one of the same name: where a writer of one shard's rows must write the local name.
+ */
+export function distributedTables(migrations: readonly Migration[], cluster: string): ReadonlySet<string> {
+  return renderedForCluster(migrations, cluster).distributed;
+}
+
+function renderedForCluster(migrations: readonly Migration[], cluster: string): { migrations: Migration[]; distributed: Set<string> } {
+  if (!clusterNamePattern.test(cluster)) {
+    throw new SluiceError('INVALID_CONFIG', `ClickHouse cluster name ${JSON.stringify(cluster)} must match [A-Za-z_][A-Za-z0-9_-]*`);
   }
   const distributed = new Set<string>();
-  return migrations.map((migration) => ({
+  const rendered = migrations.map((migration) => ({
     ...migration,
     statements: migration.statements.flatMap((statement) => {
       try {
-        return renderForCluster(statement, topology.cluster, distributed, singleNodeDataMoves.has(migration.version));
+        return renderForCluster(statement, cluster, distributed, singleNodeDataMoves.has(migration.version));
       } catch (error) {
         throw new SluiceError('INVALID_CONFIG', `Migration ${migration.version} (${migration.name}) has no cluster form: ${(error as Error).message}`, { cause: error });
       }
     }),
   }));
+  return { migrations: rendered, distributed };
 }
 
 /**

@@ -5,7 +5,7 @@ import { createAdminApp, type AdminDeps } from './admin-app';
 import { createBatchHandler } from './batch-handler';
 import { createWorkerMetrics } from './metrics';
 import { createPartitionProgress, type StalledPartition } from './partition-progress';
-import { createReplayer, singleReplayShard } from './replay';
+import { createReplayer } from './replay';
 
 let server: Server | undefined;
 
@@ -347,16 +347,22 @@ describe("the admin listener's refusals", () => {
       const published: OutgoingMessage[] = [];
       let calls = 0;
       const replay = createReplayer({
-        shards: singleReplayShard({
-          queryRows: async <T>() => {
-            if (calls++ === 0 && options.firstHeld !== undefined) {
-              options.firstHeld.entered();
-              await options.firstHeld.released;
-            }
-            return rows as T[];
+        shards: [
+          {
+            clickhouse: {
+              queryRows: async <T>() => {
+                if (calls++ === 0 && options.firstHeld !== undefined) {
+                  options.firstHeld.entered();
+                  await options.firstHeld.released;
+                }
+                return rows as T[];
+              },
+              insertRows: async () => undefined,
+            },
+            rejected: 'events_rejected',
+            replayed: 'events_replayed',
           },
-          insertRows: async () => undefined,
-        }),
+        ],
         publisher: { publish: async (messages) => void published.push(...messages), isConnected: () => true, close: async () => undefined },
         ...(options.datasets === undefined ? {} : { datasets: { isKnownDataset: (_namespace: string, datasetId: string) => options.datasets?.(datasetId) === true } }),
       });

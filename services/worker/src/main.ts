@@ -12,7 +12,7 @@ import { createWorkerMetrics } from './metrics';
 import { createPartitionProgress } from './partition-progress';
 import { keepEverything, parseSamplingRules, type SamplingRules } from './sampling';
 import { createWorkerState } from './worker-state';
-import { createPlacement, everyShardAnswers, placedBlockLog, placedInserts, placedStoredKeys } from './placement';
+import { createPlacement, everyShardAnswers, placedInserts, placedWorkerState } from './placement';
 import { createReplayer, replayShards } from './replay';
 
 const settings = {
@@ -140,10 +140,11 @@ async function main(): Promise<void> {
   const windowMs = config.DEDUP_WINDOW_HOURS * 3_600_000;
   const inserts = placedInserts(placement);
   const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse: inserts });
+  const { storedKeys, blocks } = placedWorkerState(placement, (shard) => createWorkerState(shard, { mode: topology.mode, windowMs }));
   const { handle } = createBatchHandler({
     clickhouse: inserts,
-    storedKeys: placedStoredKeys(placement, (shard) => createWorkerState(shard, { mode: topology.mode, windowMs }).storedKeys),
-    blocks: placedBlockLog(placement, (shard) => createWorkerState(shard, { mode: topology.mode, windowMs }).blocks),
+    storedKeys,
+    blocks,
     deadLetters,
     metrics,
     progress: progress.record,

@@ -1,5 +1,5 @@
 import type { ClickHouse, Topology } from '@sluice/clickhouse';
-import { createPlacement, everyShardAnswers, placedBlockLog, placedInserts, placedStoredKeys } from './placement';
+import { createPlacement, everyShardAnswers, placedInserts, placedWorkerState } from './placement';
 
 interface Recorded {
   inserts: Array<{ table: string; partitions: number[]; token?: string }>;
@@ -59,16 +59,21 @@ test("dedup lookups and the block log go to the partition's own shard", async ()
   const shards = [fakeShard('a'), fakeShard('b'), fakeShard('c')];
   const placement = createPlacement(shards, single);
   const asked: string[] = [];
-  const storedKeys = placedStoredKeys(placement, (shard) => ({
-    storedAmong: async () => {
-      asked.push(`keys@${(shard as ReturnType<typeof fakeShard>).name}`);
-      return new Set<string>();
-    },
-  }));
-  const blocks = placedBlockLog(placement, (shard) => ({
-    lastOffsetOf: async () => void asked.push(`last@${(shard as ReturnType<typeof fakeShard>).name}`),
-    record: async () => void asked.push(`record@${(shard as ReturnType<typeof fakeShard>).name}`),
-  }));
+  const { storedKeys, blocks } = placedWorkerState(placement, (shard) => {
+    const name = (shard as ReturnType<typeof fakeShard>).name;
+    return {
+      storedKeys: {
+        storedAmong: async () => {
+          asked.push(`keys@${name}`);
+          return new Set<string>();
+        },
+      },
+      blocks: {
+        lastOffsetOf: async () => void asked.push(`last@${name}`),
+        record: async () => void asked.push(`record@${name}`),
+      },
+    };
+  });
   await storedKeys.storedAmong([], { partition: 4, firstOffset: '0', lastOffset: '1' });
   await blocks.lastOffsetOf('events', 5, '0');
   await blocks.record({ topic: 'events', partition: 6, firstOffset: '0', lastOffset: '1' });

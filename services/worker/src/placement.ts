@@ -1,7 +1,6 @@
 import { SluiceError } from '@sluice/core';
-import { localTableName, shardOfPartition, type ClickHouse, type Topology } from '@sluice/clickhouse';
-import type { BlockLog } from './insert-blocks';
-import type { StoredKeys } from './steps/deduplicate';
+import { distributedTables, loadMigrations, localTableName, shardOfPartition, type ClickHouse, type Topology } from '@sluice/clickhouse';
+import type { WorkerState } from './worker-state';
 
 /**
  * Where each Kafka partition's rows go: the one ClickHouse, or with several shards the shard
@@ -20,16 +19,15 @@ export interface Placement {
   tableOnShard(table: string): string;
 }
 
-/** The tables the worker writes that a cluster puts behind Distributed ones. */
-const shardedTables = new Set(['events', 'events_rejected', 'events_replayed']);
-
 export function createPlacement(shards: readonly ClickHouse[], topology: Topology): Placement {
   if (shards.length === 0) throw new SluiceError('INVALID_CONFIG', 'The worker needs at least one ClickHouse to write to');
+  // The cluster DDL decides which tables are a local one behind a Distributed one.
+  const local = topology.mode === 'cluster' ? distributedTables(loadMigrations(), topology.cluster) : new Set<string>();
   return {
     shards,
     topology,
     shardOf: (partition) => shards[shardOfPartition(partition, shards.length)] as ClickHouse,
-    tableOnShard: (table) => (topology.mode === 'cluster' && shardedTables.has(table) ? localTableName(table) : table),
+    tableOnShard: (table) => (local.has(table) ? localTableName(table) : table),
   };
 }
 
@@ -66,22 +64,16 @@ export function placedInserts(placement: Placement): Pick<ClickHouse, 'insertBlo
   };
 }
 
-/** Each shard's own instance of a per-partition store (dedup keys, block log), picked by partition. */
-function perShard<T>(placement: Placement, make: (shard: ClickHouse) => T): (partition: number) => T {
+/** The dedup keys and block log of the partition's own shard: one WorkerState per shard, picked by partition. */
+export function placedWorkerState(placement: Placement, make: (shard: ClickHouse) => WorkerState): WorkerState {
   const made = new Map(placement.shards.map((shard) => [shard, make(shard)]));
-  return (partition) => made.get(placement.shardOf(partition)) as T;
-}
-
-export function placedStoredKeys(placement: Placement, make: (shard: ClickHouse) => StoredKeys): StoredKeys {
-  const of = perShard(placement, make);
-  return { storedAmong: (keys, own) => of(own.partition).storedAmong(keys, own) };
-}
-
-export function placedBlockLog(placement: Placement, make: (shard: ClickHouse) => BlockLog): BlockLog {
-  const of = perShard(placement, make);
+  const of = (partition: number): WorkerState => made.get(placement.shardOf(partition)) as WorkerState;
   return {
-    lastOffsetOf: (topic, partition, firstOffset) => of(partition).lastOffsetOf(topic, partition, firstOffset),
-    record: (block) => of(block.partition).record(block),
+    storedKeys: { storedAmong: (keys, own) => of(own.partition).storedKeys.storedAmong(keys, own) },
+    blocks: {
+      lastOffsetOf: (topic, partition, firstOffset) => of(partition).blocks.lastOffsetOf(topic, partition, firstOffset),
+      record: (block) => of(block.partition).blocks.record(block),
+    },
   };
 }
 

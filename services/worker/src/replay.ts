@@ -87,11 +87,6 @@ export function replayShards(placement: Placement): ReplayShard[] {
   return placement.shards.map((clickhouse) => ({ clickhouse, rejected: placement.tableOnShard('events_rejected'), replayed: placement.tableOnShard('events_replayed') }));
 }
 
-/** The one ClickHouse of a single node. */
-export function singleReplayShard(clickhouse: Pick<ClickHouse, 'queryRows' | 'insertRows'>): ReplayShard[] {
-  return [{ clickhouse, rejected: 'events_rejected', replayed: 'events_replayed' }];
-}
-
 export function createReplayer(deps: {
   /** Searched in order, up to the request's limit in all. */
   shards: readonly ReplayShard[];
