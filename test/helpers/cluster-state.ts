@@ -9,11 +9,11 @@ export function withoutReplication(statement: string): string {
   return statement.replace(/ ON CLUSTER [\w-]+/, '').replace(/\bReplicated(\w*MergeTree)\('[^']*', '[^']*'(, )?/, '$1(');
 }
 
-/** The worker's state tables (dedup_keys, insert_block_log) in the current database, as a cluster's shard has them. */
+/** The worker's state tables (dedup_keys, insert_block_log, insert_joint_log) in the current database, as a cluster's shard has them. */
 export async function createClusterStateTables(clickhouse: Pick<ClickHouse, 'command'>): Promise<void> {
   const statements = renderMigrations(loadMigrations(), { mode: 'cluster', cluster: 'c1' })
     .flatMap((migration) => migration.statements)
-    .filter((statement) => /^CREATE TABLE IF NOT EXISTS (dedup_keys|insert_block_log) /.test(statement));
-  if (statements.length !== 2) throw new Error(`expected the cluster DDL to create dedup_keys and insert_block_log once each, found ${statements.length} statements`);
+    .filter((statement) => /^CREATE TABLE IF NOT EXISTS (dedup_keys|insert_block_log|insert_joint_log) /.test(statement));
+  if (statements.length !== 3) throw new Error(`expected the cluster DDL to create dedup_keys, insert_block_log and insert_joint_log once each, found ${statements.length} statements`);
   for (const statement of statements) await clickhouse.command(withoutReplication(statement));
 }

@@ -18,6 +18,7 @@ import {
   type WorkerStats,
 } from '@sluice/worker';
 import type { Envelope } from '@sluice/envelope';
+import type { BlockLog } from '@sluice/worker';
 import { testDataRoot } from './test-broker';
 
 export const testLogger: Logger = createLogger({ level: (process.env.TEST_LOG_LEVEL as 'debug' | undefined) ?? 'error' });
@@ -156,7 +157,7 @@ export async function startInProcessPipeline(
       ...(options.validate ? { validate: options.validate } : {}),
     });
   let worker = newWorker();
-  await consumer.run(worker.handle);
+  await consumer.run(worker.handle, worker.observe);
 
   return {
     gatewayUrl,
@@ -172,14 +173,15 @@ export async function startInProcessPipeline(
     groupId,
     async addWorker() {
       const extra = await bus.createConsumer({ groupId, topic });
-      await extra.run(newWorker().handle);
+      const extraWorker = newWorker();
+      await extra.run(extraWorker.handle, extraWorker.observe);
       return { stop: () => extra.stop() };
     },
     async restartWorker() {
       await consumer.stop();
       consumer = await bus.createConsumer({ groupId, topic });
       worker = newWorker();
-      await consumer.run(worker.handle);
+      await consumer.run(worker.handle, worker.observe);
     },
     async stop() {
       await closeServer(server);
@@ -194,4 +196,9 @@ export async function startInProcessPipeline(
 
 export function removeTestDirectory(path: string): void {
   rmSync(path, { recursive: true, force: true });
+}
+
+/** The last offset of the block the log recorded as starting at firstOffset, if any. */
+export async function lastOffsetOf(blocks: Pick<BlockLog, 'recordedBlock'>, topic: string, partition: number, firstOffset: string): Promise<string | undefined> {
+  return (await blocks.recordedBlock(topic, partition, firstOffset))?.lastOffset;
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { applyMigrations, loadMigrations, openClickHouse, type ClickHouse } from '@sluice/clickhouse';
 import { repositoryRoot } from '@sluice/dev';
 import { createBlockLog } from '@sluice/worker';
-import { chdbPathForThisProcess, openTestClickHouse, removeTestDirectory, testLogger, uniqueName } from '../helpers/pipeline';
+import { chdbPathForThisProcess, lastOffsetOf, openTestClickHouse, removeTestDirectory, testLogger, uniqueName } from '../helpers/pipeline';
 
 let clickhouse: ClickHouse;
 
@@ -92,12 +92,12 @@ describe('migrations', () => {
       await upgraded.command("INSERT INTO insert_blocks (kafka_topic, kafka_partition, first_offset, last_offset, recorded_at) VALUES ('events', 2, 100, 180, now64(3) - 2)");
       await upgraded.command("INSERT INTO insert_blocks (kafka_topic, kafka_partition, first_offset, last_offset, recorded_at) VALUES ('events', 2, 100, 199, now64(3) - 1), ('events', 3, 0, 9, now64(3))");
       await applyMigrations(upgraded, testLogger, all);
-      expect([await blockLog.lastOffsetOf('events', 2, '100'), await blockLog.lastOffsetOf('events', 3, '0'), await blockLog.lastOffsetOf('events', 3, '10')]).toEqual(['199', '9', undefined]);
+      expect([await lastOffsetOf(blockLog, 'events', 2, '100'), await lastOffsetOf(blockLog, 'events', 3, '0'), await lastOffsetOf(blockLog, 'events', 3, '10')]).toEqual(['199', '9', undefined]);
       expect(await upgraded.queryRows("SELECT name FROM system.tables WHERE database = currentDatabase() AND name = 'insert_blocks'")).toEqual([]);
 
       // A worker records and finds blocks in the new table.
       await blockLog.record({ topic: 'events', partition: 3, firstOffset: '10', lastOffset: '20' });
-      expect(await blockLog.lastOffsetOf('events', 3, '10')).toBe('20');
+      expect(await lastOffsetOf(blockLog, 'events', 3, '10')).toBe('20');
       // Its statements run again as if the migration had been cut off before it was recorded.
       for (const statement of seventh.statements) await upgraded.command(statement);
       expect(await upgraded.queryRows('SELECT kafka_partition, toString(first_offset) AS first, toString(last_offset) AS last FROM insert_block_log ORDER BY kafka_partition, first_offset')).toEqual([

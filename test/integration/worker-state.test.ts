@@ -7,9 +7,9 @@
  * its own, as it is on a cluster until a merge comes, whenever that is.
  */
 import { openClickHouse, type ClickHouse, type Topology } from '@sluice/clickhouse';
-import { createWorkerState, type WorkerState } from '@sluice/worker';
+import { createWorkerState, jointToken, type EventRow, type WorkerState } from '@sluice/worker';
 import { createClusterStateTables } from '../helpers/cluster-state';
-import { chdbPathForThisProcess, openTestClickHouse, testLogger, uniqueName } from '../helpers/pipeline';
+import { chdbPathForThisProcess, lastOffsetOf, openTestClickHouse, testLogger, uniqueName } from '../helpers/pipeline';
 
 const windowMs = 7 * 86_400_000;
 const dataset = 'ds-state';
@@ -127,19 +127,42 @@ describe.each(['single', 'cluster'] as const)('in %s mode', (mode) => {
     const topic = id('topic');
     await state.blocks.record({ topic, partition: 3, firstOffset: '1000', lastOffset: '1099' });
     await state.blocks.record({ topic, partition: 4, firstOffset: '1000', lastOffset: '1049' });
-    expect(await state.blocks.lastOffsetOf(topic, 3, '1000')).toBe('1099');
-    expect(await state.blocks.lastOffsetOf(topic, 4, '1000')).toBe('1049');
-    expect(await state.blocks.lastOffsetOf(topic, 3, '1100')).toBeUndefined();
-    expect(await state.blocks.lastOffsetOf(id('other-topic'), 3, '1000')).toBeUndefined();
+    expect(await lastOffsetOf(state.blocks, topic, 3, '1000')).toBe('1099');
+    expect(await lastOffsetOf(state.blocks, topic, 4, '1000')).toBe('1049');
+    expect(await lastOffsetOf(state.blocks, topic, 3, '1100')).toBeUndefined();
+    expect(await lastOffsetOf(state.blocks, id('other-topic'), 3, '1000')).toBeUndefined();
     // Recorded again, at once (the same recorded_at, to the millisecond, is likely), then again later: the latest record wins each time.
     await state.blocks.record({ topic, partition: 3, firstOffset: '1000', lastOffset: '1079' });
-    expect(await state.blocks.lastOffsetOf(topic, 3, '1000')).toBe('1079');
+    expect(await lastOffsetOf(state.blocks, topic, 3, '1000')).toBe('1079');
     await new Promise((resolve) => setTimeout(resolve, 5));
     await state.blocks.record({ topic, partition: 3, firstOffset: '1000', lastOffset: '1089' });
-    expect(await state.blocks.lastOffsetOf(topic, 3, '1000')).toBe('1089');
+    expect(await lastOffsetOf(state.blocks, topic, 3, '1000')).toBe('1089');
     // Offsets beyond 2^53 come back exactly.
     await state.blocks.record({ topic, partition: 3, firstOffset: '9007199254740993', lastOffset: '9007199254740999' });
-    expect(await state.blocks.lastOffsetOf(topic, 3, '9007199254740993')).toBe('9007199254740999');
+    expect(await lastOffsetOf(state.blocks, topic, 3, '9007199254740993')).toBe('9007199254740999');
+  });
+
+  test("a joint block's blocks are found under its token, its rows with its first block, until a later joint record clears them", async () => {
+    const topic = id('joint-topic');
+    const blocks = [
+      { topic, partition: 2, firstOffset: '500', lastOffset: '509' },
+      { topic, partition: 6, firstOffset: '70', lastOffset: '70' },
+    ];
+    const rows = [{ insert_id: 'a', kafka_partition: 2, kafka_offset: '500', properties: '{"x":"ü 😀"}' }, { insert_id: 'b', kafka_partition: 6, kafka_offset: '70' }] as unknown as EventRow[];
+    await state.blocks.recordJoint({ blocks, rows }, []);
+    const token = jointToken(blocks);
+    expect(await state.blocks.recordedBlock(topic, 2, '500')).toEqual({ lastOffset: '509', joint: token });
+    expect(await state.blocks.recordedBlock(topic, 6, '70')).toEqual({ lastOffset: '70', joint: token });
+    expect(await state.blocks.jointRows(token)).toEqual(rows);
+    // A block alone beside it is told apart.
+    await state.blocks.record({ topic, partition: 6, firstOffset: '71', lastOffset: '80' });
+    expect(await state.blocks.recordedBlock(topic, 6, '71')).toEqual({ lastOffset: '80' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const later = [{ topic, partition: 2, firstOffset: '510', lastOffset: '510' }, { topic, partition: 6, firstOffset: '81', lastOffset: '81' }];
+    await state.blocks.recordJoint({ blocks: later, rows: [] }, [blocks]);
+    expect(await state.blocks.jointRows(token)).toBeUndefined();
+    expect(await state.blocks.recordedBlock(topic, 2, '500')).toEqual({ lastOffset: '509', joint: token });
+    expect(await state.blocks.jointRows(jointToken(later))).toEqual([]);
   });
 });
 

@@ -1,4 +1,4 @@
--- Sluice's ClickHouse migrations for the cluster c1 (ON CLUSTER): 7 migrations, 53 statements.
+-- Sluice's ClickHouse migrations for the cluster c1 (ON CLUSTER): 8 migrations, 54 statements.
 
 -- The record of applied migrations
 CREATE TABLE IF NOT EXISTS schema_migrations ON CLUSTER c1 (version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/{database}/schema_migrations', '{shard}-{replica}') ORDER BY version;
@@ -499,3 +499,20 @@ ENGINE = Distributed(c1, currentDatabase(), insert_blocks_local, kafka_partition
 DROP TABLE IF EXISTS insert_blocks ON CLUSTER c1;
 
 DROP TABLE IF EXISTS insert_blocks_local ON CLUSTER c1;
+
+
+-- 0008 insert_joint_log
+CREATE TABLE IF NOT EXISTS insert_joint_log ON CLUSTER c1
+(
+    kafka_topic     String,
+    kafka_partition UInt32,
+    first_offset    UInt64,
+    last_offset     UInt64,
+    joint_token     String,
+    joint_rows      String,
+    recorded_at     DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', recorded_at)
+ORDER BY (kafka_topic, kafka_partition, first_offset)
+TTL toDateTime(recorded_at) + INTERVAL 2592000 SECOND
+SETTINGS index_granularity = 256, min_compress_block_size = 4096;

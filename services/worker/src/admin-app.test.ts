@@ -90,7 +90,7 @@ test('GET /metrics counts outcomes per step, as the batch handler reports them',
   const { handle } = createBatchHandler({
     storedKeys: { storedAmong: async () => new Set() },
     deadLetters: { store: async () => undefined },
-    blocks: { lastOffsetOf: async () => undefined, record: async () => undefined },
+    blocks: { recordedBlock: async () => undefined, record: async () => undefined, recordJoint: async () => undefined, jointRows: async () => undefined },
     clickhouse: { insertBlock: async () => undefined },
     metrics,
     logger: silentLogger,

@@ -1,21 +1,37 @@
 import { silentLogger, type ConsumedBatch, type ConsumedMessage } from '@sluice/core';
 import type { Envelope } from '@sluice/envelope';
-import { createBatchHandler } from './batch-handler';
+import { createBatchHandler, jointBlockMaxRows } from './batch-handler';
 import type { DeadLetter, DeadLetterSink } from './dead-letters';
-import type { BlockLog, InsertBlock } from './insert-blocks';
+import type { EventRow } from './event-row';
+import { jointToken, type BlockLog, type InsertBlock } from './insert-blocks';
 import { createWorkerMetrics } from './metrics';
 import { dedupIdentity, type StoredKeys } from './steps/deduplicate';
 
 const noneStored: StoredKeys = { storedAmong: async () => new Set() };
 const discardDeadLetters: DeadLetterSink = { store: async () => undefined };
 
-/** An in-memory block log, as insert_block_log would keep it. */
-function memoryBlocks(): BlockLog & { recorded: InsertBlock[] } {
+/** An in-memory block log, as insert_block_log and insert_joint_log would keep it. */
+function memoryBlocks(): BlockLog & { recorded: InsertBlock[]; joints: Map<string, { blocks: readonly InsertBlock[]; rows: EventRow[] | undefined }> } {
   const recorded: InsertBlock[] = [];
+  const joints = new Map<string, { blocks: readonly InsertBlock[]; rows: EventRow[] | undefined }>();
+  const same = (b: InsertBlock, topic: string, partition: number, firstOffset: string): boolean => b.topic === topic && b.partition === partition && b.firstOffset === firstOffset;
   return {
     recorded,
-    lastOffsetOf: async (topic, partition, firstOffset) => recorded.find((b) => b.topic === topic && b.partition === partition && b.firstOffset === firstOffset)?.lastOffset,
+    joints,
+    recordedBlock: async (topic, partition, firstOffset) => {
+      for (const [token, joint] of joints) {
+        const block = joint.blocks.find((b) => same(b, topic, partition, firstOffset));
+        if (block !== undefined) return { lastOffset: block.lastOffset, joint: token };
+      }
+      const alone = recorded.findLast((b) => same(b, topic, partition, firstOffset));
+      return alone === undefined ? undefined : { lastOffset: alone.lastOffset };
+    },
     record: async (block) => void recorded.push(block),
+    recordJoint: async (joint, cleared) => {
+      joints.set(jointToken(joint.blocks), { blocks: joint.blocks, rows: [...joint.rows] });
+      for (const blocks of cleared) joints.set(jointToken(blocks), { blocks, rows: undefined });
+    },
+    jointRows: async (token) => joints.get(token)?.rows,
   };
 }
 
@@ -490,6 +506,104 @@ describe('blocks', () => {
     // Copies stored by this very block (a crash after a partial insert) are not counted as earlier ones.
     expect(storedAmong).toHaveBeenCalledWith(expect.any(Array), { partition: 2, firstOffset: '10', lastOffset: '11' });
     expect(blocks.recorded).toHaveLength(1);
+  });
+
+  /** A batch of another partition than the others' 2. */
+  const batchOf = (partition: number, ...ids: [string, string][]): ConsumedBatch => ({
+    ...batch(ids.map(([insertId, offset]) => ({ ...send(insertId, offset), partition }))),
+    partition,
+  });
+
+  test('batches handled at the same time are recorded as one joint block and stored by one insert under its token; each is handled through its own end', async () => {
+    const blocks = memoryBlocks();
+    const inserts: { rows: readonly EventRow[]; token: string }[] = [];
+    const { handle } = createBatchHandler({
+      storedKeys: noneStored,
+      blocks,
+      deadLetters: discardDeadLetters,
+      clickhouse: { insertBlock: async (_table, rows, token) => void inserts.push({ rows: rows as EventRow[], token }) },
+      logger: silentLogger,
+    });
+    const handled = await Promise.all([handle(batchOf(0, ['a', '10'], ['b', '11'])), handle(batchOf(1, ['c', '20'])), handle(batchOf(3, ['d', '7']))]);
+    expect(handled).toEqual([{ handledThrough: '11' }, { handledThrough: '20' }, { handledThrough: '7' }]);
+    const token = 'events/0/10-11+events/1/20-20+events/3/7-7';
+    expect(inserts.map((i) => [i.token, i.rows.map((r) => r.insert_id)])).toEqual([[token, ['a', 'b', 'c', 'd']]]);
+    expect(blocks.recorded).toEqual([]);
+    expect(blocks.joints.get(token)?.rows?.map((r) => r.insert_id)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  test('batches join only within their group (shard), and a batch larger than a joint block takes goes alone', async () => {
+    const tokens: string[] = [];
+    const { handle } = createBatchHandler({
+      storedKeys: noneStored,
+      blocks: memoryBlocks(),
+      deadLetters: discardDeadLetters,
+      clickhouse: { insertBlock: async (_table, _rows, token) => void tokens.push(token) },
+      jointGroupOf: (partition) => partition % 2,
+      logger: silentLogger,
+    });
+    const large = Array.from({ length: jointBlockMaxRows + 1 }, (_, i): [string, string] => [`l-${i}`, String(i)]);
+    await Promise.all([handle(batchOf(0, ['a', '1'])), handle(batchOf(1, ['b', '1'])), handle(batchOf(2, ['c', '1'])), handle(batchOf(3, ['d', '1'])), handle(batchOf(5, ...large))]);
+    expect(tokens.sort()).toEqual(['events/0/1-1+events/2/1-1', 'events/1/1-1+events/3/1-1', `events/5/0-${jointBlockMaxRows}`]);
+  });
+
+  test('a failed joint insert fails every batch in it, and each repeats the whole joint block, rows and token, when it is delivered again', async () => {
+    const blocks = memoryBlocks();
+    const inserts: { rows: readonly EventRow[]; token: string }[] = [];
+    let down = true;
+    const storedAmong = jest.fn(async () => new Set<string>());
+    const { handle } = createBatchHandler({
+      storedKeys: { storedAmong },
+      blocks,
+      deadLetters: discardDeadLetters,
+      clickhouse: {
+        insertBlock: async (_table, rows, token) => {
+          if (down) throw new Error('connect ECONNREFUSED 127.0.0.1:8123');
+          inserts.push({ rows: rows as EventRow[], token });
+        },
+      },
+      backoff: instantBackoff,
+      logger: silentLogger,
+    });
+    // ClickHouse is down, and meanwhile the partitions move to other workers.
+    const revoked = (b: ConsumedBatch): ConsumedBatch => ({ ...b, isStale: () => down });
+    const results = await Promise.allSettled([handle(revoked(batchOf(0, ['a', '10']))), handle(revoked(batchOf(1, ['b', '20'], ['c', '21'])))]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    down = false;
+    storedAmong.mockClear();
+    // Partition 1 comes back first and longer; partition 0 later, to a worker that handles it alone.
+    expect(await handle(batchOf(1, ['b', '20'], ['c', '21'], ['e', '22']))).toEqual({ handledThrough: '21' });
+    expect(await handle(batchOf(0, ['a', '10']))).toEqual({ handledThrough: '10' });
+    const token = 'events/0/10-10+events/1/20-21';
+    expect(inserts.map((i) => [i.token, i.rows.map((r) => r.insert_id)])).toEqual([
+      [token, ['a', 'b', 'c']],
+      [token, ['a', 'b', 'c']],
+    ]);
+    // The rows come from the block log, as decided the first time: no second dedup lookup.
+    expect(storedAmong).not.toHaveBeenCalled();
+  });
+
+  test("once every block of a joint block is committed, the next joint record clears its rows, and a late copy of its batch is skipped, not stored again", async () => {
+    const blocks = memoryBlocks();
+    const tokens: string[] = [];
+    const { handle, observe } = createBatchHandler({
+      storedKeys: noneStored,
+      blocks,
+      deadLetters: discardDeadLetters,
+      clickhouse: { insertBlock: async (_table, _rows, token) => void tokens.push(token) },
+      logger: silentLogger,
+    });
+    await Promise.all([handle(batchOf(0, ['a', '10'])), handle(batchOf(1, ['b', '20']))]);
+    const first = 'events/0/10-10+events/1/20-20';
+    observe({ kind: 'committed', topic: 'events', partition: 0, offset: '11' });
+    // Not all of it committed yet: the next joint block leaves its rows.
+    await Promise.all([handle(batchOf(0, ['c', '11'])), handle(batchOf(3, ['d', '5']))]);
+    expect(blocks.joints.get(first)?.rows).toHaveLength(2);
+    observe({ kind: 'committed', topic: 'events', partition: 1, offset: '21' });
+    await Promise.all([handle(batchOf(0, ['e', '12'])), handle(batchOf(1, ['f', '21']))]);
+    expect(blocks.joints.get(first)?.rows).toBeUndefined();
+    expect(await handle(batchOf(1, ['b', '20']))).toEqual({ handledThrough: '20' });
+    expect(tokens).toEqual([first, 'events/0/11-11+events/3/5-5', 'events/0/12-12+events/1/21-21']);
   });
 
   test('a re-delivered batch shorter than the recorded block is handed back rather than stored differently', async () => {

@@ -4,10 +4,11 @@ import type { ClickHouse } from '@sluice/clickhouse';
 import { classifyQueryError, isRefusalOfRows } from '@sluice/clickhouse';
 import type { Envelope } from '@sluice/envelope';
 import type { DeadLetter, DeadLetterSink } from './dead-letters';
-import { toEventRow } from './event-row';
-import { blockToken, type BlockLog, type InsertBlock } from './insert-blocks';
+import { toEventRow, type EventRow } from './event-row';
+import { blockToken, jointToken, type BlockLog, type InsertBlock } from './insert-blocks';
+import { createBlockJoiner, createJointCommits, type JoinerTicket } from './joint-blocks';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
-import { createBlockStore, type PendingRow } from './store-block';
+import { createBlockStore, type PendingRow, type RefusedRow } from './store-block';
 import { keepEverything, type SamplingRules } from './sampling';
 import { createCheckDatasetStep } from './steps/check-dataset';
 import { createDeduplicateStep, type StoredKeys } from './steps/deduplicate';
@@ -41,6 +42,8 @@ export interface BatchHandlerDeps {
    * not: the rows it refuses are isolated and dead-lettered (store-block.ts).
    */
   maxRefusedAttempts?: number;
+  /** The group a partition's blocks may be joined in: its shard (placement.ts). One group when not given. */
+  jointGroupOf?: (partition: number) => number;
 }
 
 export interface WorkerStats {
@@ -53,7 +56,20 @@ export interface WorkerStats {
   deadLetters: number;
 }
 
-export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandler; stats: WorkerStats } {
+/**
+ * A batch with more rows than this is inserted alone: joining saves a small insert's fixed cost,
+ * which a block this large dwarfs, and a joint block's rows are written once more to the block log.
+ */
+export const jointBlockMaxRows = 5_000;
+
+export interface BatchHandlerParts {
+  handle: BatchHandler;
+  stats: WorkerStats;
+  /** To be told of the consumer's progress: commits let the block log clear joint blocks' rows. */
+  observe: ConsumerProgressListener;
+}
+
+export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
   const parse = createParseMessageStep();
   const validate = deps.validate ?? createValidateEnvelopeStep();
   const checkDataset = createCheckDatasetStep({ datasets: deps.datasets ?? everyDatasetKnown });
@@ -96,23 +112,78 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
    * heartbeating until it succeeds, the partition is revoked, or `isFinal` says the error is for
    * the caller to handle.
    */
-  async function withRetry<T>(step: string, batch: ConsumedBatch, call: () => Promise<T>, isFinal: (error: unknown, attempt: number) => boolean = refusedTooOften): Promise<T> {
+  async function withRetry<T>(step: string, scope: BatchOrJoint, call: () => Promise<T>, isFinal: (error: unknown, attempt: number) => boolean = refusedTooOften): Promise<T> {
+    const batches = batchesOf(scope);
     for (let attempt = 0; ; attempt++) {
       try {
         return await call();
       } catch (error) {
         if (isFinal(error, attempt)) throw error;
         const failure = classifyQueryError(error);
-        deps.progress?.({ kind: 'failed', topic: batch.topic, partition: batch.partition, error: `${step}: ${failure.message}` });
+        for (const batch of batches) deps.progress?.({ kind: 'failed', topic: batch.topic, partition: batch.partition, error: `${step}: ${failure.message}` });
         count(step, 'retry');
         stats.retries++;
-        if (batch.isStale()) throw failure;
+        // A joint block whose partition moved is given back whole: the block log lets anyone repeat it.
+        if (batches.some((batch) => batch.isStale())) throw failure;
         const delay = backoffDelay(attempt, deps.backoff ?? defaultBackoff);
         deps.logger.warn(`the ${step} step failed to reach ClickHouse or Kafka; retrying without committing`, { error: errorMessage(error), attempt, delayMs: delay });
-        await waitHeartbeating(batch, delay);
+        await waitHeartbeating(batches, delay);
       }
     }
   }
+
+  /** Inserts rows under a token, isolating the rows ClickHouse refuses (store-block.ts). */
+  async function storeRows(scope: BatchOrJoint, rows: readonly PendingRow<Origin>[], token: string): Promise<{ stored: number; refused: RefusedRow<Origin>[] }> {
+    const batches = batchesOf(scope);
+    const storeBlock = createBlockStore({
+      insert: async (blockRows, blockToken) => {
+        await withRetry(
+          'insert',
+          scope,
+          async () => {
+            const stopTimer = metrics.insertLatency.startTimer();
+            await deps.clickhouse.insertBlock(table, blockRows, blockToken);
+            stopTimer();
+          },
+          isRefusalOfRows,
+        );
+      },
+      heartbeat: async () => {
+        for (const batch of batches) await batch.heartbeat();
+      },
+      logger: deps.logger,
+    });
+    return storeBlock(rows, token);
+  }
+
+  /** A block inserted alone, under its own token, recorded first unless an earlier attempt did. */
+  async function storeAlone(part: JoinPart, recorded: boolean): Promise<JoinOutcome> {
+    if (!recorded) await withRetry('block', part.batch, () => deps.blocks.record(part.block));
+    return storeRows(part.batch, part.rows, blockToken(part.block));
+  }
+
+  const jointCommits = createJointCommits();
+  const groupOf = deps.jointGroupOf ?? (() => 0);
+  const joiner = createBlockJoiner<JoinPart, JoinOutcome>({
+    groupOf,
+    store: async (parts) => {
+      const [only] = parts;
+      if (parts.length === 1 && only !== undefined) return [await storeAlone(only, false)];
+      const batches = parts.map((part) => part.batch);
+      const blocks = parts.map((part) => part.block);
+      const rows = parts.flatMap((part) => part.rows);
+      const group = groupOf(only?.batch.partition ?? 0);
+      const settled = jointCommits.takeSettled((head) => groupOf(head.partition) === group);
+      await withRetry('block', batches, () => deps.blocks.recordJoint({ blocks, rows: rows.map((pending) => pending.row) }, settled));
+      const { refused } = await storeRows(batches, rows, jointToken(blocks));
+      jointCommits.stored(blocks);
+      // Each batch dead-letters its own refused rows.
+      return parts.map((part) => {
+        const own = refused.filter((r) => r.origin.message.partition === part.batch.partition);
+        return { stored: part.rows.length - own.length, refused: own };
+      });
+    },
+  });
 
   async function storeDeadLetters(batch: ConsumedBatch, letters: DeadLetter[]): Promise<void> {
     await withRetry('dead-letter', batch, () => deps.deadLetters.store(letters));
@@ -128,27 +199,34 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
   const handle: BatchHandler = async (batch) => {
     metrics.batchSize.observe(batch.messages.length);
     const tally = createTally();
+    const ticket = joiner.enter(batch.partition);
     try {
-      return await handleCounting(batch, tally);
+      return await handleCounting(batch, tally, ticket);
     } finally {
+      ticket.leave();
       tally.flush(count);
     }
   };
 
-  async function handleCounting(batch: ConsumedBatch, tally: Tally): Promise<BatchProgress | undefined> {
+  async function handleCounting(batch: ConsumedBatch, tally: Tally, ticket: JoinerTicket<JoinPart, JoinOutcome>): Promise<BatchProgress | undefined> {
     const first = batch.messages[0];
     const last = batch.messages.at(-1);
     if (first === undefined || last === undefined) return;
-    const recordedEnd = await withRetry('block', batch, () => deps.blocks.lastOffsetOf(batch.topic, batch.partition, first.offset));
+    const recorded = await withRetry('block', batch, () => deps.blocks.recordedBlock(batch.topic, batch.partition, first.offset));
+    const recordedEnd = recorded?.lastOffset;
     if (recordedEnd !== undefined && BigInt(last.offset) < BigInt(recordedEnd)) {
       throw new Error(
         `The batch from ${batch.topic}[${batch.partition}] ends at offset ${last.offset}, inside the block ${first.offset}-${recordedEnd} an earlier attempt recorded; waiting for the whole block`,
       );
     }
+    if (recorded?.joint !== undefined) {
+      ticket.leave();
+      return repeatJoint(batch, recorded.lastOffset, recorded.joint, tally);
+    }
     const block: InsertBlock = { topic: batch.topic, partition: batch.partition, firstOffset: first.offset, lastOffset: recordedEnd ?? last.offset };
     const messages = recordedEnd === undefined ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) <= BigInt(recordedEnd));
 
-    const kept: Origin[] = [];
+    const kept: Kept[] = [];
     const rejected: DeadLetter[] = [];
     for (const message of messages) {
       // A step that throws on some message must not stall the partition: the message is a dead letter.
@@ -178,48 +256,95 @@ export function createBatchHandler(deps: BatchHandlerDeps): { handle: BatchHandl
       kept.forEach((origin, i) => {
         const decision = decisions[i];
         const envelope = decision === undefined ? undefined : accept('dedup', decision, origin.message, rejected, tally);
-        if (envelope !== undefined) rows.push({ row: toEventRow(envelope, origin.message), origin });
+        if (envelope !== undefined) rows.push({ row: toEventRow(envelope, origin.message), origin: { message: origin.message, identity: envelope } });
       });
     }
     // Before the insert and the commit: a dead letter is stored somewhere, never just skipped, and
     // an event that is visible in ClickHouse means the poison before it is on record too.
     if (rejected.length > 0) await storeDeadLetters(batch, rejected);
     if (rows.length > 0) {
-      if (recordedEnd === undefined) await withRetry('block', batch, () => deps.blocks.record(block));
-      const storeBlock = createBlockStore({
-        insert: async (blockRows, token) => {
-          await withRetry(
-            'insert',
-            batch,
-            async () => {
-              const stopTimer = metrics.insertLatency.startTimer();
-              await deps.clickhouse.insertBlock(table, blockRows, token);
-              stopTimer();
-            },
-            isRefusalOfRows,
-          );
-        },
-        heartbeat: () => batch.heartbeat(),
-        logger: deps.logger,
-      });
-      const { stored, refused } = await storeBlock(rows, blockToken(block));
-      const refusedLetters: DeadLetter[] = [];
-      for (const { origin, reason } of refused) accept('insert', deadLetter(`ClickHouse refused the row: ${reason}`), origin.message, refusedLetters, tally, origin.envelope);
-      if (refusedLetters.length > 0) await storeDeadLetters(batch, refusedLetters);
-      if (stored > 0) tally.add('insert', 'ok');
-      stats.storedRows += stored;
-      metrics.rowsStored.inc(stored);
+      const part: JoinPart = { batch, block, rows };
+      // A block an earlier attempt recorded alone is repeated alone; a large one gains nothing by joining.
+      if (recordedEnd !== undefined || rows.length > jointBlockMaxRows) ticket.leave();
+      const { stored, refused } = recordedEnd !== undefined || rows.length > jointBlockMaxRows ? await storeAlone(part, recordedEnd !== undefined) : await ticket.join(part);
+      await countStored(batch, stored, refused, tally);
     }
     if (deps.pauseBeforeCommitMs) await sleep(deps.pauseBeforeCommitMs);
     return { handledThrough: block.lastOffset };
   }
-  return { handle, stats };
+
+  /** Dead-letters the rows ClickHouse refused, and counts the ones it took. */
+  async function countStored(batch: ConsumedBatch, stored: number, refused: readonly RefusedRow<Origin>[], tally: Tally): Promise<void> {
+    const refusedLetters: DeadLetter[] = [];
+    for (const { origin, reason } of refused) accept('insert', deadLetter(`ClickHouse refused the row: ${reason}`), origin.message, refusedLetters, tally, origin.identity);
+    if (refusedLetters.length > 0) await storeDeadLetters(batch, refusedLetters);
+    if (stored > 0) tally.add('insert', 'ok');
+    stats.storedRows += stored;
+    metrics.rowsStored.inc(stored);
+  }
+
+  /**
+   * Repeats the joint block an earlier attempt recorded this batch's block in, from the rows the
+   * block log keeps, under the same token: ClickHouse stores what the attempt did not. Once every
+   * block of it was committed its rows are cleared, and there is nothing left to repeat.
+   */
+  async function repeatJoint(batch: ConsumedBatch, lastOffset: string, token: string, tally: Tally): Promise<BatchProgress> {
+    const rows = await withRetry('block', batch, () => deps.blocks.jointRows(token));
+    if (rows === undefined) {
+      deps.logger.info('a joint block recorded for this batch was committed already; skipping its messages', { topic: batch.topic, partition: batch.partition, token });
+    } else {
+      const messages = new Map(batch.messages.map((message) => [message.offset, message]));
+      const pending = rows.map((row) => {
+        const message = row.kafka_partition === batch.partition ? messages.get(row.kafka_offset) : undefined;
+        // Another partition's rows go in with this one's; their own batches dead-letter any refused.
+        return { row, origin: { message: message ?? foreignMessage(row), identity: row } };
+      });
+      const { refused } = await storeRows(batch, pending, token);
+      const own = (origin: Origin): boolean => origin.message.partition === batch.partition && messages.has(origin.message.offset);
+      const ownRefused = refused.filter((r) => own(r.origin));
+      await countStored(batch, pending.filter((p) => own(p.origin)).length - ownRefused.length, ownRefused, tally);
+    }
+    if (deps.pauseBeforeCommitMs) await sleep(deps.pauseBeforeCommitMs);
+    return { handledThrough: lastOffset };
+  }
+
+  return { handle, stats, observe: (event) => jointCommits.observe(event) };
 }
 
-/** A kept message on its way to a row, and back to a dead letter if ClickHouse refuses it. */
-interface Origin {
+/** A kept message on its way to a row. */
+interface Kept {
   envelope: Envelope;
   message: ConsumedMessage;
+}
+
+/** Where a row came from, to dead-letter it if ClickHouse refuses it: its message, and what names the event. */
+interface Origin {
+  message: ConsumedMessage;
+  identity: unknown;
+}
+
+/** A batch, or the batches of a joint block, which retry, heartbeat and give up together. */
+type BatchOrJoint = ConsumedBatch | readonly ConsumedBatch[];
+
+function batchesOf(scope: BatchOrJoint): readonly ConsumedBatch[] {
+  return 'messages' in scope ? [scope] : scope;
+}
+
+/** A batch's block on its way into a joint block. */
+interface JoinPart {
+  batch: ConsumedBatch;
+  block: InsertBlock;
+  rows: PendingRow<Origin>[];
+}
+
+interface JoinOutcome {
+  stored: number;
+  refused: RefusedRow<Origin>[];
+}
+
+/** The message of another partition's row in a repeated joint block: never dead-lettered by this batch. */
+function foreignMessage(row: EventRow): ConsumedMessage {
+  return { topic: row.kafka_topic, partition: row.kafka_partition, offset: row.kafka_offset, key: null, value: null, headers: {}, timestamp: 0 };
 }
 
 /**
@@ -256,11 +381,11 @@ const heartbeatEveryMs = 1_000;
  * Waits out a backoff delay, heartbeating at least every second: a backoff can grow to as long as
  * the group's session timeout, and a worker that went quiet that long would lose its partitions.
  */
-async function waitHeartbeating(batch: ConsumedBatch, delayMs: number): Promise<void> {
+async function waitHeartbeating(batches: readonly ConsumedBatch[], delayMs: number): Promise<void> {
   let remaining = delayMs;
   do {
-    await batch.heartbeat();
-    if (batch.isStale()) return;
+    for (const batch of batches) await batch.heartbeat();
+    if (batches.some((batch) => batch.isStale())) return;
     const step = Math.min(remaining, heartbeatEveryMs);
     await sleep(step);
     remaining -= step;

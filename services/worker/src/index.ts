@@ -3,7 +3,7 @@
 export { createBatchHandler, type BatchHandlerDeps, type WorkerStats } from './batch-handler';
 export { createStoredKeys } from './stored-keys';
 export { createDeadLetterSink } from './dead-letters';
-export { createBlockLog } from './insert-blocks';
+export { createBlockLog, jointToken, type BlockLog } from './insert-blocks';
 export { createWorkerState, type WorkerState } from './worker-state';
 export { toEventRow, type EventRow } from './event-row';
 export { decideSample, parseSamplingRules, samplePoint, type SamplingRules } from './sampling';

@@ -12,7 +12,7 @@ import { createWorkerMetrics } from './metrics';
 import { createPartitionProgress } from './partition-progress';
 import { keepEverything, parseSamplingRules, type SamplingRules } from './sampling';
 import { createWorkerState } from './worker-state';
-import { createPlacement, everyShardAnswers, placedInserts, placedWorkerState } from './placement';
+import { createPlacement, everyShardAnswers, placedInserts, placedWorkerState, shardIndexOf } from './placement';
 import { createReplayer, replayShards } from './replay';
 
 const settings = {
@@ -51,8 +51,9 @@ const settings = {
   BLOCK_MAX_WAIT_MS: { parse: parsers.positiveInt, default: 250, description: 'A block closes after this long with what has arrived' } as Setting<number>,
   PARTITIONS_AT_ONCE: {
     parse: parsers.positiveInt,
-    default: 2,
-    description: "Partitions whose blocks the worker handles at once, so that one partition's checks run while another's insert does; each partition's blocks stay in order",
+    default: 6,
+    description:
+      "Partitions whose batches the worker handles at once; their blocks of up to 5,000 rows are joined into one insert (a joint block), larger ones inserted alone. Each partition's blocks stay in order",
   } as Setting<number>,
   DEDUP_WINDOW_HOURS: { parse: parsers.positiveInt, default: 168, description: 'An insert_id stored within this many hours makes a later copy a duplicate' } as Setting<number>,
   KEYS_FILE: {
@@ -141,7 +142,7 @@ async function main(): Promise<void> {
   const inserts = placedInserts(placement);
   const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse: inserts });
   const { storedKeys, blocks } = placedWorkerState(placement, (shard) => createWorkerState(shard, { mode: topology.mode, windowMs }));
-  const { handle } = createBatchHandler({
+  const { handle, observe } = createBatchHandler({
     clickhouse: inserts,
     storedKeys,
     blocks,
@@ -149,11 +150,15 @@ async function main(): Promise<void> {
     metrics,
     progress: progress.record,
     pauseBeforeCommitMs: config.PAUSE_BEFORE_COMMIT_MS,
+    jointGroupOf: (partition) => shardIndexOf(placement, partition),
     sampling: readSamplingFile(config.SAMPLING_FILE),
     ...(datasets === undefined ? {} : { datasets }),
     logger,
   });
-  await consumer.run(handle, progress.record);
+  await consumer.run(handle, (event) => {
+    progress.record(event);
+    observe(event);
+  });
   logger.info('worker consuming', { topic: config.KAFKA_TOPIC, group: config.CONSUMER_GROUP });
 
   onShutdownSignal(logger, async () => {

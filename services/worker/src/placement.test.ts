@@ -1,4 +1,5 @@
 import type { ClickHouse, Topology } from '@sluice/clickhouse';
+import { jointToken } from './insert-blocks';
 import { createPlacement, everyShardAnswers, placedInserts, placedWorkerState } from './placement';
 
 interface Recorded {
@@ -44,15 +45,17 @@ test('partition p goes to shard p mod the number of shards, into the local table
   expect(createPlacement(shards, single).tableOnShard('events')).toBe('events');
 });
 
-test('dead-letter rows from several partitions are split by shard; a block that mixes partitions is refused, not written to one shard', async () => {
+test("dead-letter rows from several partitions are split by shard; a joint block of one shard's partitions goes there whole, one that mixes shards is refused", async () => {
   const shards = [fakeShard('a'), fakeShard('b')];
   const inserts = placedInserts(createPlacement(shards, single));
   await inserts.insertRows('events_rejected', [row(0), row(1), row(2), row(5)]);
   expect([shards[0]?.inserts, shards[1]?.inserts]).toEqual([[{ table: 'events_rejected', partitions: [0, 2] }], [{ table: 'events_rejected', partitions: [1, 5] }]]);
-  await expect(inserts.insertBlock('events', [row(0), row(1)], 't')).rejects.toThrow('mixes Kafka partitions');
+  await expect(inserts.insertBlock('events', [row(0), row(1)], 't')).rejects.toThrow('mixes the partitions of several shards');
   await expect(inserts.insertBlock('events', [{ insert_id: 'x' }], 't')).rejects.toThrow('no kafka_partition');
   await inserts.insertBlock('events', [], 't');
   expect(shards.map((s) => s.inserts.length)).toEqual([1, 1]);
+  await inserts.insertBlock('events', [row(3), row(1), row(5)], 't');
+  expect(shards[1]?.inserts.at(-1)).toEqual({ table: 'events', partitions: [3, 1, 5], token: 't' });
 });
 
 test("dedup lookups and the block log go to the partition's own shard", async () => {
@@ -69,15 +72,21 @@ test("dedup lookups and the block log go to the partition's own shard", async ()
         },
       },
       blocks: {
-        lastOffsetOf: async () => void asked.push(`last@${name}`),
+        recordedBlock: async () => void asked.push(`last@${name}`),
         record: async () => void asked.push(`record@${name}`),
+        recordJoint: async () => void asked.push(`joint@${name}`),
+        jointRows: async () => void asked.push(`rows@${name}`),
       },
     };
   });
   await storedKeys.storedAmong([], { partition: 4, firstOffset: '0', lastOffset: '1' });
-  await blocks.lastOffsetOf('events', 5, '0');
+  await blocks.recordedBlock('events', 5, '0');
   await blocks.record({ topic: 'events', partition: 6, firstOffset: '0', lastOffset: '1' });
-  expect(asked).toEqual(['keys@b', 'last@c', 'record@a']);
+  // A joint block of partitions 1 and 4 (shard b), found again by its first block's partition.
+  const joint = [1, 4].map((partition) => ({ topic: 'events', partition, firstOffset: '0', lastOffset: '9' }));
+  await blocks.recordJoint({ blocks: joint, rows: [] }, []);
+  await blocks.jointRows(jointToken(joint));
+  expect(asked).toEqual(['keys@b', 'last@c', 'record@a', 'joint@b', 'rows@b']);
 });
 
 test('healthy only when every shard answers', async () => {

@@ -1,5 +1,6 @@
 import { SluiceError } from '@sluice/core';
 import { distributedTables, loadMigrations, localTableName, shardOfPartition, type ClickHouse, type Topology } from '@sluice/clickhouse';
+import { jointHead } from './insert-blocks';
 import type { WorkerState } from './worker-state';
 
 /**
@@ -38,18 +39,24 @@ function partitionOf(row: object): number {
   return partition;
 }
 
+/** The shard a partition's rows are written to, by its place in shard order: the group its blocks may be joined in. */
+export function shardIndexOf(placement: Placement, partition: number): number {
+  return shardOfPartition(partition, placement.shards.length);
+}
+
 /**
  * Inserts that go to the shard of their rows' partition, into its table there. A block is one
- * partition's messages, so it goes to one shard whole, with its token.
+ * partition's messages, or a joint block of one shard's partitions, so it goes to one shard whole,
+ * with its token.
  */
 export function placedInserts(placement: Placement): Pick<ClickHouse, 'insertBlock' | 'insertRows'> {
   return {
     async insertBlock(table, rows, token) {
       const [first] = rows;
       if (first === undefined) return;
-      const partition = partitionOf(first);
-      if (rows.some((row) => partitionOf(row) !== partition)) throw new SluiceError('INTERNAL', `A block for ${table} mixes Kafka partitions; a block is one partition's messages`);
-      await placement.shardOf(partition).insertBlock(placement.tableOnShard(table), rows, token);
+      const shard = placement.shardOf(partitionOf(first));
+      if (rows.some((row) => placement.shardOf(partitionOf(row)) !== shard)) throw new SluiceError('INTERNAL', `A block for ${table} mixes the partitions of several shards; a block is one shard's`);
+      await shard.insertBlock(placement.tableOnShard(table), rows, token);
     },
     async insertRows(table, rows) {
       const byShard = new Map<ClickHouse, object[]>();
@@ -71,8 +78,11 @@ export function placedWorkerState(placement: Placement, make: (shard: ClickHouse
   return {
     storedKeys: { storedAmong: (keys, own) => of(own.partition).storedKeys.storedAmong(keys, own) },
     blocks: {
-      lastOffsetOf: (topic, partition, firstOffset) => of(partition).blocks.lastOffsetOf(topic, partition, firstOffset),
+      recordedBlock: (topic, partition, firstOffset) => of(partition).blocks.recordedBlock(topic, partition, firstOffset),
       record: (block) => of(block.partition).blocks.record(block),
+      // A joint block is one shard's partitions (the batch handler joins by shardIndexOf), and so are the ones it clears.
+      recordJoint: (joint, cleared) => of(joint.blocks[0]?.partition ?? 0).blocks.recordJoint(joint, cleared),
+      jointRows: (token) => of(jointHead(token).partition).blocks.jointRows(token),
     },
   };
 }
