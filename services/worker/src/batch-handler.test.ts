@@ -1,6 +1,6 @@
 import { silentLogger, type ConsumedBatch, type ConsumedMessage } from '@sluice/core';
 import type { Envelope } from '@sluice/envelope';
-import { createBatchHandler, jointBlockMaxRows } from './batch-handler';
+import { createBatchHandler, jointBlockMaxMessages } from './batch-handler';
 import type { DeadLetter, DeadLetterSink } from './dead-letters';
 import type { EventRow } from './event-row';
 import { jointToken, type BlockLog, type InsertBlock } from './insert-blocks';
@@ -542,9 +542,35 @@ describe('blocks', () => {
       jointGroupOf: (partition) => partition % 2,
       logger: silentLogger,
     });
-    const large = Array.from({ length: jointBlockMaxRows + 1 }, (_, i): [string, string] => [`l-${i}`, String(i)]);
+    const large = Array.from({ length: jointBlockMaxMessages + 1 }, (_, i): [string, string] => [`l-${i}`, String(i)]);
     await Promise.all([handle(batchOf(0, ['a', '1'])), handle(batchOf(1, ['b', '1'])), handle(batchOf(2, ['c', '1'])), handle(batchOf(3, ['d', '1'])), handle(batchOf(5, ...large))]);
-    expect(tokens.sort()).toEqual(['events/0/1-1+events/2/1-1', 'events/1/1-1+events/3/1-1', `events/5/0-${jointBlockMaxRows}`]);
+    expect(tokens.sort()).toEqual(['events/0/1-1+events/2/1-1', 'events/1/1-1+events/3/1-1', `events/5/0-${jointBlockMaxMessages}`]);
+  });
+
+  test("a large batch never joins, so the small ones handled beside it are stored without waiting for its steps", async () => {
+    const tokens: string[] = [];
+    let releaseLarge: () => void = () => undefined;
+    const largeHeldUp = new Promise<void>((resolve) => (releaseLarge = resolve));
+    const { handle } = createBatchHandler({
+      storedKeys: {
+        // The large batch's dedup lookup waits until the small ones are stored.
+        storedAmong: async (keys) => {
+          if (keys.length > jointBlockMaxMessages) await largeHeldUp;
+          return new Set<string>();
+        },
+      },
+      blocks: memoryBlocks(),
+      deadLetters: discardDeadLetters,
+      clickhouse: { insertBlock: async (_table, _rows, token) => void tokens.push(token) },
+      logger: silentLogger,
+    });
+    const large = batchOf(0, ...Array.from({ length: jointBlockMaxMessages + 1 }, (_, i): [string, string] => [`l-${i}`, String(i)]));
+    const largeDone = handle(large);
+    await Promise.all([handle(batchOf(4, ['a', '1'])), handle(batchOf(5, ['b', '1']))]);
+    expect(tokens).toEqual(['events/4/1-1+events/5/1-1']);
+    releaseLarge();
+    await largeDone;
+    expect(tokens).toEqual(['events/4/1-1+events/5/1-1', `events/0/0-${jointBlockMaxMessages}`]);
   });
 
   test('a failed joint insert fails every batch in it, and each repeats the whole joint block, rows and token, when it is delivered again', async () => {

@@ -6,7 +6,7 @@ import type { Envelope } from '@sluice/envelope';
 import type { DeadLetter, DeadLetterSink } from './dead-letters';
 import { toEventRow, type EventRow } from './event-row';
 import { blockToken, jointToken, type BlockLog, type InsertBlock } from './insert-blocks';
-import { createBlockJoiner, createJointCommits, type JoinerTicket } from './joint-blocks';
+import { alone, createBlockJoiner, createJointCommits, type JoinerTicket } from './joint-blocks';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
 import { createBlockStore, type PendingRow, type RefusedRow } from './store-block';
 import { keepEverything, type SamplingRules } from './sampling';
@@ -57,10 +57,10 @@ export interface WorkerStats {
 }
 
 /**
- * A batch with more rows than this is inserted alone: joining saves a small insert's fixed cost,
+ * A batch of more messages than this is inserted alone: joining saves a small insert's fixed cost,
  * which a block this large dwarfs, and a joint block's rows are written once more to the block log.
  */
-export const jointBlockMaxRows = 5_000;
+export const jointBlockMaxMessages = 5_000;
 
 export interface BatchHandlerParts {
   handle: BatchHandler;
@@ -199,7 +199,9 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
   const handle: BatchHandler = async (batch) => {
     metrics.batchSize.observe(batch.messages.length);
     const tally = createTally();
-    const ticket = joiner.enter(batch.partition);
+    const large = batch.messages.length > jointBlockMaxMessages;
+    // A large batch never joins, so the small ones do not wait for its steps.
+    const ticket = large ? alone : joiner.enter(batch.partition);
     try {
       return await handleCounting(batch, tally, ticket);
     } finally {
@@ -264,9 +266,9 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
     if (rejected.length > 0) await storeDeadLetters(batch, rejected);
     if (rows.length > 0) {
       const part: JoinPart = { batch, block, rows };
-      // A block an earlier attempt recorded alone is repeated alone; a large one gains nothing by joining.
-      if (recordedEnd !== undefined || rows.length > jointBlockMaxRows) ticket.leave();
-      const { stored, refused } = recordedEnd !== undefined || rows.length > jointBlockMaxRows ? await storeAlone(part, recordedEnd !== undefined) : await ticket.join(part);
+      // A block an earlier attempt recorded alone is repeated alone.
+      if (recordedEnd !== undefined) ticket.leave();
+      const { stored, refused } = recordedEnd !== undefined || ticket === alone ? await storeAlone(part, recordedEnd !== undefined) : await ticket.join(part);
       await countStored(batch, stored, refused, tally);
     }
     if (deps.pauseBeforeCommitMs) await sleep(deps.pauseBeforeCommitMs);

@@ -94,3 +94,4 @@ describe('joint commits', () => {
     expect(commits.takeSettled(() => true)).toEqual([even]);
   });
 });
+

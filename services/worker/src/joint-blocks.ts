@@ -32,6 +32,12 @@ export interface BlockJoinerOptions<Part, Outcome> {
   store(parts: readonly Part[]): Promise<readonly Outcome[]>;
 }
 
+/** The ticket of a batch that never joins: it was never counted in, so leaving changes nothing. */
+export const alone: JoinerTicket<never, never> = {
+  join: () => Promise.reject(new Error('A batch handled alone cannot join a block')),
+  leave: () => undefined,
+};
+
 interface Waiting<Part, Outcome> {
   part: Part;
   resolve(outcome: Outcome): void;

@@ -53,7 +53,7 @@ const settings = {
     parse: parsers.positiveInt,
     default: 6,
     description:
-      "Partitions whose batches the worker handles at once; their blocks of up to 5,000 rows are joined into one insert (a joint block), larger ones inserted alone. Each partition's blocks stay in order",
+      "Partitions whose batches the worker handles at once; the blocks of those of up to 5,000 messages are joined into one insert (a joint block), larger ones inserted alone. Each partition's blocks stay in order",
   } as Setting<number>,
   DEDUP_WINDOW_HOURS: { parse: parsers.positiveInt, default: 168, description: 'An insert_id stored within this many hours makes a later copy a duplicate' } as Setting<number>,
   KEYS_FILE: {
