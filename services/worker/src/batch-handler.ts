@@ -167,12 +167,13 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
   const joiner = createBlockJoiner<JoinPart, JoinOutcome>({
     groupOf,
     store: async (parts) => {
-      const [only] = parts;
-      if (parts.length === 1 && only !== undefined) return [await storeAlone(only, false)];
+      const [first] = parts;
+      if (first === undefined) return [];
+      if (parts.length === 1) return [await storeAlone(first, false)];
       const batches = parts.map((part) => part.batch);
       const blocks = parts.map((part) => part.block);
       const rows = parts.flatMap((part) => part.rows);
-      const group = groupOf(only?.batch.partition ?? 0);
+      const group = groupOf(first.batch.partition);
       const settled = jointCommits.takeSettled((head) => groupOf(head.partition) === group);
       await withRetry('block', batches, () => deps.blocks.recordJoint({ blocks, rows: rows.map((pending) => pending.row) }, settled));
       const { refused } = await storeRows(batches, rows, jointToken(blocks));

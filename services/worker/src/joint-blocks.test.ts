@@ -84,6 +84,16 @@ describe('joint commits', () => {
     expect(commits.takeSettled(() => true)).toEqual([]);
   });
 
+  test('a joint block with a partition the worker no longer holds is forgotten, never settled by a later commit here', () => {
+    const commits = createJointCommits();
+    const [kept, lost] = [[block(0, '1', '1'), block(2, '1', '1')], [block(1, '1', '1'), block(3, '1', '1')]];
+    commits.stored(kept);
+    commits.stored(lost);
+    commits.observe({ kind: 'assigned', partitions: [0, 1, 2].map((partition) => ({ topic: 'events', partition })) });
+    for (const partition of [0, 1, 2, 3]) commits.observe({ kind: 'committed', topic: 'events', partition, offset: '2' });
+    expect(commits.takeSettled(() => true)).toEqual([kept]);
+  });
+
   test('settled joint blocks are taken by the group of their first block', () => {
     const commits = createJointCommits();
     const [even, odd] = [[block(0, '1', '1'), block(2, '1', '1')], [block(1, '1', '1'), block(3, '1', '1')]];

@@ -100,7 +100,11 @@ export function createBlockJoiner<Part, Outcome>(options: BlockJoinerOptions<Par
 export interface JointCommits {
   /** A joint block recorded and stored: its blocks wait for their commits. */
   stored(blocks: readonly InsertBlock[]): void;
-  /** The consumer's progress: a commit past a block's last offset settles that block. */
+  /**
+   * The consumer's progress: a commit past a block's last offset settles that block. A joint block
+   * with a partition this worker no longer holds will not see that commit here; it is forgotten,
+   * and its rows are left to the log's TTL.
+   */
   observe(event: ConsumerProgressEvent): void;
   /** Takes the joint blocks (of those `within` picks by their first block) whose every block is committed, to be cleared once. */
   takeSettled(within: (head: InsertBlock) => boolean): (readonly InsertBlock[])[];
@@ -114,6 +118,13 @@ export function createJointCommits(): JointCommits {
       open.push({ blocks, waiting: new Set(blocks) });
     },
     observe(event) {
+      if (event.kind === 'assigned') {
+        const held = new Set(event.partitions.map(({ topic, partition }) => `${topic}/${partition}`));
+        for (let i = open.length - 1; i >= 0; i--) {
+          if ([...(open[i] as (typeof open)[number]).waiting].some((block) => !held.has(`${block.topic}/${block.partition}`))) open.splice(i, 1);
+        }
+        return;
+      }
       if (event.kind !== 'committed') return;
       for (let i = open.length - 1; i >= 0; i--) {
         const joint = open[i] as (typeof open)[number];

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { SluiceError, createLogger, errorMessage, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { openKeyFile } from '@sluice/tenancy';
-import { analystSessionDefaults, applyMigrationsToEvery, checkThreadsForAnalysts, clickhouseSettings, listenChdbOverHttp, openConfiguredClickHouses, topologyOf, type ClickHouse } from '@sluice/clickhouse';
+import { analystSessionDefaults, applyMigrationsToEvery, checkThreadsForAnalysts, clickhouseSettings, listenChdbOverHttp, openConfiguredClickHouses, shardOfPartition, topologyOf, type ClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus, topicSpec } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
@@ -12,7 +12,7 @@ import { createWorkerMetrics } from './metrics';
 import { createPartitionProgress } from './partition-progress';
 import { keepEverything, parseSamplingRules, type SamplingRules } from './sampling';
 import { createWorkerState } from './worker-state';
-import { createPlacement, everyShardAnswers, placedInserts, placedWorkerState, shardIndexOf } from './placement';
+import { createPlacement, everyShardAnswers, placedInserts, placedWorkerState } from './placement';
 import { createReplayer, replayShards } from './replay';
 
 const settings = {
@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     metrics,
     progress: progress.record,
     pauseBeforeCommitMs: config.PAUSE_BEFORE_COMMIT_MS,
-    jointGroupOf: (partition) => shardIndexOf(placement, partition),
+    jointGroupOf: (partition) => shardOfPartition(partition, shards.length),
     sampling: readSamplingFile(config.SAMPLING_FILE),
     ...(datasets === undefined ? {} : { datasets }),
     logger,

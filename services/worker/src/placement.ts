@@ -39,11 +39,6 @@ function partitionOf(row: object): number {
   return partition;
 }
 
-/** The shard a partition's rows are written to, by its place in shard order: the group its blocks may be joined in. */
-export function shardIndexOf(placement: Placement, partition: number): number {
-  return shardOfPartition(partition, placement.shards.length);
-}
-
 /**
  * Inserts that go to the shard of their rows' partition, into its table there. A block is one
  * partition's messages, or a joint block of one shard's partitions, so it goes to one shard whole,
@@ -80,7 +75,7 @@ export function placedWorkerState(placement: Placement, make: (shard: ClickHouse
     blocks: {
       recordedBlock: (topic, partition, firstOffset) => of(partition).blocks.recordedBlock(topic, partition, firstOffset),
       record: (block) => of(block.partition).blocks.record(block),
-      // A joint block is one shard's partitions (the batch handler joins by shardIndexOf), and so are the ones it clears.
+      // A joint block is one shard's partitions (the batch handler joins by shardOfPartition), and so are the ones it clears.
       recordJoint: (joint, cleared) => of(joint.blocks[0]?.partition ?? 0).blocks.recordJoint(joint, cleared),
       jointRows: (token) => of(jointHead(token).partition).blocks.jointRows(token),
     },
