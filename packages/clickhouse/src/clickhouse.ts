@@ -87,7 +87,8 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
     // chDB's own insert takes the rows as bytes, parses them on its threads, and scopes the
     // settings to the insert; @clickhouse/client's path would first turn them into query text.
     const insertBlock: BlockInsert = async (table, block, token) => {
-      const lines = block.values.map((values) => JSON.stringify(values)).join('\n');
+      // Each row's array of values is made and encoded in one go, so none outlives its line.
+      const lines = block.rows.map((row) => JSON.stringify(valuesOf(row, block.columns))).join('\n');
       await blockConnection.chdb.rawInsert({ table, columns: block.columns, values: Buffer.from(lines), format: 'JSONCompactEachRow', settings: blockSettings(token) });
     };
     return wrap('embedded', db, { writer, blockWriter }, insertBlock);
@@ -121,7 +122,8 @@ async function openServer(options: ClickHouseOptions, url: string): Promise<Clic
   const writer = createClient({ ...base, database: options.database });
   options.logger.info('ClickHouse is a server', { url: redact(url), database: options.database });
   const insertBlock: BlockInsert = async (table, block, token) => {
-    await writer.insert({ table, columns: block.columns, values: block.values, format: 'JSONCompactEachRow', clickhouse_settings: blockSettings(token) });
+    const values = block.rows.map((row) => valuesOf(row, block.columns));
+    await writer.insert({ table, columns: block.columns, values, format: 'JSONCompactEachRow', clickhouse_settings: blockSettings(token) });
   };
   return wrap('server', options.database, { writer, blockWriter: writer }, insertBlock);
 }
@@ -193,15 +195,19 @@ function oneAtATime(): <T>(call: () => Promise<T>) => Promise<T> {
  */
 interface CompactRows {
   columns: [string, ...string[]];
-  values: unknown[][];
+  rows: readonly object[];
 }
 
 /** The columns are the first row's keys; every row has the same. */
 function compactRows(rows: readonly object[]): CompactRows | undefined {
   const [first, ...others] = Object.keys(rows[0] ?? {});
   if (first === undefined) return undefined;
-  const columns: [string, ...string[]] = [first, ...others];
-  return { columns, values: rows.map((row) => columns.map((column) => (row as Record<string, unknown>)[column])) };
+  return { columns: [first, ...others], rows };
+}
+
+/** A row's values in the order of the columns: one line of JSONCompactEachRow. */
+function valuesOf(row: object, columns: readonly string[]): unknown[] {
+  return columns.map((column) => (row as Record<string, unknown>)[column]);
 }
 
 /**

@@ -6,6 +6,7 @@ import type { EventRow } from './event-row';
 import { jointToken, type BlockLog, type InsertBlock } from './insert-blocks';
 import { createWorkerMetrics } from './metrics';
 import { dedupIdentity, type StoredKeys } from './steps/deduplicate';
+import { decideSample } from './sampling';
 
 const noneStored: StoredKeys = { storedAmong: async () => new Set() };
 const discardDeadLetters: DeadLetterSink = { store: async () => undefined };
@@ -369,6 +370,25 @@ test('sampled-out events and duplicates are dropped and counted; the kept row re
   expect(stats.outcomes.get('sample:drop')).toBe(1);
   expect(stats.outcomes.get('dedup:drop')).toBe(2);
   expect(stats.outcomes.get('dedup:ok')).toBe(2);
+});
+
+test("a kept row records the rate the sampling step kept it at, which replaces the producer's own", async () => {
+  const inserted: object[] = [];
+  const rules = { datasets: { ds: { default: 0.5 } } };
+  // The producer's own rate, 0.9, is above the configured 0.5: the lower one is the event's rate.
+  const candidates = Array.from({ length: 20 }, (_, i) => ({ ...envelope, insert_id: `rated-${i}`, sample_rate: 0.9 }));
+  const kept = candidates.find((candidate) => decideSample(candidate, rules).keep);
+  if (kept === undefined) throw new Error('no candidate is kept at rate 0.5');
+  const { handle } = createBatchHandler({
+    storedKeys: noneStored,
+    blocks: memoryBlocks(),
+    deadLetters: discardDeadLetters,
+    clickhouse: { insertBlock: async (_table, rows) => void inserted.push(...rows) },
+    sampling: rules,
+    logger: silentLogger,
+  });
+  await handle(batch([message(JSON.stringify(kept), '1')]));
+  expect(inserted).toEqual([expect.objectContaining({ insert_id: kept.insert_id, sample_rate: 0.5 })]);
 });
 
 test('a dedup lookup ClickHouse cannot answer is retried; nothing is inserted until it answers', async () => {

@@ -246,8 +246,8 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
         const known = accept(step, checkDataset(envelope), message, rejected, tally, envelope);
         if (known === undefined) continue;
         step = 'sample';
-        const sampled = accept(step, sample(known), message, rejected, tally);
-        if (sampled !== undefined) kept.push({ envelope: sampled, message });
+        const sampleRate = accept(step, sample(known), message, rejected, tally);
+        if (sampleRate !== undefined) kept.push({ envelope: known, sampleRate, message });
       } catch (error) {
         accept(step, deadLetter(`the ${step} step failed on this message: ${errorMessage(error)}`), message, rejected, tally, identity);
       }
@@ -259,7 +259,7 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
       kept.forEach((origin, i) => {
         const decision = decisions[i];
         const envelope = decision === undefined ? undefined : accept('dedup', decision, origin.message, rejected, tally);
-        if (envelope !== undefined) rows.push({ row: toEventRow(envelope, origin.message), origin: { message: origin.message, identity: envelope } });
+        if (envelope !== undefined) rows.push({ row: toEventRow(envelope, origin.message, origin.sampleRate), origin: { message: origin.message, identity: envelope } });
       });
     }
     // Before the insert and the commit: a dead letter is stored somewhere, never just skipped, and
@@ -317,6 +317,8 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
 /** A kept message on its way to a row. */
 interface Kept {
   envelope: Envelope;
+  /** The rate the sampling step kept it at, which its row records. */
+  sampleRate: number;
   message: ConsumedMessage;
 }
 

@@ -38,7 +38,8 @@ export interface EventRow {
   kafka_offset: string;
 }
 
-export function toEventRow(envelope: Envelope, message: Pick<ConsumedMessage, 'topic' | 'partition' | 'offset'>): EventRow {
+/** The row of an envelope; `sampleRate` is the sampling step's, which replaces the producer's own. */
+export function toEventRow(envelope: Envelope, message: Pick<ConsumedMessage, 'topic' | 'partition' | 'offset'>, sampleRate = envelope.sample_rate ?? 1): EventRow {
   return {
     event_id: envelope.event_id,
     insert_id: envelope.insert_id,
@@ -65,7 +66,7 @@ export function toEventRow(envelope: Envelope, message: Pick<ConsumedMessage, 't
     geo_lat: envelope.geo?.lat ?? null,
     geo_long: envelope.geo?.long ?? null,
     geo_region: envelope.geo?.region ?? null,
-    sample_rate: envelope.sample_rate ?? 1,
+    sample_rate: sampleRate,
     force_sample: envelope.force_sample ?? false,
     properties: JSON.stringify(envelope.properties ?? {}),
     raw: JSON.stringify(envelope.raw ?? null),
