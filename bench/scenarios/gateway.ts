@@ -212,7 +212,8 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       unit: 'events/s',
       better: 'higher',
       baseline: { value: nativeEventsPerSecond, what: 'native producer straight to Kafka' },
-      goal: { atLeast: 100_000 },
+      // Issue 16: the door at the Kafka client's own limit. (Issue 6's 100,000 events/s is past what the native producer itself reaches on 2 cores.)
+      goal: { ratioAtLeast: 0.9 },
       check: ok(batch, 200) ? 'MATCH' : 'MISMATCH',
       note: `${(batch.bytesSent / 2 ** 20 / seconds).toFixed(1)} MB/s of NDJSON`,
     },
