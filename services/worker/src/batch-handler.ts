@@ -268,8 +268,9 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
     if (rows.length > 0) {
       const part: JoinPart = { batch, block, rows };
       // A block an earlier attempt recorded alone is repeated alone.
-      if (recordedEnd !== undefined) ticket.leave();
-      const { stored, refused } = recordedEnd !== undefined || ticket === alone ? await storeAlone(part, recordedEnd !== undefined) : await ticket.join(part);
+      const insertedAlone = recordedEnd !== undefined || ticket === alone;
+      if (insertedAlone) ticket.leave();
+      const { stored, refused } = insertedAlone ? await storeAlone(part, recordedEnd !== undefined) : await ticket.join(part);
       await countStored(batch, stored, refused, tally);
     }
     if (deps.pauseBeforeCommitMs) await sleep(deps.pauseBeforeCommitMs);

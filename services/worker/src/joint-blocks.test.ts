@@ -104,4 +104,3 @@ describe('joint commits', () => {
     expect(commits.takeSettled(() => true)).toEqual([even]);
   });
 });
-

@@ -111,7 +111,7 @@ export interface JointCommits {
 }
 
 export function createJointCommits(): JointCommits {
-  const open: { blocks: readonly InsertBlock[]; waiting: Set<InsertBlock> }[] = [];
+  let open: { blocks: readonly InsertBlock[]; waiting: Set<InsertBlock> }[] = [];
   const settled: (readonly InsertBlock[])[] = [];
   return {
     stored(blocks) {
@@ -120,22 +120,17 @@ export function createJointCommits(): JointCommits {
     observe(event) {
       if (event.kind === 'assigned') {
         const held = new Set(event.partitions.map(({ topic, partition }) => `${topic}/${partition}`));
-        for (let i = open.length - 1; i >= 0; i--) {
-          if ([...(open[i] as (typeof open)[number]).waiting].some((block) => !held.has(`${block.topic}/${block.partition}`))) open.splice(i, 1);
-        }
+        open = open.filter((joint) => [...joint.waiting].every((block) => held.has(`${block.topic}/${block.partition}`)));
         return;
       }
       if (event.kind !== 'committed') return;
-      for (let i = open.length - 1; i >= 0; i--) {
-        const joint = open[i] as (typeof open)[number];
+      for (const joint of open) {
         for (const block of joint.waiting) {
           if (block.topic === event.topic && block.partition === event.partition && BigInt(event.offset) > BigInt(block.lastOffset)) joint.waiting.delete(block);
         }
-        if (joint.waiting.size === 0) {
-          settled.push(joint.blocks);
-          open.splice(i, 1);
-        }
+        if (joint.waiting.size === 0) settled.push(joint.blocks);
       }
+      open = open.filter((joint) => joint.waiting.size > 0);
     },
     takeSettled(within) {
       const taken = settled.filter((blocks) => blocks[0] !== undefined && within(blocks[0]));
