@@ -1,7 +1,19 @@
 /** The Kafka consumer against the real broker: commit only after the handler, redeliver on failure. */
-import type { ConsumedBatch } from '@sluice/core';
-import { createKafkaBus } from '@sluice/kafka';
+import type { ConsumedBatch, EventPublisher } from '@sluice/core';
+import { createKafkaBus, type KafkaBus } from '@sluice/kafka';
 import { testBrokers, testLogger, uniqueName, waitFor } from '../helpers/pipeline';
+
+/** What the group, consuming again, receives once 'third' is published: only 'third' if everything before it was committed. Closes the publisher. */
+async function resumedAfterThird(bus: KafkaBus, groupId: string, topic: string, publisher: EventPublisher): Promise<string[]> {
+  const resumed: string[] = [];
+  const again = await bus.createConsumer({ groupId, topic });
+  await again.run(async (batch) => void resumed.push(...batch.messages.map((m) => m.value?.toString() ?? '')));
+  await publisher.publish([{ key: 'k', value: 'third' }]);
+  await waitFor(async () => (resumed.includes('third') ? true : undefined), 'the group to resume');
+  await again.stop();
+  await publisher.close();
+  return resumed;
+}
 
 test('a batch whose handler fails is delivered again, and the consumer keeps going', async () => {
   const bus = createKafkaBus({ brokers: testBrokers(), clientId: 'sluice-consumer-test', logger: testLogger });
@@ -28,14 +40,7 @@ test('a batch whose handler fails is delivered again, and the consumer keeps goi
   await consumer.stop();
 
   // Both were committed once handled: the group, back again, resumes after them.
-  const resumed: string[] = [];
-  const again = await bus.createConsumer({ groupId, topic });
-  await again.run(async (batch) => void resumed.push(...batch.messages.map((m) => m.value?.toString() ?? '')));
-  await publisher.publish([{ key: 'k', value: 'third' }]);
-  await waitFor(async () => (resumed.includes('third') ? true : undefined), 'the group to resume');
-  await again.stop();
-  await publisher.close();
-  expect(resumed).toEqual(['third']);
+  expect(await resumedAfterThird(bus, groupId, topic, publisher)).toEqual(['third']);
   expect(failures).toBe(1);
 });
 
@@ -96,4 +101,40 @@ test('with partitionsAtOnce 2, one partition is handled while another waits in i
   expect(partitionsSeen).toEqual(new Set([0, 1]));
   expect(mostAtOnce).toBe(2);
   for (const key of keys) expect(values.get(key)).toEqual([0, 1, 2].map((round) => `${key}${round}`));
+});
+
+test('a released batch that fails after kafkajs fetched past it is read again from its first offset, and nothing after it is committed first', async () => {
+  const bus = createKafkaBus({ brokers: testBrokers(), clientId: 'sluice-consumer-test', logger: testLogger });
+  const topic = uniqueName('released');
+  await bus.ensureTopics([{ name: topic, partitions: 1 }]);
+  const publisher = await bus.createPublisher({ topic });
+  await publisher.publish([{ key: 'k', value: 'one' }]);
+
+  const deliveries: string[][] = [];
+  let failInsert: (error: Error) => void = () => undefined;
+  const insertFails = new Promise<void>((_resolve, reject) => (failInsert = reject));
+  const groupId = uniqueName('group');
+  const consumer = await bus.createConsumer({ groupId, topic });
+  await consumer.run(async (batch: ConsumedBatch) => {
+    const values = batch.messages.map((m) => m.value?.toString() ?? '');
+    deliveries.push(values);
+    await batch.earlierStored();
+    batch.release(batch.messages.at(-1)?.offset ?? '');
+    // The first delivery's insert goes on after kafkajs was let go, and fails.
+    if (deliveries.length === 1) await insertFails;
+  });
+  await waitFor(async () => (deliveries.length === 1 ? true : undefined), 'the first batch', 60_000);
+  // kafkajs fetches past the released batch: the next message arrives while the first is still being stored.
+  await publisher.publish([{ key: 'k', value: 'two' }]);
+  await waitFor(async () => (deliveries.some((values) => values.includes('two')) ? true : undefined), 'the batch after the released one', 60_000);
+  failInsert(new Error('the insert was refused'));
+  await waitFor(async () => (deliveries.slice(1).some((values) => values[0] === 'one') ? true : undefined), 'the failed batch to be delivered again', 60_000);
+  await waitFor(async () => (deliveries.at(-1)?.includes('two') ? true : undefined), 'the message after it again', 60_000);
+  await consumer.stop();
+
+  // Both were committed once stored: the group, back again, resumes after them.
+  expect(await resumedAfterThird(bus, groupId, topic, publisher)).toEqual(['third']);
+  expect(deliveries[0]).toEqual(['one']);
+  expect(deliveries[1]).toEqual(['two']);
+  expect(deliveries.slice(2).flat()).toEqual(['one', 'two']);
 });

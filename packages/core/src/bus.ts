@@ -36,6 +36,20 @@ export interface ConsumedBatch {
   heartbeat(): Promise<void>;
   /** True once this partition was revoked or the consumer is stopping: abandon the batch. */
   isStale(): boolean;
+  /**
+   * Resolves once every earlier batch of the partition is stored and committed; throws when one
+   * was not, and the partition is then read again from that batch. A step that must see the
+   * earlier batches stored (the dedup lookup) waits for it.
+   */
+  earlierStored(): Promise<void>;
+  /**
+   * Lets the consumer fetch past this batch before the handler finishes: what remains (an insert
+   * whose block, through handledThrough, is recorded, so that any later attempt repeats it
+   * exactly) overlaps the next fetch. The offset is still committed only once the handler
+   * resolves; if it throws, the partition is read again from this batch. Taken into account once
+   * earlierStored() would resolve.
+   */
+  release(handledThrough: string): void;
 }
 
 /** How much of a batch the handler finished, when not all of it. */
@@ -46,7 +60,8 @@ export interface BatchProgress {
 
 /**
  * Receives each batch. When it resolves, the offsets after the batch (or after handledThrough)
- * are committed; when it throws, nothing is committed and the batch is delivered again.
+ * are committed, after those of the partition's earlier batches; when it throws, nothing is
+ * committed and the batch is delivered again.
  */
 export type BatchHandler = (batch: ConsumedBatch) => Promise<BatchProgress | void>;
 

@@ -96,7 +96,7 @@ test('GET /metrics counts outcomes per step, as the batch handler reports them',
     logger: silentLogger,
   });
   const message = (value: string, offset: string) => ({ topic: 't', partition: 0, offset, key: null, value: Buffer.from(value), headers: {}, timestamp: 0 });
-  await handle({ topic: 't', partition: 0, messages: [message('{nope', '1'), message('[]', '2')], heartbeat: async () => undefined, isStale: () => false });
+  await handle({ topic: 't', partition: 0, messages: [message('{nope', '1'), message('[]', '2')], heartbeat: async () => undefined, isStale: () => false, earlierStored: async () => undefined, release: () => undefined });
   const response = await fetch(`${await start({ metrics: metrics.registry })}/metrics`);
   const text = await response.text();
   expect(response.status).toBe(200);

@@ -65,6 +65,8 @@ function batch(messages: ConsumedMessage[], stale = false): ConsumedBatch & { he
       result.heartbeats++;
     },
     isStale: () => stale,
+    earlierStored: async () => undefined,
+    release: () => undefined,
   };
   return result;
 }
@@ -507,6 +509,33 @@ describe('blocks', () => {
     expect(await handle(batch([send('a', '10'), send('b', '11'), message('{bad', '12')]))).toEqual({ handledThrough: '12' });
     expect(blocks.recorded).toEqual([{ topic: 'events', partition: 2, firstOffset: '10', lastOffset: '12' }]);
     expect(tokens).toEqual(['events/2/10-12']);
+  });
+
+  test("a block inserted alone lets the consumer fetch on once it is recorded, and its dedup waits for the partition's earlier blocks to be stored", async () => {
+    const steps: string[] = [];
+    const blocks = memoryBlocks();
+    const { handle } = createBatchHandler({
+      storedKeys: { storedAmong: async () => (steps.push('dedup lookup'), new Set()) },
+      blocks: { ...blocks, record: async (block) => (steps.push('record'), blocks.record(block)) },
+      deadLetters: discardDeadLetters,
+      clickhouse: { insertBlock: async () => void steps.push('insert') },
+      logger: silentLogger,
+    });
+    const released = {
+      ...batch([send('a', '10'), send('b', '11')]),
+      earlierStored: async () => void steps.push('earlier stored'),
+      release: (through: string) => void steps.push(`release through ${through}`),
+    };
+    expect(await handle(released)).toEqual({ handledThrough: '11' });
+    expect(steps).toEqual(['earlier stored', 'dedup lookup', 'record', 'release through 11', 'insert']);
+  });
+
+  test('a batch whose earlier block was not stored is handed back before its dedup lookup', async () => {
+    const storedAmong = jest.fn(async () => new Set<string>());
+    const { handle } = createBatchHandler({ storedKeys: { storedAmong }, blocks: memoryBlocks(), deadLetters: discardDeadLetters, clickhouse: { insertBlock: async () => undefined }, logger: silentLogger });
+    const afterFailure = { ...batch([send('a', '10')]), earlierStored: () => Promise.reject(new Error('an earlier batch from events[2] was not stored')) };
+    await expect(handle(afterFailure)).rejects.toThrow('an earlier batch from events[2] was not stored');
+    expect(storedAmong).not.toHaveBeenCalled();
   });
 
   test('after a crash, a longer re-delivered batch is cut back to the recorded block: same rows, same token, the rest delivered again', async () => {

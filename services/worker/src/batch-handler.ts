@@ -156,9 +156,13 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
     return storeBlock(rows, token);
   }
 
-  /** A block inserted alone, under its own token, recorded first unless an earlier attempt did. */
+  /**
+   * A block inserted alone, under its own token, recorded first unless an earlier attempt did.
+   * Once recorded, the consumer may fetch on while it is inserted: any later attempt repeats it.
+   */
   async function storeAlone(part: JoinPart, recorded: boolean): Promise<JoinOutcome> {
     if (!recorded) await withRetry('block', part.batch, () => deps.blocks.record(part.block));
+    part.batch.release(part.block.lastOffset);
     return storeRows(part.batch, part.rows, blockToken(part.block));
   }
 
@@ -255,6 +259,8 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
     const rows: PendingRow<Origin>[] = [];
     if (kept.length > 0) {
       const own = { partition: block.partition, firstOffset: block.firstOffset, lastOffset: block.lastOffset };
+      // The partition's earlier blocks may still be going in: dedup must see them stored.
+      await batch.earlierStored();
       const decisions = await withRetry('dedup', batch, () => deduplicate(kept.map((k) => k.envelope), own));
       kept.forEach((origin, i) => {
         const decision = decisions[i];
