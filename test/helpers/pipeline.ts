@@ -10,9 +10,9 @@ import { createKafkaBus, topicSpec, type KafkaBus } from '@sluice/kafka';
 import { createApp, type RateLimiter } from '@sluice/gateway';
 import {
   createBatchHandler,
-  createBlockLog,
   createDeadLetterSink,
-  createStoredKeys,
+  createFilteredStoredKeys,
+  createWorkerState,
   type SamplingRules,
   type StepResult,
   type WorkerStats,
@@ -140,22 +140,24 @@ export async function startInProcessPipeline(
   const clickhouse = await openTestClickHouse();
   const groupId = uniqueName('group');
   let consumer: EventConsumer = await bus.createConsumer({ groupId, topic });
-  const storedKeys = createStoredKeys(clickhouse, { windowMs: 7 * 24 * 3600 * 1000 });
   const deadLetterTopic = `${topic}.dead-letters`;
   await bus.ensureTopics([{ name: deadLetterTopic, partitions: 1 }]);
   const deadLetterPublisher = await bus.createPublisher({ topic: deadLetterTopic, sendTimeoutMs: 3_000, queueTimeoutMs: 3_000 });
   const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse });
-  const newWorker = () =>
-    createBatchHandler({
+  // Each worker, as a process of its own would, starts with a key filter of its own, loaded from dedup_keys.
+  const newWorker = () => {
+    const { storedKeys: lookup, keyScan, blocks } = createWorkerState(clickhouse, { mode: 'single', windowMs: 7 * 24 * 3600 * 1000 });
+    return createBatchHandler({
       clickhouse,
-      storedKeys,
-      blocks: createBlockLog(clickhouse),
+      storedKeys: createFilteredStoredKeys({ lookup, scan: keyScan, logger: testLogger }),
+      blocks,
       deadLetters,
       datasets: keyStore,
       logger: testLogger,
       ...(options.sampling ? { sampling: options.sampling } : {}),
       ...(options.validate ? { validate: options.validate } : {}),
     });
+  };
   let worker = newWorker();
   await consumer.run(worker.handle, worker.observe);
 

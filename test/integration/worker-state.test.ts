@@ -7,7 +7,7 @@
  * its own, as it is on a cluster until a merge comes, whenever that is.
  */
 import { openClickHouse, type ClickHouse, type Topology } from '@sluice/clickhouse';
-import { createWorkerState, jointToken, type EventRow, type WorkerState } from '@sluice/worker';
+import { createWorkerState, filterHash, filterText, jointToken, type EventRow, type WorkerState } from '@sluice/worker';
 import { createClusterStateTables } from '../helpers/cluster-state';
 import { chdbPathForThisProcess, lastOffsetOf, openTestClickHouse, testLogger, uniqueName } from '../helpers/pipeline';
 
@@ -111,6 +111,18 @@ describe.each(['single', 'cluster'] as const)('in %s mode', (mode) => {
     await storeKey(clickhouse, id('own-then-later'), { partition: 1, offset: 300 });
     const lookup = [id('twice'), id('twice'), id('expired-then-own'), id('earlier-then-own'), id('own-then-later')];
     expect(await storedAmong(state, lookup)).toEqual([identity(id('twice')), identity(id('own-then-later'))].sort());
+  });
+
+  test("the key scan gives the filter hash (computed the same in JavaScript) of each key stored from the partitions within the window, and nothing when there are more than asked for", async () => {
+    // Partitions 7 to 9 are this test's own.
+    await storeKey(clickhouse, id('scan-a'), { partition: 7, offset: 1 });
+    await storeKey(clickhouse, id('scan-café-😀'), { partition: 8, offset: 1, dataset: 'ds-ünï' });
+    await storeKey(clickhouse, id('scan-old'), { partition: 7, offset: 2, ageMs: 8 * 86_400_000 });
+    await storeKey(clickhouse, id('scan-elsewhere'), { partition: 9, offset: 1 });
+    const expected = [filterHash(filterText({ dataset_id: dataset, insert_id: id('scan-a') })), filterHash(filterText({ dataset_id: 'ds-ünï', insert_id: id('scan-café-😀') }))];
+    expect([...((await state.keyScan.storedHashes([7, 8], 10)) ?? [])].sort()).toEqual(expected.sort());
+    expect(await state.keyScan.storedHashes([7, 8], 1)).toBeUndefined();
+    expect(await state.keyScan.storedHashes([6], 10)).toEqual([]);
   });
 
   test('a lookup of more keys than one query carries finds the stored ones in every query', async () => {

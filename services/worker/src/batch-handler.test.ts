@@ -2,7 +2,7 @@ import { silentLogger, type ConsumedBatch, type ConsumedMessage } from '@sluice/
 import type { Envelope } from '@sluice/envelope';
 import { createBatchHandler, jointBlockMaxMessages } from './batch-handler';
 import type { DeadLetter, DeadLetterSink } from './dead-letters';
-import type { EventRow } from './event-row';
+import { toEventRow, type EventRow } from './event-row';
 import { jointToken, type BlockLog, type InsertBlock } from './insert-blocks';
 import { createWorkerMetrics } from './metrics';
 import { dedupIdentity, type StoredKeys } from './steps/deduplicate';
@@ -656,6 +656,23 @@ describe('blocks', () => {
     ]);
     // The rows come from the block log, as decided the first time: no second dedup lookup.
     expect(storedAmong).not.toHaveBeenCalled();
+  });
+
+  test("a repeated joint block's rows, which this worker may never have looked up, are told to the key filter before they are stored", async () => {
+    const blocks = memoryBlocks();
+    const joint = [0, 1].map((partition) => ({ topic: 'events', partition, firstOffset: '10', lastOffset: '10' }));
+    const rows = ['a', 'b'].map((insertId, partition) => toEventRow({ ...envelope, insert_id: insertId }, { topic: 'events', partition, offset: '10' }));
+    await blocks.recordJoint({ blocks: joint, rows }, []);
+    const steps: string[] = [];
+    const { handle } = createBatchHandler({
+      storedKeys: { storedAmong: async () => new Set(), remember: (keys) => void steps.push(`remember ${keys.map((key) => key.insert_id).join()}`) },
+      blocks,
+      deadLetters: discardDeadLetters,
+      clickhouse: { insertBlock: async (_table, inserted) => void steps.push(`insert ${inserted.length}`) },
+      logger: silentLogger,
+    });
+    expect(await handle(batchOf(1, ['b', '10']))).toEqual({ handledThrough: '10' });
+    expect(steps).toEqual(['remember a,b', 'insert 2']);
   });
 
   test("once every block of a joint block is committed, the next joint record clears its rows, and a late copy of its batch is skipped, not stored again", async () => {

@@ -65,7 +65,7 @@ export const jointBlockMaxMessages = 5_000;
 export interface BatchHandlerParts {
   handle: BatchHandler;
   stats: WorkerStats;
-  /** To be told of the consumer's progress: commits let the block log clear joint blocks' rows. */
+  /** To be told of the consumer's progress: commits let the block log clear joint blocks' rows, and assignments load the key filter. */
   observe: ConsumerProgressListener;
 }
 
@@ -303,6 +303,8 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
     if (rows === undefined) {
       deps.logger.info('a joint block recorded for this batch was committed already; skipping its messages', { topic: batch.topic, partition: batch.partition, token });
     } else {
+      // Its rows were looked up by whichever worker joined them, perhaps not this one.
+      deps.storedKeys.remember?.(rows);
       const messages = new Map(batch.messages.map((message) => [message.offset, message]));
       const pending = rows.map((row) => {
         const message = row.kafka_partition === batch.partition ? messages.get(row.kafka_offset) : undefined;
@@ -318,7 +320,14 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
     return { handledThrough: lastOffset };
   }
 
-  return { handle, stats, observe: (event) => jointCommits.observe(event) };
+  return {
+    handle,
+    stats,
+    observe: (event) => {
+      jointCommits.observe(event);
+      deps.storedKeys.observe?.(event);
+    },
+  };
 }
 
 /** A kept message on its way to a row. */

@@ -2,6 +2,7 @@
 // process itself starts from main.ts.
 export { createBatchHandler, type BatchHandlerDeps, type WorkerStats } from './batch-handler';
 export { createStoredKeys } from './stored-keys';
+export { createFilteredStoredKeys, filterHash, filterText } from './key-filter';
 export { createDeadLetterSink } from './dead-letters';
 export { createBlockLog, jointToken, type BlockLog } from './insert-blocks';
 export { createWorkerState, type WorkerState } from './worker-state';

@@ -9,6 +9,7 @@ import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
 import { createDeadLetterSink } from './dead-letters';
 import { createWorkerMetrics } from './metrics';
+import { createFilteredStoredKeys } from './key-filter';
 import { createPartitionProgress } from './partition-progress';
 import { keepEverything, parseSamplingRules, type SamplingRules } from './sampling';
 import { createWorkerState } from './worker-state';
@@ -141,7 +142,8 @@ async function main(): Promise<void> {
   const windowMs = config.DEDUP_WINDOW_HOURS * 3_600_000;
   const inserts = placedInserts(placement);
   const deadLetters = createDeadLetterSink({ publisher: deadLetterPublisher, clickhouse: inserts });
-  const { storedKeys, blocks } = placedWorkerState(placement, (shard) => createWorkerState(shard, { mode: topology.mode, windowMs }));
+  const { storedKeys: lookup, keyScan, blocks } = placedWorkerState(placement, (shard) => createWorkerState(shard, { mode: topology.mode, windowMs }));
+  const storedKeys = createFilteredStoredKeys({ lookup, scan: keyScan, logger });
   const { handle, observe } = createBatchHandler({
     clickhouse: inserts,
     storedKeys,

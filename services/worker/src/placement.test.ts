@@ -58,17 +58,23 @@ test("dead-letter rows from several partitions are split by shard; a joint block
   expect(shards[1]?.inserts.at(-1)).toEqual({ table: 'events', partitions: [3, 1, 5], token: 't' });
 });
 
-test("dedup lookups and the block log go to the partition's own shard", async () => {
+test("dedup lookups, key scans and the block log go to the partition's own shard", async () => {
   const shards = [fakeShard('a'), fakeShard('b'), fakeShard('c')];
   const placement = createPlacement(shards, single);
   const asked: string[] = [];
-  const { storedKeys, blocks } = placedWorkerState(placement, (shard) => {
+  const { storedKeys, keyScan, blocks } = placedWorkerState(placement, (shard) => {
     const name = (shard as ReturnType<typeof fakeShard>).name;
     return {
       storedKeys: {
         storedAmong: async () => {
           asked.push(`keys@${name}`);
           return new Set<string>();
+        },
+      },
+      keyScan: {
+        storedHashes: async (partitions) => {
+          asked.push(`scan ${partitions.join()}@${name}`);
+          return partitions;
         },
       },
       blocks: {
@@ -86,7 +92,9 @@ test("dedup lookups and the block log go to the partition's own shard", async ()
   const joint = [1, 4].map((partition) => ({ topic: 'events', partition, firstOffset: '0', lastOffset: '9' }));
   await blocks.recordJoint({ blocks: joint, rows: [] }, []);
   await blocks.jointRows(jointToken(joint));
-  expect(asked).toEqual(['keys@b', 'last@c', 'record@a', 'joint@b', 'rows@b']);
+  // Each shard scans its own partitions, once.
+  expect(await keyScan.storedHashes([0, 1, 3, 4], 10)).toEqual([0, 3, 1, 4]);
+  expect(asked).toEqual(['keys@b', 'last@c', 'record@a', 'joint@b', 'rows@b', 'scan 0,3@a', 'scan 1,4@b']);
 });
 
 test('healthy only when every shard answers', async () => {

@@ -72,6 +72,19 @@ export function placedWorkerState(placement: Placement, make: (shard: ClickHouse
   const of = (partition: number): WorkerState => made.get(placement.shardOf(partition)) as WorkerState;
   return {
     storedKeys: { storedAmong: (keys, own) => of(own.partition).storedKeys.storedAmong(keys, own) },
+    keyScan: {
+      async storedHashes(partitions, atMost) {
+        const byShard = new Map<WorkerState, number[]>();
+        for (const partition of partitions) byShard.set(of(partition), [...(byShard.get(of(partition)) ?? []), partition]);
+        let hashes: number[] = [];
+        for (const [state, own] of byShard) {
+          const found = await state.keyScan.storedHashes(own, atMost - hashes.length);
+          if (found === undefined) return undefined;
+          hashes = hashes.concat(found);
+        }
+        return hashes;
+      },
+    },
     blocks: {
       recordedBlock: (topic, partition, firstOffset) => of(partition).blocks.recordedBlock(topic, partition, firstOffset),
       record: (block) => of(block.partition).blocks.record(block),

@@ -1,4 +1,5 @@
-import type { ClickHouse } from '@sluice/clickhouse';
+import type { ClickHouse, Topology } from '@sluice/clickhouse';
+import type { StoredKeyScan } from './key-filter';
 import { dedupIdentity, type StoredKeys } from './steps/deduplicate';
 
 /**
@@ -74,6 +75,26 @@ function storedKeysReading(from: string, clickhouse: Pick<ClickHouse, 'queryRows
         }
       }
       return stored;
+    },
+  };
+}
+
+/**
+ * Reads every key stored from the partitions within the window, as the key filter's hashes
+ * (key-filter.ts: murmurHash3_32 of "<dataset_id>/<insert_id>"): one scan of the table, 4 bytes a
+ * key, in one array. `dedup_keys FINAL` on a cluster, as for the lookups.
+ */
+export function createStoredKeyScan(clickhouse: Pick<ClickHouse, 'queryRows'>, options: { windowMs: number; mode: Topology['mode'] }): StoredKeyScan {
+  const from = options.mode === 'cluster' ? 'dedup_keys FINAL' : 'dedup_keys';
+  return {
+    async storedHashes(partitions, atMost) {
+      const [result] = await clickhouse.queryRows<{ keys: string; hashes: number[] }>(
+        `SELECT toString(count()) AS keys, groupArray({atMost:UInt64})(murmurHash3_32(concat(dataset_id, '/', insert_id))) AS hashes FROM ${from}
+         WHERE kafka_partition IN {partitions:Array(UInt32)} AND received_at >= now64(3) - toIntervalMillisecond({windowMs:UInt64})`,
+        { partitions, atMost, windowMs: options.windowMs },
+      );
+      if (result === undefined) return [];
+      return Number(result.keys) > atMost ? undefined : result.hashes;
     },
   };
 }

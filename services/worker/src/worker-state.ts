@@ -1,11 +1,13 @@
 import type { ClickHouse, Topology } from '@sluice/clickhouse';
 import { createBlockLog, createClusterBlockLog, type BlockLog } from './insert-blocks';
 import type { StoredKeys } from './steps/deduplicate';
-import { createClusterStoredKeys, createStoredKeys } from './stored-keys';
+import type { StoredKeyScan } from './key-filter';
+import { createClusterStoredKeys, createStoredKeyScan, createStoredKeys } from './stored-keys';
 
-/** What the worker keeps in ClickHouse between batches: the dedup keys it looks up and the blocks it records. */
+/** What the worker keeps in ClickHouse between batches: the dedup keys it looks up (or scans, for its filter) and the blocks it records. */
 export interface WorkerState {
   storedKeys: StoredKeys;
+  keyScan: StoredKeyScan;
   blocks: BlockLog;
 }
 
@@ -18,8 +20,9 @@ export function createWorkerState(
   clickhouse: Pick<ClickHouse, 'queryRows' | 'insertRows'>,
   options: { mode: Topology['mode']; windowMs: number },
 ): WorkerState {
+  const keyScan = createStoredKeyScan(clickhouse, options);
   if (options.mode === 'cluster') {
-    return { storedKeys: createClusterStoredKeys(clickhouse, { windowMs: options.windowMs }), blocks: createClusterBlockLog(clickhouse) };
+    return { storedKeys: createClusterStoredKeys(clickhouse, { windowMs: options.windowMs }), keyScan, blocks: createClusterBlockLog(clickhouse) };
   }
-  return { storedKeys: createStoredKeys(clickhouse, { windowMs: options.windowMs }), blocks: createBlockLog(clickhouse) };
+  return { storedKeys: createStoredKeys(clickhouse, { windowMs: options.windowMs }), keyScan, blocks: createBlockLog(clickhouse) };
 }

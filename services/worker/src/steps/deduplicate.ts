@@ -1,3 +1,4 @@
+import type { ConsumerProgressEvent } from '@sluice/core';
 import type { Envelope } from '@sluice/envelope';
 import { drop, ok, type StepResult } from './step-result';
 
@@ -20,6 +21,10 @@ export function dedupIdentity(key: Pick<Envelope, 'dataset_id' | 'insert_id'>): 
 /** Says which of the given (dataset_id, insert_id) keys are already stored within the dedup window, as dedupIdentity strings. */
 export interface StoredKeys {
   storedAmong(keys: readonly Pick<Envelope, 'dataset_id' | 'insert_id'>[], own: OwnMessages): Promise<Set<string>>;
+  /** Told of keys about to be stored that were not looked up (a repeated joint block's rows), for a filter of stored keys (key-filter.ts). */
+  remember?(keys: readonly Pick<Envelope, 'dataset_id' | 'insert_id'>[]): void;
+  /** Told of the consumer's progress, for a filter of stored keys: a partition assigned anew has its keys loaded. */
+  observe?(event: ConsumerProgressEvent): void;
 }
 
 /**
