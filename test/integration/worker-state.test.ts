@@ -119,10 +119,15 @@ describe.each(['single', 'cluster'] as const)('in %s mode', (mode) => {
     await storeKey(clickhouse, id('scan-café-😀'), { partition: 8, offset: 1, dataset: 'ds-ünï' });
     await storeKey(clickhouse, id('scan-old'), { partition: 7, offset: 2, ageMs: 8 * 86_400_000 });
     await storeKey(clickhouse, id('scan-elsewhere'), { partition: 9, offset: 1 });
-    const expected = [filterHash(filterText({ dataset_id: dataset, insert_id: id('scan-a') })), filterHash(filterText({ dataset_id: 'ds-ünï', insert_id: id('scan-café-😀') }))];
-    expect([...((await state.keyScan.storedHashes([7, 8], 10)) ?? [])].sort()).toEqual(expected.sort());
-    expect(await state.keyScan.storedHashes([7, 8], 1)).toBeUndefined();
-    expect(await state.keyScan.storedHashes([6], 10)).toEqual([]);
+    await storeKey(clickhouse, id('scan-b'), { partition: 7, offset: 3 });
+    const hash = (datasetId: string, insertId: string): number => filterHash(filterText({ dataset_id: datasetId, insert_id: insertId }));
+    const scanned = await state.keyScan.storedHashes([7, 8, 6], 10);
+    expect([...(scanned.get(7) ?? [])].sort()).toEqual([hash(dataset, id('scan-a')), hash(dataset, id('scan-b'))].sort());
+    expect([...(scanned.get(8) ?? [])]).toEqual([hash('ds-ünï', id('scan-café-😀'))]);
+    expect(scanned.get(6) ?? new Uint32Array(0)).toEqual(new Uint32Array(0));
+    // Partition 7 has two keys: more than asked for, so none of them; partition 8's one still comes.
+    const capped = await state.keyScan.storedHashes([7, 8], 1);
+    expect([capped.has(7), capped.get(7), capped.get(8)?.length]).toEqual([true, undefined, 1]);
   });
 
   test('a lookup of more keys than one query carries finds the stored ones in every query', async () => {

@@ -45,7 +45,7 @@ const scanOf = (storedByPartition: Record<number, string[]>): StoredKeyScan & { 
     scans,
     storedHashes: async (partitions) => {
       scans.push([...partitions]);
-      return partitions.flatMap((partition) => (storedByPartition[partition] ?? []).map((id) => filterHash(`ds/${id}`)));
+      return new Map(partitions.map((partition) => [partition, Uint32Array.from((storedByPartition[partition] ?? []).map((id) => filterHash(`ds/${id}`)))]));
     },
   };
 };
@@ -81,7 +81,7 @@ test('a partition whose keys are not loaded yet, or that is assigned again after
   const scan: StoredKeyScan = {
     storedHashes: (partitions) => {
       scans.push([...partitions]);
-      return new Promise((resolve) => (finishScan = () => resolve([])));
+      return new Promise((resolve) => (finishScan = () => resolve(new Map())));
     },
   };
   const filtered = createFilteredStoredKeys({ lookup, scan, logger: silentLogger });
@@ -103,22 +103,25 @@ test('a partition whose keys are not loaded yet, or that is assigned again after
   expect(asked).toEqual([['a'], ['c'], ['d']]);
 });
 
-test('a scan that fails is tried again, with every key looked up meanwhile; a partition with too many stored keys keeps looking them up', async () => {
+test('a scan that fails is tried again, with every key looked up meanwhile; a partition with too many stored keys keeps looking them up, the others do not', async () => {
   const { lookup, asked } = recordingLookup();
   let failures = 1;
   const scan: StoredKeyScan = {
-    storedHashes: async (partitions, atMost) => {
+    // Partition 2 has more keys than the load takes; partition 3 has none, and is left out.
+    storedHashes: async (partitions) => {
       if (failures-- > 0) throw new Error('ClickHouse is not answering');
-      return partitions.includes(2) ? (atMost < 3 ? undefined : []) : [];
+      return new Map(partitions.filter((partition) => partition !== 3).map((partition) => [partition, partition === 2 ? undefined : new Uint32Array(0)]));
     },
   };
   const filtered = createFilteredStoredKeys({ lookup, scan, logger: silentLogger, retryMs: 1, maxLoadedKeys: 2 });
   filtered.observe(assigned(0));
+  await filtered.storedAmong(keys('before'), own(0));
   await filtered.loaded();
   await filtered.storedAmong(keys('a'), own(0));
-  expect(asked).toEqual([]);
-  filtered.observe(assigned(0, 2));
+  expect(asked).toEqual([['before']]);
+  filtered.observe(assigned(0, 2, 3));
   await filtered.loaded();
   await filtered.storedAmong(keys('b'), own(2));
-  expect(asked).toEqual([['b']]);
+  await filtered.storedAmong(keys('c'), own(3));
+  expect(asked).toEqual([['before'], ['b']]);
 });

@@ -123,13 +123,16 @@ export class GrowingBloomFilter {
   }
 }
 
-/** Every key stored from some partitions within the dedup window, as filter hashes; undefined when there are more than `atMost`. */
+/**
+ * Every key stored from some partitions within the dedup window, as filter hashes, by partition:
+ * undefined for a partition with more than `atMost`; a partition with none may be left out.
+ */
 export interface StoredKeyScan {
-  storedHashes(partitions: readonly number[], atMost: number): Promise<readonly number[] | undefined>;
+  storedHashes(partitions: readonly number[], atMost: number): Promise<ReadonlyMap<number, Uint32Array | undefined>>;
 }
 
-/** Above this many stored keys a partition goes without a filter: its load would hold too much at once. */
-export const filterMaxLoadedKeys = 20_000_000;
+/** Above this many stored keys a partition goes without a filter: its load would hold too much at once (about 15 bytes a key while it loads). */
+export const filterMaxLoadedKeys = 10_000_000;
 
 export interface FilteredStoredKeys extends StoredKeys {
   remember(keys: readonly Pick<Envelope, 'dataset_id' | 'insert_id'>[]): void;
@@ -160,14 +163,20 @@ export function createFilteredStoredKeys(deps: { lookup: StoredKeys; scan: Store
       const wanted = states.filter(({ partition, state }) => state !== undefined && held.get(partition) === state).map(({ partition }) => partition);
       if (wanted.length === 0) return;
       try {
-        const hashes = await deps.scan.storedHashes(wanted, deps.maxLoadedKeys ?? filterMaxLoadedKeys);
-        if (hashes === undefined) {
-          deps.logger.warn('too many stored keys to load into the dedup filter; these partitions look every key up', { partitions: wanted });
-          return;
+        const found = await deps.scan.storedHashes(wanted, deps.maxLoadedKeys ?? filterMaxLoadedKeys);
+        const loaded: number[] = [];
+        for (const { partition, state } of states) {
+          if (state === undefined || held.get(partition) !== state) continue;
+          const hashes = found.has(partition) ? found.get(partition) : new Uint32Array(0);
+          if (hashes === undefined) {
+            deps.logger.warn('too many stored keys to load into the dedup filter; this partition looks every key up', { partition });
+            continue;
+          }
+          for (const hash of hashes) filter.add(hash);
+          state.ready = true;
+          loaded.push(hashes.length);
         }
-        for (const hash of hashes) filter.add(hash);
-        for (const { partition, state } of states) if (state !== undefined && held.get(partition) === state) state.ready = true;
-        deps.logger.info('dedup filter loaded', { partitions: wanted, keys: hashes.length, filterBytes: filter.bytes() });
+        deps.logger.info('dedup filter loaded', { partitions: wanted, keys: loaded.reduce((sum, n) => sum + n, 0), filterBytes: filter.bytes() });
         return;
       } catch (error) {
         deps.logger.warn('could not load stored keys into the dedup filter yet; looking every key of these partitions up meanwhile', { partitions: wanted, error: errorMessage(error), attempt });

@@ -74,7 +74,7 @@ test("dedup lookups, key scans and the block log go to the partition's own shard
       keyScan: {
         storedHashes: async (partitions) => {
           asked.push(`scan ${partitions.join()}@${name}`);
-          return partitions;
+          return new Map(partitions.map((partition) => [partition, Uint32Array.of(partition)]));
         },
       },
       blocks: {
@@ -93,7 +93,7 @@ test("dedup lookups, key scans and the block log go to the partition's own shard
   await blocks.recordJoint({ blocks: joint, rows: [] }, []);
   await blocks.jointRows(jointToken(joint));
   // Each shard scans its own partitions, once.
-  expect(await keyScan.storedHashes([0, 1, 3, 4], 10)).toEqual([0, 3, 1, 4]);
+  expect(await keyScan.storedHashes([0, 1, 3, 4], 10)).toEqual(new Map([0, 3, 1, 4].map((partition) => [partition, Uint32Array.of(partition)])));
   expect(asked).toEqual(['keys@b', 'last@c', 'record@a', 'joint@b', 'rows@b', 'scan 0,3@a', 'scan 1,4@b']);
 });
 

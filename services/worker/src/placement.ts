@@ -76,13 +76,9 @@ export function placedWorkerState(placement: Placement, make: (shard: ClickHouse
       async storedHashes(partitions, atMost) {
         const byShard = new Map<WorkerState, number[]>();
         for (const partition of partitions) byShard.set(of(partition), [...(byShard.get(of(partition)) ?? []), partition]);
-        let hashes: number[] = [];
-        for (const [state, own] of byShard) {
-          const found = await state.keyScan.storedHashes(own, atMost - hashes.length);
-          if (found === undefined) return undefined;
-          hashes = hashes.concat(found);
-        }
-        return hashes;
+        const found = new Map<number, Uint32Array | undefined>();
+        for (const [state, own] of byShard) for (const [partition, hashes] of await state.keyScan.storedHashes(own, atMost)) found.set(partition, hashes);
+        return found;
       },
     },
     blocks: {
