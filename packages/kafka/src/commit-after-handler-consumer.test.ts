@@ -42,6 +42,10 @@ function fakeConsumer(failingConnects = 0) {
       heartbeat: async () => undefined,
       isStale: () => false,
       isRunning: () => true,
+      pause: () => {
+        calls.push('pause t[2]');
+        return () => undefined;
+      },
     };
     return runConfig?.eachBatch?.(payload as unknown as EachBatchPayload) ?? Promise.reject(new Error('not running'));
   };
@@ -227,14 +231,16 @@ describe('a released batch', () => {
     expect(fake.calls).toEqual(['run', 'disconnect']);
   });
 
-  test('is stored and committed before the consumer leaves the group when it stops', async () => {
+  test('is stored and committed before the consumer leaves the group when it stops; what kafkajs fetches meanwhile is paused, not handled', async () => {
     const { fake, consumer, insert } = await releasedAndInserting();
     const stopped = consumer.stop();
     await tick();
-    expect(fake.calls).toEqual(['run']);
+    await fake.deliver(['13']);
+    expect(fake.calls).toEqual(['run', 'pause t[2]']);
     insert.resolve();
     await stopped;
-    expect(fake.calls).toEqual(['run', 'commit t[2]@13', 'disconnect']);
+    expect(fake.calls).toEqual(['run', 'pause t[2]', 'commit t[2]@13', 'disconnect']);
+    expect(fake.resolved).toEqual(['t[2]@12']);
   });
 });
 

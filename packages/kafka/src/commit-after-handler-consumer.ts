@@ -140,7 +140,12 @@ export class CommitAfterHandlerConsumer implements EventConsumer {
     const { batch } = payload;
     const { topic, partition } = batch;
     const first = batch.messages[0];
-    if (first === undefined || this.stopping) return;
+    if (first === undefined) return;
+    // While stop() waits for the lanes, kafkajs would fetch the same unresolved batch again and again.
+    if (this.stopping) {
+      payload.pause();
+      return;
+    }
     const lane = this.laneOf(topic, partition);
     // kafkajs is seeking back to a released batch that failed; what it fetched past it waits for that.
     if (lane.readFrom !== undefined) {
