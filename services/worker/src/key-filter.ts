@@ -10,49 +10,31 @@ export function filterText(key: Pick<Envelope, 'dataset_id' | 'insert_id'>): str
   return `${key.dataset_id}/${key.insert_id}`;
 }
 
+/** Where each key's UTF-8 bytes are written to be hashed, rather than a buffer of their own per key. */
+let scratch = Buffer.alloc(1024);
+
 /** MurmurHash3 x86_32, seed 0, of the text's UTF-8 bytes: ClickHouse's murmurHash3_32 of the same string. */
 export function filterHash(text: string): number {
-  for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) > 0x7f) return murmur3Bytes(Buffer.from(text, 'utf8'));
+  const length = Buffer.byteLength(text, 'utf8');
+  if (length > scratch.length) scratch = Buffer.alloc(length * 2);
+  scratch.write(text, 0, 'utf8');
+  const whole = length & ~3;
+  let h = 0;
+  for (let i = 0; i < whole; i += 4) {
+    const k = Math.imul(rotateLeft(Math.imul(scratch.readInt32LE(i), c1), 15), c2);
+    h = (Math.imul(rotateLeft(h ^ k, 13), 5) + 0xe6546b64) | 0;
   }
-  return murmur3Ascii(text);
+  let tail = 0;
+  for (let i = length - 1; i >= whole; i--) tail = (tail << 8) | (scratch[i] as number);
+  if (length > whole) h ^= Math.imul(rotateLeft(Math.imul(tail, c1), 15), c2);
+  return mix(h ^ length);
 }
 
 const c1 = 0xcc9e2d51;
 const c2 = 0x1b873593;
 
-/** One 4-byte block (or the tail, zero-padded) scrambled, as MurmurHash3 mixes it in. */
-function scramble(block: number): number {
-  const k = Math.imul(block, c1);
-  return Math.imul((k << 15) | (k >>> 17), c2);
-}
-
-function absorb(h: number, block: number): number {
-  const mixed = h ^ scramble(block);
-  return (Math.imul((mixed << 13) | (mixed >>> 19), 5) + 0xe6546b64) | 0;
-}
-
-/** Text whose characters are all ASCII, so that each is one byte. */
-function murmur3Ascii(text: string): number {
-  const length = text.length;
-  const whole = length & ~3;
-  let h = 0;
-  for (let i = 0; i < whole; i += 4) h = absorb(h, text.charCodeAt(i) | (text.charCodeAt(i + 1) << 8) | (text.charCodeAt(i + 2) << 16) | (text.charCodeAt(i + 3) << 24));
-  let tail = 0;
-  for (let i = length - 1; i >= whole; i--) tail = (tail << 8) | text.charCodeAt(i);
-  if (length > whole) h ^= scramble(tail);
-  return mix(h ^ length);
-}
-
-function murmur3Bytes(bytes: Buffer): number {
-  const length = bytes.length;
-  const whole = length & ~3;
-  let h = 0;
-  for (let i = 0; i < whole; i += 4) h = absorb(h, bytes.readInt32LE(i));
-  let tail = 0;
-  for (let i = length - 1; i >= whole; i--) tail = (tail << 8) | (bytes[i] as number);
-  if (length > whole) h ^= scramble(tail);
-  return mix(h ^ length);
+function rotateLeft(value: number, bits: number): number {
+  return (value << bits) | (value >>> (32 - bits));
 }
 
 /** MurmurHash3's finaliser: every input bit affects every output bit. */
@@ -75,8 +57,16 @@ const probes = 7;
  * sized for, a new one twice its size takes the next keys. It never forgets a key; a key the
  * filter never saw was certainly never added.
  */
+interface Segment {
+  bits: Uint32Array;
+  /** Bits in use: capacity × bitsPerKey. */
+  size: number;
+  capacity: number;
+  count: number;
+}
+
 export class GrowingBloomFilter {
-  private readonly segments: { bits: Uint32Array; size: number; capacity: number; count: number }[] = [];
+  private readonly segments: Segment[] = [];
 
   /** `capacity`: the keys the first segment is sized for. */
   constructor(capacity = 1 << 20) {
@@ -84,7 +74,7 @@ export class GrowingBloomFilter {
   }
 
   add(hash: number): void {
-    let last = this.segments[this.segments.length - 1] as GrowingBloomFilter['segments'][number];
+    let last = this.segments[this.segments.length - 1] as Segment;
     if (last.count >= last.capacity) last = this.grow(last.capacity * 2);
     last.count++;
     const step = mix(hash ^ 0x9e3779b9) | 1;
@@ -115,7 +105,7 @@ export class GrowingBloomFilter {
     return this.segments.reduce((sum, segment) => sum + segment.bits.byteLength, 0);
   }
 
-  private grow(capacity: number): GrowingBloomFilter['segments'][number] {
+  private grow(capacity: number): Segment {
     const size = capacity * bitsPerKey;
     const segment = { bits: new Uint32Array(Math.ceil(size / 32)), size, capacity, count: 0 };
     this.segments.push(segment);
@@ -164,7 +154,7 @@ export function createFilteredStoredKeys(deps: { lookup: StoredKeys; scan: Store
       if (wanted.length === 0) return;
       try {
         const found = await deps.scan.storedHashes(wanted, deps.maxLoadedKeys ?? filterMaxLoadedKeys);
-        const loaded: number[] = [];
+        let keys = 0;
         for (const { partition, state } of states) {
           if (state === undefined || held.get(partition) !== state) continue;
           const hashes = found.has(partition) ? found.get(partition) : new Uint32Array(0);
@@ -174,9 +164,9 @@ export function createFilteredStoredKeys(deps: { lookup: StoredKeys; scan: Store
           }
           for (const hash of hashes) filter.add(hash);
           state.ready = true;
-          loaded.push(hashes.length);
+          keys += hashes.length;
         }
-        deps.logger.info('dedup filter loaded', { partitions: wanted, keys: loaded.reduce((sum, n) => sum + n, 0), filterBytes: filter.bytes() });
+        deps.logger.info('dedup filter loaded', { partitions: wanted, keys, filterBytes: filter.bytes() });
         return;
       } catch (error) {
         deps.logger.warn('could not load stored keys into the dedup filter yet; looking every key of these partitions up meanwhile', { partitions: wanted, error: errorMessage(error), attempt });

@@ -75,7 +75,10 @@ export function placedWorkerState(placement: Placement, make: (shard: ClickHouse
     keyScan: {
       async storedHashes(partitions, atMost) {
         const byShard = new Map<WorkerState, number[]>();
-        for (const partition of partitions) byShard.set(of(partition), [...(byShard.get(of(partition)) ?? []), partition]);
+        for (const partition of partitions) {
+          const state = of(partition);
+          byShard.set(state, [...(byShard.get(state) ?? []), partition]);
+        }
         const found = new Map<number, Uint32Array | undefined>();
         for (const [state, own] of byShard) for (const [partition, hashes] of await state.keyScan.storedHashes(own, atMost)) found.set(partition, hashes);
         return found;
