@@ -1,5 +1,5 @@
 import type { ConsumerRunConfig, EachBatchPayload } from 'kafkajs';
-import { silentLogger, type ConsumerProgressEvent } from '@sluice/core';
+import { silentLogger, type ConsumedMessage, type ConsumerProgressEvent } from '@sluice/core';
 import { CommitAfterHandlerConsumer, type RunnableConsumer } from './commit-after-handler-consumer';
 
 const instant = { initialDelayMs: 1, maxDelayMs: 1, multiplier: 1, jitter: 0 };
@@ -29,13 +29,13 @@ function fakeConsumer(failingConnects = 0) {
   /** The offsets kafkajs was told are handled, as "t[2]@12". */
   const resolved: string[] = [];
   /** kafkajs handing the run one batch of partition 2, at offsets 10-12 unless told, with the partition's end at 20. */
-  const deliver = (offsets = ['10', '11', '12']): Promise<void> => {
+  const deliver = (offsets = ['10', '11', '12'], headers: Record<string, Buffer | Buffer[]> = {}): Promise<void> => {
     const payload = {
       batch: {
         topic: 't',
         partition: 2,
         highWatermark: '20',
-        messages: offsets.map((offset) => ({ offset, key: null, value: Buffer.from('{}'), headers: {}, timestamp: '0' })),
+        messages: offsets.map((offset) => ({ offset, key: Buffer.from(`k${offset}`), value: Buffer.from('{}'), headers, timestamp: '1700000000000' })),
         lastOffset: () => offsets.at(-1),
       },
       resolveOffset: (offset: string) => void resolved.push(`t[2]@${offset}`),
@@ -74,6 +74,17 @@ test('a crash kafkajs will not restart from is restarted here, and reported as t
   await until(() => fake.calls.length === 5);
   expect(fake.calls).toEqual(['run', 'connect', 'connect', 'connect', 'run']);
   expect(consumer.failure()).toBeUndefined();
+});
+
+test("the handler gets each message's fields, and its headers as strings (the first of a repeated header)", async () => {
+  const fake = fakeConsumer();
+  const consumer = new CommitAfterHandlerConsumer(fake.consumer, silentLogger, instant);
+  const seen: ConsumedMessage[] = [];
+  await consumer.run(async (batch) => void seen.push(...batch.messages));
+  await fake.deliver(['10'], { source: Buffer.from('trieve'), 'content-type': Buffer.from('application/json'), repeated: [Buffer.from('first'), Buffer.from('second')] });
+  const [message] = seen;
+  expect(message).toMatchObject({ topic: 't', partition: 2, offset: '10', key: Buffer.from('k10'), value: Buffer.from('{}'), timestamp: 1_700_000_000_000 });
+  expect(message?.headers).toEqual({ source: 'trieve', 'content-type': 'application/json', repeated: 'first' });
 });
 
 test('a crash kafkajs restarts from by itself is left to kafkajs', async () => {

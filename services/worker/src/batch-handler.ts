@@ -378,16 +378,16 @@ interface Tally {
 }
 
 function createTally(): Tally {
-  const counts = new Map<string, { step: string; kind: string; times: number }>();
+  // By step, then kind: a "step:kind" key made for every message and step cost more than the maps.
+  const counts = new Map<string, Map<string, number>>();
   return {
     add(step, kind) {
-      const key = `${step}:${kind}`;
-      const entry = counts.get(key);
-      if (entry === undefined) counts.set(key, { step, kind, times: 1 });
-      else entry.times++;
+      let kinds = counts.get(step);
+      if (kinds === undefined) counts.set(step, (kinds = new Map<string, number>()));
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
     },
     flush(count) {
-      for (const { step, kind, times } of counts.values()) count(step, kind, times);
+      for (const [step, kinds] of counts) for (const [kind, times] of kinds) count(step, kind, times);
       counts.clear();
     },
   };
