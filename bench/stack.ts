@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, eventsTopicConfig } from '@sluice/core';
 import { createKafkaBus, type KafkaBus } from '@sluice/kafka';
-import { workerThreadpoolSize } from '@sluice/clickhouse';
 import { removeBrokerData, repositoryRoot, startLocalBroker, startService, type RunningService } from '@sluice/dev';
 import type { ScenarioContext } from './run';
 import type { LoadRequest } from './load';
@@ -114,8 +113,6 @@ export async function startBenchWorker(
       ADMIN_PORT: String(options.adminPort),
       // Analysts' HTTP interface, where the scenario reads what was stored; its default port, 8123, is one for the whole machine.
       CLICKHOUSE_HTTP_PORT: String(options.analystsPort),
-      // As the worker is started by npm start and its image: threads for two analyst queries and two block inserts at once.
-      UV_THREADPOOL_SIZE: String(workerThreadpoolSize),
       LOG_LEVEL: 'warn',
       ...options.env,
     },

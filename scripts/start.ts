@@ -7,7 +7,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SluiceError, createLogger, eventsTopicConfig, kafkaSettings, minInsyncReplicasFor, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { createKafkaBus } from '@sluice/kafka';
-import { workerThreadpoolSize } from '@sluice/clickhouse';
 import { repositoryRoot, startLocalBroker, startLocalCluster, startService, type RunningService } from '@sluice/dev';
 
 const settings = {
@@ -97,14 +96,7 @@ async function main(): Promise<void> {
       await startService({
         name: 'worker',
         entry: 'services/worker/src/main.ts',
-        env: {
-          ...shared,
-          ADMIN_PORT: String(config.ADMIN_PORT),
-          ADMIN_TOKEN: token,
-          CLICKHOUSE_HTTP_PORT: String(config.CLICKHOUSE_HTTP_PORT),
-          CHDB_PATH: join(dataDirectory, 'chdb'),
-          UV_THREADPOOL_SIZE: String(workerThreadpoolSize),
-        },
+        env: { ...shared, ADMIN_PORT: String(config.ADMIN_PORT), ADMIN_TOKEN: token, CLICKHOUSE_HTTP_PORT: String(config.CLICKHOUSE_HTTP_PORT), CHDB_PATH: join(dataDirectory, 'chdb') },
         healthUrl: `http://127.0.0.1:${config.ADMIN_PORT}/healthz`,
         logDirectory,
         onUnexpectedExit: () => void stopAll().then(() => process.exit(1)),

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Session, type ChdbResult } from 'chdb';
 import { SluiceError, sleep } from '@sluice/core';
-import { maxBlockInserts } from './clickhouse';
 
 export interface AnalystSessionsOptions {
   /** Analyst queries that run at once, each on a session of its own. */
@@ -163,28 +162,15 @@ function gone(): Error {
 }
 
 /**
- * UV_THREADPOOL_SIZE for the worker as npm start and its image run it: a thread for each default
- * analyst query, one for the writer's statements, one for each block insert at once, and one for
- * Node's own use (DNS lookups, files).
- */
-export const workerThreadpoolSize = analystSessionDefaults.maxQueries + 1 + maxBlockInserts + 1;
-
-/** libuv's thread pool size, as libuv reads UV_THREADPOOL_SIZE: 4 when unset, else a number from 1 to 1024. */
-export function libuvThreads(uvThreadpoolSize: string | undefined): number {
-  return uvThreadpoolSize === undefined ? 4 : Math.min(1024, Math.max(1, Number.parseInt(uvThreadpoolSize, 10) || 1));
-}
-
-/**
  * A running chDB query holds one of libuv's threads until it ends (UV_THREADPOOL_SIZE, 4 by
  * default), and the worker's inserts need them too: with as many analyst queries running as there
- * are threads, inserts stopped until one ended. Besides `maxQueries`, a thread stays for the
- * worker's other statements (key lookups) and at least one for its block inserts (a second one
- * when there are threads to spare: blockInsertsWithin). libuv has read the variable before the
- * worker's code runs (tsx's loader already uses the threads), so it can only be checked, not
- * raised, here.
+ * are threads, inserts stopped until one ended. Besides `maxQueries`, a thread stays for each of
+ * the worker's two sessions: its block inserts, and its other statements (key lookups). libuv has read the variable before the worker's code runs (tsx's
+ * loader already uses the threads), so it can only be checked, not raised, here.
  */
 export function checkThreadsForAnalysts(maxQueries: number, uvThreadpoolSize: string | undefined): void {
-  const threads = libuvThreads(uvThreadpoolSize);
+  // As libuv reads it: a number, at least 1, at most 1024.
+  const threads = uvThreadpoolSize === undefined ? 4 : Math.min(1024, Math.max(1, Number.parseInt(uvThreadpoolSize, 10) || 1));
   const needed = maxQueries + 2;
   if (threads < needed) {
     throw new SluiceError(

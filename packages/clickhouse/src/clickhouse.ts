@@ -1,7 +1,6 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
 import { SluiceError, errorMessage, rejectUnknownKeys, type Logger } from '@sluice/core';
-import { sessionPool } from './session-pool';
 
 /**
  * The one module that decides where ClickHouse is: embedded chDB in this process by default,
@@ -15,8 +14,6 @@ export interface ClickHouseOptions {
   database: string;
   /** Embedded mode: the chDB data directory. Only one process may open it. */
   dataPath?: string | undefined;
-  /** Embedded mode: block inserts that run at once, each on a chDB session of its own; `maxBlockInserts` by default. */
-  blockInserts?: number | undefined;
   logger: Logger;
 }
 
@@ -58,18 +55,14 @@ export const sessionSettings = {
 export const databaseNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export async function openClickHouse(options: ClickHouseOptions): Promise<ClickHouse> {
-  rejectUnknownKeys(options, ['url', 'username', 'password', 'database', 'dataPath', 'blockInserts', 'logger'], 'ClickHouse options');
-  const blockInserts = options.blockInserts ?? maxBlockInserts;
-  if (!Number.isInteger(blockInserts) || blockInserts < 1 || blockInserts > maxBlockInserts) {
-    throw new SluiceError('INVALID_CONFIG', `ClickHouse option blockInserts must be a whole number from 1 to ${maxBlockInserts}, got ${String(blockInserts)}`);
-  }
+  rejectUnknownKeys(options, ['url', 'username', 'password', 'database', 'dataPath', 'logger'], 'ClickHouse options');
   if (!databaseNamePattern.test(options.database)) {
     throw new SluiceError('INVALID_CONFIG', `ClickHouse database name ${JSON.stringify(options.database)} must match [A-Za-z_][A-Za-z0-9_]*`);
   }
-  return options.url ? openServer(options, options.url) : openEmbedded(options, blockInserts);
+  return options.url ? openServer(options, options.url) : openEmbedded(options);
 }
 
-async function openEmbedded(options: ClickHouseOptions, blockInserts: number): Promise<ClickHouse> {
+async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
   const dataPath = options.dataPath;
   if (!dataPath) throw new SluiceError('INVALID_CONFIG', 'Embedded ClickHouse needs a data directory (CHDB_PATH)');
   // Connections on one path coexist in one process and keep separate session state.
@@ -78,30 +71,27 @@ async function openEmbedded(options: ClickHouseOptions, blockInserts: number): P
   try {
     const writer = createClient({ connection: asClientConnection(createChdbConnection({ path: dataPath })) });
     opened.push(writer);
-    // Tokened inserts get connections (chDB sessions) of their own, so that they run while the
-    // writer looks up keys, and more than one at once: one insert leaves much of a second core
-    // idle. Each carries its token in its own SETTINGS clause, scoped to it: a token left on a
-    // session would silently drop every later untokened insert there.
-    const blockConnections = Array.from({ length: blockInserts }, () => createChdbConnection({ path: dataPath }));
-    const blockWriters = blockConnections.map((connection) => createClient({ connection: asClientConnection(connection) }));
-    opened.push(...blockWriters);
+    // Tokened inserts get a connection (a chDB session) of their own, so that one runs while the
+    // writer looks up keys. Each carries its token in its own SETTINGS clause, scoped to it: a
+    // token left on a session would silently drop every later untokened insert there.
+    const blockConnection = createChdbConnection({ path: dataPath });
+    const blockWriter = createClient({ connection: asClientConnection(blockConnection) });
+    opened.push(blockWriter);
     await writer.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
-    for (const client of [writer, ...blockWriters]) {
+    for (const client of [writer, blockWriter]) {
       // chDB ignores the client's `database` option; USE sticks to the connection instead.
       await client.command({ query: `USE ${db}` });
       for (const [name, value] of Object.entries(sessionSettings)) await client.command({ query: `SET ${name} = '${String(value)}'` });
     }
-    options.logger.info('ClickHouse is embedded (chDB)', { dataPath, database: db, blockInserts });
-    const onFreeSession = sessionPool(blockConnections);
+    options.logger.info('ClickHouse is embedded (chDB)', { dataPath, database: db });
     // chDB's own insert takes the rows as bytes, parses them on its threads, and scopes the
     // settings to the insert; @clickhouse/client's path would first turn them into query text.
-    const insertBlock: BlockInsert = (table, block, token) =>
-      onFreeSession(async (connection) => {
-        // Each row's array of values is made and encoded in one go, so none outlives its line.
-        const lines = block.rows.map((row) => JSON.stringify(valuesOf(row, block.columns))).join('\n');
-        await connection.chdb.rawInsert({ table, columns: block.columns, values: Buffer.from(lines), format: 'JSONCompactEachRow', settings: blockSettings(token) });
-      });
-    return wrap('embedded', db, { writer, blockWriters }, insertBlock);
+    const insertBlock: BlockInsert = async (table, block, token) => {
+      // Each row's array of values is made and encoded in one go, so none outlives its line.
+      const lines = block.rows.map((row) => JSON.stringify(valuesOf(row, block.columns))).join('\n');
+      await blockConnection.chdb.rawInsert({ table, columns: block.columns, values: Buffer.from(lines), format: 'JSONCompactEachRow', settings: blockSettings(token) });
+    };
+    return wrap('embedded', db, { writer, blockWriter }, insertBlock);
   } catch (error) {
     await Promise.allSettled(opened.map((client) => client.close()));
     throw new SluiceError(
@@ -135,7 +125,7 @@ async function openServer(options: ClickHouseOptions, url: string): Promise<Clic
     const values = block.rows.map((row) => valuesOf(row, block.columns));
     await writer.insert({ table, columns: block.columns, values, format: 'JSONCompactEachRow', clickhouse_settings: blockSettings(token) });
   };
-  return wrap('server', options.database, { writer, blockWriters: [writer] }, insertBlock);
+  return wrap('server', options.database, { writer, blockWriter: writer }, insertBlock);
 }
 
 /**
@@ -181,8 +171,8 @@ export async function inspectAnalystStatement(sql: string, formatSingleLine: (st
 
 interface Connections {
   writer: ClickHouseClient;
-  /** The sessions of the tokened inserts (insertBlock), set up and closed with the others. */
-  blockWriters: readonly ClickHouseClient[];
+  /** The session of the tokened inserts (insertBlock), set up and closed with the others. */
+  blockWriter: ClickHouseClient;
 }
 
 /**
@@ -227,22 +217,6 @@ function valuesOf(row: object, columns: readonly string[]): unknown[] {
  */
 export const maxPartitionsPerInsert = 100;
 
-/**
- * Embedded mode: the most block inserts that run at once. Two inserts of 30,000 events took 55-70%
- * of the time of one after the other on 2 cores (the worker bench: 19,737 → 23,720 messages/s);
- * each holds one of libuv's threads while it runs (blockInsertsWithin).
- */
-export const maxBlockInserts = 2;
-
-/**
- * How many block inserts may run at once with `spareThreads` of libuv's threads left once the
- * worker's other statements and the analysts' queries have theirs: a running chDB statement holds a
- * thread, and an insert waiting for one would wait for an analyst's query to end.
- */
-export function blockInsertsWithin(spareThreads: number): number {
-  return Math.max(1, Math.min(maxBlockInserts, spareThreads));
-}
-
 /** One tokened insert: ClickHouse stores a block with a token it has seen once, in the table and in each view. */
 function blockSettings(token: string): { insert_deduplication_token: string; deduplicate_blocks_in_dependent_materialized_views: 1; max_partitions_per_insert_block: string } {
   return { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1, max_partitions_per_insert_block: String(maxPartitionsPerInsert) };
@@ -250,10 +224,11 @@ function blockSettings(token: string): { insert_deduplication_token: string; ded
 
 type BlockInsert = (table: string, block: CompactRows, token: string) => Promise<void>;
 
-function wrap(mode: ClickHouse['mode'], database: string, { writer, blockWriters }: Connections, insertBlock: BlockInsert): ClickHouse {
+function wrap(mode: ClickHouse['mode'], database: string, { writer, blockWriter }: Connections, insertBlock: BlockInsert): ClickHouse {
   // Over HTTP every request carries its own settings, so calls may overlap.
   const concurrent = <T>(call: () => Promise<T>): Promise<T> => call();
   const onWriter = mode === 'embedded' ? oneAtATime() : concurrent;
+  const onBlockWriter = mode === 'embedded' ? oneAtATime() : concurrent;
   return {
     mode,
     database,
@@ -273,14 +248,14 @@ function wrap(mode: ClickHouse['mode'], database: string, { writer, blockWriters
     async insertBlock(table, rows, token) {
       const block = compactRows(rows);
       if (block === undefined) return;
-      await insertBlock(table, block, token);
+      await onBlockWriter(() => insertBlock(table, block, token));
     },
     async ping() {
       const result = await writer.ping();
       return result.success;
     },
     async close() {
-      for (const client of new Set([writer, ...blockWriters])) await client.close();
+      for (const client of new Set([writer, blockWriter])) await client.close();
     },
   };
 }

@@ -3,7 +3,7 @@ export * from './migrations';
 export * from './errors';
 export * from './chdb-http';
 export * from './analyst-users';
-export { analystSessionDefaults, checkThreadsForAnalysts, libuvThreads, workerThreadpoolSize } from './analyst-sessions';
+export { analystSessionDefaults, checkThreadsForAnalysts } from './analyst-sessions';
 export * from './analysts-cli';
 export * from './cluster-ddl';
 export * from './settings';

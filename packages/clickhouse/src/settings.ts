@@ -37,9 +37,8 @@ export interface ClickHouseConfig {
   CLICKHOUSE_SHARD_URLS: string[];
 }
 
-export function clickhouseOptions(config: ClickHouseConfig, logger: Logger, blockInserts?: number): ClickHouseOptions {
+export function clickhouseOptions(config: ClickHouseConfig, logger: Logger): ClickHouseOptions {
   return {
-    blockInserts,
     url: config.CLICKHOUSE_URL || undefined,
     username: config.CLICKHOUSE_USER,
     password: config.CLICKHOUSE_PASSWORD,
@@ -53,12 +52,9 @@ export function topologyOf(config: Pick<ClickHouseConfig, 'CLICKHOUSE_CLUSTER'>)
   return config.CLICKHOUSE_CLUSTER === '' ? singleNode : { mode: 'cluster', cluster: config.CLICKHOUSE_CLUSTER };
 }
 
-/**
- * The ClickHouses the settings name: each shard in order, else the one server or embedded chDB
- * (with `blockInserts` inserts at once, as many as it can take by default).
- */
-export async function openConfiguredClickHouses(config: ClickHouseConfig, logger: Logger, blockInserts?: number): Promise<ClickHouse[]> {
-  if (config.CLICKHOUSE_SHARD_URLS.length === 0) return [await openClickHouse(clickhouseOptions(config, logger, blockInserts))];
+/** The ClickHouses the settings name: each shard in order, else the one server or embedded chDB. */
+export async function openConfiguredClickHouses(config: ClickHouseConfig, logger: Logger): Promise<ClickHouse[]> {
+  if (config.CLICKHOUSE_SHARD_URLS.length === 0) return [await openClickHouse(clickhouseOptions(config, logger))];
   if (config.CLICKHOUSE_URL !== '') throw new SluiceError('INVALID_CONFIG', 'Set CLICKHOUSE_URL (one server) or CLICKHOUSE_SHARD_URLS (one URL per shard), not both');
   const opened: ClickHouse[] = [];
   try {

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { SluiceError, createLogger, errorMessage, eventsTopicConfig, isLogLevel, kafkaSettings, onShutdownSignal, parsers, readSettings, type Setting } from '@sluice/core';
 import { openKeyFile } from '@sluice/tenancy';
-import { analystSessionDefaults, applyMigrationsToEvery, blockInsertsWithin, checkThreadsForAnalysts, libuvThreads, maxBlockInserts, clickhouseSettings, listenChdbOverHttp, openConfiguredClickHouses, shardOfPartition, topologyOf, type ClickHouse } from '@sluice/clickhouse';
+import { analystSessionDefaults, applyMigrationsToEvery, checkThreadsForAnalysts, clickhouseSettings, listenChdbOverHttp, openConfiguredClickHouses, shardOfPartition, topologyOf, type ClickHouse } from '@sluice/clickhouse';
 import { createKafkaBus, topicSpec } from '@sluice/kafka';
 import { createAdminApp } from './admin-app';
 import { createBatchHandler } from './batch-handler';
@@ -82,17 +82,11 @@ async function main(): Promise<void> {
   // Analysts reach embedded chDB only through this process; a server has an HTTP interface of its own.
   const servesAnalysts = config.CLICKHOUSE_URL === '' && config.CLICKHOUSE_SHARD_URLS.length === 0 && config.CLICKHOUSE_HTTP_PORT !== 0;
   if (servesAnalysts) checkThreadsForAnalysts(config.CLICKHOUSE_HTTP_MAX_QUERIES, process.env.UV_THREADPOOL_SIZE);
-  // Of libuv's threads, one is for the writer's statements and one for each analyst query; the rest may insert blocks at once.
-  const threads = libuvThreads(process.env.UV_THREADPOOL_SIZE);
-  const blockInserts = blockInsertsWithin(threads - 1 - (servesAnalysts ? config.CLICKHOUSE_HTTP_MAX_QUERIES : 0));
-  if (config.CLICKHOUSE_URL === '' && config.CLICKHOUSE_SHARD_URLS.length === 0 && blockInserts < maxBlockInserts) {
-    logger.warn(`libuv's ${threads} threads leave room for ${blockInserts} block insert at a time; set UV_THREADPOOL_SIZE to ${threads + maxBlockInserts - blockInserts} for ${maxBlockInserts}, which drains a backlog faster`);
-  }
   const topology = topologyOf(config);
   if (topology.mode === 'cluster' && config.CLICKHOUSE_SHARD_URLS.length === 0) {
     throw new SluiceError('INVALID_CONFIG', `CLICKHOUSE_CLUSTER is set: list the cluster's shards in CLICKHOUSE_SHARD_URLS, in the order of its remote_servers, so that each partition is written to its shard`);
   }
-  const shards = await openConfiguredClickHouses(config, logger, blockInserts);
+  const shards = await openConfiguredClickHouses(config, logger);
   await applyMigrationsToEvery(shards, topology, logger);
   if (topology.mode === 'cluster') await checkShardCount(shards, topology.cluster);
   const placement = createPlacement(shards, topology);
