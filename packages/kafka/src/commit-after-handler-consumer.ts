@@ -262,7 +262,7 @@ interface PartitionLane {
 
 /**
  * A fetched message as the handler sees it. Its headers become strings only when read (by a dead
- * letter): decoding them for every message cost the worker about 2% of its thread.
+ * letter): decoding them for every message cost the worker 1-2% of its thread.
  */
 class FetchedMessage implements ConsumedMessage {
   readonly offset: string;
