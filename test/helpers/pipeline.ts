@@ -123,7 +123,8 @@ export async function startInProcessPipeline(
   const bus = createKafkaBus({ brokers, clientId: 'sluice-test', logger: testLogger });
   // As the services create it, from KAFKA_TOPIC_REPLICATION_FACTOR.
   await bus.ensureTopics([topicSpec(topic, options.partitions ?? 3, options.replicationFactor ?? 0, { ...eventsTopicConfig, ...options.topicConfig })]);
-  const publisher = await bus.createPublisher({ topic, sendTimeoutMs: 3_000, queueTimeoutMs: 3_000 });
+  // Batches of 2 or more events are sent from a thread of their own, as the gateway's larger ones are (KAFKA_THREAD_MIN_EVENTS).
+  const publisher = await bus.createPublisher({ topic, sendTimeoutMs: 3_000, queueTimeoutMs: 3_000, threadFrom: 2 });
   // The gateway and the worker read the same key file, as they do when deployed.
   const keyStore = options.keyStore ?? createDevKeyStore(apiKey);
   const app = createApp({

@@ -1,2 +1,3 @@
 export * from './kafka-bus';
 export * from './broker-probe';
+export * from './threaded-publisher';

@@ -1,6 +1,7 @@
 import { Kafka, KafkaJSAggregateError, Partitioners, logLevel as KafkaLogLevel, type Admin, type LogEntry, type Producer } from 'kafkajs';
 import { CommitAfterHandlerConsumer, runnable } from './commit-after-handler-consumer';
 import { GroupCommitPublisher, type GroupCommitOptions } from './group-commit-publisher';
+import { SizeRoutedPublisher, ThreadedPublisher } from './threaded-publisher';
 import {
   SluiceError,
   defaultBackoff,
@@ -50,7 +51,14 @@ function topicCreationError(error: unknown, asked: readonly TopicSpec[]): Error 
   return new SluiceError('INVALID_CONFIG', `Kafka refused to create ${reasons.join('; ')}. A replication factor above the number of brokers is refused (KAFKA_TOPIC_REPLICATION_FACTOR).`, { cause: error });
 }
 
-export type PublisherOptions = GroupCommitOptions;
+export interface PublisherOptions extends GroupCommitOptions {
+  /**
+   * Publishes of at least this many messages are encoded and sent by a producer on a thread of its
+   * own, so that the calling thread's other work (an HTTP server's) runs beside kafkajs's. Smaller
+   * ones, and all when unset, are sent from the calling thread.
+   */
+  threadFrom?: number;
+}
 
 export interface ConsumerOptions {
   groupId: string;
@@ -136,8 +144,12 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
     },
 
     async createPublisher(publisherOptions) {
-      rejectUnknownKeys(publisherOptions, ['topic', 'maxQueuedMessages', 'queueTimeoutMs', 'sendTimeoutMs'], 'publisher options');
-      const sendTimeoutMs = publisherOptions.sendTimeoutMs ?? 5_000;
+      rejectUnknownKeys(publisherOptions, ['topic', 'maxQueuedMessages', 'queueTimeoutMs', 'sendTimeoutMs', 'threadFrom'], 'publisher options');
+      const { threadFrom, ...groupCommitOptions } = publisherOptions;
+      if (threadFrom !== undefined && !(Number.isSafeInteger(threadFrom) && threadFrom >= 1)) {
+        throw new SluiceError('INVALID_CONFIG', `threadFrom must be a whole number of messages, at least 1, got ${threadFrom}`);
+      }
+      const sendTimeoutMs = groupCommitOptions.sendTimeoutMs ?? 5_000;
       const createProducer = (): Producer =>
         kafka.producer({
           idempotent: true,
@@ -148,9 +160,16 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
           // Bounded, so that a request fails (503) in bounded time while Kafka is down.
           retry: { retries: 5, initialRetryTime: 100, maxRetryTime: sendTimeoutMs },
         });
-      const publisher = new GroupCommitPublisher(createProducer, publisherOptions, logger);
+      const publisher = new GroupCommitPublisher(createProducer, groupCommitOptions, logger);
       await publisher.connect();
-      return publisher;
+      if (threadFrom === undefined) return publisher;
+      try {
+        const threaded = await ThreadedPublisher.start({ bus: { brokers: options.brokers, clientId: options.clientId }, publisher: groupCommitOptions }, logger);
+        return new SizeRoutedPublisher(publisher, threaded, threadFrom);
+      } catch (error) {
+        await publisher.close();
+        throw error;
+      }
     },
 
     async checkReachable(topic, timeoutMs = 2_000) {

@@ -10,6 +10,11 @@ import { createGatewayServer, defaultConnectionLimits, listenGateway } from './s
 
 const settings = {
   ...kafkaSettings,
+  KAFKA_THREAD_MIN_EVENTS: {
+    parse: parsers.nonNegativeInt,
+    default: 50,
+    description: 'Publishes of at least this many events (batches) are encoded and sent to Kafka from a thread of their own, beside the one serving HTTP; 0: none',
+  } as Setting<number>,
   GATEWAY_HOST: { parse: parsers.nonEmpty, default: '127.0.0.1', description: 'Interface the gateway listens on (0.0.0.0 in containers)' } as Setting<string>,
   GATEWAY_PORT: { parse: parsers.port, default: 8090, description: 'Gateway HTTP port' } as Setting<number>,
   KEYS_FILE: { parse: parsers.nonEmpty, default: '', description: 'API key file (docs/keys.md); unset: only DEV_API_KEY, for any dataset, from any origin' } as Setting<string>,
@@ -72,7 +77,7 @@ async function main(): Promise<void> {
   const keyStore = config.KEYS_FILE !== '' ? openKeyFile(config.KEYS_FILE, { logger }) : createDevKeyStore(config.DEV_API_KEY);
   const bus = createKafkaBus({ brokers: config.KAFKA_BROKERS, clientId: 'sluice-gateway', logger });
   await bus.ensureTopics([topicSpec(config.KAFKA_TOPIC, config.KAFKA_TOPIC_PARTITIONS, config.KAFKA_TOPIC_REPLICATION_FACTOR, eventsTopicConfig)]);
-  const publisher = await bus.createPublisher({ topic: config.KAFKA_TOPIC });
+  const publisher = await bus.createPublisher({ topic: config.KAFKA_TOPIC, threadFrom: config.KAFKA_THREAD_MIN_EVENTS === 0 ? undefined : config.KAFKA_THREAD_MIN_EVENTS });
   const rateLimiter = (rate: number, burst: number): RateLimiter =>
     rate === 0 ? unlimited : createRateLimiter({ eventsPerSecond: rate, burst: burst || 2 * rate, batchBytesPerEvent: config.RATE_LIMIT_BATCH_BYTES_PER_EVENT });
   const app = createApp({
