@@ -1,34 +1,8 @@
+import { partitionOfKey } from '@sluice/kafka';
 import { fetchRetrying } from './http';
 import { lastSeen, type InProcessPipeline } from './pipeline';
 
-/**
- * The partition Kafka's default partitioner (Java's, and kafkajs's DefaultPartitioner, which the
- * publisher uses) picks for a key: murmur2 of the key's UTF-8 bytes, made positive, modulo the
- * partition count. Written out here so a test can aim an event at a partition without kafkajs.
- */
-export function partitionOfKey(key: string, partitions: number): number {
-  return (murmur2(Buffer.from(key, 'utf8')) & 0x7fffffff) % partitions;
-}
-
-function murmur2(data: Buffer): number {
-  const m = 0x5bd1e995;
-  let h = 0x9747b28c ^ data.length;
-  const whole = data.length - (data.length % 4);
-  for (let i = 0; i < whole; i += 4) {
-    let k = data.readInt32LE(i);
-    k = Math.imul(k, m);
-    k ^= k >>> 24;
-    k = Math.imul(k, m);
-    h = Math.imul(h, m) ^ k;
-  }
-  const tail = data.length % 4;
-  if (tail === 3) h ^= (data[whole + 2] ?? 0) << 16;
-  if (tail >= 2) h ^= (data[whole + 1] ?? 0) << 8;
-  if (tail >= 1) h = Math.imul(h ^ (data[whole] ?? 0), m);
-  h ^= h >>> 13;
-  h = Math.imul(h, m);
-  return h ^ (h >>> 15);
-}
+export { partitionOfKey };
 
 /** The first insert id `<prefix>-<n>` whose Kafka key `<datasetId>/<id>` lands on the partition. */
 export function insertIdOnPartition(datasetId: string, prefix: string, partition: number, partitions: number): string {

@@ -1,6 +1,7 @@
-import { Kafka, KafkaJSAggregateError, Partitioners, logLevel as KafkaLogLevel, type Admin, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, KafkaJSAggregateError, logLevel as KafkaLogLevel, type Admin, type LogEntry, type Producer } from 'kafkajs';
 import { CommitAfterHandlerConsumer, runnable } from './commit-after-handler-consumer';
 import { GroupCommitPublisher, type GroupCommitOptions } from './group-commit-publisher';
+import { murmur2Partitioner } from './murmur2-partitioner';
 import { SizeRoutedPublisher, ThreadedPublisher } from './threaded-publisher';
 import {
   SluiceError,
@@ -156,7 +157,7 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
           maxInFlightRequests: 1,
           allowAutoTopicCreation: false,
           // Murmur2, as the Java client: a key lands on the same partition whoever produces it.
-          createPartitioner: Partitioners.DefaultPartitioner,
+          createPartitioner: murmur2Partitioner,
           // Bounded, so that a request fails (503) in bounded time while Kafka is down.
           retry: { retries: 5, initialRetryTime: 100, maxRetryTime: sendTimeoutMs },
         });
