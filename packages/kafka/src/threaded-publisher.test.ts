@@ -1,4 +1,5 @@
-import type { EventPublisher, OutgoingMessage } from '@sluice/core';
+import { silentLogger, type EventPublisher, type OutgoingMessage } from '@sluice/core';
+import { createKafkaBus } from './kafka-bus';
 import { SizeRoutedPublisher } from './threaded-publisher';
 
 /** Records what it was asked to publish, and whether it was closed. */
@@ -40,4 +41,11 @@ test('it is connected only while both are, and closing closes both', async () =>
   expect(publisher.isConnected()).toBe(false);
   await publisher.close();
   expect([inline.closed, threaded.closed]).toEqual([true, true]);
+});
+
+test('a threadFrom below 1 is refused before anything connects', async () => {
+  const bus = createKafkaBus({ brokers: ['127.0.0.1:1'], clientId: 'sluice-threaded-publisher-test', logger: silentLogger });
+  for (const threadFrom of [0, -1, 1.5]) {
+    await expect(bus.createPublisher({ topic: 'events', threadFrom })).rejects.toMatchObject({ code: 'INVALID_CONFIG', message: `threadFrom must be a whole number of messages, at least 1, got ${threadFrom}` });
+  }
 });

@@ -1,12 +1,13 @@
 import { extname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { SluiceError, errorCatalogue, errorMessage, type ErrorCode, type EventPublisher, type Logger, type OutgoingMessage } from '@sluice/core';
-import type { KafkaBusOptions, PublisherOptions } from './kafka-bus';
+import type { GroupCommitOptions } from './group-commit-publisher';
+import type { KafkaBusOptions } from './kafka-bus';
 
-/** What the publisher thread is started with: the bus and the publisher it builds, as plain data. */
+/** What the publisher thread is started with: the bus and the (inline) publisher it builds, as plain data. */
 export interface PublisherThreadSetup {
   bus: Omit<KafkaBusOptions, 'logger'>;
-  publisher: PublisherOptions;
+  publisher: GroupCommitOptions;
 }
 
 /** A refusal as it crosses between threads: a SluiceError's code and message. */
@@ -60,7 +61,7 @@ export class ThreadedPublisher implements EventPublisher {
   /** Starts the thread and waits until its producer has connected, as the inline publisher does. */
   static async start(setup: PublisherThreadSetup, logger: Logger): Promise<ThreadedPublisher> {
     const publisher = new ThreadedPublisher(setup, logger);
-    await publisher.startThread();
+    await publisher.startThread().ready;
     return publisher;
   }
 
@@ -102,9 +103,7 @@ export class ThreadedPublisher implements EventPublisher {
     const publishes = this.outbox;
     this.outbox = [];
     // After a crash, a new thread: it takes these once its producer has connected.
-    if (this.thread === undefined) void this.startThread().catch(() => undefined);
-    const thread = this.thread;
-    if (thread === undefined) return;
+    const thread = this.thread ?? this.startThread().thread;
     for (const [id] of publishes) {
       const waiting = this.waiting.get(id);
       if (waiting !== undefined) waiting.thread = thread;
@@ -117,14 +116,14 @@ export class ThreadedPublisher implements EventPublisher {
     await this.thread?.terminate();
   }
 
-  /** Starts a thread and makes it this.thread; resolves once its producer has connected. */
-  private startThread(): Promise<void> {
+  /** Starts a thread and makes it this.thread; `ready` resolves once its producer has connected. */
+  private startThread(): { thread: Worker; ready: Promise<void> } {
     const thread = threadEntry.endsWith('.ts')
       ? // The sources (tests) run under tsx: its require hook, registered in the thread, loads them there.
         new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(threadEntry)});`, { eval: true, workerData: this.setup })
       : new Worker(threadEntry, { workerData: this.setup });
     this.thread = thread;
-    return new Promise<void>((resolve, reject) => {
+    const ready = new Promise<void>((resolve, reject) => {
       let started = false;
       thread.on('message', (message: FromPublisherThread) => {
         switch (message.kind) {
@@ -158,6 +157,9 @@ export class ThreadedPublisher implements EventPublisher {
         if (!started) reject(new SluiceError('KAFKA_UNAVAILABLE', `Kafka publisher thread stopped before it connected (exit code ${exitCode})`));
       });
     });
+    // A thread started after a crash is not awaited: its refusals reach the publishes it was given.
+    ready.catch(() => undefined);
+    return { thread, ready };
   }
 
   private settle(id: number, refusal: Refusal | undefined): void {
