@@ -53,7 +53,7 @@
  * invalid (or disappears, or becomes world-writable) is logged and the last good keys stay in
  * force. A world-writable file is refused at open too.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { SluiceError, errorMessage, rejectUnknownKeys, type Logger } from '@sluice/core';
 import { originMatcher, originPatternProblem } from './origins';
@@ -143,7 +143,7 @@ function kindOf(presentedKey: string): KeyKind | undefined {
 
 /** What the key file stores for a key: SHA-256 of the whole key, lowercase hex. */
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
 /**
@@ -434,13 +434,18 @@ function allowedOriginsOf(file: KeyFile): (origin: string) => boolean {
   return originMatcher([...new Set(file.keys.flatMap((record) => (record.revoked_at === undefined ? (record.origins ?? []) : [])))]);
 }
 
+/** A key's SHA-256 in one call: a third cheaper than a Hash object, on every request. */
+function sha256(key: string): Buffer {
+  return hash('sha256', key, 'buffer');
+}
+
 function authenticateIn(keys: Map<string, LiveKey>, presentedKey: string): Principal | undefined {
   const keyId = keyIdOf(presentedKey);
   if (keyId === undefined) return undefined;
   const live = keys.get(keyId);
   if (live === undefined) return undefined;
   // Both sides are 32-byte digests, so the comparison is constant time whatever was presented.
-  const matches = timingSafeEqual(createHash('sha256').update(presentedKey, 'utf8').digest(), live.digest);
+  const matches = timingSafeEqual(sha256(presentedKey), live.digest);
   // A record made by hand could hash a key of the other prefix: a key is only ever what its prefix says.
   return matches && !live.revoked && kindOf(presentedKey) === live.kind ? live.principal : undefined;
 }
@@ -450,9 +455,9 @@ const devPrincipal: Principal = { keyId: 'dev', kind: 'dev', listsOrigins: false
 /** With no key store configured (the local default): the one dev key may write to any dataset, from any origin. */
 export function createDevKeyStore(devKey: string): KeyStore {
   if (devKey === '') throw new SluiceError('INVALID_CONFIG', 'The dev API key must not be empty');
-  const expected = createHash('sha256').update(devKey, 'utf8').digest();
+  const expected = sha256(devKey);
   return {
-    authenticate: (presentedKey) => (timingSafeEqual(createHash('sha256').update(presentedKey, 'utf8').digest(), expected) ? devPrincipal : undefined),
+    authenticate: (presentedKey) => (timingSafeEqual(sha256(presentedKey), expected) ? devPrincipal : undefined),
     isKnownDataset: () => true,
     isAllowedOrigin: () => true,
   };
