@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { CompressionTypes } from 'kafkajs';
 import produceRequests, { type ProduceArguments, type ProduceMessage } from 'kafkajs/src/protocol/requests/produce';
+import { silentLogger } from '@sluice/core';
+import { createKafkaBus } from './kafka-bus';
 import { crc32c, encodeProduceRequest, installProduceEncoder } from './produce-request';
 
 // kafkajs's own encoding, taken before any test installs ours (the table is the process's).
@@ -74,9 +76,16 @@ test('a message of many bytes, and a record over 127 bytes of headers, take mult
 });
 
 describe('installed in kafkajs', () => {
-  beforeAll(() => installProduceEncoder());
+  // As every process does: the bus puts the encoder in place when it is made (nothing connects here).
+  beforeAll(() => void createKafkaBus({ brokers: ['127.0.0.1:1'], clientId: 'produce-request-test', logger: silentLogger }));
 
   const args: ProduceArguments = { acks: -1, timeout: 30_000, producerId: '7', producerEpoch: 1, topicData: [{ topic: 'events', partitions: [{ partition: 0, firstSequence: 3, messages: [{ key: 'k', value: 'v', headers: { source: 'trieve' } }] }] }] };
+
+  test('once installed, installing again changes nothing', () => {
+    const installed = produceRequests.protocol;
+    installProduceEncoder();
+    expect(produceRequests.protocol).toBe(installed);
+  });
 
   test('every version from 3 sends these bytes, under its own version number', async () => {
     for (const version of [3, 4, 5, 6, 7]) {
