@@ -27,7 +27,6 @@ declare module 'kafkajs/src/protocol/requests/produce' {
   }
 
   const produceRequests: {
-    versions: string[];
     protocol(this: void, which: { version: number }): (args: ProduceArguments) => ProduceRequest;
   };
   export default produceRequests;

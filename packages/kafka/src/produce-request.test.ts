@@ -109,4 +109,11 @@ describe('installed in kafkajs', () => {
       expect(encoded.constructor.name).toBe('Encoder');
     }
   });
+
+  test('a header that is neither text nor bytes is left to kafkajs, which refuses it as it always did', async () => {
+    const numbered = { ...args, topicData: [{ topic: 'events', partitions: [{ partition: 0, messages: [{ key: 'k', value: 'v', headers: { attempt: 2 } }] }] }] } as unknown as ProduceArguments;
+    const kafkajsRefusal = await kafkajsProduce(3)(numbered).request.encode().catch((error: unknown) => error);
+    expect(kafkajsRefusal).toMatchObject({ name: 'TypeError' });
+    await expect(produceRequests.protocol({ version: 3 })(numbered).request.encode()).rejects.toEqual(kafkajsRefusal);
+  });
 });

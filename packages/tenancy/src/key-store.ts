@@ -143,7 +143,7 @@ function kindOf(presentedKey: string): KeyKind | undefined {
 
 /** What the key file stores for a key: SHA-256 of the whole key, lowercase hex. */
 export function hashKey(key: string): string {
-  return hash('sha256', key, 'hex');
+  return sha256(key).toString('hex');
 }
 
 /**
