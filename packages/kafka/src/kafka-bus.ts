@@ -2,6 +2,7 @@ import { Kafka, KafkaJSAggregateError, logLevel as KafkaLogLevel, type Admin, ty
 import { CommitAfterHandlerConsumer, runnable } from './commit-after-handler-consumer';
 import { GroupCommitPublisher, type GroupCommitOptions } from './group-commit-publisher';
 import { murmur2Partitioner } from './murmur2-partitioner';
+import { installFetchDecoder } from './fetch-response';
 import { installProduceEncoder } from './produce-request';
 import { SizeRoutedPublisher, ThreadedPublisher } from './threaded-publisher';
 import {
@@ -102,8 +103,10 @@ export interface KafkaBus {
 
 export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
   rejectUnknownKeys(options, ['brokers', 'clientId', 'logger'], 'Kafka options');
-  // Every producer of this process then encodes its sends in one buffer (produce-request.ts).
+  // Every producer of this process then encodes its sends in one buffer (produce-request.ts), and
+  // every consumer decodes its fetches in one pass (fetch-response.ts).
   installProduceEncoder();
+  installFetchDecoder();
   const { logger } = options;
   const kafka = new Kafka({
     clientId: options.clientId,
