@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { SluiceError, rejectUnknownKeys } from '@sluice/core';
 import type { Envelope } from '@sluice/envelope';
+import { sha256Prefix52 } from './sha256-prefix';
 
 /**
  * Sampling rates per dataset, read from SAMPLING_FILE. Rates are shares kept, 0 to 1.
@@ -40,8 +41,12 @@ export function samplingUnit(envelope: Pick<Envelope, 'request_id' | 'insert_id'
  * SHA-256("<dataset_id>\n<unit>") divided by 2^52. Uniform, and the same on every worker.
  */
 export function samplePoint(datasetId: string, unit: string): number {
+  const text = `${datasetId}\n${unit}`;
+  // Short ASCII text, nearly every event's, is hashed in JavaScript: about 0.8 µs, against crypto.hash's 2.
+  const prefix = sha256Prefix52(text);
+  if (prefix !== undefined) return prefix / 2 ** 52;
   // The one-shot hash: a Hash object per event cost the worker about 40% more.
-  const digest = hash('sha256', `${datasetId}\n${unit}`, 'buffer');
+  const digest = hash('sha256', text, 'buffer');
   return (digest.readUInt32BE(0) * 2 ** 20 + (digest.readUInt32BE(4) >>> 12)) / 2 ** 52;
 }
 
