@@ -44,6 +44,15 @@ test('a block token applies to its own insert only: a retried block is dropped, 
   ]);
 });
 
+test("a block's rows are stored by column name, whatever order each row's keys come in", async () => {
+  await clickhouse.insertBlock('t', [{ id: 'order-1', n: 1 }, { n: 2, id: 'order-2' }, { id: 'order-3', n: 3 }], 'token-order');
+  expect(await clickhouse.queryRows("SELECT id, n FROM t WHERE id LIKE 'order-%' ORDER BY id")).toEqual([
+    { id: 'order-1', n: 1 },
+    { id: 'order-2', n: 2 },
+    { id: 'order-3', n: 3 },
+  ]);
+});
+
 test('query parameters arrive as ClickHouse text, quotes and all', async () => {
   expect(await clickhouse.queryRows('SELECT {names:Array(String)} AS names, {quoted:String} AS quoted, {n:UInt32} + 1 AS next', { names: ["it's", 'a\\b'], quoted: "o'clock\ttab", n: 41 })).toEqual([
     { names: ["it's", 'a\\b'], quoted: "o'clock\ttab", next: 42 },

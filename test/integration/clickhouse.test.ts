@@ -179,6 +179,16 @@ function runProbe(dataPath: string, database: string, timeZone: string): { ok: b
   return JSON.parse(line) as { ok: boolean; row?: Record<string, unknown>; error?: string };
 }
 
+test("an embedded block insert stores its rows by column name, whatever order each row's keys come in", async () => {
+  await clickhouse.command('CREATE TABLE key_order (id String, n UInt32) ENGINE = MergeTree ORDER BY id');
+  await clickhouse.insertBlock('key_order', [{ id: 'a', n: 1 }, { n: 2, id: 'b' }, { id: 'c', n: 3 }], 'key-order');
+  expect(await clickhouse.queryRows('SELECT id, n FROM key_order ORDER BY id')).toEqual([
+    { id: 'a', n: 1 },
+    { id: 'b', n: 2 },
+    { id: 'c', n: 3 },
+  ]);
+});
+
 test.each(['America/New_York', 'Asia/Kolkata'])('times are UTC whatever the host time zone (TZ=%s)', (timeZone) => {
   const dataPath = mkdtempSync(join(tmpdir(), 'sluice-tz-'));
   try {
