@@ -108,7 +108,8 @@ test('a send with no answer refuses its callers at the deadline; later ones wait
     const { publisher, producers } = publisherWith({ sendTimeoutMs: 1_000, queueTimeoutMs: 500 });
     await publisher.connect();
     const stuck = publisher.publish([message(1)]);
-    await Promise.resolve();
+    // The send goes out once the event loop has handled this turn's I/O.
+    await jest.advanceTimersByTimeAsync(0);
     const queued = publisher.publish([message(2)]);
     const stuckOutcome = expect(stuck).rejects.toMatchObject({ code: 'KAFKA_UNAVAILABLE', message: 'Kafka did not acknowledge the event: no acknowledgement within 1000 ms' });
     const queuedOutcome = expect(queued).rejects.toMatchObject({ code: 'KAFKA_UNAVAILABLE', message: 'Kafka did not accept the event within 500 ms' });
@@ -120,6 +121,30 @@ test('a send with no answer refuses its callers at the deadline; later ones wait
   } finally {
     jest.useRealTimers();
   }
+});
+
+test('the publishes of one turn of the event loop go out in one send', async () => {
+  const { publisher, producers } = publisherWith();
+  await publisher.connect();
+  const published = [publisher.publish([message(1)]), publisher.publish([message(2)]), publisher.publish([message(3), message(4)])];
+  await flush();
+  expect(producers[0]?.sends.map((send) => send.messages.length)).toEqual([4]);
+  producers[0]?.sends[0]?.settle();
+  await Promise.all(published);
+});
+
+test('closing sends what was published just before, then disconnects', async () => {
+  const { publisher, producers } = publisherWith();
+  await publisher.connect();
+  const published = publisher.publish([message(1)]);
+  const closed = publisher.close();
+  await Promise.resolve();
+  expect(producers[0]?.sends).toHaveLength(1);
+  producers[0]?.sends[0]?.settle();
+  await published;
+  await closed;
+  expect(producers).toHaveLength(1);
+  expect(producers[0]?.disconnected).toBe(true);
 });
 
 test('after close, publishing is refused with SHUTTING_DOWN and the producer is disconnected', async () => {

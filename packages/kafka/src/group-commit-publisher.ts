@@ -34,6 +34,7 @@ export class GroupCommitPublisher implements EventPublisher {
   private readonly queue: QueuedPublish[] = [];
   private queuedMessages = 0;
   private inFlight: Promise<void> | undefined;
+  private pumpScheduled = false;
   /** One timer for the oldest waiting publish (the queue is in arrival order), not one per publish. */
   private expiryTimer: NodeJS.Timeout | undefined;
   private producer: Producer | undefined;
@@ -80,14 +81,15 @@ export class GroupCommitPublisher implements EventPublisher {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ messages, resolve, reject, deadline: Date.now() + this.queueTimeoutMs });
       this.queuedMessages += messages.length;
-      this.pump();
+      this.schedulePump();
       this.armExpiry();
     });
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    while (this.inFlight) await this.inFlight;
+    // What is queued still goes out now, not in a send scheduled for after the producer is gone.
+    for (this.pump(); this.inFlight; this.pump()) await this.inFlight;
     await this.producer?.disconnect();
     this.producer = undefined;
   }
@@ -112,6 +114,21 @@ export class GroupCommitPublisher implements EventPublisher {
     this.armExpiry();
   }
 
+  /**
+   * Sends once the event loop has handled the I/O it is handling: every request read in this turn
+   * then joins one send, instead of the first going alone and the rest waiting a round trip for the
+   * next. Each send is a write to the broker's socket, which cost the gateway about 20 µs of its
+   * thread per single event when most sends held a few events.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
   private pump(): void {
     if (this.inFlight || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.queue.length);
@@ -120,9 +137,9 @@ export class GroupCommitPublisher implements EventPublisher {
     this.expiryTimer = undefined;
     this.inFlight = this.send(batch).then((answerCallers) => {
       this.inFlight = undefined;
-      // The next send starts before this one's callers are answered, so that the broker works on it
-      // while their replies are written.
-      this.pump();
+      // The next send is on its way before this one's callers are answered, so that the broker works
+      // on it while their replies are written.
+      this.schedulePump();
       answerCallers();
     });
   }
