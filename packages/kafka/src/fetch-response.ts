@@ -142,16 +142,15 @@ class Cursor {
   }
 
   varintString(): string | null {
-    const length = this.varint();
-    if (length === -1) return null;
-    this.need(length);
-    const text = this.buffer.toString('utf8', this.offset, this.offset + length);
-    this.offset += length;
-    return text;
+    return this.utf8(this.varint());
   }
 
+  /** kafkajs's string: a 16-bit length, then UTF-8; null for -1. */
   string(): string | null {
-    const length = this.int16();
+    return this.utf8(this.int16());
+  }
+
+  private utf8(length: number): string | null {
     if (length === -1) return null;
     this.need(length);
     const text = this.buffer.toString('utf8', this.offset, this.offset + length);

@@ -117,8 +117,7 @@ export class GroupCommitPublisher implements EventPublisher {
   /**
    * Sends once the event loop has handled the I/O it is handling: every request read in this turn
    * then joins one send, instead of the first going alone and the rest waiting a round trip for the
-   * next. Each send is a write to the broker's socket, which cost the gateway about 20 µs of its
-   * thread per single event when most sends held a few events.
+   * next (single events 0.47-0.69× the bare server in gateway-scenario runs, against 0.46-0.49×).
    */
   private schedulePump(): void {
     if (this.pumpScheduled) return;
@@ -137,10 +136,10 @@ export class GroupCommitPublisher implements EventPublisher {
     this.expiryTimer = undefined;
     this.inFlight = this.send(batch).then((answerCallers) => {
       this.inFlight = undefined;
-      // The next send is on its way before this one's callers are answered, so that the broker works
-      // on it while their replies are written.
-      this.schedulePump();
+      // Answered first: their replies are written in this turn, and the next send goes at its end
+      // with whatever else the turn's I/O adds to it.
       answerCallers();
+      this.schedulePump();
     });
   }
 
