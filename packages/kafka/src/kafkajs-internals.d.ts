@@ -108,7 +108,10 @@ declare module 'kafkajs/src/protocol/requests/fetch' {
 declare module 'kafkajs/src/protocol/decoder' {
   export default class Decoder {
     constructor(buffer: Buffer);
+    buffer: Buffer;
     offset: number;
+    readVarInt(): number;
+    readVarIntArray<T>(reader: (decoder: Decoder) => T): T[];
   }
 }
 
