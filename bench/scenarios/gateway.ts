@@ -270,7 +270,9 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const nextBatch = batchBodies();
   let batchCounter = 0;
   const doorRounds: { result: LoadResult; acceptedEvents: number; countedAnswers: number }[] = [];
+  const doorCpu = cpuMeter(gateway.pid);
   const doorWindow = async (window: { warmupMs: number; durationMs: number }, label: string): Promise<void> => {
+    const meters = window.durationMs > 0 ? [doorCpu] : [];
     let acceptedEvents = 0;
     let countedAnswers = 0;
     const result = await closedLoop({
@@ -285,7 +287,9 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
         countedAnswers++;
       },
       onProgress: progress(label),
+      onMeasureStart: () => meters.forEach((meter) => meter.start()),
     });
+    meters.forEach((meter) => meter.stop());
     if (window.durationMs > 0) doorRounds.push({ result, acceptedEvents, countedAnswers });
   };
 
@@ -294,12 +298,18 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   context.onCleanup(() => producer.close());
   const envelopes = Array.from({ length: batchEvents }, (_, line) => buildEnvelope({ dataset_id: 'bench', event_type: 'view', insert_id: `n-${line}`, items: ['sku-1', 'sku-2'] }));
   const nativeRounds: number[] = [];
+  let nativeEventsCounted = 0;
+  const nativeCpu = cpuMeter(process.pid);
   /** Events the native producer had acknowledged in the window, counted as closedLoop counts requests: sent and acknowledged within it. */
   const nativeWindow = async (window: { warmupMs: number; durationMs: number }, label: string): Promise<void> => {
     const start = performance.now();
     const measureFrom = start + window.warmupMs;
     const end = measureFrom + window.durationMs;
     let counted = 0;
+    const metered = window.durationMs > 0;
+    const measureStart = setTimeout(() => {
+      if (metered) nativeCpu.start();
+    }, window.warmupMs);
     const sender = async (): Promise<void> => {
       while (performance.now() < end && !context.signal.aborted) {
         const started = performance.now();
@@ -309,6 +319,9 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       }
     };
     await Promise.all(Array.from({ length: batchConnections }, sender));
+    clearTimeout(measureStart);
+    if (metered) nativeCpu.stop();
+    nativeEventsCounted += counted;
     context.signal.throwIfAborted();
     context.progress(label, 1, 1);
     if (window.durationMs > 0) nativeRounds.push(counted / (window.durationMs / 1000));
@@ -342,6 +355,17 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       goal: { ratioAtLeast: 0.9 },
       check: ok(batch, 200) ? 'MATCH' : 'MISMATCH',
       note: `${(batch.bytesSent / 2 ** 20 / seconds).toFixed(1)} MB/s of NDJSON; ${rounds} rounds alternated with the native producer's (rounds ${ratioRange(doorRates, nativeRounds)})`,
+    },
+    {
+      phase: batchPhase,
+      name: 'CPU per event',
+      value: (doorCpu.seconds() * 1e6) / Math.max(1, acceptedEvents),
+      unit: 'µs',
+      better: 'lower',
+      baseline: { value: (nativeCpu.seconds() * 1e6) / Math.max(1, nativeEventsCounted), what: 'native producer straight to Kafka' },
+      goal: null,
+      check: null,
+      note: "the gateway's process (HTTP and Kafka threads) against the bench's, which runs the native producer; the broker's is apart",
     },
     {
       phase: batchPhase,
