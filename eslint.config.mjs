@@ -8,11 +8,11 @@ const owners = {
 };
 // Tests, scripts and the bench use a service through its public entry (services/*/src/index.ts).
 const intoServices = { group: ['**/services/*/src/**'], message: 'Import a service from its package (@sluice/gateway, @sluice/worker), not from a file inside it.' };
-const forbid = (modules, extraPatterns = []) => ({
+const forbid = (modules, extraPatterns = [], extraPaths = []) => ({
   'no-restricted-imports': [
     'error',
     {
-      paths: modules.map((name) => ({ name, message: `Only ${owners[name]} may import ${name}; depend on the interfaces in @sluice/core.` })),
+      paths: [...modules.map((name) => ({ name, message: `Only ${owners[name]} may import ${name}; depend on the interfaces in @sluice/core.` })), ...extraPaths],
       patterns: [...modules.map((name) => ({ group: [`${name}/*`], message: `Only ${owners[name]} may import ${name}.` })), ...extraPatterns],
     },
   ],
@@ -34,6 +34,12 @@ export default tseslint.config(
   },
   { files: ['**/*.ts'], ignores: ['packages/kafka/**', 'packages/clickhouse/**'], rules: forbid(['kafkajs', '@clickhouse/client', 'chdb']) },
   { files: ['packages/kafka/**/*.ts'], rules: forbid(['@clickhouse/client', 'chdb']) },
+  // kafkajs takes its grouping of a send's messages when it first loads: ./kafkajs puts Sluice's in place first.
+  {
+    files: ['packages/kafka/src/**/*.ts'],
+    ignores: ['packages/kafka/src/kafkajs.ts', '**/*.test.ts'],
+    rules: forbid(['@clickhouse/client', 'chdb'], [], [{ name: 'kafkajs', allowTypeImports: true, message: 'Import kafkajs through ./kafkajs, which puts partition-grouping in place before kafkajs loads.' }]),
+  },
   { files: ['packages/clickhouse/**/*.ts'], rules: forbid(['kafkajs']) },
   { files: outsideServices, rules: forbid(['kafkajs', '@clickhouse/client', 'chdb'], [intoServices]) },
   // These tests are an analyst's client: the official ClickHouse client against our HTTP interface.

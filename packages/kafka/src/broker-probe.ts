@@ -1,4 +1,4 @@
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel } from './kafkajs';
 
 /** Asks brokers for their cluster's metadata, once per call; for launchers waiting on a broker they started. */
 export interface BrokerProbe {

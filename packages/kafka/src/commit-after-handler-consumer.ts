@@ -1,4 +1,4 @@
-import type { Consumer, ConsumerRunConfig, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
+import type { Consumer, ConsumerRunConfig, EachBatchPayload, IHeaders, KafkaMessage } from './kafkajs';
 import {
   backoffDelay,
   defaultBackoff,

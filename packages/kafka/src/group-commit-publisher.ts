@@ -1,4 +1,4 @@
-import { CompressionTypes, type Producer } from 'kafkajs';
+import { CompressionTypes, type Producer } from './kafkajs';
 import { SluiceError, type EventPublisher, type Logger, type OutgoingMessage } from '@sluice/core';
 
 export interface GroupCommitOptions {

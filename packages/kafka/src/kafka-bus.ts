@@ -1,4 +1,4 @@
-import { Kafka, KafkaJSAggregateError, logLevel as KafkaLogLevel, type Admin, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, KafkaJSAggregateError, logLevel as KafkaLogLevel, type Admin, type LogEntry, type Producer } from './kafkajs';
 import { CommitAfterHandlerConsumer, runnable } from './commit-after-handler-consumer';
 import { GroupCommitPublisher, type GroupCommitOptions } from './group-commit-publisher';
 import { murmur2Partitioner } from './murmur2-partitioner';

@@ -1,4 +1,4 @@
-import { Partitioners, type ICustomPartitioner } from 'kafkajs';
+import { Partitioners, type ICustomPartitioner } from './kafkajs';
 
 const seed = 0x9747b28c;
 const m = 0x5bd1e995;
