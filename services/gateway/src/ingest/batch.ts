@@ -82,8 +82,8 @@ async function serveBatch(request: IngestRequest, deps: IngestDeps): Promise<Rep
   });
   const items = parseItems(text, format, deps.batchLimits);
   takeEvents(deps.rateLimits, principal, items.length);
-  const report = await publishItems(deps, items, principal, keyHeader(request, idempotencyKeyHeader, false), 'batch');
-  return jsonReply(report.status, report.body);
+  // Returned, not awaited: this frame, which holds the body and its items, ends here.
+  return publishItems(deps, items, principal, keyHeader(request, idempotencyKeyHeader, false), 'batch').then((report) => jsonReply(report.status, report.body));
 }
 
 export const batchDoor: Door = { dialect: 'batch', route: batchCorsDoor, serve: serveBatch, refused: codedRefusal };
@@ -95,19 +95,37 @@ export interface BatchReport {
 }
 
 /**
- * Turns items into envelopes, one result each, and publishes the accepted ones in one send; returns
- * only once Kafka acknowledged them. `dialect` labels the metrics.
+ * Turns items into envelopes, one result each, and publishes the accepted ones in one send; resolves
+ * only once Kafka acknowledged them. `dialect` labels the metrics. While Kafka is waited for, only
+ * the results are kept: no async frame or closure holds the items or their messages, which the
+ * young generation's collections would otherwise copy for every batch in flight.
  */
-export async function publishItems(
+export function publishItems(
   deps: Pick<IngestDeps, 'publisher' | 'metrics' | 'clock'>,
   items: readonly ParsedItem[],
   principal: Principal,
   idempotencyKey: string | undefined,
   dialect: string,
 ): Promise<BatchReport> {
-  const receivedAt = deps.clock();
+  const { messages, results } = envelopeMessages(items, principal, deps.clock(), idempotencyKey);
+  const report = reportOf(results, messages.length);
+  // A retry after an ambiguous 503 must reuse every accepted event's insert_id, made up ones included.
+  const acceptedIds = results.flatMap((r) => (r.status === 'accepted' && r.insert_id !== undefined ? [{ index: r.index, insert_id: r.insert_id }] : []));
+  const published = messages.length > 0 ? publish(deps, messages, acceptedIds) : Promise.resolve();
+  return published.then(() => {
+    const series = deps.metrics.seriesOf(dialect);
+    for (const r of report.body.results) {
+      if (r.status === 'invalid' || r.status === 'forbidden') series.rejected(r.status === 'forbidden' ? 'FORBIDDEN' : 'INVALID_EVENT').add();
+    }
+    series.accepted.add(report.body.accepted);
+    return report;
+  });
+}
+
+/** Each item's result, in order, and the message of each accepted one; an item whose key came earlier in the batch is a duplicate. */
+function envelopeMessages(items: readonly ParsedItem[], principal: Principal, receivedAt: number, idempotencyKey: string | undefined): { messages: OutgoingMessage[]; results: BatchResult[] } {
   const results: BatchResult[] = [];
-  const accepted: OutgoingMessage[] = [];
+  const messages: OutgoingMessage[] = [];
   const firstIndexOfKey = new Map<string, number>();
   items.forEach((item, index) => {
     const outcome = item.ok ? toEnvelope(item.value, index, principal, receivedAt, idempotencyKey) : { ok: false as const, result: { status: 'invalid' as const, errors: [item.issue] } };
@@ -117,23 +135,18 @@ export async function publishItems(
     const first = firstIndexOfKey.get(identity);
     if (first !== undefined) return void results.push({ index, status: 'duplicate', insert_id: envelope.insert_id, duplicate_of: first });
     firstIndexOfKey.set(identity, index);
-    accepted.push(message);
+    messages.push(message);
     results.push({ index, status: 'accepted', event_id: envelope.event_id, insert_id: envelope.insert_id });
   });
+  return { messages, results };
+}
 
-  // A retry after an ambiguous 503 must reuse every accepted event's insert_id, made up ones included.
-  const acceptedIds = results.flatMap((r) => (r.status === 'accepted' && r.insert_id !== undefined ? [{ index: r.index, insert_id: r.insert_id }] : []));
-  if (accepted.length > 0) await publish(deps, accepted, acceptedIds);
-  const series = deps.metrics.seriesOf(dialect);
-  const counts = { accepted: accepted.length, duplicates: 0, rejected: 0 };
+function reportOf(results: BatchResult[], accepted: number): BatchReport {
+  const counts = { accepted, duplicates: 0, rejected: 0 };
   for (const r of results) {
     if (r.status === 'duplicate') counts.duplicates++;
-    else if (r.status !== 'accepted') {
-      counts.rejected++;
-      series.rejected(r.status === 'forbidden' ? 'FORBIDDEN' : 'INVALID_EVENT').add();
-    }
+    else if (r.status !== 'accepted') counts.rejected++;
   }
-  series.accepted.add(accepted.length);
   const allForbidden = results.every((r) => r.status === 'forbidden');
   const status = counts.rejected === 0 ? 200 : counts.accepted > 0 ? 207 : allForbidden ? 403 : 400;
   return { status, body: { ...counts, results } };

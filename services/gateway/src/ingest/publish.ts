@@ -20,20 +20,27 @@ export function checkedMessage(envelope: Envelope): OutgoingMessage {
 /**
  * Publishes and waits for Kafka's acknowledgement. KAFKA_UNAVAILABLE is ambiguous (a send that
  * timed out may still land), so that refusal names `insertIds`: a retry that reuses them is stored
- * once, by the worker's dedup.
+ * once, by the worker's dedup. Not an async function: its frame would hold `messages` until Kafka
+ * answers, and the publisher lets go of them once they are handed on.
  */
-export async function publish(
+export function publish(
   deps: { publisher: EventPublisher; metrics: Pick<GatewayMetrics, 'publishLatency'> },
   messages: OutgoingMessage[],
   insertIds: readonly IndexedInsertId[],
 ): Promise<void> {
   const stopTimer = deps.metrics.publishLatency.startTimer();
+  let publishing: Promise<void>;
   try {
-    await deps.publisher.publish(messages);
+    publishing = deps.publisher.publish(messages);
   } catch (error) {
-    if (error instanceof SluiceError && error.code === 'KAFKA_UNAVAILABLE' && insertIds.length > 0) throw error.withInsertIds(insertIds);
-    throw error;
-  } finally {
-    stopTimer();
+    publishing = Promise.reject(error instanceof Error ? error : new Error(String(error)));
   }
+  return publishing.then(
+    () => void stopTimer(),
+    (error: unknown) => {
+      stopTimer();
+      if (error instanceof SluiceError && error.code === 'KAFKA_UNAVAILABLE' && insertIds.length > 0) throw error.withInsertIds(insertIds);
+      throw error;
+    },
+  );
 }
