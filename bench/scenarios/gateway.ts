@@ -187,7 +187,21 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const baseline = combined(baselineLoad.rounds);
   const expressBaseline = combined(expressLoad.rounds);
   const single = combined(gatewayLoad.rounds);
-  const microsecondsEach = (cpu: number, result: LoadResult): number => (cpu * 1e6) / Math.max(1, result.requests);
+  const phase = `single events, ${connections} connections`;
+  const baselineWhat = 'bare node:http + ajv, no Kafka';
+  const microsecondsEach = (cpu: number, count: number): number => (cpu * 1e6) / Math.max(1, count);
+  /** A row of CPU per request, the gateway's against the bare baseline's, of one of the processes a load keeps busy. */
+  const cpuRow = (name: string, meter: keyof SingleEventLoad['meters'], note: string): Measurement => ({
+    phase,
+    name,
+    value: microsecondsEach(gatewayLoad.meters[meter].seconds(), single.requests),
+    unit: 'µs',
+    better: 'lower',
+    baseline: { value: microsecondsEach(baselineLoad.meters[meter].seconds(), baseline.requests), what: baselineWhat },
+    goal: null,
+    check: null,
+    note,
+  });
   const roundRates = (load: SingleEventLoad): number[] => load.rounds.map((result) => perSecond(result.requests, result));
   const baselineRates = roundRates(baselineLoad);
 
@@ -195,8 +209,6 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   for (const [what, result] of [['baseline', baseline], ['express baseline', expressBaseline], ['gateway', single]] as const) {
     if (!ok(result, 204)) failures.push(`single events, ${what}: expected only 204 answers, got ${describeStatuses(result.statuses)}`);
   }
-  const phase = `single events, ${connections} connections`;
-  const baselineWhat = 'bare node:http + ajv, no Kafka';
   const brokerIdleShare = (baselineLoad.meters.broker.seconds() + expressLoad.meters.broker.seconds()) / ((baseline.durationMs + expressBaseline.durationMs) / 1000);
   measurements.push(
     {
@@ -221,23 +233,13 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       check: ok(expressBaseline, 204) && ok(baseline, 204) ? 'MATCH' : 'MISMATCH',
       note:
         `the framework's own ceiling: express.json() and one route; p50 ${percentile(expressBaseline.latenciesMs, 50).toFixed(1)} ms, ` +
-        `p99 ${percentile(expressBaseline.latenciesMs, 99).toFixed(1)} ms, ${microsecondsEach(expressLoad.meters.server.seconds(), expressBaseline).toFixed(1)} µs of server CPU per request`,
+        `p99 ${percentile(expressBaseline.latenciesMs, 99).toFixed(1)} ms, ${microsecondsEach(expressLoad.meters.server.seconds(), expressBaseline.requests).toFixed(1)} µs of server CPU per request`,
     },
-    {
-      phase,
-      name: 'server CPU per request',
-      value: microsecondsEach(gatewayLoad.meters.server.seconds(), single),
-      unit: 'µs',
-      better: 'lower',
-      baseline: { value: microsecondsEach(baselineLoad.meters.server.seconds(), baseline), what: baselineWhat },
-      goal: null,
-      check: null,
-      note: 'the server process alone: load generator and Kafka share the 2 cores',
-    },
+    cpuRow('server CPU per request', 'server', 'the server process alone: load generator and Kafka share the 2 cores'),
     {
       phase,
       name: 'Kafka broker CPU per request',
-      value: microsecondsEach(gatewayLoad.meters.broker.seconds(), single),
+      value: microsecondsEach(gatewayLoad.meters.broker.seconds(), single.requests),
       unit: 'µs',
       better: 'lower',
       baseline: null,
@@ -245,17 +247,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       check: null,
       note: `the broker's share of the machine while the gateway is measured; while the baselines are, ${(brokerIdleShare * 100).toFixed(1)}% of a core`,
     },
-    {
-      phase,
-      name: 'load generator CPU per request',
-      value: microsecondsEach(gatewayLoad.meters.load.seconds(), single),
-      unit: 'µs',
-      better: 'lower',
-      baseline: { value: microsecondsEach(baselineLoad.meters.load.seconds(), baseline), what: baselineWhat },
-      goal: null,
-      check: null,
-      note: 'the bench process, which makes the load: its share of the same 2 cores',
-    },
+    cpuRow('load generator CPU per request', 'load', 'the bench process, which makes the load: its share of the same 2 cores'),
     { phase, name: 'latency p50', value: percentile(single.latenciesMs, 50), unit: 'ms', better: 'lower', baseline: { value: percentile(baseline.latenciesMs, 50), what: baselineWhat }, goal: null, check: null },
     { phase, name: 'latency p99', value: percentile(single.latenciesMs, 99), unit: 'ms', better: 'lower', baseline: { value: percentile(baseline.latenciesMs, 99), what: baselineWhat }, goal: null, check: null },
   );
@@ -272,7 +264,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   const doorRounds: { result: LoadResult; acceptedEvents: number; countedAnswers: number }[] = [];
   const doorCpu = cpuMeter(gateway.pid);
   const doorWindow = async (window: { warmupMs: number; durationMs: number }, label: string): Promise<void> => {
-    const meters = window.durationMs > 0 ? [doorCpu] : [];
+    const metered = window.durationMs > 0;
     let acceptedEvents = 0;
     let countedAnswers = 0;
     const result = await closedLoop({
@@ -287,10 +279,13 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
         countedAnswers++;
       },
       onProgress: progress(label),
-      onMeasureStart: () => meters.forEach((meter) => meter.start()),
+      onMeasureStart: () => {
+        if (metered) doorCpu.start();
+      },
     });
-    meters.forEach((meter) => meter.stop());
-    if (window.durationMs > 0) doorRounds.push({ result, acceptedEvents, countedAnswers });
+    if (!metered) return;
+    doorCpu.stop();
+    doorRounds.push({ result, acceptedEvents, countedAnswers });
   };
 
   // Baseline: the same number of events per send, written by the native producer, 8 sends in flight.
@@ -324,7 +319,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     nativeEventsCounted += counted;
     context.signal.throwIfAborted();
     context.progress(label, 1, 1);
-    if (window.durationMs > 0) nativeRounds.push(counted / (window.durationMs / 1000));
+    if (metered) nativeRounds.push(counted / (window.durationMs / 1000));
   };
   await doorWindow({ warmupMs, durationMs: 0 }, 'batch door: warming up the gateway');
   await nativeWindow({ warmupMs, durationMs: 0 }, 'batch door: warming up the native producer');
@@ -341,7 +336,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
   if (acceptedEvents !== countedAnswers * batchEvents) failures.push(`batch door: ${acceptedEvents} events accepted in ${countedAnswers} answers of ${batchEvents}`);
   const batchEventsPerSecond = perSecond(acceptedEvents, batch);
   const doorRates = doorRounds.map((r) => perSecond(r.acceptedEvents, r.result));
-  const nativeEventsPerSecond = nativeRounds.reduce((sum, rate) => sum + rate, 0) / Math.max(1, nativeRounds.length);
+  const nativeEventsPerSecond = nativeEventsCounted / seconds;
   const batchPhase = `batch door, ${batchEvents}-event NDJSON, ${batchConnections} connections`;
   measurements.push(
     {
@@ -359,10 +354,10 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     {
       phase: batchPhase,
       name: 'CPU per event',
-      value: (doorCpu.seconds() * 1e6) / Math.max(1, acceptedEvents),
+      value: microsecondsEach(doorCpu.seconds(), acceptedEvents),
       unit: 'µs',
       better: 'lower',
-      baseline: { value: (nativeCpu.seconds() * 1e6) / Math.max(1, nativeEventsCounted), what: 'native producer straight to Kafka' },
+      baseline: { value: microsecondsEach(nativeCpu.seconds(), nativeEventsCounted), what: 'native producer straight to Kafka' },
       goal: null,
       check: null,
       note: "the gateway's process (HTTP and Kafka threads) against the bench's, which runs the native producer; the broker's is apart",

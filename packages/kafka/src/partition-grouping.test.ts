@@ -18,8 +18,9 @@ test("a send's messages are grouped as kafkajs groups them: the same partitions,
       const partitioner: GroupingArguments['partitioner'] = ({ partitionMetadata, message }) => (String(message.key).charCodeAt(0) || 0) % Math.max(1, partitionMetadata.length);
       const args = { topic: 'events', partitionMetadata: metadata(partitions), messages: sent, partitioner };
       const grouped = groupMessagesPerPartition(args);
-      expect(grouped).toStrictEqual(kafkajsGrouping(args));
-      expect(Object.keys(grouped)).toEqual(Object.keys(kafkajsGrouping(args)));
+      const kafkajsGrouped = kafkajsGrouping(args);
+      expect(grouped).toStrictEqual(kafkajsGrouped);
+      expect(Object.keys(grouped)).toEqual(Object.keys(kafkajsGrouped));
     }),
     { numRuns: 500 },
   );
@@ -30,11 +31,11 @@ test('kafkajs groups with it wherever the package is loaded', () => {
   const probe = [
     `require(${JSON.stringify(require.resolve('tsx/cjs'))});`,
     `require(${JSON.stringify(join(__dirname, 'index.ts'))});`,
-    `const { groupMessagesPerPartition, kafkajsGroupsInOnePass } = require(${JSON.stringify(join(__dirname, 'partition-grouping.ts'))});`,
+    `const { groupMessagesPerPartition } = require(${JSON.stringify(join(__dirname, 'partition-grouping.ts'))});`,
     `const used = require('kafkajs/src/producer/groupMessagesPerPartition') === groupMessagesPerPartition;`,
     `const sendLoaded = require.cache[require.resolve('kafkajs/src/producer/sendMessages')] !== undefined;`,
-    `process.stdout.write(JSON.stringify({ used, sendLoaded, reported: kafkajsGroupsInOnePass() }));`,
+    `process.stdout.write(JSON.stringify({ used, sendLoaded }));`,
   ].join('\n');
   const answer = JSON.parse(execFileSync(process.execPath, ['-e', probe], { encoding: 'utf8' })) as unknown;
-  expect(answer).toEqual({ used: true, sendLoaded: true, reported: true });
+  expect(answer).toEqual({ used: true, sendLoaded: true });
 });

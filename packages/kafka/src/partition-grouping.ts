@@ -26,15 +26,9 @@ export function groupMessagesPerPartition({ topic, partitionMetadata, messages, 
 const kafkajsGrouping = require.resolve('kafkajs/src/producer/groupMessagesPerPartition');
 const kafkajsSend = require.resolve('kafkajs/src/producer/sendMessages');
 
-/**
- * Whether kafkajs's send groups with groupMessagesPerPartition. It takes its grouping function
- * when its module is first required, so the module is put in the require cache before that:
- * this package reaches kafkajs only through ./kafkajs, which imports this module first.
- */
-export function kafkajsGroupsInOnePass(): boolean {
-  return require.cache[kafkajsGrouping]?.exports === groupMessagesPerPartition;
-}
-
+// kafkajs's send takes its grouping function when its module is first required, so the module is
+// put in the require cache before that: this package reaches kafkajs only through ./kafkajs,
+// which imports this module first.
 if (require.cache[kafkajsSend] === undefined && require.cache[kafkajsGrouping] === undefined) {
   const grouping = new Module(kafkajsGrouping);
   grouping.filename = kafkajsGrouping;
