@@ -1,6 +1,6 @@
 import type { ErrorObject } from 'ajv/dist/2020';
-import { validateEnvelope, type Envelope } from './envelope';
-import { describeIssues, envelopeSchemaFile, formatIssues, loadSchema, type ValidationIssue } from './validation';
+import { checkEnvelope, validateEnvelope, type Envelope } from './envelope';
+import { describeIssues, envelopeSchemaFile, formatIssues, loadSchema, type ValidationIssue, type ValidationResult } from './validation';
 
 /** An ajv error as ajv reports it; only the fields describeIssues reads matter. */
 function ajvError(keyword: string, instancePath: string, params: Record<string, unknown> = {}, message?: string): ErrorObject {
@@ -124,9 +124,13 @@ function exampleEnvelope(): Record<string, unknown> {
   return structuredClone(example);
 }
 
+/** validateEnvelope's issues, which checkEnvelope must give too. */
 function issuesOf(value: unknown): ValidationIssue[] {
-  const result = validateEnvelope(value);
-  return result.ok ? [] : result.issues;
+  const issues = (result: ValidationResult<Envelope>): ValidationIssue[] => (result.ok ? [] : result.issues);
+  const checked = issues(checkEnvelope(value));
+  const validated = issues(validateEnvelope(value));
+  expect(checked).toEqual(validated);
+  return validated;
 }
 
 describe('validateEnvelope', () => {
@@ -135,6 +139,14 @@ describe('validateEnvelope', () => {
     const result = validateEnvelope(example);
     expect(result.ok ? [] : formatIssues(result.issues)).toEqual([]);
     expect(result.ok && result.value).toEqual({ ...exampleEnvelope(), sample_rate: 1, force_sample: false });
+  });
+
+  test('checkEnvelope gives the same answer and leaves the envelope as it was', () => {
+    const example = exampleEnvelope();
+    delete example.items;
+    const before = structuredClone(example);
+    expect(checkEnvelope(example)).toEqual({ ok: true, value: before });
+    expect(example).toStrictEqual(before);
   });
 
   test('fills items with [] when absent', () => {

@@ -17,8 +17,20 @@ export type ValidationResult<T> = { ok: true; value: T } | { ok: false; issues: 
 
 export type Validator<T> = (value: unknown) => ValidationResult<T>;
 
-const ajv = new Ajv2020({ allErrors: true, discriminator: true, strict: true, strictTypes: false, useDefaults: true });
-addFormats(ajv, ['uuid', 'date-time', 'uri']);
+function newAjv(useDefaults: boolean): Ajv2020 {
+  const ajv = new Ajv2020({ allErrors: true, discriminator: true, strict: true, strictTypes: false, useDefaults });
+  addFormats(ajv, ['uuid', 'date-time', 'uri']);
+  return ajv;
+}
+/** Fills the schema's defaults into what it validates, which goes on with them (the gateway, the worker). */
+const fillingAjv = newAjv(true);
+/** Leaves what it validates as it was: for checking objects that stay the caller's (the native producer's envelopes). */
+const checkingAjv = newAjv(false);
+
+export interface ValidatorOptions {
+  /** Whether validation fills the schema's defaults into the value; true unless said otherwise. */
+  fillDefaults?: boolean;
+}
 
 /** The envelope's schema file; loaded, it carries the events table's column limits too. */
 export const envelopeSchemaFile = 'envelope.v1.json';
@@ -30,13 +42,14 @@ export function loadSchema(relativePath: string): Record<string, unknown> {
 }
 
 /** Compiles a schema from schemas/ once and returns a typed validator with field-naming issues. */
-export function createValidator<T>(relativePath: string): Validator<T> {
+export function createValidator<T>(relativePath: string, options: ValidatorOptions = {}): Validator<T> {
   const schema = loadSchema(relativePath);
-  return compileValidator<T>(schema, typeof schema.$id === 'string' ? schema.$id : relativePath);
+  return compileValidator<T>(schema, typeof schema.$id === 'string' ? schema.$id : relativePath, options);
 }
 
 /** A typed validator with field-naming issues for a schema derived from one in schemas/, compiled once per `id`. */
-export function compileValidator<T>(schema: Record<string, unknown>, id: string): Validator<T> {
+export function compileValidator<T>(schema: Record<string, unknown>, id: string, { fillDefaults = true }: ValidatorOptions = {}): Validator<T> {
+  const ajv = fillDefaults ? fillingAjv : checkingAjv;
   const validate: ValidateFunction = ajv.getSchema(id) ?? ajv.compile({ ...schema, $id: id });
   return (value) => (validate(value) ? { ok: true, value: value as T } : { ok: false, issues: describeIssues(validate.errors ?? []) });
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { SluiceError, silentLogger, type Logger } from '@sluice/core';
-import { envelopeMessage, formatIssues, oversizeReason, validateEnvelope, type Envelope } from '@sluice/envelope';
+import { SluiceError, silentLogger, type Logger, type OutgoingMessage } from '@sluice/core';
+import { checkEnvelope, envelopeMessage, formatIssues, oversizeReason, type Envelope } from '@sluice/envelope';
 import { createKafkaBus } from '@sluice/kafka';
 
 /**
@@ -42,23 +42,31 @@ export function buildEnvelope(fields: EnvelopeFields, now = Date.now()): Envelop
   };
 }
 
+/**
+ * The messages for envelopes, each checked against the envelope schema and the size of one stored
+ * event; throws INVALID_EVENT naming every problem, so that nothing of an invalid batch is sent.
+ * The caller's envelopes are left as they were.
+ */
+export function checkedMessages(envelopes: readonly Envelope[]): OutgoingMessage[] {
+  const problems: string[] = [];
+  const messages = envelopes.map((envelope, i) => {
+    const result = checkEnvelope(envelope);
+    if (!result.ok) problems.push(`envelopes[${i}]: ${formatIssues(result.issues)}`);
+    const message = envelopeMessage(envelope);
+    const tooLarge = oversizeReason(message);
+    if (tooLarge !== undefined) problems.push(`envelopes[${i}]: ${tooLarge}`);
+    return message;
+  });
+  if (problems.length > 0) throw new SluiceError('INVALID_EVENT', `Nothing was sent: ${problems.join('; ')}`);
+  return messages;
+}
+
 export async function createNativeProducer(options: NativeProducerOptions): Promise<NativeProducer> {
   const bus = createKafkaBus({ brokers: options.brokers, clientId: options.clientId ?? 'sluice-native-producer', logger: options.logger ?? silentLogger });
   const publisher = await bus.createPublisher({ topic: options.topic ?? 'events' });
   return {
     async send(envelopes) {
-      const problems: string[] = [];
-      const messages = envelopes.map((envelope, i) => {
-        // A clone: validation fills the schema's defaults into what it checks.
-        const result = validateEnvelope(structuredClone(envelope));
-        if (!result.ok) problems.push(`envelopes[${i}]: ${formatIssues(result.issues)}`);
-        const message = envelopeMessage(envelope);
-        const tooLarge = oversizeReason(message);
-        if (tooLarge !== undefined) problems.push(`envelopes[${i}]: ${tooLarge}`);
-        return message;
-      });
-      if (problems.length > 0) throw new SluiceError('INVALID_EVENT', `Nothing was sent: ${problems.join('; ')}`);
-      await publisher.publish(messages);
+      await publisher.publish(checkedMessages(envelopes));
     },
     async close() {
       await publisher.close();
