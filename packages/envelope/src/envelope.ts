@@ -97,8 +97,21 @@ export function envelopeMessage(envelope: Envelope): OutgoingMessage {
   return {
     key: envelopeKey(envelope),
     value: JSON.stringify(envelope),
-    headers: { 'content-type': envelopeContentType, source: envelope.source },
+    headers: headersOf(envelope.source),
   };
+}
+
+/** One frozen headers object per source: the publisher thread's hand-over sends each distinct one once (threaded-publisher.ts). */
+const headersBySource = new Map<string, Readonly<Record<string, string>>>();
+
+function headersOf(source: string): Readonly<Record<string, string>> {
+  let headers = headersBySource.get(source);
+  if (headers === undefined) {
+    headers = Object.freeze({ 'content-type': envelopeContentType, source });
+    // Only the known sources are kept: an invalid envelope's message is made before it is refused.
+    if (Object.hasOwn(namespaceOfSource, source)) headersBySource.set(source, headers);
+  }
+  return headers;
 }
 
 /**

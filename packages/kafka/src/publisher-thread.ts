@@ -4,8 +4,9 @@
  * acknowledged or refused it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { SluiceError, errorMessage, type EventPublisher, type Logger, type OutgoingMessage } from '@sluice/core';
+import { SluiceError, errorMessage, type EventPublisher, type Logger } from '@sluice/core';
 import { createKafkaBus } from './kafka-bus';
+import { publishesOf } from './publish-columns';
 import type { FromPublisherThread, PublisherThreadSetup, Refusal, ToPublisherThread } from './threaded-publisher';
 
 const port = parentPort;
@@ -24,12 +25,6 @@ function forwardingLogger(): Logger {
       post({ kind: 'log', level, message, fields: fields === undefined ? undefined : (JSON.parse(JSON.stringify(fields)) as Record<string, unknown>) });
   const logger: Logger = { debug: forward('debug'), info: forward('info'), warn: forward('warn'), error: forward('error'), child: () => logger };
   return logger;
-}
-
-/** A Buffer sent by the HTTP thread arrives as a plain Uint8Array, which kafkajs would not take for bytes. */
-function asSent(message: OutgoingMessage): OutgoingMessage {
-  const value: unknown = message.value;
-  return value instanceof Uint8Array && !Buffer.isBuffer(value) ? { ...message, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength) } : message;
 }
 
 function refusalOf(error: unknown): Refusal {
@@ -60,8 +55,8 @@ async function run(): Promise<void> {
       void close(publisher);
       return;
     }
-    for (const [id, messages] of message.publishes) {
-      publisher.publish(messages.map(asSent)).then(
+    for (const [id, messages] of publishesOf(message.columns)) {
+      publisher.publish(messages).then(
         () => settled(id, undefined),
         (error: unknown) => settled(id, refusalOf(error)),
       );

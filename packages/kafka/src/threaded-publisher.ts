@@ -2,6 +2,7 @@ import { extname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { SluiceError, errorCatalogue, errorMessage, type ErrorCode, type EventPublisher, type Logger, type OutgoingMessage } from '@sluice/core';
 import type { GroupCommitOptions } from './group-commit-publisher';
+import { columnsOf, type PublishColumns } from './publish-columns';
 import type { KafkaBusOptions } from './kafka-bus';
 
 /** What the publisher thread is started with: the bus and the (inline) publisher it builds, as plain data. */
@@ -16,7 +17,7 @@ export interface Refusal {
   message: string;
 }
 
-export type ToPublisherThread = { kind: 'publish'; publishes: [id: number, messages: readonly OutgoingMessage[]][] } | { kind: 'close' };
+export type ToPublisherThread = { kind: 'publish'; columns: PublishColumns } | { kind: 'close' };
 
 export type FromPublisherThread =
   | { kind: 'ready' }
@@ -108,7 +109,7 @@ export class ThreadedPublisher implements EventPublisher {
       const waiting = this.waiting.get(id);
       if (waiting !== undefined) waiting.thread = thread;
     }
-    thread.postMessage({ kind: 'publish', publishes } satisfies ToPublisherThread);
+    thread.postMessage({ kind: 'publish', columns: columnsOf(publishes) } satisfies ToPublisherThread);
   }
 
   /** Stops the thread as a crash would, leaving what it held unanswered by Kafka (tests). */
