@@ -3,7 +3,6 @@ import { SluiceError, errorMessage, type OutgoingMessage } from '@sluice/core';
 import { type DatasetNamespace, type Principal } from '@sluice/tenancy';
 import {
   createValidator,
-  envelopeKey,
   envelopeMessage,
   maxEnvelopeDepth,
   namespaceOfSource,
@@ -131,7 +130,8 @@ function envelopeMessages(items: readonly ParsedItem[], principal: Principal, re
     const outcome = item.ok ? toEnvelope(item.value, index, principal, receivedAt, idempotencyKey) : { ok: false as const, result: { status: 'invalid' as const, errors: [item.issue] } };
     if (!outcome.ok) return void results.push({ index, ...outcome.result });
     const { envelope, message } = outcome;
-    const identity = envelopeKey(envelope);
+    // The message's key is the envelope's identity (envelopeKey).
+    const identity = message.key;
     const first = firstIndexOfKey.get(identity);
     if (first !== undefined) return void results.push({ index, status: 'duplicate', insert_id: envelope.insert_id, duplicate_of: first });
     firstIndexOfKey.set(identity, index);
