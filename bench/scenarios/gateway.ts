@@ -11,7 +11,7 @@
  * compared with. The broker runs throughout: its CPU while the baselines are measured is reported.
  */
 import { randomUUID } from 'node:crypto';
-import type { Envelope } from '@sluice/envelope';
+import { normaliseTrieveEvent, validateTrieveEvent, type Envelope } from '@sluice/envelope';
 import { buildEnvelope, createNativeProducer } from '@sluice/producer';
 import { startService } from '@sluice/dev';
 import { closedLoop, describeStatuses, percentile, type LoadRequest, type LoadResult } from '../load';
@@ -44,6 +44,16 @@ const partitions = 6;
 /** Digits of the batch number in each insert id: fixed, so that every body is the template with them written in. */
 const batchNumberDigits = 10;
 
+/** Every batch line's Trieve event. */
+const doorEvent = { event_type: 'view', event_name: 'product_viewed', items: ['sku-1', 'sku-2'] };
+
+/** The envelope the batch door makes of a line, made by the same Trieve dialect. */
+function doorEnvelope(insertId: string): Envelope {
+  const event = validateTrieveEvent(structuredClone(doorEvent));
+  if (!event.ok) throw new Error(`the bench's Trieve event is invalid: ${JSON.stringify(event.issues)}`);
+  return normaliseTrieveEvent(event.value, { datasetId: 'bench', eventId: randomUUID(), receivedAt: Date.now(), idempotencyKey: insertId });
+}
+
 /**
  * A 1,000-line NDJSON batch of Trieve events; insert ids are unique per batch and line. Each body
  * is a copy of one template with the batch number written into every line's insert id, because
@@ -51,31 +61,6 @@ const batchNumberDigits = 10;
  * JSON.stringify per line cost it more CPU than the native producer's baseline (which sends one
  * prepared array of envelopes) pays for its input.
  */
-/** Every batch line's Trieve event. */
-const doorEvent = { event_type: 'view', event_name: 'product_viewed', items: ['sku-1', 'sku-2'] };
-
-/** The envelope the batch door makes of a line: the Trieve dialect's fields, null where the event has none, and the event again as raw. */
-function doorEnvelope(insertId: string, now = Date.now()): Envelope {
-  const absent = { user_id: null, organization_id: null, request_id: null, request_type: null, position: null, query: null, page: null };
-  return {
-    schema_version: 1,
-    event_id: randomUUID(),
-    insert_id: insertId,
-    dataset_id: 'bench',
-    source: 'trieve',
-    occurred_at: now,
-    received_at: now,
-    ...absent,
-    items: doorEvent.items,
-    is_conversion: null,
-    revenue: null,
-    properties: null,
-    event_type: doorEvent.event_type,
-    event_name: doorEvent.event_name,
-    raw: doorEvent,
-  };
-}
-
 function batchBodies(): (i: number) => LoadRequest {
   const placeholder = '0'.repeat(batchNumberDigits);
   const lines: string[] = [];

@@ -98,22 +98,13 @@ export function envelopeMessage(envelope: Envelope): OutgoingMessage {
   return {
     key: envelopeKey(envelope),
     value: JSON.stringify(envelope),
-    headers: headersOf(envelope.source),
+    // An invalid envelope's message is made before it is refused: its source may be none of ours.
+    headers: headersBySource.get(envelope.source) ?? { 'content-type': envelopeContentType, source: envelope.source },
   };
 }
 
 /** One frozen headers object per source: the publisher thread's hand-over sends each distinct one once (threaded-publisher.ts). */
-const headersBySource = new Map<string, Readonly<Record<string, string>>>();
-
-function headersOf(source: string): Readonly<Record<string, string>> {
-  let headers = headersBySource.get(source);
-  if (headers === undefined) {
-    headers = Object.freeze({ 'content-type': envelopeContentType, source });
-    // Only the known sources are kept: an invalid envelope's message is made before it is refused.
-    if (Object.hasOwn(namespaceOfSource, source)) headersBySource.set(source, headers);
-  }
-  return headers;
-}
+const headersBySource = new Map(Object.keys(namespaceOfSource).map((source) => [source, Object.freeze({ 'content-type': envelopeContentType, source })]));
 
 /**
  * Why an envelope's message is too large to store, or undefined. The envelope holds the producer's
