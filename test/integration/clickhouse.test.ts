@@ -189,6 +189,20 @@ test("an embedded block insert stores its rows by column name, whatever order ea
   ]);
 });
 
+test('an embedded block insert is encoded before it waits for the one before it, so the session goes from one to the next', async () => {
+  await clickhouse.command('CREATE TABLE encoded_early (id String, n UInt32) ENGINE = MergeTree ORDER BY id');
+  const seen: string[] = [];
+  // JSON.stringify calls toJSON as it encodes the row.
+  const noting = (id: string) => ({ toJSON: () => (seen.push(`${id} encoded`), id) });
+  const first = clickhouse.insertBlock('encoded_early', Array.from({ length: 50_000 }, (_, n) => ({ id: `a-${n}`, n })), 'encoded-early-a');
+  const firstStored = first.then(() => seen.push('first stored'));
+  const second = clickhouse.insertBlock('encoded_early', [{ id: noting('b'), n: 1 }], 'encoded-early-b');
+  seen.push('second queued');
+  await Promise.all([firstStored, second]);
+  expect(seen).toEqual(['b encoded', 'second queued', 'first stored']);
+  expect(await clickhouse.queryRows('SELECT count() AS rows FROM encoded_early')).toEqual([{ rows: 50_001 }]);
+});
+
 test.each(['America/New_York', 'Asia/Kolkata'])('times are UTC whatever the host time zone (TZ=%s)', (timeZone) => {
   const dataPath = mkdtempSync(join(tmpdir(), 'sluice-tz-'));
   try {

@@ -1,6 +1,6 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
-import { SluiceError, errorMessage, rejectUnknownKeys, type Logger } from '@sluice/core';
+import { SluiceError, errorMessage, oneAtATime, rejectUnknownKeys, type Logger } from '@sluice/core';
 
 /**
  * The one module that decides where ClickHouse is: embedded chDB in this process by default,
@@ -86,10 +86,12 @@ async function openEmbedded(options: ClickHouseOptions): Promise<ClickHouse> {
     options.logger.info('ClickHouse is embedded (chDB)', { dataPath, database: db });
     // chDB's own insert takes the rows as bytes, parses them on its threads, and scopes the
     // settings to the insert; @clickhouse/client's path would first turn them into query text.
-    const insertBlock: BlockInsert = async (table, block, token) => {
+    const insertBlock: BlockInsert = (table, block, token) => {
       // Each row's array of values is made and encoded in one go, so none outlives its line.
-      const lines = block.rows.map((row) => JSON.stringify(valuesOf(row, block.columns))).join('\n');
-      await blockConnection.chdb.rawInsert({ table, columns: block.columns, values: Buffer.from(lines), format: 'JSONCompactEachRow', settings: blockSettings(token) });
+      const values = Buffer.from(block.rows.map((row) => JSON.stringify(valuesOf(row, block.columns))).join('\n'));
+      return async () => {
+        await blockConnection.chdb.rawInsert({ table, columns: block.columns, values, format: 'JSONCompactEachRow', settings: blockSettings(token) });
+      };
     };
     return wrap('embedded', db, { writer, blockWriter }, insertBlock);
   } catch (error) {
@@ -121,9 +123,11 @@ async function openServer(options: ClickHouseOptions, url: string): Promise<Clic
   }
   const writer = createClient({ ...base, database: options.database });
   options.logger.info('ClickHouse is a server', { url: redact(url), database: options.database });
-  const insertBlock: BlockInsert = async (table, block, token) => {
+  const insertBlock: BlockInsert = (table, block, token) => {
     const values = block.rows.map((row) => valuesOf(row, block.columns));
-    await writer.insert({ table, columns: block.columns, values, format: 'JSONCompactEachRow', clickhouse_settings: blockSettings(token) });
+    return async () => {
+      await writer.insert({ table, columns: block.columns, values, format: 'JSONCompactEachRow', clickhouse_settings: blockSettings(token) });
+    };
   };
   return wrap('server', options.database, { writer, blockWriter: writer }, insertBlock);
 }
@@ -176,19 +180,6 @@ interface Connections {
 }
 
 /**
- * Runs calls one at a time, in order. An embedded chDB connection is one session: a statement
- * prefixed with its settings (a block's token) must not interleave with another caller's.
- */
-function oneAtATime(): <T>(call: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  return <T>(call: () => Promise<T>): Promise<T> => {
-    const result = tail.then(call, call);
-    tail = result.catch(() => undefined);
-    return result;
-  };
-}
-
-/**
  * Rows as JSONCompactEachRow: one JSON array of values a line, in the order of `columns`.
  * ClickHouse parses it in about two thirds of the time it takes for JSONEachRow, whose every row
  * repeats the column names, and it is quicker to write.
@@ -229,10 +220,17 @@ function blockSettings(token: string): { insert_deduplication_token: string; ded
   return { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1, max_partitions_per_insert_block: String(maxPartitionsPerInsert) };
 }
 
-type BlockInsert = (table: string, block: CompactRows, token: string) => Promise<void>;
+/**
+ * Encodes a block now and returns the call that sends it. A block is encoded before it queues for
+ * the block session, so that session goes from one insert to the next without waiting for
+ * JavaScript to encode (embedded, the worker's bottleneck is that session).
+ */
+type BlockInsert = (table: string, block: CompactRows, token: string) => () => Promise<void>;
 
 function wrap(mode: ClickHouse['mode'], database: string, { writer, blockWriter }: Connections, insertBlock: BlockInsert): ClickHouse {
-  // Over HTTP every request carries its own settings, so calls may overlap.
+  // An embedded connection is one chDB session: a statement with its settings (a block's token)
+  // must not interleave with another caller's. Over HTTP every request carries its own settings,
+  // so calls may overlap.
   const concurrent = <T>(call: () => Promise<T>): Promise<T> => call();
   const onWriter = mode === 'embedded' ? oneAtATime() : concurrent;
   const onBlockWriter = mode === 'embedded' ? oneAtATime() : concurrent;
@@ -255,7 +253,7 @@ function wrap(mode: ClickHouse['mode'], database: string, { writer, blockWriter 
     async insertBlock(table, rows, token) {
       const block = compactRows(rows);
       if (block === undefined) return;
-      await onBlockWriter(() => insertBlock(table, block, token));
+      await onBlockWriter(insertBlock(table, block, token));
     },
     async ping() {
       const result = await writer.ping();

@@ -5,3 +5,4 @@ export * from './config';
 export * from './bus';
 export * from './topics';
 export * from './lifecycle';
+export * from './one-at-a-time';

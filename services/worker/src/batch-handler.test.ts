@@ -5,6 +5,7 @@ import type { DeadLetter, DeadLetterSink } from './dead-letters';
 import { toEventRow, type EventRow } from './event-row';
 import { jointToken, type BlockLog, type InsertBlock } from './insert-blocks';
 import { createWorkerMetrics } from './metrics';
+import { createValidateEnvelopeStep } from './steps/validate-envelope';
 import { dedupIdentity, type StoredKeys } from './steps/deduplicate';
 import { decideSample } from './sampling';
 
@@ -511,21 +512,34 @@ describe('blocks', () => {
     expect(tokens).toEqual(['events/2/10-12']);
   });
 
-  test("a block inserted alone lets the consumer fetch on once it is recorded, and its dedup waits for the partition's earlier blocks to be stored", async () => {
+  /** A handler that notes, in order, each call it makes outside itself; and with `stepsBegin`, when a batch's steps begin. */
+  function notingSteps({ stepsBegin = false } = {}) {
     const steps: string[] = [];
     const blocks = memoryBlocks();
+    const validateEnvelope = createValidateEnvelopeStep();
     const { handle } = createBatchHandler({
       storedKeys: { storedAmong: async () => (steps.push('dedup lookup'), new Set()) },
       blocks: { ...blocks, record: async (block) => (steps.push('record'), blocks.record(block)) },
       deadLetters: discardDeadLetters,
       clickhouse: { insertBlock: async () => void steps.push('insert') },
+      validate: (value) => {
+        if (stepsBegin && !steps.includes('steps')) steps.push('steps');
+        return validateEnvelope(value);
+      },
       logger: silentLogger,
     });
-    const released = {
-      ...batch([send('a', '10'), send('b', '11')]),
+    /** The batch, noting when it waits for the partition's earlier batches and when it lets the consumer fetch on. */
+    const noting = (consumed: ConsumedBatch): ConsumedBatch => ({
+      ...consumed,
       earlierStored: async () => void steps.push('earlier stored'),
       release: (through: string) => void steps.push(`release through ${through}`),
-    };
+    });
+    return { handle, steps, noting, blocks };
+  }
+
+  test("a block inserted alone lets the consumer fetch on once it is recorded, and its dedup waits for the partition's earlier blocks to be stored", async () => {
+    const { handle, steps, noting } = notingSteps();
+    const released = noting(batch([send('a', '10'), send('b', '11')]));
     expect(await handle(released)).toEqual({ handledThrough: '11' });
     expect(steps).toEqual(['earlier stored', 'dedup lookup', 'record', 'release through 11', 'insert']);
   });
@@ -620,6 +634,35 @@ describe('blocks', () => {
     releaseLarge();
     await largeDone;
     expect(tokens).toEqual(['events/4/1-1+events/5/1-1', `events/0/0-${jointBlockMaxMessages}`]);
+  });
+
+  test('a large batch is recorded and lets the consumer fetch on before its steps run, so the next fetch overlaps them', async () => {
+    const { handle, steps, noting, blocks } = notingSteps({ stepsBegin: true });
+    const last = String(jointBlockMaxMessages);
+    const large = noting(batchOf(0, ...Array.from({ length: jointBlockMaxMessages + 1 }, (_, i): [string, string] => [`l-${i}`, String(i)])));
+    expect(await handle(large)).toEqual({ handledThrough: last });
+    expect(steps).toEqual(['record', `release through ${last}`, 'steps', 'earlier stored', 'dedup lookup', 'insert']);
+    expect(blocks.recorded).toEqual([{ topic: 'events', partition: 0, firstOffset: '0', lastOffset: last }]);
+  });
+
+  test("batches handled at the same time take turns at their steps: the first one's are done before the second's begin", async () => {
+    const validated: number[] = [];
+    const validateEnvelope = createValidateEnvelopeStep();
+    const { handle } = createBatchHandler({
+      storedKeys: noneStored,
+      blocks: memoryBlocks(),
+      deadLetters: discardDeadLetters,
+      clickhouse: { insertBlock: async () => undefined },
+      validate: (value) => {
+        validated.push(Number((value as Envelope).insert_id.split('-')[0]));
+        return validateEnvelope(value);
+      },
+      logger: silentLogger,
+    });
+    const ofPartition = (partition: number) => batchOf(partition, ...Array.from({ length: 3_000 }, (_, i): [string, string] => [`${partition}-${i}`, String(i)]));
+    await Promise.all([handle(ofPartition(0)), handle(ofPartition(1))]);
+    // Each batch gives the event loop turns during its steps; the other's still wait for theirs.
+    expect(validated).toEqual([...Array<number>(3_000).fill(0), ...Array<number>(3_000).fill(1)]);
   });
 
   test('a failed joint insert fails every batch in it, and each repeats the whole joint block, rows and token, when it is delivered again', async () => {
