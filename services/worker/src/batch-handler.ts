@@ -158,11 +158,11 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
   }
 
   /**
-   * A block inserted alone, under its own token, recorded first unless an earlier attempt did.
-   * Once recorded, the consumer may fetch on while it is inserted: any later attempt repeats it.
+   * A small batch's block that found no other to join: recorded, then inserted alone under its own
+   * token. Once recorded, the consumer may fetch on while it is inserted: any later attempt repeats it.
    */
-  async function storeAlone(part: JoinPart, recorded: boolean): Promise<JoinOutcome> {
-    if (!recorded) await withRetry('block', part.batch, () => deps.blocks.record(part.block));
+  async function storeAlone(part: JoinPart): Promise<JoinOutcome> {
+    await withRetry('block', part.batch, () => deps.blocks.record(part.block));
     part.batch.release(part.block.lastOffset);
     return storeRows(part.batch, part.rows, blockToken(part.block));
   }
@@ -175,7 +175,7 @@ export function createBatchHandler(deps: BatchHandlerDeps): BatchHandlerParts {
     store: async (parts) => {
       const [first] = parts;
       if (first === undefined) return [];
-      if (parts.length === 1) return [await storeAlone(first, false)];
+      if (parts.length === 1) return [await storeAlone(first)];
       const batches = parts.map((part) => part.batch);
       const blocks = parts.map((part) => part.block);
       const rows = parts.flatMap((part) => part.rows);
